@@ -1,0 +1,42 @@
+"""Which kernels are compiled, and how (read by setup.py).
+
+Each entry names a pure-Python-mode source in ext/ and is compiled into
+``otwatch.ext._<name>``.  The source itself stays importable as
+``otwatch.ext.<name>``: that is the pure path, chosen by ``otwatch.ext.load``.
+"""
+from __future__ import annotations
+
+import os
+
+KERNELS = ("engine", "modbus", "mqtt", "opcua")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def extensions():
+    if os.environ.get("OTWATCH_SKIP_EXTENSIONS"):
+        return []
+    try:
+        from Cython.Build import cythonize
+        from setuptools import Extension
+    except ImportError:
+        if os.environ.get("OTWATCH_REQUIRE_EXTENSIONS"):
+            raise
+        return []
+    mods = [
+        Extension(f"otwatch.ext._{name}", [os.path.join("ext", f"{name}.py")])
+        for name in KERNELS
+        if os.path.exists(os.path.join(HERE, f"{name}.py"))
+    ]
+    return cythonize(
+        mods,
+        language_level=3,
+        compiler_directives={
+            # bounds stay checked: the kernels index attacker-controlled bytes
+            "boundscheck": True,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": True,
+        },
+        quiet=True,
+    )

@@ -1,0 +1,45 @@
+"""Every bound the parsers and the engine enforce, with its reason.
+
+Hitting a limit is never silent: it yields an anomaly and a counter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    # --- flows and reassembly (engine) ---
+    max_flows: int = 200_000
+    """Hard cap on tracked flows; beyond it the oldest idle flow is evicted (flows.evicted_cap)."""
+    flow_idle_timeout: float = 300.0
+    """Seconds of packet time without a packet before a flow is evicted (flows.evicted_idle)."""
+    tcp_closed_linger: float = 5.0
+    """Seconds a closed (FIN/RST both ways) TCP flow is kept for late retransmissions."""
+    reassembly_max_ooo_segments: int = 64
+    """Out-of-order segments buffered per direction before the oldest hole is declared a gap."""
+    reassembly_max_ooo_bytes: int = 256 * 1024
+    """Out-of-order bytes buffered per direction (a lying peer cannot make us buffer more)."""
+    probe_max_bytes: int = 4096
+    """Bytes per direction inspected to detect a protocol on a port we do not know."""
+
+    # --- protocol kernels ---
+    stream_max_buffer: int = 1024 * 1024
+    """Unframed bytes a protocol kernel keeps per direction; an incomplete message larger
+    than this is skipped (the message becomes a truncated event) rather than buffered."""
+    modbus_max_pending: int = 500
+    """Outstanding Modbus requests per connection (Suricata REQUEST_FLOOD)."""
+    mqtt_max_message: int = 1024 * 1024
+    """MQTT control packet size above which the packet is reported truncated and skipped
+    (Suricata MAX_MSG_LEN)."""
+    mqtt_max_aliases: int = 1024
+    """Topic aliases remembered per MQTT connection direction."""
+    opcua_max_message: int = 16 * 1024 * 1024
+    """Assembled OPC UA message (all chunks) above which it is reported truncated."""
+    opcua_max_chunks: int = 4096
+    """Chunks per OPC UA message (spec MaxChunkCount; 0 means unlimited in the spec)."""
+    payload_preview: int = 64
+    """Bytes of an MQTT payload kept, escaped, as a preview."""
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,38 @@
+"""Shared fixtures.
+
+``impl`` runs a test against both kernel implementations (multidict's pattern):
+"pure" is the Python source, "compiled" the Cython build.  A missing compiled
+kernel is a failure, not a skip, unless --no-ext is given.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PCAPS = ROOT / "pcaps"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-ext", action="store_true", help="skip the compiled half of impl-parametrised tests")
+
+
+def _impls(config):
+    if config.getoption("--no-ext") or os.environ.get("OTWATCH_NO_EXTENSIONS"):
+        return ["pure"]
+    return ["pure", "compiled"]
+
+
+def pytest_generate_tests(metafunc):
+    if "impl" in metafunc.fixturenames:
+        metafunc.parametrize("impl", _impls(metafunc.config))
+
+
+@pytest.fixture
+def kernels(impl):
+    """Load kernels of the implementation under test: kernels('modbus')."""
+    from otwatch.ext import load
+
+    return lambda name: load(name, impl)
