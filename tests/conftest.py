@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
+TESTS = ROOT / "tests"
+
+# Test helpers are imported by path relative to tests/, e.g.
+#   from parsers.helpers import assert_decodes
+#   from ext.capbuild import pcap, pcapng
+# (pytest runs in importlib mode, which adds nothing to sys.path by itself).
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,1364 @@
+"""The per-packet engine: record walking, L2–L4 decode, flows, reassembly, dispatch.
+
+Written in Cython's pure-Python mode: this file runs as ordinary Python (the
+pure path) and is compiled by setup.py into ``otwatch.ext._engine`` (the fast
+path).  Rules that keep the two identical:
+
+* byte buffers are ``bytes`` and are read only with ``buf[i]`` and ``len()``;
+* every integer that could exceed its C type is masked explicitly;
+* no cimports, no C-only constructs; ``cython.compiled`` is never tested.
+
+Contract (see docs/architecture.md):
+
+    eng = Engine(kernels, limits, port_map, detail_all, interval)
+    used = eng.feed(buf, final)      # walk capture records in buf[0:], return bytes consumed
+    eng.packet(ts, linktype, data)   # one packet (live capture)
+    eng.finish()                     # end of input: flush flows, aggregates
+    records = eng.take()             # drain the output records (tuples, R_* below)
+    eng.stats()                      # counters, dict
+
+Memory is bounded: flows are capped and evicted on packet time, reassembly
+buffers are capped per direction, and records accumulate only until take().
+"""
+from __future__ import annotations
+
+import cython
+
+# ---------------------------------------------------------------------------
+# Output records.  Every record is a tuple whose first item is its tag.
+# ---------------------------------------------------------------------------
+R_FLOW_NEW = 10   # (tag, flow_id, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, link_id)
+R_FLOW_END = 11   # (tag, flow_id, ts, frame, reason, first_ts, pkts_c, pkts_s, bytes_c, bytes_s,
+                  #  payload_c, payload_s, app, tcp_state, guessed, decoded, skipped, encrypted, gap_bytes, messages)
+R_HOST = 12       # (tag, ts, frame, mac, ip, vlan, how)           first sighting of (mac, ip, vlan)
+R_HOSTSTAT = 13   # (tag, mac, ip, vlan, pkts_tx, bytes_tx, pkts_rx, bytes_rx, first_ts, last_ts)  deltas per interval
+R_LINK = 14       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport)
+R_MSG = 15        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
+R_ANOMALY = 16    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
+R_AGG = 17        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes)
+R_AUX = 18        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
+R_INTERVAL = 19   # (tag, start_ts, end_ts)                         marks an aggregate flush
+
+# Applications (protocols) a flow can be dispatched to.
+APP_NONE = 0
+APP_MODBUS = 1
+APP_MQTT = 2
+APP_OPCUA = 3
+APP_TLS = 4
+APP_NAMES = ("none", "modbus", "mqtt", "opcua", "tls")
+
+# Flow end reasons.
+END_IDLE = "idle"
+END_CAP = "cap"
+END_CLOSED = "closed"
+END_EOF = "end_of_capture"
+
+# TCP state bits kept per flow.
+ST_SYN = 1
+ST_SYNACK = 2
+ST_FIN_C = 4
+ST_FIN_S = 8
+ST_RST = 16
+ST_DATA = 32
+
+# Capture container formats.
+FMT_UNKNOWN = 0
+FMT_PCAP = 1
+FMT_PCAPNG = 2
+
+# Link types (tcpdump.org/linktypes.html).
+LT_NULL = 0
+LT_ETHERNET = 1
+LT_RAW = 101
+LT_RAW12 = 12
+LT_RAW14 = 14
+LT_LOOP = 108
+LT_SLL = 113
+LT_SLL2 = 276
+LT_IPV4 = 228
+LT_IPV6 = 229
+
+ETH_IPV4 = 0x0800
+ETH_IPV6 = 0x86DD
+ETH_ARP = 0x0806
+ETH_VLAN = 0x8100
+ETH_QINQ = 0x88A8
+ETH_QINQ_OLD = 0x9100
+ETH_LLDP = 0x88CC
+
+MASK64 = 0xFFFFFFFFFFFFFFFF
+MASK32 = 0xFFFFFFFF
+V4_MAPPED = 0xFFFF00000000
+
+# A pcap or pcapng record larger than this is corruption, not a packet
+# (the largest snaplen any tool writes is 256 KiB; jumbo frames are 9 KiB).
+MAX_RECORD = 16 * 1024 * 1024
+
+# UDP ports whose payloads are handed to Python for hostname evidence.
+AUX_UDP = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "nbns", 5355: "llmnr"}
+# Payloads larger than this are not handed over (a DNS zone transfer is not evidence we need).
+AUX_MAX = 1500
+
+
+@cython.cfunc
+@cython.inline
+def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
+    # splitmix64 finaliser over (h ^ v); masked so the pure path equals the compiled one
+    h = (h ^ v) & MASK64
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & MASK64
+    return (h ^ (h >> 31)) & MASK64
+
+
+@cython.cfunc
+@cython.inline
+def _seqdiff(a: cython.longlong, b: cython.longlong) -> cython.longlong:
+    """a - b in 32-bit sequence space, as a signed number."""
+    d: cython.longlong = (a - b) & MASK32
+    if d >= 0x80000000:
+        d -= 0x100000000
+    return d
+
+
+@cython.cclass
+class Host:
+    """One (MAC, IP, VLAN) as seen on the wire; counters are deltas since the last flush."""
+
+    mac: bytes
+    ip: bytes
+    vlan: cython.int
+    pkts_tx: cython.longlong
+    bytes_tx: cython.longlong
+    pkts_rx: cython.longlong
+    bytes_rx: cython.longlong
+    first_ts: cython.double
+    last_ts: cython.double
+    dirty: cython.bint
+
+    def __init__(self, mac: bytes, ip: bytes, vlan: cython.int, ts: cython.double):
+        self.mac = mac
+        self.ip = ip
+        self.vlan = vlan
+        self.pkts_tx = 0
+        self.bytes_tx = 0
+        self.pkts_rx = 0
+        self.bytes_rx = 0
+        self.first_ts = ts
+        self.last_ts = ts
+        self.dirty = False
+
+
+@cython.cclass
+class Flow:
+    """A bidirectional L4 flow, oriented client (a) → server (b)."""
+
+    fid: cython.longlong
+    h: cython.ulonglong
+    chain: object          # next Flow with the same hash, or None
+    ipproto: cython.int
+    vlan: cython.int
+    a_hi: cython.ulonglong
+    a_lo: cython.ulonglong
+    b_hi: cython.ulonglong
+    b_lo: cython.ulonglong
+    a_port: cython.int
+    b_port: cython.int
+    guessed: cython.bint
+    state: cython.int
+    first_ts: cython.double
+    last_ts: cython.double
+    last_frame: cython.longlong
+    pkts_c: cython.longlong
+    pkts_s: cython.longlong
+    bytes_c: cython.longlong
+    bytes_s: cython.longlong
+    payload_c: cython.longlong
+    payload_s: cython.longlong
+    host_c: Host
+    host_s: Host
+    app: cython.int
+    rejected: cython.int   # bit mask of apps that refused this flow
+    core: object           # protocol kernel, or None
+    link_id: cython.longlong
+    # reassembly, per side (c = client, s = server); next_* < 0 means unknown
+    next_c: cython.longlong
+    next_s: cython.longlong
+    ooo_c: list
+    ooo_s: list
+    ooo_bytes_c: cython.longlong
+    ooo_bytes_s: cython.longlong
+    eof_c: cython.bint
+    eof_s: cython.bint
+    gap_bytes: cython.longlong
+    # probing, for flows on ports we do not know
+    probing: cython.bint
+    probe_buf: list
+    probe_bytes: cython.longlong
+    probe_hint_c: cython.int
+    probe_hint_s: cython.int
+    tls_seen_c: cython.bint
+    tls_seen_s: cython.bint
+    encrypted: cython.longlong
+
+    def __init__(self):
+        self.chain = None
+        self.core = None
+        self.ooo_c = []
+        self.ooo_s = []
+        self.probe_buf = []
+        self.next_c = -1
+        self.next_s = -1
+        self.ooo_bytes_c = 0
+        self.ooo_bytes_s = 0
+        self.eof_c = False
+        self.eof_s = False
+        self.gap_bytes = 0
+        self.probing = False
+        self.probe_bytes = 0
+        self.probe_hint_c = 0
+        self.probe_hint_s = 0
+        self.tls_seen_c = False
+        self.tls_seen_s = False
+        self.encrypted = 0
+        self.rejected = 0
+        self.app = APP_NONE
+        self.link_id = 0
+        self.state = 0
+        self.pkts_c = 0
+        self.pkts_s = 0
+        self.bytes_c = 0
+        self.bytes_s = 0
+        self.payload_c = 0
+        self.payload_s = 0
+
+
+@cython.cfunc
+def _ip_bytes(hi: cython.ulonglong, lo: cython.ulonglong) -> bytes:
+    """The address as 4 bytes (IPv4-mapped) or 16 bytes."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return bytes(((lo >> 24) & 255, (lo >> 16) & 255, (lo >> 8) & 255, lo & 255))
+    out = bytearray(16)
+    i: cython.int
+    for i in range(8):
+        out[i] = (hi >> (56 - 8 * i)) & 255
+        out[8 + i] = (lo >> (56 - 8 * i)) & 255
+    return bytes(out)
+
+
+@cython.cclass
+class Engine:
+    # configuration
+    kernels: dict          # app -> (CoreClass, probe function)
+    port_map: dict         # server port -> app
+    tls_ports: dict        # server port -> app carried inside TLS
+    limits: object
+    detail_all: cython.bint
+    interval: cython.double
+    max_flows: cython.longlong
+    idle: cython.double
+    linger: cython.double
+    max_ooo_segs: cython.longlong
+    max_ooo_bytes: cython.longlong
+    probe_max: cython.longlong
+    # container state
+    fmt: cython.int
+    big: cython.bint               # byte order of the current file/section
+    nanos: cython.bint             # pcap: nanosecond timestamps
+    linktype: cython.int           # pcap: the file's link type
+    ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
+    header_done: cython.bint
+    # state
+    flows: dict                    # hash -> Flow (chained)
+    nflows: cython.longlong
+    hosts: dict                    # (mac, ip, vlan) -> Host
+    links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen)
+    link_seen: dict                # link_id -> (app, seen dict)
+    out: list
+    frame: cython.longlong
+    now: cython.double
+    last_sweep: cython.double
+    interval_start: cython.double
+    next_fid: cython.longlong
+    next_link: cython.longlong
+    # counters (hot ones as C fields; rare ones in a dict)
+    packets: cython.longlong
+    bytes: cython.longlong
+    n_ipv4: cython.longlong
+    n_ipv6: cython.longlong
+    n_tcp: cython.longlong
+    n_udp: cython.longlong
+    n_arp: cython.longlong
+    n_other_l3: cython.longlong
+    n_other_l4: cython.longlong
+    n_vlan: cython.longlong
+    ot_bytes: cython.longlong
+    counters: dict
+
+    def __init__(self, kernels: dict, limits, port_map: dict, tls_ports: dict,
+                 detail_all: cython.bint = False, interval: cython.double = 60.0):
+        self.kernels = kernels
+        self.port_map = port_map
+        self.tls_ports = tls_ports
+        self.limits = limits
+        self.detail_all = detail_all
+        self.interval = interval
+        self.max_flows = limits.max_flows
+        self.idle = limits.flow_idle_timeout
+        self.linger = limits.tcp_closed_linger
+        self.max_ooo_segs = limits.reassembly_max_ooo_segments
+        self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
+        self.probe_max = limits.probe_max_bytes
+        self.fmt = FMT_UNKNOWN
+        self.big = False
+        self.nanos = False
+        self.linktype = -1
+        self.ifaces = []
+        self.header_done = False
+        self.flows = {}
+        self.nflows = 0
+        self.hosts = {}
+        self.links = {}
+        self.link_seen = {}
+        self.out = []
+        self.frame = 0
+        self.now = 0.0
+        self.last_sweep = -1.0
+        self.interval_start = -1.0
+        self.next_fid = 1
+        self.next_link = 1
+        self.packets = 0
+        self.bytes = 0
+        self.n_ipv4 = 0
+        self.n_ipv6 = 0
+        self.n_tcp = 0
+        self.n_udp = 0
+        self.n_arp = 0
+        self.n_other_l3 = 0
+        self.n_other_l4 = 0
+        self.n_vlan = 0
+        self.ot_bytes = 0
+        self.counters = {}
+
+    # ------------------------------------------------------------------
+    # small helpers
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _count(self, name: str, n: cython.longlong = 1):
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    @cython.cfunc
+    def _anomaly(self, app: cython.int, link_id: cython.longlong, fid: cython.longlong, side: cython.int,
+                 aid: str, detail: str):
+        self._count("anomaly." + aid)
+        self.out.append((R_ANOMALY, app, link_id, fid, side, self.now, self.frame, aid, detail))
+
+    @cython.cfunc
+    @cython.inline
+    def _u16(self, buf: bytes, i: cython.Py_ssize_t) -> cython.uint:
+        if self.big:
+            return (buf[i] << 8) | buf[i + 1]
+        return buf[i] | (buf[i + 1] << 8)
+
+    @cython.cfunc
+    @cython.inline
+    def _u32(self, buf: bytes, i: cython.Py_ssize_t) -> cython.ulonglong:
+        if self.big:
+            return (buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
+        return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)
+
+    def take(self) -> list:
+        out = self.out
+        self.out = []
+        return out
+
+    def stats(self) -> dict:
+        d = dict(self.counters)
+        d.update({
+            "capture.packets": self.packets,
+            "capture.bytes": self.bytes,
+            "decode.ipv4": self.n_ipv4,
+            "decode.ipv6": self.n_ipv6,
+            "decode.tcp": self.n_tcp,
+            "decode.udp": self.n_udp,
+            "decode.arp": self.n_arp,
+            "decode.other_l3": self.n_other_l3,
+            "decode.other_l4": self.n_other_l4,
+            "decode.vlan_tagged": self.n_vlan,
+            "flows.active": self.nflows,
+            "flows.created": self.next_fid - 1,
+            "ot.stream_bytes": self.ot_bytes,
+        })
+        return d
+
+    # ------------------------------------------------------------------
+    # capture containers
+    # ------------------------------------------------------------------
+    def feed(self, buf: bytes, final: cython.bint = False) -> cython.Py_ssize_t:
+        """Walk the capture records in *buf*; return how many bytes were consumed.
+
+        The caller keeps ``buf[consumed:]`` and prepends it to the next chunk.
+        With *final*, a partial record at the end is reported as truncated.
+        Raises ValueError for input that is not a capture at all (bad magic).
+        """
+        n: cython.Py_ssize_t = len(buf)
+        pos: cython.Py_ssize_t = 0
+        if not self.header_done:
+            if n < 4:
+                if final:
+                    raise ValueError("empty file" if n == 0 else "file too short to be a capture (%d bytes)" % n)
+                return 0
+            if buf[0] == 0x0A and buf[1] == 0x0D and buf[2] == 0x0D and buf[3] == 0x0A:
+                self.fmt = FMT_PCAPNG
+                self.header_done = True
+            else:
+                if n < 24:
+                    if final:
+                        raise ValueError("file too short to be a pcap (%d bytes)" % n)
+                    return 0
+                m: cython.ulonglong = (buf[0] << 24) | (buf[1] << 16) | (buf[2] << 8) | buf[3]
+                if m == 0xA1B2C3D4:
+                    self.big, self.nanos = True, False
+                elif m == 0xD4C3B2A1:
+                    self.big, self.nanos = False, False
+                elif m == 0xA1B23C4D:
+                    self.big, self.nanos = True, True
+                elif m == 0x4D3CB2A1:
+                    self.big, self.nanos = False, True
+                else:
+                    raise ValueError("not a pcap or pcapng file (magic %08x)" % m)
+                self.fmt = FMT_PCAP
+                self.linktype = self._u32(buf, 20) & 0x0FFFFFFF
+                self.header_done = True
+                pos = 24
+        if self.fmt == FMT_PCAP:
+            return self._walk_pcap(buf, pos, n, final)
+        return self._walk_pcapng(buf, pos, n, final)
+
+    @cython.cfunc
+    def _walk_pcap(self, buf: bytes, pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
+                   final: cython.bint) -> cython.Py_ssize_t:
+        caplen: cython.Py_ssize_t
+        wirelen: cython.Py_ssize_t
+        ts: cython.double
+        while pos + 16 <= n:
+            caplen = self._u32(buf, pos + 8)
+            wirelen = self._u32(buf, pos + 12)
+            if caplen > MAX_RECORD:
+                self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
+                              "record at offset %d claims %d bytes; rest of file skipped" % (pos, caplen))
+                return n
+            if pos + 16 + caplen > n:
+                break
+            if self.nanos:
+                ts = self._u32(buf, pos) + self._u32(buf, pos + 4) * 1e-9
+            else:
+                ts = self._u32(buf, pos) + self._u32(buf, pos + 4) * 1e-6
+            self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, self.linktype)
+            pos += 16 + caplen
+        if final and pos < n:
+            self._count("capture.truncated_records")
+            self._anomaly(APP_NONE, 0, 0, -1, "capture.truncated_record",
+                          "last record cut short: %d bytes left at end of file" % (n - pos))
+            return n
+        return pos
+
+    @cython.cfunc
+    def _walk_pcapng(self, buf: bytes, pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
+                     final: cython.bint) -> cython.Py_ssize_t:
+        btype: cython.ulonglong
+        blen: cython.Py_ssize_t
+        body: cython.Py_ssize_t
+        iface: cython.Py_ssize_t
+        caplen: cython.Py_ssize_t
+        wirelen: cython.Py_ssize_t
+        tsraw: cython.ulonglong
+        ts: cython.double
+        lt: cython.int
+        div: cython.double
+        off: cython.double
+        while pos + 12 <= n:
+            if buf[pos] == 0x0A and buf[pos + 1] == 0x0D and buf[pos + 2] == 0x0D and buf[pos + 3] == 0x0A:
+                # Section Header Block: the byte-order magic decides the section's endianness
+                if buf[pos + 8] == 0x1A and buf[pos + 9] == 0x2B:
+                    self.big = True
+                elif buf[pos + 8] == 0x4D and buf[pos + 9] == 0x3C:
+                    self.big = False
+                else:
+                    raise ValueError("corrupt pcapng section header at offset %d" % pos)
+                self.ifaces = []
+            btype = self._u32(buf, pos)
+            blen = self._u32(buf, pos + 4)
+            if blen < 12 or blen % 4 != 0 or blen > MAX_RECORD:
+                self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
+                              "pcapng block at offset %d has length %d; rest of file skipped" % (pos, blen))
+                return n
+            if pos + blen > n:
+                break
+            body = pos + 8
+            if btype == 1:  # Interface Description Block
+                self.ifaces.append(self._idb(buf, body, pos + blen - 4))
+            elif btype == 6 or btype == 2:  # Enhanced / obsolete Packet Block
+                if btype == 6:
+                    iface = self._u32(buf, body)
+                    body += 4
+                else:
+                    iface = self._u16(buf, body)
+                    body += 4
+                tsraw = (self._u32(buf, body) << 32) | self._u32(buf, body + 4)
+                caplen = self._u32(buf, body + 8)
+                wirelen = self._u32(buf, body + 12)
+                if iface >= len(self.ifaces):
+                    self._anomaly(APP_NONE, 0, 0, -1, "capture.unknown_interface",
+                                  "packet block at offset %d names interface %d" % (pos, iface))
+                elif body + 16 + caplen > pos + blen - 4:
+                    self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
+                                  "packet block at offset %d: captured length %d exceeds the block" % (pos, caplen))
+                else:
+                    lt, div, off = self.ifaces[iface]
+                    ts = tsraw / div + off
+                    self._packet(buf, body + 16, body + 16 + caplen, wirelen, ts, lt)
+            elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
+                if len(self.ifaces) == 0:
+                    self._anomaly(APP_NONE, 0, 0, -1, "capture.unknown_interface",
+                                  "simple packet block at offset %d before any interface" % pos)
+                else:
+                    wirelen = self._u32(buf, body)
+                    caplen = blen - 16
+                    if caplen > wirelen:
+                        caplen = wirelen
+                    lt, div, off = self.ifaces[0]
+                    self._packet(buf, body + 4, body + 4 + caplen, wirelen, self.now, lt)
+            pos += blen
+        if final and pos < n:
+            self._count("capture.truncated_records")
+            self._anomaly(APP_NONE, 0, 0, -1, "capture.truncated_record",
+                          "last block cut short: %d bytes left at end of file" % (n - pos))
+            return n
+        return pos
+
+    @cython.cfunc
+    def _idb(self, buf: bytes, body: cython.Py_ssize_t, end: cython.Py_ssize_t) -> tuple:
+        lt: cython.int = self._u16(buf, body)
+        div: cython.double = 1e6
+        off: cython.double = 0.0
+        p: cython.Py_ssize_t = body + 8
+        code: cython.uint
+        olen: cython.Py_ssize_t
+        v: cython.int
+        while p + 4 <= end:
+            code = self._u16(buf, p)
+            olen = self._u16(buf, p + 2)
+            if code == 0 or p + 4 + olen > end:
+                break
+            if code == 9 and olen >= 1:  # if_tsresol
+                v = buf[p + 4]
+                if v & 0x80:
+                    div = 2.0 ** (v & 0x7F)
+                else:
+                    div = 10.0 ** v
+            elif code == 14 and olen >= 8:  # if_tsoffset, seconds
+                if self.big:
+                    off = float((self._u32(buf, p + 4) << 32) | self._u32(buf, p + 8))
+                else:
+                    off = float(self._u32(buf, p + 4) | (self._u32(buf, p + 8) << 32))
+            p += 4 + ((olen + 3) & ~3)
+        return (lt, div, off)
+
+    # ------------------------------------------------------------------
+    # one packet: L2 → L3 → L4
+    # ------------------------------------------------------------------
+    def packet(self, ts: cython.double, linktype: cython.int, data: bytes, wirelen: cython.Py_ssize_t = -1):
+        """Process one packet (live capture): *data* as captured, *wirelen* its length on the wire."""
+        if wirelen < 0:
+            wirelen = len(data)
+        self._packet(data, 0, len(data), wirelen, ts, linktype)
+
+    @cython.cfunc
+    def _packet(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+                ts: cython.double, lt: cython.int):
+        etype: cython.uint = 0
+        vlan: cython.int = 0
+        smac: cython.Py_ssize_t = -1     # offset of the source MAC in buf, or -1
+        dmac: cython.Py_ssize_t = -1
+        fam: cython.uint
+        self.frame += 1
+        self.packets += 1
+        self.bytes += wirelen
+        self.now = ts
+        if self.interval_start < 0:
+            self.interval_start = ts
+            self.last_sweep = ts
+        elif ts - self.interval_start >= self.interval:
+            self._flush_interval(ts)
+        if ts - self.last_sweep >= 10.0:
+            self._sweep(ts)
+        if lt == LT_ETHERNET:
+            if end - p < 14:
+                self._count("decode.truncated_l2")
+                return
+            dmac = p
+            smac = p + 6
+            etype = (buf[p + 12] << 8) | buf[p + 13]
+            p += 14
+            if etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                self.n_vlan += 1
+                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                    if end - p < 4:
+                        self._count("decode.truncated_l2")
+                        return
+                    vlan = ((buf[p] << 8) | buf[p + 1]) & 0x0FFF   # innermost tag wins
+                    etype = (buf[p + 2] << 8) | buf[p + 3]
+                    p += 4
+        elif lt == LT_SLL:
+            if end - p < 16:
+                self._count("decode.truncated_l2")
+                return
+            if ((buf[p + 4] << 8) | buf[p + 5]) == 6:
+                smac = p + 6
+            etype = (buf[p + 14] << 8) | buf[p + 15]
+            p += 16
+        elif lt == LT_SLL2:
+            if end - p < 20:
+                self._count("decode.truncated_l2")
+                return
+            etype = (buf[p] << 8) | buf[p + 1]
+            if buf[p + 11] == 6:
+                smac = p + 12
+            p += 20
+        elif lt == LT_RAW or lt == LT_RAW12 or lt == LT_RAW14 or lt == LT_IPV4 or lt == LT_IPV6:
+            if end - p < 1:
+                self._count("decode.truncated_l3")
+                return
+            etype = ETH_IPV4 if (buf[p] >> 4) == 4 else ETH_IPV6
+        elif lt == LT_NULL or lt == LT_LOOP:
+            if end - p < 4:
+                self._count("decode.truncated_l2")
+                return
+            if lt == LT_LOOP:
+                fam = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+            elif buf[p] == 0 and buf[p + 1] == 0:
+                fam = (buf[p + 2] << 8) | buf[p + 3]           # written big-endian
+            else:
+                fam = buf[p] | (buf[p + 1] << 8)               # written little-endian
+            if fam == 2:
+                etype = ETH_IPV4
+            elif fam == 24 or fam == 28 or fam == 30 or fam == 10:
+                etype = ETH_IPV6
+            p += 4
+        else:
+            self._count("decode.unsupported_linktype.%d" % lt)
+            return
+        if etype == ETH_IPV4:
+            self._ipv4(buf, p, end, wirelen, vlan, smac, dmac)
+        elif etype == ETH_IPV6:
+            self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
+        elif etype == ETH_ARP:
+            self._arp(buf, p, end, wirelen, vlan, smac)
+        else:
+            self.n_other_l3 += 1
+            if smac >= 0:
+                h = self._host(buf[smac:smac + 6], b"", vlan, "l2")
+                h.pkts_tx += 1
+                h.bytes_tx += wirelen
+                h.last_ts = self.now
+                h.dirty = True
+            if etype == ETH_LLDP and smac >= 0 and end - p <= AUX_MAX:
+                self.out.append((R_AUX, "lldp", 0, 0, self.now, self.frame, buf[smac:smac + 6], b"", b"",
+                                 buf[p:end]))
+
+    @cython.cfunc
+    def _arp(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+             vlan: cython.int, smac: cython.Py_ssize_t):
+        self.n_arp += 1
+        if end - p < 28:
+            self._count("decode.truncated_arp")
+            return
+        if ((buf[p] << 8) | buf[p + 1]) != 1 or ((buf[p + 2] << 8) | buf[p + 3]) != ETH_IPV4 \
+                or buf[p + 4] != 6 or buf[p + 5] != 4:
+            self._count("decode.arp_not_ethernet_ipv4")
+            return
+        sha = buf[p + 8:p + 14]
+        spa = buf[p + 14:p + 18]
+        if spa == b"\x00\x00\x00\x00":      # ARP probe (RFC 5227): no address claimed yet
+            h = self._host(sha, b"", vlan, "arp")
+        else:
+            h = self._host(sha, spa, vlan, "arp")
+        h.pkts_tx += 1
+        h.bytes_tx += wirelen
+        h.last_ts = self.now
+        h.dirty = True
+
+    @cython.cfunc
+    def _host(self, mac: bytes, ip: bytes, vlan: cython.int, how: str) -> Host:
+        k = (mac, ip, vlan)
+        h = self.hosts.get(k)
+        if h is None:
+            h = Host(mac, ip, vlan, self.now)
+            self.hosts[k] = h
+            self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
+        return h
+
+    @cython.cfunc
+    def _ipv4(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+              vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
+        ihl: cython.Py_ssize_t
+        total: cython.Py_ssize_t
+        frag: cython.uint
+        src: cython.ulonglong
+        dst: cython.ulonglong
+        if end - p < 20:
+            self._count("decode.truncated_l3")
+            return
+        if (buf[p] >> 4) != 4:
+            self._count("decode.bad_ip_version")
+            return
+        self.n_ipv4 += 1
+        ihl = (buf[p] & 15) * 4
+        total = (buf[p + 2] << 8) | buf[p + 3]
+        if ihl < 20 or total < ihl:
+            self._count("decode.bad_ipv4_header")
+            return
+        frag = (buf[p + 6] << 8) | buf[p + 7]
+        src = V4_MAPPED | (buf[p + 12] << 24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
+        dst = V4_MAPPED | (buf[p + 16] << 24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
+        if frag & 0x3FFF:
+            self._count("decode.ipv4_fragments")
+            if frag & 0x1FFF:   # not the first fragment: no L4 header here
+                return
+        capend: cython.Py_ssize_t = p + total
+        if capend > end:
+            capend = end      # snaplen cut; the IP header still says how long the datagram was
+        self._l4(buf, buf[p + 9], p + ihl, capend, p + total, wirelen, vlan, smac, dmac, 0, src, 0, dst,
+                 (frag & 0x2000) != 0)
+
+    @cython.cfunc
+    def _ipv6(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+              vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
+        nh: cython.int
+        plen: cython.Py_ssize_t
+        q: cython.Py_ssize_t
+        i: cython.int
+        k: cython.int
+        shi: cython.ulonglong = 0
+        slo: cython.ulonglong = 0
+        dhi: cython.ulonglong = 0
+        dlo: cython.ulonglong = 0
+        frag: cython.bint = False
+        nh2: cython.int
+        if end - p < 40:
+            self._count("decode.truncated_l3")
+            return
+        if (buf[p] >> 4) != 6:
+            self._count("decode.bad_ip_version")
+            return
+        self.n_ipv6 += 1
+        plen = (buf[p + 4] << 8) | buf[p + 5]
+        nh = buf[p + 6]
+        for k in range(8):
+            shi = ((shi << 8) | buf[p + 8 + k]) & MASK64
+            slo = ((slo << 8) | buf[p + 16 + k]) & MASK64
+            dhi = ((dhi << 8) | buf[p + 24 + k]) & MASK64
+            dlo = ((dlo << 8) | buf[p + 32 + k]) & MASK64
+        q = p + 40
+        end_real: cython.Py_ssize_t = q + plen
+        capend: cython.Py_ssize_t = end_real if end_real < end else end
+        for i in range(8):   # extension headers, bounded
+            if nh == 0 or nh == 43 or nh == 60:
+                if capend - q < 8:
+                    self._count("decode.truncated_l3")
+                    return
+                nh2 = buf[q]
+                q += (buf[q + 1] + 1) * 8
+                nh = nh2
+            elif nh == 44:
+                if capend - q < 8:
+                    self._count("decode.truncated_l3")
+                    return
+                self._count("decode.ipv6_fragments")
+                frag = True
+                if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF8) != 0:
+                    return
+                nh = buf[q]
+                q += 8
+            elif nh == 51:
+                if capend - q < 8:
+                    self._count("decode.truncated_l3")
+                    return
+                nh2 = buf[q]
+                q += (buf[q + 1] + 2) * 4
+                nh = nh2
+            else:
+                break
+        if q > capend:
+            self._count("decode.truncated_l3")
+            return
+        self._l4(buf, nh, q, capend, end_real, wirelen, vlan, smac, dmac, shi, slo, dhi, dlo, frag)
+
+    # ------------------------------------------------------------------
+    # L4 and flows
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _l4(self, buf: bytes, ipproto: cython.int, l4: cython.Py_ssize_t, capend: cython.Py_ssize_t,
+            realend: cython.Py_ssize_t, wirelen: cython.Py_ssize_t, vlan: cython.int,
+            smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
+            shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
+            frag: cython.bint):
+        sport: cython.int = 0
+        dport: cython.int = 0
+        flags: cython.int = 0
+        seq: cython.longlong = 0
+        pay: cython.Py_ssize_t = capend
+        h: cython.ulonglong
+        side: cython.int
+        f: Flow
+        if ipproto == 6:
+            if capend - l4 < 20:
+                self._count("decode.truncated_l4")
+                return
+            self.n_tcp += 1
+            sport = (buf[l4] << 8) | buf[l4 + 1]
+            dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
+            seq = (buf[l4 + 4] << 24) | (buf[l4 + 5] << 16) | (buf[l4 + 6] << 8) | buf[l4 + 7]
+            pay = l4 + (buf[l4 + 12] >> 4) * 4
+            flags = buf[l4 + 13]
+            if pay < l4 + 20 or pay > capend:
+                self._count("decode.bad_tcp_header")
+                return
+        elif ipproto == 17:
+            if capend - l4 < 8:
+                self._count("decode.truncated_l4")
+                return
+            self.n_udp += 1
+            sport = (buf[l4] << 8) | buf[l4 + 1]
+            dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
+            pay = l4 + 8
+        else:
+            self.n_other_l4 += 1
+        # the flow key is direction-free: hash the two endpoints in a canonical order
+        if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
+            h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
+                       (sport << 16) | dport)
+        else:
+            h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
+                       (dport << 16) | sport)
+        side = -1
+        f = self.flows.get(h)
+        while f is not None:
+            if f.ipproto == ipproto and f.vlan == vlan:
+                if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo and f.b_hi == dhi \
+                        and f.b_port == dport:
+                    side = 0
+                    break
+                if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo and f.b_hi == shi \
+                        and f.b_port == sport:
+                    side = 1
+                    break
+            f = f.chain
+        if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
+                and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
+            # a new connection reusing the 4-tuple of a closed one
+            self._end_flow(f, END_CLOSED)
+            f = None
+        if f is None:
+            f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags)
+            side = 0 if (f.a_lo == slo and f.a_hi == shi and f.a_port == sport) else 1
+        f.last_ts = self.now
+        f.last_frame = self.frame
+        if side == 0:
+            f.pkts_c += 1
+            f.bytes_c += wirelen
+            f.host_c.pkts_tx += 1
+            f.host_c.bytes_tx += wirelen
+            f.host_s.pkts_rx += 1
+            f.host_s.bytes_rx += wirelen
+        else:
+            f.pkts_s += 1
+            f.bytes_s += wirelen
+            f.host_s.pkts_tx += 1
+            f.host_s.bytes_tx += wirelen
+            f.host_c.pkts_rx += 1
+            f.host_c.bytes_rx += wirelen
+        f.host_c.last_ts = self.now
+        f.host_s.last_ts = self.now
+        f.host_c.dirty = True
+        f.host_s.dirty = True
+        if frag:
+            return
+        if ipproto == 6:
+            self._tcp(f, side, buf, flags, seq, pay, capend, realend)
+        elif ipproto == 17:
+            plen: cython.Py_ssize_t = capend - pay
+            if side == 0:
+                f.payload_c += plen
+            else:
+                f.payload_s += plen
+            if plen > 0 and plen <= AUX_MAX:
+                kind = AUX_UDP.get(sport)
+                if kind is None:
+                    kind = AUX_UDP.get(dport)
+                if kind is not None:
+                    if (kind == "dns" or kind == "mdns") and (plen < 12 or (buf[pay + 2] & 0x80) == 0):
+                        return    # only answers carry name → address evidence
+                    self.out.append((R_AUX, kind, f.fid, side, self.now, self.frame,
+                                     buf[smac:smac + 6] if smac >= 0 else b"",
+                                     _ip_bytes(shi, slo), _ip_bytes(dhi, dlo), buf[pay:capend]))
+
+    @cython.cfunc
+    def _new_flow(self, buf: bytes, h: cython.ulonglong, ipproto: cython.int, vlan: cython.int,
+                  smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
+                  shi: cython.ulonglong, slo: cython.ulonglong, sport: cython.int,
+                  dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int, flags: cython.int) -> Flow:
+        f: Flow = Flow()
+        sender_is_client: cython.bint = True
+        guessed: cython.bint = False
+        if self.nflows >= self.max_flows:
+            self._make_room()
+        if ipproto == 6:
+            if (flags & 0x12) == 0x02:
+                sender_is_client = True
+            elif (flags & 0x12) == 0x12:
+                sender_is_client = False
+            else:
+                guessed = True
+                sender_is_client = self._client_by_port(sport, dport)
+        elif ipproto == 17:
+            if sport in AUX_UDP and dport not in AUX_UDP:
+                sender_is_client = False
+            elif dport not in AUX_UDP:
+                sender_is_client = self._client_by_port(sport, dport) if (sport < 1024 or dport < 1024) else True
+        f.fid = self.next_fid
+        self.next_fid += 1
+        f.h = h
+        f.ipproto = ipproto
+        f.vlan = vlan
+        f.guessed = guessed
+        f.first_ts = self.now
+        smac_b = buf[smac:smac + 6] if smac >= 0 else b""
+        dmac_b = buf[dmac:dmac + 6] if dmac >= 0 else b""
+        sip = _ip_bytes(shi, slo)
+        dip = _ip_bytes(dhi, dlo)
+        if sender_is_client:
+            f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = shi, slo, sport, dhi, dlo, dport
+            f.host_c = self._host(smac_b, sip, vlan, "ip")
+            f.host_s = self._host(dmac_b, dip, vlan, "ip")
+            cip, sip2, cmac, smac2 = sip, dip, smac_b, dmac_b
+        else:
+            f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = dhi, dlo, dport, shi, slo, sport
+            f.host_c = self._host(dmac_b, dip, vlan, "ip")
+            f.host_s = self._host(smac_b, sip, vlan, "ip")
+            cip, sip2, cmac, smac2 = dip, sip, dmac_b, smac_b
+        f.chain = self.flows.get(h)
+        self.flows[h] = f
+        self.nflows += 1
+        if ipproto == 6:
+            app = self.port_map.get(f.b_port)
+            if app is not None and app in self.kernels:
+                self._attach(f, app)
+            elif f.b_port in self.tls_ports:
+                f.app = APP_TLS
+                f.link_id = self._link(f, APP_TLS, cip, sip2)
+            elif len(self.kernels) > 0:
+                f.probing = True
+        self.out.append((R_FLOW_NEW, f.fid, self.now, self.frame, ipproto, vlan, cip, f.a_port, sip2, f.b_port,
+                         cmac, smac2, guessed, APP_NAMES[f.app], f.link_id))
+        return f
+
+    @cython.cfunc
+    def _client_by_port(self, sport: cython.int, dport: cython.int) -> cython.bint:
+        """Mid-stream orientation: is the sender of this packet the client?"""
+        if dport in self.port_map or dport in self.tls_ports:
+            return True
+        if sport in self.port_map or sport in self.tls_ports:
+            return False
+        if dport < 1024 <= sport:
+            return True
+        if sport < 1024 <= dport:
+            return False
+        return dport <= sport
+
+    @cython.cfunc
+    def _link(self, f: Flow, app: cython.int, cip: bytes, sip: bytes) -> cython.longlong:
+        k = (app, f.vlan, cip, sip, f.b_port)
+        v = self.links.get(k)
+        if v is None:
+            lid: cython.longlong = self.next_link
+            self.next_link += 1
+            v = (lid, {})
+            self.links[k] = v
+            self.link_seen[lid] = (app, v[1])
+            self.out.append((R_LINK, lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port))
+        return v[0]
+
+    @cython.cfunc
+    def _attach(self, f: Flow, app: cython.int):
+        cip = _ip_bytes(f.a_hi, f.a_lo)
+        sip = _ip_bytes(f.b_hi, f.b_lo)
+        f.app = app
+        f.link_id = self._link(f, app, cip, sip)
+        cls = self.kernels[app][0]
+        f.core = cls(self.link_seen[f.link_id][1], self.detail_all, self.limits)
+        f.probing = False
+
+    # ------------------------------------------------------------------
+    # TCP: state and reassembly
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _tcp(self, f: Flow, side: cython.int, buf: bytes, flags: cython.int, seq: cython.longlong,
+             pay: cython.Py_ssize_t, capend: cython.Py_ssize_t, realend: cython.Py_ssize_t):
+        plen: cython.Py_ssize_t = realend - pay
+        if plen < 0:
+            plen = 0
+        if flags & 0x02:
+            f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
+            seq = (seq + 1) & MASK32
+            if side == 0:
+                if f.next_c < 0 or (f.state & ST_DATA) == 0:
+                    f.next_c = seq
+            elif f.next_s < 0 or (f.state & ST_DATA) == 0:
+                f.next_s = seq
+        if flags & 0x04:
+            f.state |= ST_RST
+        if plen > 0:
+            if side == 0:
+                f.payload_c += plen
+            else:
+                f.payload_s += plen
+            if f.core is not None or f.probing or f.app == APP_TLS:
+                f.state |= ST_DATA
+                self._segment(f, side, buf, seq, pay, capend, plen)
+        if flags & 0x01:
+            if side == 0:
+                f.state |= ST_FIN_C
+                if len(f.ooo_c) == 0 and not f.eof_c:
+                    f.eof_c = True
+                    if f.core is not None:
+                        f.core.eof(0, self.now, self.frame, self.kbuf)
+                        self._drain_kernel(f)
+            else:
+                f.state |= ST_FIN_S
+                if len(f.ooo_s) == 0 and not f.eof_s:
+                    f.eof_s = True
+                    if f.core is not None:
+                        f.core.eof(1, self.now, self.frame, self.kbuf)
+                        self._drain_kernel(f)
+
+    @cython.cfunc
+    def _segment(self, f: Flow, side: cython.int, buf: bytes, seq: cython.longlong,
+                 s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t):
+        nxt: cython.longlong = f.next_c if side == 0 else f.next_s
+        rel: cython.longlong
+        i: cython.Py_ssize_t
+        if nxt < 0:
+            nxt = seq            # capture started mid-stream: take the stream from here
+            if side == 0:
+                f.next_c = nxt
+            else:
+                f.next_s = nxt
+        rel = _seqdiff(seq, nxt)
+        if rel <= 0:
+            self._in_order(f, side, buf, seq, s, e, plen, -rel)
+            self._drain_ooo(f, side, False)
+            return
+        # ahead of what we expect: keep it until the hole fills, within bounds
+        ooo: list = f.ooo_c if side == 0 else f.ooo_s
+        held: cython.longlong = f.ooo_bytes_c if side == 0 else f.ooo_bytes_s
+        self._count("reassembly.out_of_order")
+        i = 0
+        while i < len(ooo) and _seqdiff(ooo[i][0], nxt) <= rel:
+            i += 1
+        ooo.insert(i, (seq, buf[s:e], plen))
+        held += e - s
+        if side == 0:
+            f.ooo_bytes_c = held
+        else:
+            f.ooo_bytes_s = held
+        if len(ooo) > self.max_ooo_segs or held > self.max_ooo_bytes:
+            self._count("reassembly.buffer_full")
+            self._drain_ooo(f, side, True)
+
+    @cython.cfunc
+    def _in_order(self, f: Flow, side: cython.int, data: bytes, seq: cython.longlong,
+                  s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t, skip: cython.Py_ssize_t):
+        """Deliver a segment that starts at or before the next expected byte."""
+        cap: cython.Py_ssize_t = e - s
+        if skip >= plen:
+            self._count("reassembly.retransmitted_segments")
+            return
+        if skip > 0:
+            self._count("reassembly.overlap_bytes", skip)
+        if skip < cap:
+            self._deliver(f, side, data, s + skip, e)
+        if cap < plen:     # snaplen cut the segment: the rest is a hole in the stream
+            self._count("capture.snaplen_cut_segments")
+            self._gap(f, side, plen - (cap if cap > skip else skip))
+        if side == 0:
+            f.next_c = (seq + plen) & MASK32
+        else:
+            f.next_s = (seq + plen) & MASK32
+
+    @cython.cfunc
+    def _drain_ooo(self, f: Flow, side: cython.int, force: cython.bint):
+        """Deliver buffered segments that have become in order; with *force*, skip holes."""
+        ooo: list = f.ooo_c if side == 0 else f.ooo_s
+        nxt: cython.longlong
+        rel: cython.longlong
+        while len(ooo) > 0:
+            nxt = f.next_c if side == 0 else f.next_s
+            seq, data, plen = ooo[0]
+            rel = _seqdiff(seq, nxt)
+            if rel > 0:
+                if not force:
+                    break
+                self._gap(f, side, rel)
+                rel = 0
+            ooo.pop(0)
+            if side == 0:
+                f.ooo_bytes_c -= len(data)
+            else:
+                f.ooo_bytes_s -= len(data)
+            self._in_order(f, side, data, seq, 0, len(data), plen, -rel)
+            if force and len(ooo) <= self.max_ooo_segs // 2 and \
+                    (f.ooo_bytes_c if side == 0 else f.ooo_bytes_s) <= self.max_ooo_bytes // 2:
+                force = False
+        if (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) and len(ooo) == 0:
+            if side == 0 and not f.eof_c:
+                f.eof_c = True
+                if f.core is not None:
+                    f.core.eof(0, self.now, self.frame, self.kbuf)
+                    self._drain_kernel(f)
+            elif side == 1 and not f.eof_s:
+                f.eof_s = True
+                if f.core is not None:
+                    f.core.eof(1, self.now, self.frame, self.kbuf)
+                    self._drain_kernel(f)
+
+    @cython.cfunc
+    def _gap(self, f: Flow, side: cython.int, n: cython.longlong):
+        f.gap_bytes += n
+        self._count("reassembly.gaps")
+        self._count("reassembly.gap_bytes", n)
+        if side == 0:
+            f.next_c = (f.next_c + n) & MASK32
+        else:
+            f.next_s = (f.next_s + n) & MASK32
+        if f.core is not None:
+            f.core.gap(side, n, self.now, self.frame, self.kbuf)
+            self._drain_kernel(f)
+        elif f.probing:
+            f.probing = False          # a hole before we know the protocol: stop guessing
+            f.probe_buf = []
+            self._count("dispatch.probe_abandoned_gap")
+
+    # ------------------------------------------------------------------
+    # dispatch to protocol kernels
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _deliver(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        n: cython.Py_ssize_t = e - s
+        st: cython.int
+        if n <= 0:
+            return
+        if f.core is not None:
+            self.ot_bytes += n
+            st = f.core.feed(side, data, s, e, self.now, self.frame, self.kbuf)
+            if len(self.kbuf) > 0:
+                self._drain_kernel(f)
+            if st < 0 and not f.core.confirmed:
+                self._reject(f, side, data, s, e)
+        elif f.probing:
+            self._probe(f, side, data, s, e)
+        elif f.app == APP_TLS:
+            self.ot_bytes += n
+            f.encrypted += n
+            if (side == 0 and not f.tls_seen_c) or (side == 1 and not f.tls_seen_s):
+                if side == 0:
+                    f.tls_seen_c = True
+                else:
+                    f.tls_seen_s = True
+                self.out.append((R_AUX, "tls", f.fid, side, self.now, self.frame, b"",
+                                 _ip_bytes(f.a_hi, f.a_lo), _ip_bytes(f.b_hi, f.b_lo),
+                                 data[s:e if n <= 16384 else s + 16384]))
+
+    @cython.cfunc
+    def _drain_kernel(self, f: Flow):
+        for r in self.kbuf:
+            if r[0] == 1:
+                self.out.append((R_MSG, f.app, f.link_id, f.fid, r[1], r[2], r[3], r[4], r[5], r[6]))
+            else:
+                self._count("anomaly." + r[4])
+                self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], r[4], r[5]))
+        del self.kbuf[:]
+
+    @cython.cfunc
+    def _reject(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        name = APP_NAMES[f.app]
+        self._count("dispatch.rejected." + name)
+        self._anomaly(f.app, f.link_id, f.fid, side, "dispatch.rejected",
+                      "port %d: traffic is not %s; not decoded as %s" % (f.b_port, name, name))
+        f.rejected |= 1 << f.app
+        f.core = None
+        f.app = APP_NONE
+        f.link_id = 0
+        f.probing = True
+        self._probe(f, side, data, s, e)
+
+    @cython.cfunc
+    def _probe(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        score: cython.int
+        f.probe_buf.append((side, data[s:e], self.now, self.frame))
+        f.probe_bytes += e - s
+        for app, v in self.kernels.items():
+            if f.rejected & (1 << app):
+                continue
+            score = v[1](data, s, e)
+            if score == 1:
+                if side == 0:
+                    f.probe_hint_c |= 1 << app
+                else:
+                    f.probe_hint_s |= 1 << app
+            if score >= 2 or (f.probe_hint_c & f.probe_hint_s & (1 << app)):
+                self._count("dispatch.detected." + APP_NAMES[app])
+                replay = f.probe_buf
+                f.probe_buf = []
+                self._attach(f, app)
+                self.out.append((R_ANOMALY, app, f.link_id, f.fid, side, self.now, self.frame,
+                                 "dispatch.detected_by_content",
+                                 "%s found on port %d by content" % (APP_NAMES[app], f.b_port)))
+                now = self.now
+                frame = self.frame
+                for sd, chunk, ts, fr in replay:
+                    self.now = ts
+                    self.frame = fr
+                    self._deliver(f, sd, chunk, 0, len(chunk))
+                self.now = now
+                self.frame = frame
+                return
+        if f.probe_bytes >= self.probe_max:
+            f.probing = False
+            f.probe_buf = []
+            self._count("dispatch.unidentified_flows")
+
+    # ------------------------------------------------------------------
+    # flow ends, sweeps, intervals
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _end_flow(self, f: Flow, reason: str):
+        if f.core is not None or len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
+            self._drain_ooo(f, 0, True)
+            self._drain_ooo(f, 1, True)
+        decoded: cython.longlong = 0
+        skipped: cython.longlong = 0
+        encrypted: cython.longlong = f.encrypted
+        messages: cython.longlong = 0
+        if f.core is not None:
+            if not f.eof_c:
+                f.eof_c = True
+                f.core.eof(0, self.now, self.frame, self.kbuf)
+            if not f.eof_s:
+                f.eof_s = True
+                f.core.eof(1, self.now, self.frame, self.kbuf)
+            self._drain_kernel(f)
+            decoded = f.core.bytes_decoded
+            skipped = f.core.bytes_skipped
+            encrypted += f.core.bytes_encrypted
+            messages = f.core.messages
+        head = self.flows.get(f.h)
+        if head is f:
+            if f.chain is None:
+                del self.flows[f.h]
+            else:
+                self.flows[f.h] = f.chain
+        else:
+            prev: Flow = head
+            while prev.chain is not f:
+                prev = prev.chain
+            prev.chain = f.chain
+        f.chain = None
+        self.nflows -= 1
+        self.out.append((R_FLOW_END, f.fid, f.last_ts, f.last_frame, reason, f.first_ts,
+                         f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s, f.payload_c, f.payload_s,
+                         APP_NAMES[f.app], f.state, f.guessed, decoded, skipped, encrypted, f.gap_bytes, messages))
+        f.core = None
+
+    @cython.cfunc
+    def _all_flows(self) -> list:
+        f: Flow
+        out = []
+        for head in self.flows.values():
+            f = head
+            while f is not None:
+                out.append(f)
+                f = f.chain
+        return out
+
+    @cython.cfunc
+    def _sweep(self, now: cython.double):
+        f: Flow
+        self.last_sweep = now
+        dead = []
+        for f in self._all_flows():
+            if (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S)):
+                if now - f.last_ts > self.linger:
+                    dead.append(f)
+            elif now - f.last_ts > self.idle:
+                dead.append(f)
+        dead.sort(key=_by_fid)
+        for f in dead:
+            closed = (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S))
+            self._count("flows.ended_closed" if closed else "flows.evicted_idle")
+            self._end_flow(f, END_CLOSED if closed else END_IDLE)
+
+    @cython.cfunc
+    def _make_room(self):
+        f: Flow
+        self._sweep(self.now)
+        if self.nflows < self.max_flows:
+            return
+        flows = self._all_flows()
+        flows.sort(key=_by_last)
+        k: cython.Py_ssize_t = len(flows) // 10 + 1
+        for f in flows[:k]:
+            self._count("flows.evicted_cap")
+            self._end_flow(f, END_CAP)
+
+    @cython.cfunc
+    def _flush_interval(self, now: cython.double):
+        h: Host
+        for lid, v in self.link_seen.items():
+            app = v[0]
+            for key, t in v[1].items():
+                if t[4] > 0:
+                    self.out.append((R_AGG, app, lid, key, t[0], t[1], t[2], t[3], t[4], t[5]))
+                    t[4] = 0
+                    t[5] = 0
+        for h in self.hosts.values():
+            if h.dirty:
+                self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,
+                                 h.first_ts, h.last_ts))
+                h.pkts_tx = 0
+                h.bytes_tx = 0
+                h.pkts_rx = 0
+                h.bytes_rx = 0
+                h.dirty = False
+        start = self.interval_start
+        if now - self.interval_start >= self.interval:
+            self.interval_start += self.interval * ((now - self.interval_start) // self.interval)
+        self.out.append((R_INTERVAL, start, now))
+
+    def finish(self):
+        """End of input: end every flow (in creation order) and flush the last interval."""
+        f: Flow
+        flows = self._all_flows()
+        flows.sort(key=_by_fid)
+        for f in flows:
+            closed = (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S))
+            self._end_flow(f, END_CLOSED if closed else END_EOF)
+        self._flush_interval(self.now)
+
+
+def _by_fid(f: Flow):
+    return f.fid
+
+
+def _by_last(f: Flow):
+    return (f.last_ts, f.fid)

@@ -1,0 +1,208 @@
+"""The observation stream: what every later stage consumes.
+
+Observations are frozen dataclasses built by ``sensor.pipeline`` from the
+engine's records.  They are documented field by field in docs/observations.md
+(a test checks that every class and field is documented there).  Each has a
+``type`` id that is stable once shipped and is the ``type`` of its JSON line.
+
+Addresses are text (``10.10.1.10``, ``02:00:00:00:01:0a``); attacker-controlled
+strings are kept as received (decoded with backslashreplace) and are escaped
+by each sink for its own syntax.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStart:
+    """A new flow (TCP connection, UDP or other IP conversation)."""
+
+    type = "flow.start"
+    ts: float
+    frame: int
+    flow_id: int
+    transport: str          # "tcp", "udp" or "ip/<proto number>"
+    vlan: int               # innermost 802.1Q id; 0 when untagged
+    client: str
+    client_port: int
+    server: str
+    server_port: int
+    client_mac: str         # "" when the link type carries no MAC
+    server_mac: str
+    guessed: bool           # orientation from port hints (capture began mid-stream)
+    protocol: str           # OT protocol chosen by port ("none" until content detection decides)
+    link_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEnd:
+    """A flow ended (closed, idle, evicted at the cap, or end of capture), with its counters."""
+
+    type = "flow.end"
+    ts: float               # last packet
+    frame: int              # last packet's frame number
+    flow_id: int
+    reason: str             # closed | idle | cap | end_of_capture
+    first_ts: float
+    packets_client: int
+    packets_server: int
+    bytes_client: int
+    bytes_server: int
+    payload_client: int
+    payload_server: int
+    protocol: str
+    tcp_flags_seen: tuple   # e.g. ("syn", "synack", "fin_client", "fin_server", "rst", "data")
+    guessed: bool
+    decoded_bytes: int      # OT stream bytes parsed into messages
+    skipped_bytes: int      # OT stream bytes skipped (gaps, resync, truncated messages)
+    encrypted_bytes: int    # OT stream bytes we cannot read (TLS, OPC UA SignAndEncrypt)
+    gap_bytes: int          # bytes missing from the capture (holes in the TCP stream)
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class HostSeen:
+    """First time a (MAC, IP, VLAN) combination appears."""
+
+    type = "host.seen"
+    ts: float
+    frame: int
+    mac: str
+    ip: str                 # "" for L2-only evidence
+    vlan: int
+    how: str                # "ip" (packet header), "arp", "l2" (other frame)
+
+
+@dataclass(frozen=True, slots=True)
+class HostTraffic:
+    """Traffic of one (MAC, IP, VLAN) during the interval that just ended."""
+
+    type = "host.traffic"
+    mac: str
+    ip: str
+    vlan: int
+    packets_sent: int
+    bytes_sent: int
+    packets_received: int
+    bytes_received: int
+    first_ts: float
+    last_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSeen:
+    """First message-bearing flow between a client and a server for one protocol."""
+
+    type = "link.seen"
+    ts: float
+    frame: int
+    link_id: int
+    protocol: str
+    vlan: int
+    client: str
+    server: str
+    server_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A protocol message: the first with its key on a link, or one always reported in full."""
+
+    type = "message"
+    ts: float
+    frame: int
+    protocol: str
+    kind: str               # stable dotted id, e.g. "modbus.write_single_register"
+    op: str                 # read | write | diagnostic | program | connect | publish | ...
+    target: str             # normalised object, e.g. "unit=1/holding_registers/0+10"
+    direction: str          # "request" (client → server) or "response"
+    link_id: int
+    flow_id: int
+    client: str
+    server: str
+    server_port: int
+    event: Any              # the parser's frozen event (parsers.<protocol>.events)
+    key: tuple = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """Messages with one key on one link during an interval (and in total)."""
+
+    type = "aggregate"
+    protocol: str
+    kind: str
+    op: str
+    target: str
+    link_id: int
+    client: str
+    server: str
+    server_port: int
+    count: int              # since the start of the capture
+    bytes: int
+    first_ts: float
+    last_ts: float
+    interval_count: int     # in the interval that just ended
+    interval_bytes: int
+    key: tuple = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something odd, with a stable id (see docs/observations.md for the catalogue)."""
+
+    type = "anomaly"
+    ts: float
+    frame: int
+    id: str
+    protocol: str
+    link_id: int
+    flow_id: int
+    side: str               # client | server | "" when not tied to a direction
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalEnd:
+    """Aggregates and host traffic for [start, end) have been emitted."""
+
+    type = "interval.end"
+    start_ts: float
+    end_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class NameSeen:
+    """A host name revealed by the traffic (DHCP, DNS, mDNS, LLMNR, NBNS, LLDP)."""
+
+    type = "name.seen"
+    ts: float
+    frame: int
+    name: str
+    ip: str
+    mac: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSeen:
+    """TLS on an OT port: what stays visible (the payload is not decoded)."""
+
+    type = "tls.seen"
+    ts: float
+    frame: int
+    flow_id: int
+    direction: str
+    client: str
+    server: str
+    server_port: int
+    carried: str            # the OT protocol expected inside (e.g. "mqtt" on 8883)
+    event: Any              # parsers.tls.TLSClientHello / TLSServerHello, or None if unreadable
+
+
+ALL_TYPES = (FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,
+             IntervalEnd, NameSeen, TLSSeen)

@@ -1,0 +1,217 @@
+"""Wire the stages: source → engine kernel → observations → consumers.
+
+``Pipeline`` owns one engine.  ``run_file`` pulls chunks from a capture,
+``feed_packet`` takes live packets; both drain the engine's records into typed
+observations (``sensor.observations``) and hand each to every consumer's
+``observe``.  The same code serves ``otwatch analyze`` and the live sensor.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from otwatch import ext
+from otwatch.parsers import common
+from otwatch.parsers.limits import DEFAULT_LIMITS, Limits
+
+from . import observations as O
+from .source import chunks, open_capture, raw_position
+
+APP_BY_NAME = {"modbus": 1, "mqtt": 2, "opcua": 3}
+
+DEFAULT_PORTS = {502: "modbus", 1883: "mqtt", 4840: "opcua"}
+"""Well-known ports (IANA: 502 mbap, 1883 mqtt, 4840 opcua-tcp)."""
+DEFAULT_TLS_PORTS = {802: "modbus", 8883: "mqtt", 4843: "opcua"}
+"""TLS-wrapped variants (IANA: 802 mbap-s, 8883 secure-mqtt, 4843 opcua-tls)."""
+
+
+class Consumer(Protocol):
+    def observe(self, obs) -> None: ...
+
+
+def _ip(b: bytes) -> str:
+    if not b:
+        return ""
+    return str(ipaddress.ip_address(b))
+
+
+def _mac(b: bytes) -> str:
+    return ":".join("%02x" % x for x in b) if b else ""
+
+
+_TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
+
+
+@dataclass
+class _LinkInfo:
+    protocol: str
+    client: str
+    server: str
+    port: int
+
+
+class Decoders:
+    """Per-protocol full decoders and key describers (parsers/<proto>/decode.py)."""
+
+    def __init__(self):
+        from otwatch.parsers.modbus import decode as modbus
+        from otwatch.parsers.mqtt import decode as mqtt
+        from otwatch.parsers.opcua import decode as opcua
+
+        self.by_app = {1: modbus, 2: mqtt, 3: opcua}
+        self._describe_cache: dict = {}
+
+    def describe(self, app: int, key: tuple) -> tuple[str, str, str]:
+        ck = (app, key)
+        d = self._describe_cache.get(ck)
+        if d is None:
+            d = self.by_app[app].describe(key)
+            if len(self._describe_cache) < 100_000:
+                self._describe_cache[ck] = d
+        return d
+
+    def decode(self, app: int, key, raw, ctx, side):
+        return self.by_app[app].decode(key, raw, ctx, side)
+
+
+@dataclass
+class Settings:
+    limits: Limits = DEFAULT_LIMITS
+    ports: dict = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    tls_ports: dict = field(default_factory=lambda: dict(DEFAULT_TLS_PORTS))
+    detail_all: bool = False
+    interval: float = 60.0
+    implementation: str | None = None   # "compiled" | "pure" | None (the chosen one)
+
+
+class Pipeline:
+    def __init__(self, consumers: Iterable[Consumer] = (), settings: Settings | None = None):
+        self.settings = s = settings or Settings()
+        impl = s.implementation or ext.IMPLEMENTATION
+        self.implementation = impl
+        kernels = {}
+        for name, app in APP_BY_NAME.items():
+            mod = ext.load(name, impl)
+            core = getattr(mod, {"modbus": "ModbusCore", "mqtt": "MQTTCore", "opcua": "OPCUACore"}[name])
+            kernels[app] = (core, mod.probe)
+        port_map = {}
+        for port, name in s.ports.items():
+            if name not in APP_BY_NAME:
+                raise ValueError(f"unknown protocol {name!r} for port {port}")
+            port_map[int(port)] = APP_BY_NAME[name]
+        tls = {int(p): APP_BY_NAME[n] for p, n in s.tls_ports.items()}
+        self.engine = ext.load("engine", impl).Engine(kernels, s.limits, port_map, tls, s.detail_all, s.interval)
+        self.consumers = list(consumers)
+        self.decoders = Decoders()
+        self._links: dict[int, _LinkInfo] = {}
+        self._flows: dict[int, tuple] = {}      # flow_id -> (client, server, server_port, carried app name)
+        self._tls_apps = {int(p): n for p, n in s.tls_ports.items()}
+        self.counts = {"observations": 0}
+
+    # -- input -----------------------------------------------------------
+    def run_file(self, path: str, progress: Callable[[int, int | None, int], None] | None = None) -> None:
+        """Analyse one capture file ('-' for stdin).  Raises source.CaptureError or ValueError."""
+        stream, size = open_capture(path)
+        eng = self.engine
+        carry = b""
+        with stream:
+            for data in chunks(stream):
+                buf = carry + data if carry else data
+                used = eng.feed(buf, False)
+                carry = buf[used:]
+                self._drain()
+                if progress is not None:
+                    progress(raw_position(stream) or 0, size, eng.stats()["capture.packets"])
+            used = eng.feed(carry, True)
+            self._drain()
+
+    def feed_packet(self, ts: float, linktype: int, data: bytes, wirelen: int = -1) -> None:
+        self.engine.packet(ts, linktype, data, wirelen)
+
+    def finish(self) -> None:
+        self.engine.finish()
+        self._drain()
+
+    def stats(self) -> dict:
+        d = self.engine.stats()
+        d.update(self.counts)
+        return d
+
+    # -- records → observations -------------------------------------------
+    def _emit(self, obs) -> None:
+        self.counts["observations"] += 1
+        for c in self.consumers:
+            c.observe(obs)
+
+    def _drain(self) -> None:
+        for r in self.engine.take():
+            self._record(r)
+
+    def _record(self, r: tuple) -> None:
+        tag = r[0]
+        if tag == 17:   # R_AGG
+            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes = r
+            kind, op, target = self.decoders.describe(app, key)
+            li = self._links[lid]
+            self._emit(O.Aggregate(li.protocol, kind, op, target, lid, li.client, li.server, li.port,
+                                   count, nbytes, first_ts, last_ts, icount, ibytes, key))
+        elif tag == 15:  # R_MSG
+            _, app, lid, fid, side, ts, frame, key, raw, ctx = r
+            kind, op, target = self.decoders.describe(app, key)
+            event = self.decoders.decode(app, key, raw, ctx, side)
+            li = self._links[lid]
+            self._emit(O.Message(ts, frame, li.protocol, kind, op, target,
+                                 "request" if side == common.CLIENT else "response",
+                                 lid, fid, li.client, li.server, li.port, event, key))
+        elif tag == 16:  # R_ANOMALY
+            _, app, lid, fid, side, ts, frame, aid, detail = r
+            self._emit(O.Anomaly(ts, frame, aid, ext.load("engine", self.implementation).APP_NAMES[app]
+                                 if app else "", lid, fid,
+                                 common.SIDE_NAMES[side] if side in (0, 1) else "", detail))
+        elif tag == 10:  # R_FLOW_NEW
+            (_, fid, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, lid) = r
+            transport = {6: "tcp", 17: "udp"}.get(ipproto, f"ip/{ipproto}")
+            client, server = _ip(cip), _ip(sip)
+            self._flows[fid] = (client, server, sport)
+            self._emit(O.FlowStart(ts, frame, fid, transport, vlan, client, cport, server, sport,
+                                   _mac(cmac), _mac(smac), bool(guessed), app, lid))
+        elif tag == 11:  # R_FLOW_END
+            (_, fid, ts, frame, reason, first_ts, pc, ps, bc, bs, plc, pls, app, state, guessed,
+             decoded, skipped, encrypted, gaps, messages) = r
+            self._flows.pop(fid, None)
+            flags = tuple(name for bit, name in _TCP_FLAGS if state & bit)
+            self._emit(O.FlowEnd(ts, frame, fid, reason, first_ts, pc, ps, bc, bs, plc, pls, app, flags,
+                                 bool(guessed), decoded, skipped, encrypted, gaps, messages))
+        elif tag == 12:  # R_HOST
+            _, ts, frame, mac, ip, vlan, how = r
+            self._emit(O.HostSeen(ts, frame, _mac(mac), _ip(ip), vlan, how))
+        elif tag == 13:  # R_HOSTSTAT
+            _, mac, ip, vlan, ptx, btx, prx, brx, first_ts, last_ts = r
+            self._emit(O.HostTraffic(_mac(mac), _ip(ip), vlan, ptx, btx, prx, brx, first_ts, last_ts))
+        elif tag == 14:  # R_LINK
+            _, lid, ts, frame, app, vlan, cip, sip, sport = r
+            li = _LinkInfo(app, _ip(cip), _ip(sip), sport)
+            self._links[lid] = li
+            self._emit(O.LinkSeen(ts, frame, lid, app, vlan, li.client, li.server, sport))
+        elif tag == 18:  # R_AUX
+            self._aux(r)
+        elif tag == 19:  # R_INTERVAL
+            self._emit(O.IntervalEnd(r[1], r[2]))
+
+    def _aux(self, r: tuple) -> None:
+        _, kind, fid, side, ts, frame, smac, sip, dip, payload = r
+        if kind == "tls":
+            from otwatch.parsers import tls
+
+            ev = tls.parse_client_hello(payload) if side == 0 else tls.parse_server_hello(payload)
+            client, server, port = self._flows.get(fid, (_ip(sip), _ip(dip), 0))
+            self._emit(O.TLSSeen(ts, frame, fid, "request" if side == 0 else "response", client, server, port,
+                                 self._tls_apps.get(port, ""), ev))
+            return
+        from otwatch.parsers import hostnames
+
+        for name, ip, mac in hostnames.names(kind, payload, side):
+            if not ip and not mac:     # the name belongs to the sender
+                ip, mac = _ip(sip), _mac(smac)
+            self._emit(O.NameSeen(ts, frame, name, ip, mac, kind))

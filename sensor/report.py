@@ -1,0 +1,131 @@
+"""The readable summary printed by ``otwatch analyze``.
+
+``Summary`` is a consumer of the observation stream; ``render`` formats it.
+Every string that came off the wire is escaped before it reaches the terminal.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from otwatch.parsers.common import escape
+
+from . import observations as O
+
+OT = ("modbus", "mqtt", "opcua", "tls")
+
+
+class Summary:
+    def __init__(self):
+        self.messages: dict[str, Counter] = defaultdict(Counter)      # protocol -> kind -> count
+        self.anomalies: Counter = Counter()
+        self.flows: Counter = Counter()                                # protocol -> flows
+        self.hosts_ip: set = set()
+        self.hosts_mac: set = set()
+        self.links: Counter = Counter()
+        self.coverage = Counter()                                      # decoded/skipped/encrypted/gap bytes
+        self.first_ts = None
+        self.last_ts = None
+        self.names: set = set()
+        self.tls: Counter = Counter()
+
+    def observe(self, obs) -> None:
+        t = type(obs)
+        if t is O.Aggregate:
+            self.messages[obs.protocol][obs.kind] += obs.interval_count
+        elif t is O.Anomaly:
+            self.anomalies[obs.id] += 1
+        elif t is O.FlowEnd:
+            self.flows[obs.protocol] += 1
+            if obs.protocol in OT:
+                self.coverage["decoded"] += obs.decoded_bytes
+                self.coverage["skipped"] += obs.skipped_bytes
+                self.coverage["encrypted"] += obs.encrypted_bytes
+                self.coverage["missing"] += obs.gap_bytes
+                self.coverage["stream"] += obs.payload_client + obs.payload_server
+            if self.first_ts is None or obs.first_ts < self.first_ts:
+                self.first_ts = obs.first_ts
+            if self.last_ts is None or obs.ts > self.last_ts:
+                self.last_ts = obs.ts
+        elif t is O.HostSeen:
+            if obs.ip:
+                self.hosts_ip.add(obs.ip)
+            if obs.mac:
+                self.hosts_mac.add(obs.mac)
+        elif t is O.LinkSeen:
+            self.links[obs.protocol] += 1
+        elif t is O.HostTraffic:
+            if self.first_ts is None or obs.first_ts < self.first_ts:
+                self.first_ts = obs.first_ts
+            if self.last_ts is None or obs.last_ts > self.last_ts:
+                self.last_ts = obs.last_ts
+        elif t is O.NameSeen:
+            self.names.add((obs.name, obs.ip))
+        elif t is O.TLSSeen:
+            self.tls[obs.carried or "unknown"] += 1
+
+    def totals(self) -> dict:
+        return {p: sum(c.values()) for p, c in self.messages.items()}
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _bytes(x: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if x < 1024 or unit == "GB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return str(x)
+
+
+def render(files: list[str], summary: Summary, stats: dict, implementation: str, seconds: float) -> str:
+    out = []
+    pk = stats.get("capture.packets", 0)
+    out.append("otwatch analyze — " + ", ".join(escape(f) for f in files))
+    span = ""
+    if summary.first_ts is not None and summary.last_ts is not None:
+        span = f", {summary.last_ts - summary.first_ts:,.1f} s of traffic"
+    rate = f", {pk / seconds:,.0f} packets/s" if seconds > 0 else ""
+    out.append(f"  {_n(pk)} packets, {_bytes(stats.get('capture.bytes', 0))}{span}; analysed in {seconds:.2f} s"
+               f" ({implementation} kernels{rate})")
+    out.append(f"  {_n(stats.get('flows.created', 0))} flows, {_n(len(summary.hosts_ip))} IP hosts, "
+               f"{_n(len(summary.hosts_mac))} MAC addresses")
+    out.append("")
+    out.append("Messages per protocol and kind")
+    if not summary.messages:
+        out.append("  (no Modbus, MQTT or OPC UA messages)")
+    for proto in sorted(summary.messages):
+        kinds = summary.messages[proto]
+        out.append(f"  {proto:<8} {_n(sum(kinds.values())):>12}   on {summary.links[proto]} client→server links")
+        for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"    {escape(kind, 60):<52} {_n(n):>10}")
+    if summary.tls:
+        out.append("  tls      " + ", ".join(f"{n} handshake messages carrying {p}" for p, n in sorted(summary.tls.items())))
+    out.append("")
+    cov = summary.coverage
+    stream = cov["stream"]
+    out.append("Decode coverage (OT streams)")
+    if stream:
+        def pct(x):
+            return f"{100.0 * x / stream:5.1f}%"
+        out.append(f"  {_bytes(stream)} of OT payload: decoded {pct(cov['decoded'])}, skipped {pct(cov['skipped'])}, "
+                   f"encrypted {pct(cov['encrypted'])}, missing from capture {_bytes(cov['missing'])}")
+    else:
+        out.append("  no OT payload")
+    out.append("")
+    out.append("Anomalies")
+    if not summary.anomalies:
+        out.append("  none")
+    for aid, n in sorted(summary.anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.append(f"  {escape(aid, 60):<52} {_n(n):>10}")
+    skipped = {k: v for k, v in stats.items()
+               if v and (k.startswith("decode.truncated") or k.startswith("decode.bad") or k.startswith("capture.")
+                         or k.startswith("decode.unsupported"))
+               and k not in ("capture.packets", "capture.bytes")}
+    if skipped:
+        out.append("")
+        out.append("Skipped or damaged input")
+        for k, v in sorted(skipped.items()):
+            out.append(f"  {k:<52} {_n(v):>10}")
+    return "\n".join(out) + "\n"
