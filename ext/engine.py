@@ -274,6 +274,7 @@ class Engine:
     links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen)
     link_seen: dict                # link_id -> (app, seen dict)
     out: list
+    kbuf: list                     # records appended by protocol kernels during one call
     frame: cython.longlong
     now: cython.double
     last_sweep: cython.double
@@ -320,6 +321,7 @@ class Engine:
         self.links = {}
         self.link_seen = {}
         self.out = []
+        self.kbuf = []
         self.frame = 0
         self.now = 0.0
         self.last_sweep = -1.0
@@ -922,10 +924,10 @@ class Engine:
                 guessed = True
                 sender_is_client = self._client_by_port(sport, dport)
         elif ipproto == 17:
-            if sport in AUX_UDP and dport not in AUX_UDP:
+            # UDP: the first sender is the client (Zeek's convention), unless it answers from a service port
+            if (sport in AUX_UDP and dport not in AUX_UDP) or \
+                    (sport in self.port_map and dport not in self.port_map):
                 sender_is_client = False
-            elif dport not in AUX_UDP:
-                sender_is_client = self._client_by_port(sport, dport) if (sport < 1024 or dport < 1024) else True
         f.fid = self.next_fid
         self.next_fid += 1
         f.h = h

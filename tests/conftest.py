@@ -16,12 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
 TESTS = ROOT / "tests"
 
-# Test helpers are imported by path relative to tests/, e.g.
-#   from parsers.helpers import assert_decodes
-#   from ext.capbuild import pcap, pcapng
-# (pytest runs in importlib mode, which adds nothing to sys.path by itself).
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+# Test helpers (pytest runs in importlib mode, which adds nothing to sys.path):
+#   from support.capbuild import pcap, pcapng      (tests/support/)
+#   from helpers import assert_decodes              (tests/parsers/helpers.py)
+for _p in (TESTS, TESTS / "parsers"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 
 def pytest_addoption(parser):
