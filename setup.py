@@ -5,15 +5,43 @@ modules annotated for Cython's pure-Python mode.  They are importable as they
 are (the pure path) and compiled here into ``otwatch.ext._<name>`` (the fast
 path).  One source, two builds: the paths cannot drift.
 
-OTWATCH_SKIP_EXTENSIONS=1 skips compilation (a machine with no C compiler);
-OTWATCH_REQUIRE_EXTENSIONS=1 makes a failed compile an install error.
+Without a working C compiler the install still succeeds, with a warning, and
+otwatch runs on the pure path (``otwatch version`` says so).
+OTWATCH_REQUIRE_EXTENSIONS=1 turns a failed compile into an install error;
+OTWATCH_SKIP_EXTENSIONS=1 does not try.
 """
 import os
 import sys
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ext.build import extensions  # noqa: E402
 
-setup(ext_modules=extensions())
+
+class optional_build_ext(build_ext):
+    def _fallback(self, exc):
+        if os.environ.get("OTWATCH_REQUIRE_EXTENSIONS"):
+            raise exc
+        sys.stderr.write(
+            "\n*** otwatch: could not compile the Cython kernels (%s).\n"
+            "*** Installing the pure-Python path; it gives the same results, slower.\n"
+            "*** Install a C compiler and the Python headers (e.g. apt install gcc python3-dev) and reinstall\n"
+            "*** for the fast path.\n\n" % exc
+        )
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means "fall back"
+            self._fallback(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._fallback(exc)
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": optional_build_ext})
