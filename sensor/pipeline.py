@@ -55,11 +55,10 @@ class Decoders:
     """Per-protocol full decoders and key describers (parsers/<proto>/decode.py)."""
 
     def __init__(self):
-        from otwatch.parsers.modbus import decode as modbus
-        from otwatch.parsers.mqtt import decode as mqtt
-        from otwatch.parsers.opcua import decode as opcua
+        import importlib
 
-        self.by_app = {1: modbus, 2: mqtt, 3: opcua}
+        self.by_app = {app: importlib.import_module(f"otwatch.parsers.{name}.decode")
+                       for name, app in APP_BY_NAME.items()}
         self._describe_cache: dict = {}
 
     def describe(self, app: int, key: tuple) -> tuple[str, str, str]:
