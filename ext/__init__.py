@@ -25,6 +25,16 @@ if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
     raise RuntimeError("OTWATCH_NO_EXTENSIONS and OTWATCH_REQUIRE_EXTENSIONS are both set")
 
 
+def load(name: str, implementation: str | None = None):
+    """Return the kernel module *name* for the chosen (or given) implementation."""
+    impl = implementation or IMPLEMENTATION
+    if name not in KERNELS:
+        raise KeyError(name)
+    if impl == "compiled":
+        return importlib.import_module(f"{__name__}._{name}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
 def _choose() -> tuple[str, str | None]:
     if NO_EXTENSIONS:
         return "pure", None
@@ -43,14 +53,7 @@ def _choose() -> tuple[str, str | None]:
     return "compiled", None
 
 
+# Chosen last, once ``load`` exists: a kernel's imports may reach back into this
+# package (parsers.<proto>.connection imports ``load``) while we are choosing.
+IMPLEMENTATION, WHY_PURE = "pure", None
 IMPLEMENTATION, WHY_PURE = _choose()
-
-
-def load(name: str, implementation: str | None = None):
-    """Return the kernel module *name* for the chosen (or given) implementation."""
-    impl = implementation or IMPLEMENTATION
-    if name not in KERNELS:
-        raise KeyError(name)
-    if impl == "compiled":
-        return importlib.import_module(f"{__name__}._{name}")
-    return importlib.import_module(f"{__name__}.{name}")
