@@ -27,24 +27,24 @@ import cython
 # ---------------------------------------------------------------------------
 # Output records.  Every record is a tuple whose first item is its tag.
 # ---------------------------------------------------------------------------
-R_FLOW_NEW = 10   # (tag, flow_id, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, link_id)
-R_FLOW_END = 11   # (tag, flow_id, ts, frame, reason, first_ts, pkts_c, pkts_s, bytes_c, bytes_s,
+R_FLOW_NEW = cython.declare(cython.int, 10)   # (tag, flow_id, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, link_id)
+R_FLOW_END = cython.declare(cython.int, 11)   # (tag, flow_id, ts, frame, reason, first_ts, pkts_c, pkts_s, bytes_c, bytes_s,
                   #  payload_c, payload_s, app, tcp_state, guessed, decoded, skipped, encrypted, gap_bytes, messages)
-R_HOST = 12       # (tag, ts, frame, mac, ip, vlan, how)           first sighting of (mac, ip, vlan)
-R_HOSTSTAT = 13   # (tag, mac, ip, vlan, pkts_tx, bytes_tx, pkts_rx, bytes_rx, first_ts, last_ts)  deltas per interval
-R_LINK = 14       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport)
-R_MSG = 15        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
-R_ANOMALY = 16    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
-R_AGG = 17        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes)
-R_AUX = 18        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
-R_INTERVAL = 19   # (tag, start_ts, end_ts)                         marks an aggregate flush
+R_HOST = cython.declare(cython.int, 12)       # (tag, ts, frame, mac, ip, vlan, how)           first sighting of (mac, ip, vlan)
+R_HOSTSTAT = cython.declare(cython.int, 13)   # (tag, mac, ip, vlan, pkts_tx, bytes_tx, pkts_rx, bytes_rx, first_ts, last_ts)  deltas per interval
+R_LINK = cython.declare(cython.int, 14)       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport)
+R_MSG = cython.declare(cython.int, 15)        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
+R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
+R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes)
+R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
+R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
 
 # Applications (protocols) a flow can be dispatched to.
-APP_NONE = 0
-APP_MODBUS = 1
-APP_MQTT = 2
-APP_OPCUA = 3
-APP_TLS = 4
+APP_NONE = cython.declare(cython.int, 0)
+APP_MODBUS = cython.declare(cython.int, 1)
+APP_MQTT = cython.declare(cython.int, 2)
+APP_OPCUA = cython.declare(cython.int, 3)
+APP_TLS = cython.declare(cython.int, 4)
 APP_NAMES = ("none", "modbus", "mqtt", "opcua", "tls")
 
 # Flow end reasons.
@@ -54,50 +54,50 @@ END_CLOSED = "closed"
 END_EOF = "end_of_capture"
 
 # TCP state bits kept per flow.
-ST_SYN = 1
-ST_SYNACK = 2
-ST_FIN_C = 4
-ST_FIN_S = 8
-ST_RST = 16
-ST_DATA = 32
+ST_SYN = cython.declare(cython.int, 1)
+ST_SYNACK = cython.declare(cython.int, 2)
+ST_FIN_C = cython.declare(cython.int, 4)
+ST_FIN_S = cython.declare(cython.int, 8)
+ST_RST = cython.declare(cython.int, 16)
+ST_DATA = cython.declare(cython.int, 32)
 
 # Capture container formats.
-FMT_UNKNOWN = 0
-FMT_PCAP = 1
-FMT_PCAPNG = 2
+FMT_UNKNOWN = cython.declare(cython.int, 0)
+FMT_PCAP = cython.declare(cython.int, 1)
+FMT_PCAPNG = cython.declare(cython.int, 2)
 
 # Link types (tcpdump.org/linktypes.html).
-LT_NULL = 0
-LT_ETHERNET = 1
-LT_RAW = 101
-LT_RAW12 = 12
-LT_RAW14 = 14
-LT_LOOP = 108
-LT_SLL = 113
-LT_SLL2 = 276
-LT_IPV4 = 228
-LT_IPV6 = 229
+LT_NULL = cython.declare(cython.int, 0)
+LT_ETHERNET = cython.declare(cython.int, 1)
+LT_RAW = cython.declare(cython.int, 101)
+LT_RAW12 = cython.declare(cython.int, 12)
+LT_RAW14 = cython.declare(cython.int, 14)
+LT_LOOP = cython.declare(cython.int, 108)
+LT_SLL = cython.declare(cython.int, 113)
+LT_SLL2 = cython.declare(cython.int, 276)
+LT_IPV4 = cython.declare(cython.int, 228)
+LT_IPV6 = cython.declare(cython.int, 229)
 
-ETH_IPV4 = 0x0800
-ETH_IPV6 = 0x86DD
-ETH_ARP = 0x0806
-ETH_VLAN = 0x8100
-ETH_QINQ = 0x88A8
-ETH_QINQ_OLD = 0x9100
-ETH_LLDP = 0x88CC
+ETH_IPV4 = cython.declare(cython.int, 0x0800)
+ETH_IPV6 = cython.declare(cython.int, 0x86DD)
+ETH_ARP = cython.declare(cython.int, 0x0806)
+ETH_VLAN = cython.declare(cython.int, 0x8100)
+ETH_QINQ = cython.declare(cython.int, 0x88A8)
+ETH_QINQ_OLD = cython.declare(cython.int, 0x9100)
+ETH_LLDP = cython.declare(cython.int, 0x88CC)
 
-MASK64 = 0xFFFFFFFFFFFFFFFF
-MASK32 = 0xFFFFFFFF
-V4_MAPPED = 0xFFFF00000000
+MASK64 = cython.declare(cython.ulonglong, 0xFFFFFFFFFFFFFFFF)
+MASK32 = cython.declare(cython.ulonglong, 0xFFFFFFFF)
+V4_MAPPED = cython.declare(cython.ulonglong, 0xFFFF00000000)
 
 # A pcap or pcapng record larger than this is corruption, not a packet
 # (the largest snaplen any tool writes is 256 KiB; jumbo frames are 9 KiB).
-MAX_RECORD = 16 * 1024 * 1024
+MAX_RECORD = cython.declare(cython.ulonglong, 16 * 1024 * 1024)
 
 # UDP ports whose payloads are handed to Python for hostname evidence.
 AUX_UDP = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "nbns", 5355: "llmnr"}
 # Payloads larger than this are not handed over (a DNS zone transfer is not evidence we need).
-AUX_MAX = 1500
+AUX_MAX = cython.declare(cython.int, 1500)
 
 
 @cython.cfunc
