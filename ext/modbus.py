@@ -1,0 +1,555 @@
+"""Modbus/TCP protocol kernel (Cython pure-Python mode).
+
+One ``ModbusCore`` per TCP connection.  It frames ADUs from both directions,
+validates MBAP headers, pairs requests with responses by (transaction id,
+unit), computes each message's key and either bumps the key's tally in the
+shared ``seen`` dict or appends a record to ``out``.  The contract is in
+docs/architecture.md ("Protocol kernel"); keys, ctx layouts and anomaly ids are
+in docs/protocols/modbus.md and ``otwatch.parsers.modbus.spec``.
+
+This file runs as plain Python (the pure path) and is compiled by Cython into
+``otwatch.ext._modbus`` (the fast path).  Rules that keep the two identical:
+bytes are read only with ``buf[i]`` and ``len(buf)``; every integer is masked
+or range-checked explicitly; booleans are assigned ``True``/``False``.
+
+Buffering: the kernel reads the caller's buffer in place.  Only an incomplete
+ADU (at most ``MAX_ADU_LEN`` bytes) or the tail of a resync scan (fewer than
+``HEADER_AND_FC_LEN`` bytes) is copied into a per-side bytearray.
+"""
+import cython
+
+from otwatch.parsers import common
+from otwatch.parsers.limits import DEFAULT_LIMITS
+from otwatch.parsers.modbus import spec
+
+# Constants from spec, as C globals in the compiled build.  A module-level
+# annotation (``X: cython.int = 1``) would compile but stay a Python global,
+# looked up by name on every use; cython.declare makes a C variable.
+HDR_FC = cython.declare(cython.Py_ssize_t, spec.HEADER_AND_FC_LEN)
+MIN_LEN = cython.declare(cython.Py_ssize_t, spec.MIN_LENGTH_FIELD)
+MAX_LEN = cython.declare(cython.Py_ssize_t, spec.MAX_LENGTH_FIELD)
+PROTO_ID = cython.declare(cython.int, spec.MODBUS_PROTOCOL_ID)
+EXC_BIT = cython.declare(cython.int, spec.EXCEPTION_BIT)
+ABSENT = cython.declare(cython.int, spec.ABSENT)
+MSG_REQUEST = cython.declare(cython.int, spec.MSG_REQUEST)
+MSG_RESPONSE = cython.declare(cython.int, spec.MSG_RESPONSE)
+MSG_EXCEPTION = cython.declare(cython.int, spec.MSG_EXCEPTION)
+DETAIL_REQ = cython.declare(cython.int, spec.DETAIL_REQUEST)
+DETAIL_RESP = cython.declare(cython.int, spec.DETAIL_RESPONSE)
+FC_DIAG = cython.declare(cython.int, spec.FunctionCode.DIAGNOSTICS)
+FC_RW = cython.declare(cython.int, spec.FunctionCode.READ_WRITE_MULTIPLE_REGISTERS)
+FC_MEI = cython.declare(cython.int, spec.FunctionCode.ENCAPSULATED_INTERFACE_TRANSPORT)
+FC_READ_FILE = cython.declare(cython.int, spec.FunctionCode.READ_FILE_RECORD)
+FC_WRITE_FILE = cython.declare(cython.int, spec.FunctionCode.WRITE_FILE_RECORD)
+FC_FIFO = cython.declare(cython.int, spec.FunctionCode.READ_FIFO_QUEUE)
+SUB_LISTEN_ONLY = cython.declare(cython.int, spec.DiagnosticSubFunction.FORCE_LISTEN_ONLY_MODE)
+MEI_DEVICE_ID = cython.declare(cython.int, spec.MEIType.READ_DEVICE_IDENTIFICATION)
+REC_MSG = cython.declare(cython.int, common.REC_MSG)
+REC_ANOMALY = cython.declare(cython.int, common.REC_ANOMALY)
+FEED_OK = cython.declare(cython.int, common.FEED_OK)
+FEED_VIOLATION = cython.declare(cython.int, common.FEED_VIOLATION)
+T_COUNT = cython.declare(cython.Py_ssize_t, common.T_COUNT)
+T_BYTES = cython.declare(cython.Py_ssize_t, common.T_BYTES)
+T_LAST_TS = cython.declare(cython.Py_ssize_t, common.T_LAST_TS)
+T_INT_COUNT = cython.declare(cython.Py_ssize_t, common.T_INT_COUNT)
+T_INT_BYTES = cython.declare(cython.Py_ssize_t, common.T_INT_BYTES)
+DETAIL = cython.declare(cython.const_uchar[:], spec.DETAIL_TABLE)
+SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
+
+
+@cython.cfunc
+@cython.inline
+def _u16(buf: cython.const_uchar[:], i: cython.Py_ssize_t) -> cython.int:
+    return (buf[i] << 8) | buf[i + 1]
+
+
+@cython.cfunc
+@cython.inline
+def _fc_allowed(fc: cython.int, side: cython.int) -> cython.bint:
+    """Loose test used before confirmation: not 0, exception bit only from the server."""
+    if fc & 0x7F == 0:
+        return False
+    if fc & EXC_BIT and side == 0:
+        return False
+    return True
+
+
+@cython.cfunc
+@cython.exceptval(-1, check=False)
+def _plausible(buf: cython.const_uchar[:], p: cython.Py_ssize_t, end: cython.Py_ssize_t, side: cython.int) -> cython.int:
+    """Is there a plausible MBAP header (and sane function code) at buf[p]?
+
+    0 no; 1 yes; 2 consistent so far, need more bytes.  Used to resynchronise.
+    """
+    n: cython.Py_ssize_t = end - p
+    length: cython.int
+    fc: cython.int
+    if n >= 4 and (buf[p + 2] != 0 or buf[p + 3] != 0):
+        return 0
+    if n >= 6:
+        length = _u16(buf, p + 4)
+        if length < MIN_LEN or length > MAX_LEN:
+            return 0
+    if n < HDR_FC:
+        return 2
+    fc = buf[p + 7]
+    if not _fc_allowed(fc, side) or SANE[fc] == 0:
+        return 0
+    return 1
+
+
+def probe(data, start, end) -> int:
+    """2 certainly Modbus/TCP, 1 plausible, 0 no.  Reads only data[start:end]."""
+    s: cython.Py_ssize_t = start
+    e: cython.Py_ssize_t = end
+    if e > len(data):
+        e = len(data)
+    if s < 0:
+        s = 0
+    if e - s <= 0:
+        return 0
+    buf: cython.const_uchar[:] = data
+    n: cython.Py_ssize_t = e - s
+    length: cython.int
+    fc: cython.int
+    total: cython.Py_ssize_t
+    r: cython.int = _plausible(buf, s, e, 1)
+    if r == 0:
+        return 0
+    if r == 2:
+        return 1
+    length = _u16(buf, s + 4)
+    total = 6 + length
+    fc = buf[s + 7]
+    if n < total:
+        return 1
+    if fc & EXC_BIT and total != 9:
+        return 1
+    if n == total:
+        return 2
+    return 2 if _plausible(buf, s + total, e, 1) != 0 else 1
+
+
+@cython.cclass
+class ModbusCore:
+    """Kernel state of one Modbus/TCP connection (both directions)."""
+
+    confirmed = cython.declare(cython.bint, visibility="public")
+    messages = cython.declare(cython.Py_ssize_t, visibility="public")
+    bytes_decoded = cython.declare(cython.Py_ssize_t, visibility="public")
+    bytes_skipped = cython.declare(cython.Py_ssize_t, visibility="public")
+    bytes_encrypted = cython.declare(cython.Py_ssize_t, visibility="public")
+    requests = cython.declare(cython.Py_ssize_t, visibility="public")
+    responses = cython.declare(cython.Py_ssize_t, visibility="public")
+    exceptions = cython.declare(cython.Py_ssize_t, visibility="public")
+    unsolicited = cython.declare(cython.Py_ssize_t, visibility="public")
+    unanswered = cython.declare(cython.Py_ssize_t, visibility="public")
+    violation = cython.declare(str, visibility="public")
+    pending = cython.declare(dict, visibility="public")
+
+    seen: dict
+    detail_all: cython.bint
+    max_pending: cython.Py_ssize_t
+    probe_max: cython.Py_ssize_t
+    dead: cython.bint
+    overflowed: cython.bint
+    buf0: bytearray
+    buf1: bytearray
+    resync0: cython.bint
+    resync1: cython.bint
+    skip0: cython.Py_ssize_t
+    skip1: cython.Py_ssize_t
+    eof0: cython.bint
+    eof1: cython.bint
+    dropped: cython.Py_ssize_t
+    fail_pos: cython.Py_ssize_t
+
+    def __init__(self, seen: dict, detail_all: bool = False, limits=DEFAULT_LIMITS):
+        self.seen = seen
+        self.detail_all = True if detail_all else False
+        self.max_pending = limits.modbus_max_pending
+        if self.max_pending < 1:
+            self.max_pending = 1
+        self.probe_max = limits.probe_max_bytes
+        self.confirmed = False
+        self.messages = 0
+        self.bytes_decoded = 0
+        self.bytes_skipped = 0
+        self.bytes_encrypted = 0
+        self.requests = 0
+        self.responses = 0
+        self.exceptions = 0
+        self.unsolicited = 0
+        self.unanswered = 0
+        self.violation = ""
+        self.pending = {}
+        self.dead = False
+        self.overflowed = False
+        self.buf0 = bytearray()
+        self.buf1 = bytearray()
+        self.resync0 = False
+        self.resync1 = False
+        self.skip0 = 0
+        self.skip1 = 0
+        self.eof0 = False
+        self.eof1 = False
+        self.dropped = 0
+        self.fail_pos = 0
+
+    # --- per-side state helpers -------------------------------------------
+
+    @cython.cfunc
+    def _pend(self, side: cython.int) -> bytearray:
+        return self.buf1 if side else self.buf0
+
+    @cython.cfunc
+    def _set_resync(self, side: cython.int, on: cython.bint) -> cython.void:
+        if side:
+            self.resync1 = on
+            self.skip1 = 0
+        else:
+            self.resync0 = on
+            self.skip0 = 0
+
+    # --- public API ---------------------------------------------------------
+
+    def feed(self, side: cython.int, data, start: cython.Py_ssize_t, end: cython.Py_ssize_t,
+             ts: cython.double, frame: cython.Py_ssize_t, out: list) -> int:
+        """Consume data[start:end], the next in-order bytes of *side*."""
+        side = 1 if side else 0
+        if end > len(data):
+            end = len(data)
+        if start < 0:
+            start = 0
+        if start >= end:
+            return FEED_VIOLATION if self.dead else FEED_OK
+        if self.dead:
+            self.bytes_skipped += end - start
+            return FEED_VIOLATION
+        pend: bytearray = self._pend(side)
+        n: cython.Py_ssize_t
+        consumed: cython.Py_ssize_t
+        while len(pend) > 0 and start < end:
+            n = self._need(side, pend)
+            if n > end - start:
+                n = end - start
+            pend += data[start:start + n]
+            start += n
+            consumed = self._parse(side, pend, 0, len(pend), ts, frame, out)
+            if consumed < 0:
+                return self._die(side, len(pend) - self.fail_pos + end - start)
+            if consumed > 0:
+                del pend[:consumed]
+        if start < end:
+            consumed = self._parse(side, data, start, end, ts, frame, out)
+            if consumed < 0:
+                return self._die(side, end - self.fail_pos)
+            if consumed < end:
+                pend += data[consumed:end]
+        return FEED_OK
+
+    def gap(self, side: cython.int, nbytes: cython.Py_ssize_t, ts: cython.double,
+            frame: cython.Py_ssize_t, out: list) -> int:
+        """*nbytes* of *side* were lost: drop the partial ADU and resynchronise."""
+        side = 1 if side else 0
+        if nbytes < 0:
+            nbytes = 0
+        if self.dead:
+            self.bytes_skipped += nbytes
+            return FEED_VIOLATION
+        pend: bytearray = self._pend(side)
+        self.bytes_skipped += len(pend) + nbytes
+        del pend[:]
+        self._set_resync(side, True)
+        return FEED_OK
+
+    def eof(self, side: cython.int, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> int:
+        """End of *side*'s stream.  At the server's end (or both ends) report
+        the requests that were never answered."""
+        side = 1 if side else 0
+        if self.dead:
+            return FEED_VIOLATION
+        pend: bytearray = self._pend(side)
+        if len(pend) > 0:
+            self.bytes_skipped += len(pend)
+            if self.confirmed:
+                out.append((REC_ANOMALY, side, ts, frame, "modbus.truncated",
+                            "%d byte(s) of an incomplete ADU at end of stream" % len(pend)))
+            del pend[:]
+        if side:
+            self.eof1 = True
+        else:
+            self.eof0 = True
+        if side:
+            # the server will answer nothing more (a client FIN is a half-close)
+            self._report_unanswered(ts, frame, out)
+        return FEED_OK
+
+    def buffered(self, side: cython.int) -> int:
+        """Bytes of *side* held back (an incomplete ADU or a resync tail)."""
+        return len(self.buf1 if side else self.buf0)
+
+    # --- internals ------------------------------------------------------------
+
+    @cython.cfunc
+    def _die(self, side: cython.int, rest: cython.Py_ssize_t) -> cython.int:
+        """Not Modbus: count the *rest* of the bytes as skipped and ignore all further input."""
+        pend: bytearray = self._pend(side)
+        self.bytes_skipped += rest
+        del pend[:]
+        self.dead = True
+        return FEED_VIOLATION
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=True)
+    def _need(self, side: cython.int, pend: bytearray) -> cython.Py_ssize_t:
+        """Bytes to append to the partial unit before parsing it again."""
+        have: cython.Py_ssize_t = len(pend)
+        length: cython.Py_ssize_t
+        if have < HDR_FC:
+            return HDR_FC - have
+        length = (pend[4] << 8) | pend[5]
+        if length + 6 > have:
+            return length + 6 - have
+        return 1
+
+    @cython.cfunc
+    def _report_unanswered(self, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.void:
+        n: cython.Py_ssize_t = len(self.pending) + self.dropped
+        if n == 0:
+            return
+        first = None
+        for v in self.pending.values():
+            first = v
+            break
+        detail: str = "%d request(s) never answered" % n
+        if self.dropped:
+            detail += " (%d dropped from the pending table or replaced by a retry)" % self.dropped
+        if first is not None:
+            k = first[0]
+            detail += "; oldest: unit=%d fc=%d frame=%d" % (k[1], k[2], first[1])
+        self.unanswered += len(self.pending)
+        self.pending.clear()
+        self.dropped = 0
+        out.append((REC_ANOMALY, 1, ts, frame, "modbus.unanswered_request", detail))
+
+    @cython.cfunc
+    @cython.exceptval(-2, check=True)
+    def _parse(self, side: cython.int, obj, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
+               ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.Py_ssize_t:
+        """Handle every complete ADU in obj[pos:end]; return where the first
+        unconsumed byte is, or -1 if the bytes are not Modbus (unconfirmed)."""
+        buf: cython.const_uchar[:] = obj
+        avail: cython.Py_ssize_t
+        pid: cython.int
+        length: cython.Py_ssize_t
+        fc: cython.int
+        r: cython.int
+        skipped: cython.Py_ssize_t
+        resync: cython.bint = self.resync1 if side else self.resync0
+        length = 0
+        while pos < end:
+            avail = end - pos
+            if resync:
+                r = _plausible(buf, pos, end, side)
+                if r == 0:
+                    pos += 1
+                    self.bytes_skipped += 1
+                    if side:
+                        self.skip1 += 1
+                        skipped = self.skip1
+                    else:
+                        self.skip0 += 1
+                        skipped = self.skip0
+                    if not self.confirmed and skipped > self.probe_max:
+                        self.violation = "no Modbus header within %d bytes" % self.probe_max
+                        self.fail_pos = pos
+                        return -1
+                    continue
+                if r == 2:
+                    break
+                skipped = self.skip1 if side else self.skip0
+                self._set_resync(side, False)
+                resync = False
+                if skipped > 0:
+                    out.append((REC_ANOMALY, side, ts, frame, "modbus.resync",
+                                "skipped %d byte(s) to the next plausible MBAP header" % skipped))
+            if avail >= 4:
+                pid = _u16(buf, pos + 2)
+                if pid != PROTO_ID:
+                    if not self.confirmed:
+                        self.violation = "protocol identifier %d is not Modbus" % pid
+                        self.fail_pos = pos
+                        return -1
+                    out.append((REC_ANOMALY, side, ts, frame, "modbus.invalid_protocol_id",
+                                "protocol id %d" % pid))
+                    self._set_resync(side, True)
+                    resync = True
+                    continue
+            if avail >= 6:
+                length = _u16(buf, pos + 4)
+                if length < MIN_LEN or length > MAX_LEN:
+                    if not self.confirmed:
+                        self.violation = "MBAP length %d outside %d..%d" % (length, MIN_LEN, MAX_LEN)
+                        self.fail_pos = pos
+                        return -1
+                    out.append((REC_ANOMALY, side, ts, frame, "modbus.invalid_length",
+                                "MBAP length %d outside %d..%d" % (length, MIN_LEN, MAX_LEN)))
+                    self._set_resync(side, True)
+                    resync = True
+                    continue
+            if avail < HDR_FC:
+                break
+            fc = buf[pos + 7]
+            if not self.confirmed and not _fc_allowed(fc, side):
+                self.violation = "function code %d not plausible from the %s" % (
+                    fc, "server" if side else "client")
+                self.fail_pos = pos
+                return -1
+            if avail < length + 6:
+                break
+            self._message(side, buf, obj, pos, length + 6, ts, frame, out)
+            pos += length + 6
+        return pos
+
+    @cython.cfunc
+    def _request_key(self, buf: cython.const_uchar[:], unit: cython.int, fc: cython.int,
+                     b: cython.Py_ssize_t, blen: cython.Py_ssize_t) -> tuple:
+        a: cython.int = 0
+        q: cython.int = 0
+        if fc == FC_RW:
+            if blen >= 8:
+                return (MSG_REQUEST, unit, fc, _u16(buf, b), _u16(buf, b + 2),
+                        _u16(buf, b + 4), _u16(buf, b + 6))
+            return (MSG_REQUEST, unit, fc, ABSENT, ABSENT, ABSENT, ABSENT)
+        if fc == FC_MEI:
+            if blen >= 3:
+                if buf[b] == MEI_DEVICE_ID:
+                    return (MSG_REQUEST, unit, fc, buf[b], buf[b + 1], buf[b + 2])
+                return (MSG_REQUEST, unit, fc, buf[b], 0, 0)
+            if blen >= 1:
+                if buf[b] == MEI_DEVICE_ID:
+                    return (MSG_REQUEST, unit, fc, buf[b], ABSENT, ABSENT)
+                return (MSG_REQUEST, unit, fc, buf[b], 0, 0)
+            return (MSG_REQUEST, unit, fc, ABSENT, ABSENT, ABSENT)
+        if fc <= 4 or fc == 15 or fc == 16:
+            if blen >= 4:
+                a = _u16(buf, b)
+                q = _u16(buf, b + 2)
+            else:
+                a = ABSENT
+                q = ABSENT
+        elif fc == 5 or fc == 6 or fc == 22:
+            if blen >= 2:
+                a = _u16(buf, b)
+                q = 1
+            else:
+                a = ABSENT
+                q = ABSENT
+        elif fc == FC_DIAG or fc == FC_FIFO:
+            if blen >= 2:
+                a = _u16(buf, b)
+            else:
+                a = ABSENT
+                q = ABSENT
+        elif fc == FC_READ_FILE or fc == FC_WRITE_FILE:
+            if blen >= 6:
+                a = _u16(buf, b + 2)
+                q = _u16(buf, b + 4)
+            else:
+                a = ABSENT
+                q = ABSENT
+        return (MSG_REQUEST, unit, fc, a, q)
+
+    @cython.cfunc
+    def _message(self, side: cython.int, buf: cython.const_uchar[:], obj, pos: cython.Py_ssize_t,
+                 total: cython.Py_ssize_t, ts: cython.double, frame: cython.Py_ssize_t,
+                 out: list) -> cython.void:
+        """One complete ADU at buf[pos:pos+total] (header already validated)."""
+        tid: cython.int = _u16(buf, pos)
+        unit: cython.int = buf[pos + 6]
+        fc: cython.int = buf[pos + 7]
+        b: cython.Py_ssize_t = pos + 8
+        blen: cython.Py_ssize_t = total - 8
+        pk: cython.int = (tid << 8) | unit
+        detail: cython.bint
+        code: cython.int
+        key: tuple
+        ctx = None
+        req = None
+        a1 = None
+        d1 = None
+        a2 = None
+        d2 = None
+        self.confirmed = True
+        self.messages += 1
+        self.bytes_decoded += total
+        if side == 0:
+            key = self._request_key(buf, unit, fc, b, blen)
+            detail = (DETAIL[fc] & DETAIL_REQ) != 0
+            self.requests += 1
+            if fc & 0x7F == 0 or fc & EXC_BIT:
+                a1 = "modbus.invalid_function_code"
+                d1 = "request with function code %d" % fc
+            if not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY):
+                # Force Listen Only Mode is never answered [APP §6.8.1]
+                if pk in self.pending:
+                    del self.pending[pk]
+                    self.dropped += 1
+                elif len(self.pending) >= self.max_pending:
+                    for k in self.pending:
+                        del self.pending[k]
+                        break
+                    self.dropped += 1
+                    if not self.overflowed:
+                        self.overflowed = True
+                        a2 = "modbus.pending_overflow"
+                        d2 = "more than %d outstanding requests; oldest dropped" % self.max_pending
+                self.pending[pk] = (key, frame, ts)
+        else:
+            req = self.pending.pop(pk, None)
+            if req is not None and req[0][2] != fc & 0x7F:
+                a1 = "modbus.response_mismatch"
+                d1 = "tid=%d unit=%d: request fc %d, response fc %d" % (tid, unit, req[0][2], fc)
+                req = None
+            elif req is None:
+                self.unsolicited += 1
+                a1 = "modbus.unsolicited_response"
+                d1 = "tid=%d unit=%d fc=%d" % (tid, unit, fc)
+            if req is not None:
+                ctx = (req[0], req[1], req[2], ts - req[2])
+            if fc & EXC_BIT:
+                self.exceptions += 1
+                code = buf[b] if blen >= 1 else ABSENT
+                key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
+                detail = True
+                if fc & 0x7F == 0:
+                    a2 = "modbus.invalid_function_code"
+                    d2 = "exception for function code 0"
+            else:
+                self.responses += 1
+                if req is not None:
+                    key = (MSG_RESPONSE,) + req[0][1:]
+                else:
+                    key = (MSG_RESPONSE, unit, fc, ABSENT, ABSENT)
+                detail = (DETAIL[fc] & DETAIL_RESP) != 0
+                if fc == 0:
+                    a2 = "modbus.invalid_function_code"
+                    d2 = "response with function code 0"
+        t = self.seen.get(key)
+        if t is None:
+            self.seen[key] = [1, total, ts, ts, 1, total, frame]  # common.new_tally layout
+            detail = True
+        else:
+            tl: list = t
+            tl[T_COUNT] += 1
+            tl[T_BYTES] += total
+            tl[T_LAST_TS] = ts
+            tl[T_INT_COUNT] += 1
+            tl[T_INT_BYTES] += total
+        if detail or self.detail_all:
+            out.append((REC_MSG, side, ts, frame, key, bytes(obj[pos:pos + total]), ctx))
+        if a1 is not None:
+            out.append((REC_ANOMALY, side, ts, frame, a1, d1))
+        if a2 is not None:
+            out.append((REC_ANOMALY, side, ts, frame, a2, d2))
