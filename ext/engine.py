@@ -100,13 +100,17 @@ AUX_UDP = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "nbns", 5355: "
 AUX_MAX = cython.declare(cython.int, 1500)
 
 
+MIX1 = cython.declare(cython.ulonglong, 0xBF58476D1CE4E5B9)
+MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
+
+
 @cython.cfunc
 @cython.inline
 def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
     # splitmix64 finaliser over (h ^ v); masked so the pure path equals the compiled one
     h = (h ^ v) & MASK64
-    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & MASK64
+    h = ((h ^ (h >> 30)) * MIX1) & MASK64
+    h = ((h ^ (h >> 27)) * MIX2) & MASK64
     return (h ^ (h >> 31)) & MASK64
 
 
@@ -274,6 +278,7 @@ class Engine:
     links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen)
     link_seen: dict                # link_id -> (app, seen dict)
     out: list
+    cur: bytes                     # the buffer being walked (records and kernels get slices of it)
     kbuf: list                     # records appended by protocol kernels during one call
     frame: cython.longlong
     now: cython.double
@@ -321,6 +326,7 @@ class Engine:
         self.links = {}
         self.link_seen = {}
         self.out = []
+        self.cur = b""
         self.kbuf = []
         self.frame = 0
         self.now = 0.0
@@ -356,17 +362,17 @@ class Engine:
 
     @cython.cfunc
     @cython.inline
-    def _u16(self, buf: bytes, i: cython.Py_ssize_t) -> cython.uint:
+    def _u16(self, buf: cython.const[cython.uchar][::1], i: cython.Py_ssize_t) -> cython.uint:
         if self.big:
             return (buf[i] << 8) | buf[i + 1]
         return buf[i] | (buf[i + 1] << 8)
 
     @cython.cfunc
     @cython.inline
-    def _u32(self, buf: bytes, i: cython.Py_ssize_t) -> cython.ulonglong:
+    def _u32(self, buf: cython.const[cython.uchar][::1], i: cython.Py_ssize_t) -> cython.ulonglong:
         if self.big:
-            return (buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
-        return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)
+            return (cython.cast(cython.ulonglong, buf[i]) << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
+        return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (cython.cast(cython.ulonglong, buf[i + 3]) << 24)
 
     def take(self) -> list:
         out = self.out
@@ -404,12 +410,14 @@ class Engine:
         """
         n: cython.Py_ssize_t = len(buf)
         pos: cython.Py_ssize_t = 0
+        mv: cython.const[cython.uchar][::1] = buf
+        self.cur = buf
         if not self.header_done:
             if n < 4:
                 if final:
                     raise ValueError("empty file" if n == 0 else "file too short to be a capture (%d bytes)" % n)
                 return 0
-            if buf[0] == 0x0A and buf[1] == 0x0D and buf[2] == 0x0D and buf[3] == 0x0A:
+            if mv[0] == 0x0A and mv[1] == 0x0D and mv[2] == 0x0D and mv[3] == 0x0A:
                 self.fmt = FMT_PCAPNG
                 self.header_done = True
             else:
@@ -417,7 +425,7 @@ class Engine:
                     if final:
                         raise ValueError("file too short to be a pcap (%d bytes)" % n)
                     return 0
-                m: cython.ulonglong = (buf[0] << 24) | (buf[1] << 16) | (buf[2] << 8) | buf[3]
+                m: cython.ulonglong = (cython.cast(cython.ulonglong, mv[0]) << 24) | (mv[1] << 16) | (mv[2] << 8) | mv[3]
                 if m == 0xA1B2C3D4:
                     self.big, self.nanos = True, False
                 elif m == 0xD4C3B2A1:
@@ -429,15 +437,15 @@ class Engine:
                 else:
                     raise ValueError("not a pcap or pcapng file (magic %08x)" % m)
                 self.fmt = FMT_PCAP
-                self.linktype = self._u32(buf, 20) & 0x0FFFFFFF
+                self.linktype = self._u32(mv, 20) & 0x0FFFFFFF
                 self.header_done = True
                 pos = 24
         if self.fmt == FMT_PCAP:
-            return self._walk_pcap(buf, pos, n, final)
-        return self._walk_pcapng(buf, pos, n, final)
+            return self._walk_pcap(mv, pos, n, final)
+        return self._walk_pcapng(mv, pos, n, final)
 
     @cython.cfunc
-    def _walk_pcap(self, buf: bytes, pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
+    def _walk_pcap(self, buf: cython.const[cython.uchar][::1], pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
                    final: cython.bint) -> cython.Py_ssize_t:
         caplen: cython.Py_ssize_t
         wirelen: cython.Py_ssize_t
@@ -465,7 +473,7 @@ class Engine:
         return pos
 
     @cython.cfunc
-    def _walk_pcapng(self, buf: bytes, pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
+    def _walk_pcapng(self, buf: cython.const[cython.uchar][::1], pos: cython.Py_ssize_t, n: cython.Py_ssize_t,
                      final: cython.bint) -> cython.Py_ssize_t:
         btype: cython.ulonglong
         blen: cython.Py_ssize_t
@@ -539,7 +547,7 @@ class Engine:
         return pos
 
     @cython.cfunc
-    def _idb(self, buf: bytes, body: cython.Py_ssize_t, end: cython.Py_ssize_t) -> tuple:
+    def _idb(self, buf: cython.const[cython.uchar][::1], body: cython.Py_ssize_t, end: cython.Py_ssize_t) -> tuple:
         lt: cython.int = self._u16(buf, body)
         div: cython.double = 1e6
         off: cython.double = 0.0
@@ -573,10 +581,12 @@ class Engine:
         """Process one packet (live capture): *data* as captured, *wirelen* its length on the wire."""
         if wirelen < 0:
             wirelen = len(data)
-        self._packet(data, 0, len(data), wirelen, ts, linktype)
+        mv: cython.const[cython.uchar][::1] = data
+        self.cur = data
+        self._packet(mv, 0, len(data), wirelen, ts, linktype)
 
     @cython.cfunc
-    def _packet(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+    def _packet(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
                 ts: cython.double, lt: cython.int):
         etype: cython.uint = 0
         vlan: cython.int = 0
@@ -637,7 +647,7 @@ class Engine:
                 self._count("decode.truncated_l2")
                 return
             if lt == LT_LOOP:
-                fam = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+                fam = (cython.cast(cython.ulonglong, buf[p]) << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
             elif buf[p] == 0 and buf[p + 1] == 0:
                 fam = (buf[p + 2] << 8) | buf[p + 3]           # written big-endian
             else:
@@ -659,17 +669,17 @@ class Engine:
         else:
             self.n_other_l3 += 1
             if smac >= 0:
-                h = self._host(buf[smac:smac + 6], b"", vlan, "l2")
+                h = self._host(self.cur[smac:smac + 6], b"", vlan, "l2")
                 h.pkts_tx += 1
                 h.bytes_tx += wirelen
                 h.last_ts = self.now
                 h.dirty = True
             if etype == ETH_LLDP and smac >= 0 and end - p <= AUX_MAX:
-                self.out.append((R_AUX, "lldp", 0, 0, self.now, self.frame, buf[smac:smac + 6], b"", b"",
-                                 buf[p:end]))
+                self.out.append((R_AUX, "lldp", 0, 0, self.now, self.frame, self.cur[smac:smac + 6], b"", b"",
+                                 self.cur[p:end]))
 
     @cython.cfunc
-    def _arp(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+    def _arp(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
              vlan: cython.int, smac: cython.Py_ssize_t):
         self.n_arp += 1
         if end - p < 28:
@@ -679,8 +689,8 @@ class Engine:
                 or buf[p + 4] != 6 or buf[p + 5] != 4:
             self._count("decode.arp_not_ethernet_ipv4")
             return
-        sha = buf[p + 8:p + 14]
-        spa = buf[p + 14:p + 18]
+        sha = self.cur[p + 8:p + 14]
+        spa = self.cur[p + 14:p + 18]
         if spa == b"\x00\x00\x00\x00":      # ARP probe (RFC 5227): no address claimed yet
             h = self._host(sha, b"", vlan, "arp")
         else:
@@ -701,7 +711,7 @@ class Engine:
         return h
 
     @cython.cfunc
-    def _ipv4(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+    def _ipv4(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
               vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
         ihl: cython.Py_ssize_t
         total: cython.Py_ssize_t
@@ -721,8 +731,8 @@ class Engine:
             self._count("decode.bad_ipv4_header")
             return
         frag = (buf[p + 6] << 8) | buf[p + 7]
-        src = V4_MAPPED | (buf[p + 12] << 24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
-        dst = V4_MAPPED | (buf[p + 16] << 24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
+        src = V4_MAPPED | (cython.cast(cython.ulonglong, buf[p + 12]) << 24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
+        dst = V4_MAPPED | (cython.cast(cython.ulonglong, buf[p + 16]) << 24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
         if frag & 0x3FFF:
             self._count("decode.ipv4_fragments")
             if frag & 0x1FFF:   # not the first fragment: no L4 header here
@@ -734,7 +744,7 @@ class Engine:
                  (frag & 0x2000) != 0)
 
     @cython.cfunc
-    def _ipv6(self, buf: bytes, p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+    def _ipv6(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
               vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
         nh: cython.int
         plen: cython.Py_ssize_t
@@ -800,7 +810,7 @@ class Engine:
     # L4 and flows
     # ------------------------------------------------------------------
     @cython.cfunc
-    def _l4(self, buf: bytes, ipproto: cython.int, l4: cython.Py_ssize_t, capend: cython.Py_ssize_t,
+    def _l4(self, buf: cython.const[cython.uchar][::1], ipproto: cython.int, l4: cython.Py_ssize_t, capend: cython.Py_ssize_t,
             realend: cython.Py_ssize_t, wirelen: cython.Py_ssize_t, vlan: cython.int,
             smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
             shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
@@ -820,7 +830,7 @@ class Engine:
             self.n_tcp += 1
             sport = (buf[l4] << 8) | buf[l4 + 1]
             dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
-            seq = (buf[l4 + 4] << 24) | (buf[l4 + 5] << 16) | (buf[l4 + 6] << 8) | buf[l4 + 7]
+            seq = (cython.cast(cython.ulonglong, buf[l4 + 4]) << 24) | (buf[l4 + 5] << 16) | (buf[l4 + 6] << 8) | buf[l4 + 7]
             pay = l4 + (buf[l4 + 12] >> 4) * 4
             flags = buf[l4 + 13]
             if pay < l4 + 20 or pay > capend:
@@ -839,10 +849,10 @@ class Engine:
         # the flow key is direction-free: hash the two endpoints in a canonical order
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
             h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
-                       (sport << 16) | dport)
+                       (cython.cast(cython.ulonglong, sport) << 16) | dport)
         else:
             h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
-                       (dport << 16) | sport)
+                       (cython.cast(cython.ulonglong, dport) << 16) | sport)
         side = -1
         f = self.flows.get(h)
         while f is not None:
@@ -887,7 +897,7 @@ class Engine:
         if frag:
             return
         if ipproto == 6:
-            self._tcp(f, side, buf, flags, seq, pay, capend, realend)
+            self._tcp(f, side, self.cur, flags, seq, pay, capend, realend)
         elif ipproto == 17:
             plen: cython.Py_ssize_t = capend - pay
             if side == 0:
@@ -902,11 +912,11 @@ class Engine:
                     if (kind == "dns" or kind == "mdns") and (plen < 12 or (buf[pay + 2] & 0x80) == 0):
                         return    # only answers carry name → address evidence
                     self.out.append((R_AUX, kind, f.fid, side, self.now, self.frame,
-                                     buf[smac:smac + 6] if smac >= 0 else b"",
-                                     _ip_bytes(shi, slo), _ip_bytes(dhi, dlo), buf[pay:capend]))
+                                     self.cur[smac:smac + 6] if smac >= 0 else b"",
+                                     _ip_bytes(shi, slo), _ip_bytes(dhi, dlo), self.cur[pay:capend]))
 
     @cython.cfunc
-    def _new_flow(self, buf: bytes, h: cython.ulonglong, ipproto: cython.int, vlan: cython.int,
+    def _new_flow(self, buf: cython.const[cython.uchar][::1], h: cython.ulonglong, ipproto: cython.int, vlan: cython.int,
                   smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
                   shi: cython.ulonglong, slo: cython.ulonglong, sport: cython.int,
                   dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int, flags: cython.int) -> Flow:
@@ -935,8 +945,8 @@ class Engine:
         f.vlan = vlan
         f.guessed = guessed
         f.first_ts = self.now
-        smac_b = buf[smac:smac + 6] if smac >= 0 else b""
-        dmac_b = buf[dmac:dmac + 6] if dmac >= 0 else b""
+        smac_b = self.cur[smac:smac + 6] if smac >= 0 else b""
+        dmac_b = self.cur[dmac:dmac + 6] if dmac >= 0 else b""
         sip = _ip_bytes(shi, slo)
         dip = _ip_bytes(dhi, dlo)
         if sender_is_client:
