@@ -1,0 +1,871 @@
+"""OPC UA binary (UA TCP) protocol kernel, Cython pure-Python mode.
+
+One ``OPCUACore`` per TCP connection (see docs/architecture.md, "Protocol
+kernel").  It frames chunks by the 8-byte message header, learns the secure
+channel's security policy (from OPN) and message security mode (inferred),
+reassembles chunked messages, extracts the service type id and keys every
+complete message:
+
+    HEL ACK ERR RHE OPN CLO   (type,)
+    plaintext MSG             (MSG_SERVICE, type_id)   type_id -1: not a ns=0 numeric NodeId
+    encrypted MSG             (MSG_ENCRYPTED,)
+    aborted message ('A')     (MSG_ABORT,)
+
+Records: ``(REC_MSG, side, ts, frame, key, raw, ctx)`` with
+
+    ctx = (security_policy_uri or None, mode, secure_channel_id)
+          mode: 1 None, 2 Sign, 3 SignAndEncrypt, -1 unknown
+                (3 also when this message was judged encrypted on a channel
+                whose mode is otherwise unknown)
+          secure_channel_id: -1 until seen
+
+    raw = one synthetic final chunk holding the whole message:
+
+        | type | 'F' | size = len(raw) | security header and sequence header
+        | of the FIRST chunk | body of chunk 1 | body of chunk 2 | ... |
+
+      where "body" is what follows the sequence header (plaintext MSG/CLO)
+      or the security header (encrypted chunks, OPN), without the Sign-mode
+      signature (its length is known from the policy).  A single-chunk
+      message without a signature is exactly its wire bytes.  An abort
+      (MSG_ABORT) raw is the 'A' chunk as on the wire.
+
+The same source runs interpreted and compiled: buffers are indexed only with
+``buf[i]`` and ``len(buf)``, integers are masked explicitly, nothing is
+cimported.  ``feed``/``probe`` accept any byte buffer (bytes, bytearray, mmap,
+memoryview; the last two are copied per segment); the walkers take the buffer
+as ``unsigned char *`` when compiled (bytes/bytearray coerce without a copy;
+interpreted, the annotation is ignored and they index the object).  Pointer
+reads are not bounds-checked by Cython, so every read is preceded by an
+explicit length check against the chunk end (covered by the hypothesis
+differential tests: an over-read raises IndexError in the pure path).  The
+bytearray a walker reads is never resized while it runs.
+"""
+import cython
+
+from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_ANOMALY, REC_MSG
+from otwatch.parsers.limits import DEFAULT_LIMITS
+from otwatch.parsers.opcua import spec as _spec
+
+# --- constants from the spec, as typed module globals -----------------------
+_REC_MSG: cython.int = REC_MSG
+_REC_ANOMALY: cython.int = REC_ANOMALY
+_FEED_OK: cython.int = FEED_OK
+_FEED_VIOLATION: cython.int = FEED_VIOLATION
+
+_HEADER_LEN: cython.Py_ssize_t = _spec.HEADER_LEN
+_SYM_PREFIX: cython.Py_ssize_t = _spec.SYMMETRIC_PREFIX_LEN
+_SYM_BODY: cython.Py_ssize_t = _spec.SYMMETRIC_BODY_OFFSET
+_SEQ_LEN: cython.Py_ssize_t = _spec.SEQUENCE_HEADER_LEN
+
+_TAG_HEL: cython.long = _spec.TAG_HEL
+_TAG_ACK: cython.long = _spec.TAG_ACK
+_TAG_ERR: cython.long = _spec.TAG_ERR
+_TAG_RHE: cython.long = _spec.TAG_RHE
+_TAG_OPN: cython.long = _spec.TAG_OPN
+_TAG_MSG: cython.long = _spec.TAG_MSG
+_TAG_CLO: cython.long = _spec.TAG_CLO
+
+_HEL: cython.int = _spec.HEL
+_ACK: cython.int = _spec.ACK
+_ERR: cython.int = _spec.ERR
+_RHE: cython.int = _spec.RHE
+_OPN: cython.int = _spec.OPN
+_CLO: cython.int = _spec.CLO
+_MSG: cython.int = _spec.MSG_SERVICE
+_MSG_ENCRYPTED: cython.int = _spec.MSG_ENCRYPTED
+_MSG_ABORT: cython.int = _spec.MSG_ABORT
+
+_MIN_HEL: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.HEL]
+_MIN_ACK: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.ACK]
+_MIN_ERR: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.ERR]
+_MIN_RHE: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.RHE]
+_MIN_OPN: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.OPN]
+_MIN_SYM: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.MSG_SERVICE]
+
+_F: cython.int = _spec.CHUNK_FINAL
+_C: cython.int = _spec.CHUNK_INTERMEDIATE
+_A: cython.int = _spec.CHUNK_ABORT
+
+_PROTOCOL_VERSION_MAX: cython.long = _spec.MAX_SANE_PROTOCOL_VERSION
+_POLICY_URI_MAX: cython.Py_ssize_t = _spec.POLICY_URI_MAX
+_POLICY_NONE: str = _spec.POLICY_NONE_URI
+_MAX_PENDING: cython.Py_ssize_t = _spec.MAX_PENDING_MESSAGES
+_MODE_SIGN: cython.int = int(_spec.MessageSecurityMode.SIGN)
+_MODE_ENCRYPT: cython.int = int(_spec.MessageSecurityMode.SIGN_AND_ENCRYPT)
+_MODE_NONE: cython.int = int(_spec.MessageSecurityMode.NONE)
+
+# Per type id flags (1 known service, 2 always detailed) and ready-made keys, indexed by
+# the numeric id: no int objects or set lookups on the per-message path.
+_TID_MAX: cython.long = 16384
+assert max(_spec.SERVICE_IDS) < 16384
+_TID_FLAGS: bytes = bytes(
+    (1 if t in _spec.SERVICE_IDS else 0) | (2 if t in _spec.ALWAYS_DETAILED_SERVICE_IDS else 0) for t in range(16384)
+)
+_TID_KEYS: list = [(_spec.MSG_SERVICE, t) if t in _spec.SERVICE_IDS else None for t in range(16384)]
+_SIG_LEN: dict = {uri: entry[3] for uri, entry in _spec.SECURITY_POLICIES.items()}
+
+_KEY_HEL: tuple = (_spec.HEL,)
+_KEY_ACK: tuple = (_spec.ACK,)
+_KEY_ERR: tuple = (_spec.ERR,)
+_KEY_RHE: tuple = (_spec.RHE,)
+_KEY_OPN: tuple = (_spec.OPN,)
+_KEY_CLO: tuple = (_spec.CLO,)
+_KEY_ENCRYPTED: tuple = (_spec.MSG_ENCRYPTED,)
+_KEY_ABORT: tuple = (_spec.MSG_ABORT,)
+
+# anomaly ids (documented in docs/protocols/opcua.md)
+A_BAD_HEADER = "opcua.bad_header"
+A_CHUNK_TOO_LARGE = "opcua.chunk_too_large"
+A_NEGOTIATED = "opcua.negotiated_limit_exceeded"
+A_MESSAGE_TOO_LARGE = "opcua.message_too_large"
+A_TOO_MANY_CHUNKS = "opcua.too_many_chunks"
+A_TOO_MANY_PARTIAL = "opcua.too_many_partial_messages"
+A_SHORT_CHUNK = "opcua.short_chunk"
+A_CHANNEL_MISMATCH = "opcua.secure_channel_mismatch"
+A_GAP = "opcua.gap_in_message"
+A_TRUNCATED = "opcua.truncated_chunk"
+A_INCOMPLETE = "opcua.incomplete_message"
+
+ANOMALY_IDS = (
+    A_BAD_HEADER, A_CHUNK_TOO_LARGE, A_NEGOTIATED, A_MESSAGE_TOO_LARGE, A_TOO_MANY_CHUNKS,
+    A_TOO_MANY_PARTIAL, A_SHORT_CHUNK, A_CHANNEL_MISMATCH, A_GAP, A_TRUNCATED, A_INCOMPLETE,
+)
+
+
+# --- byte helpers ---------------------------------------------------------
+@cython.cfunc
+@cython.inline
+def _u16(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.long:
+    return (buf[i] & 0xFF) | ((buf[i + 1] & 0xFF) << 8)
+
+
+@cython.cfunc
+@cython.inline
+def _u32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
+    a: cython.longlong = buf[i] & 0xFF
+    b: cython.longlong = buf[i + 1] & 0xFF
+    c: cython.longlong = buf[i + 2] & 0xFF
+    d: cython.longlong = buf[i + 3] & 0xFF
+    return a | (b << 8) | (c << 16) | (d << 24)
+
+
+@cython.cfunc
+def _i32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
+    v: cython.longlong = _u32(buf, i)
+    if v >= 0x80000000:
+        v -= 0x100000000
+    return v
+
+
+@cython.cfunc
+def _code(buf: cython.p_uchar, p: cython.Py_ssize_t) -> cython.int:
+    """Key code of the 3-byte type at buf[p] (0: not a UA TCP type)."""
+    tag: cython.long = ((buf[p] & 0xFF) << 16) | ((buf[p + 1] & 0xFF) << 8) | (buf[p + 2] & 0xFF)
+    if tag == _TAG_MSG:
+        return _MSG
+    if tag == _TAG_OPN:
+        return _OPN
+    if tag == _TAG_CLO:
+        return _CLO
+    if tag == _TAG_HEL:
+        return _HEL
+    if tag == _TAG_ACK:
+        return _ACK
+    if tag == _TAG_ERR:
+        return _ERR
+    if tag == _TAG_RHE:
+        return _RHE
+    return 0
+
+
+@cython.cfunc
+def _min_size(code: cython.int) -> cython.Py_ssize_t:
+    if code == _MSG or code == _CLO:
+        return _MIN_SYM
+    if code == _OPN:
+        return _MIN_OPN
+    if code == _HEL:
+        return _MIN_HEL
+    if code == _ACK:
+        return _MIN_ACK
+    if code == _ERR:
+        return _MIN_ERR
+    return _MIN_RHE
+
+
+@cython.cfunc
+def _header_ok(buf: cython.p_uchar, p: cython.Py_ssize_t, limit: cython.longlong) -> cython.int:
+    """Code of a valid header at buf[p:p+8], else 0 (caller checked 8 bytes exist)."""
+    code: cython.int = _code(buf, p)
+    if code == 0:
+        return 0
+    ct: cython.int = buf[p + 3] & 0xFF
+    if ct != _F and ct != _C and ct != _A:
+        return 0
+    if ct != _F and (code == _HEL or code == _ACK or code == _ERR or code == _RHE):
+        return 0
+    size: cython.longlong = _u32(buf, p + 4)
+    if size < _min_size(code):
+        return 0
+    if limit > 0 and size > limit:
+        return 0
+    return code
+
+
+@cython.cfunc
+def _type_id(buf: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.long:
+    """Numeric namespace-0 NodeId at buf[i] (two-byte, four-byte or numeric form), else -1."""
+    if i >= end:
+        return -1
+    enc: cython.int = buf[i] & 0xFF
+    if enc == 0:
+        if i + 2 > end:
+            return -1
+        return buf[i + 1] & 0xFF
+    if enc == 1:
+        if i + 4 > end or (buf[i + 1] & 0xFF) != 0:
+            return -1
+        return _u16(buf, i + 2)
+    if enc == 2:
+        if i + 7 > end or _u16(buf, i + 1) != 0:
+            return -1
+        return _u32(buf, i + 3) & 0x7FFFFFFF
+    return -1
+
+
+@cython.cfunc
+def _tid_flags(tid: cython.long) -> cython.int:
+    if tid < 0 or tid >= _TID_MAX:
+        return 0
+    return _TID_FLAGS[tid]
+
+
+@cython.cfunc
+def _service_key(tid: cython.long) -> tuple:
+    key = None
+    if 0 <= tid < _TID_MAX:
+        key = _TID_KEYS[tid]
+    if key is None:
+        key = (_MSG, tid)
+    return key
+
+
+def probe(data, start, end) -> int:
+    """2: a HEL/RHE with chunk 'F', sane size and protocol version; 1: any other
+    plausible UA TCP header (or a prefix of one); 0: not OPC UA."""
+    s: cython.Py_ssize_t = start
+    e: cython.Py_ssize_t = end
+    n: cython.Py_ssize_t = len(data)
+    if e > n:
+        e = n
+    if s < 0:
+        s = 0
+    avail: cython.Py_ssize_t = e - s
+    if avail <= 0:
+        return 0
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data[s:e])
+        e -= s
+        s = 0
+    if avail < 8:
+        k: cython.Py_ssize_t
+        for tag in (b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"):
+            ok: cython.bint = True
+            for k in range(min(avail, 3)):
+                if (data[s + k] & 0xFF) != tag[k]:
+                    ok = False
+                    break
+            if ok and (avail < 4 or (data[s + 3] & 0xFF) in (_F, _C, _A)):
+                return 1
+        return 0
+    code: cython.int = _header_ok(data, s, 0x7FFFFFFF)
+    if code == 0:
+        return 0
+    if code == _HEL or code == _RHE:
+        size: cython.longlong = _u32(data, s + 4)
+        if size > 65535 + 8:
+            return 1
+        if code == _HEL:
+            if avail < 12:
+                return 1
+            if _u32(data, s + 8) > _PROTOCOL_VERSION_MAX:
+                return 1
+        return 2
+    return 1
+
+
+@cython.cclass
+class _Partial:
+    """One message being assembled from chunks."""
+
+    kind: cython.int  # _MSG (plaintext, by request id) or the sequential kind (_MSG_ENCRYPTED/_OPN/_CLO)
+    parts: list
+    nbytes: cython.longlong  # assembled bytes so far
+    wire: cython.longlong  # wire bytes of its chunks
+    chunks: cython.longlong
+    dropped: cython.bint
+    flagged: cython.bint  # negotiated-limit anomaly already reported
+
+    def __init__(self, kind: cython.int):
+        self.kind = kind
+        self.parts = []
+        self.nbytes = 0
+        self.wire = 0
+        self.chunks = 0
+        self.dropped = False
+        self.flagged = False
+
+
+@cython.cclass
+class _Direction:
+    """Per-side stream state."""
+
+    buf: bytearray
+    skip: cython.longlong
+    resync: cython.bint
+    pending: dict  # request id -> _Partial (plaintext MSG/CLO)
+    seq: object  # _Partial or None (encrypted MSG/CLO, OPN)
+    max_chunk: cython.longlong  # negotiated by HEL/ACK, 0 = unknown/unlimited
+    max_message: cython.longlong
+    max_chunks: cython.longlong
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.skip = 0
+        self.resync = False
+        self.pending = {}
+        self.seq = None
+        self.max_chunk = 0
+        self.max_message = 0
+        self.max_chunks = 0
+
+
+@cython.cclass
+class OPCUACore:
+    """OPC UA kernel for one TCP connection; see the module docstring."""
+
+    seen = cython.declare(dict, visibility="public")
+    detail_all = cython.declare(cython.bint, visibility="public")
+    confirmed = cython.declare(cython.bint, visibility="readonly")
+    messages = cython.declare(cython.longlong, visibility="readonly")
+    bytes_decoded = cython.declare(cython.longlong, visibility="readonly")
+    bytes_skipped = cython.declare(cython.longlong, visibility="readonly")
+    bytes_encrypted = cython.declare(cython.longlong, visibility="readonly")
+    policy = cython.declare(object, visibility="readonly")  # SecurityPolicyUri (str) or None
+    mode = cython.declare(cython.int, visibility="readonly")  # -1 unknown, 1 None, 2 Sign, 3 SignAndEncrypt
+    channel_id = cython.declare(cython.longlong, visibility="readonly")
+    _plain: cython.int  # -1 undecided, 0 encrypted, 1 plaintext
+    _sig: cython.Py_ssize_t  # Sign-mode signature length, -1 unknown
+    _chunk_limit: cython.longlong
+    _max_message: cython.longlong
+    _max_chunks: cython.longlong
+    _mismatch_reported: cython.bint
+    _d0: _Direction
+    _d1: _Direction
+
+    def __init__(self, seen, detail_all=False, limits=DEFAULT_LIMITS):
+        self.seen = seen if seen is not None else {}
+        self.detail_all = bool(detail_all)
+        self.confirmed = False
+        self.messages = 0
+        self.bytes_decoded = 0
+        self.bytes_skipped = 0
+        self.bytes_encrypted = 0
+        self.policy = None
+        self.mode = -1
+        self.channel_id = -1
+        self._plain = -1
+        self._sig = -1
+        self._max_message = limits.opcua_max_message
+        self._chunk_limit = min(limits.stream_max_buffer, limits.opcua_max_message)
+        self._max_chunks = limits.opcua_max_chunks
+        self._mismatch_reported = False
+        self._d0 = _Direction()
+        self._d1 = _Direction()
+
+    # ------------------------------------------------------------------ api
+    def feed(self, side, data, start, end, ts, frame, out) -> int:
+        sd: cython.int = side & 1
+        d: _Direction = self._d1 if sd else self._d0
+        n: cython.Py_ssize_t = len(data)
+        s: cython.Py_ssize_t = start
+        e: cython.Py_ssize_t = end
+        if e > n:
+            e = n
+        if s < 0:
+            s = 0
+        if s >= e:
+            return _FEED_OK
+        if not isinstance(data, (bytes, bytearray)):
+            # mmap, memoryview...: copy this segment once; the walkers index bytes/bytearray
+            data = bytes(data[s:e])
+            e -= s
+            s = 0
+        k: cython.longlong
+        if d.skip > 0:
+            k = min(d.skip, e - s)
+            d.skip -= k
+            s += k
+            self.bytes_skipped += k
+            if s >= e:
+                return _FEED_OK
+        pos: cython.Py_ssize_t
+        if len(d.buf) == 0:
+            pos = self._frames(sd, d, data, s, e, ts, frame, out)
+            if pos < 0:
+                return self._violation(d, e - s)
+            if pos < e and d.skip == 0:
+                d.buf += data[pos:e]
+        else:
+            d.buf += data[s:e]
+            pos = self._frames(sd, d, d.buf, 0, len(d.buf), ts, frame, out)
+            if pos < 0:
+                return self._violation(d, len(d.buf))
+            if d.skip > 0:
+                d.buf.clear()
+            else:
+                del d.buf[:pos]
+        return _FEED_OK
+
+    def gap(self, side, nbytes, ts, frame, out) -> int:
+        sd: cython.int = side & 1
+        d: _Direction = self._d1 if sd else self._d0
+        nb: cython.longlong = nbytes
+        k: cython.longlong
+        if d.skip > 0:
+            k = min(d.skip, nb)
+            d.skip -= k
+            nb -= k
+            if nb <= 0:
+                return _FEED_OK
+        lost: cython.Py_ssize_t = len(d.buf) + len(d.pending) + (0 if d.seq is None else 1)
+        if lost:
+            self._anomaly(
+                out, sd, ts, frame, A_GAP,
+                "gap of %d bytes lost %d buffered bytes and %d partial messages"
+                % (nb, len(d.buf), len(d.pending) + (0 if d.seq is None else 1)),
+            )
+        self.bytes_skipped += len(d.buf)
+        d.buf.clear()
+        d.pending.clear()
+        d.seq = None
+        d.resync = True
+        return _FEED_OK
+
+    def eof(self, side, ts, frame, out) -> int:
+        sd: cython.int = side & 1
+        d: _Direction = self._d1 if sd else self._d0
+        if len(d.buf) or d.skip > 0:
+            self._anomaly(out, sd, ts, frame, A_TRUNCATED,
+                          "stream ended inside a chunk (%d bytes buffered, %d missing)" % (len(d.buf), d.skip))
+        if len(d.pending) or d.seq is not None:
+            self._anomaly(out, sd, ts, frame, A_INCOMPLETE,
+                          "stream ended with %d partially assembled messages"
+                          % (len(d.pending) + (0 if d.seq is None else 1)))
+        self.bytes_skipped += len(d.buf)
+        d.buf.clear()
+        d.pending.clear()
+        d.seq = None
+        d.skip = 0
+        return _FEED_OK
+
+    # ------------------------------------------------------------ internals
+    @cython.cfunc
+    def _violation(self, d: _Direction, nbytes: cython.Py_ssize_t) -> cython.int:
+        self.bytes_skipped += nbytes
+        d.buf.clear()
+        d.pending.clear()
+        d.seq = None
+        d.resync = True
+        return _FEED_VIOLATION
+
+    @cython.cfunc
+    def _anomaly(self, out: list, side: cython.int, ts, frame, aid: str, detail: str):
+        out.append((_REC_ANOMALY, side, ts, frame, aid, detail))
+
+    @cython.cfunc
+    def _frames(self, side: cython.int, d: _Direction, buf: cython.p_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
+                ts, frame, out: list) -> cython.Py_ssize_t:
+        """Frame chunks in buf[pos:end]; return the first unconsumed offset, or -1 for
+        "not OPC UA" on an unconfirmed connection."""
+        avail: cython.Py_ssize_t
+        code: cython.int
+        size: cython.longlong
+        take: cython.longlong
+        i: cython.Py_ssize_t
+        start: cython.Py_ssize_t
+        while True:
+            if d.resync:
+                start = pos
+                i = pos
+                while i + 8 <= end:
+                    if _header_ok(buf, i, self._chunk_limit) != 0:
+                        break
+                    i += 1
+                if i + 8 > end:
+                    # keep the last 7 bytes: a header may straddle segments
+                    i = end - 7 if end - 7 > pos else pos
+                if not self.confirmed and i > start:
+                    return -1
+                self.bytes_skipped += i - start
+                pos = i
+                if end - pos < 8:
+                    return pos
+                d.resync = False
+            avail = end - pos
+            if avail < 8:
+                return pos
+            code = _header_ok(buf, pos, 0)
+            if code == 0:
+                if not self.confirmed:
+                    return -1
+                self._anomaly(out, side, ts, frame, A_BAD_HEADER,
+                              "invalid message header %s; resynchronising" % bytes(buf[pos:pos + 8]).hex())
+                d.resync = True
+                self.bytes_skipped += 1
+                pos += 1
+                continue
+            size = _u32(buf, pos + 4)
+            if size > self._chunk_limit:
+                self._anomaly(out, side, ts, frame, A_CHUNK_TOO_LARGE,
+                              "%s chunk of %d bytes exceeds the limit of %d; skipped"
+                              % (bytes(buf[pos:pos + 3]).decode("ascii"), size, self._chunk_limit))
+                take = min(size, avail)
+                self.bytes_skipped += take
+                d.skip = size - take
+                pos += take
+                self._drop_for(d, code, buf, pos - take, take)
+                if d.skip > 0:
+                    return pos
+                continue
+            if size > avail:
+                return pos
+            self._chunk(side, d, code, buf, pos, pos + size, ts, frame, out)
+            pos += size
+
+    @cython.cfunc
+    def _drop_for(self, d: _Direction, code: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t, avail: cython.longlong):
+        """An oversized chunk was skipped: forget the message it belonged to."""
+        if code == _MSG or code == _CLO:
+            if avail >= 24 and self._plain != 0:
+                d.pending.pop(_u32(buf, p + 20), None)
+            else:
+                d.seq = None
+
+    @cython.cfunc
+    def _record(self, side: cython.int, key: tuple, nbytes: cython.longlong, ts, frame, always: cython.bint) -> cython.bint:
+        """Tally *key*; True when a record must be emitted."""
+        self.messages += 1
+        t = self.seen.get(key)
+        if t is None:
+            self.seen[key] = [1, nbytes, ts, ts, 1, nbytes, frame]
+            return True
+        tl: list = t
+        tl[0] += 1
+        tl[1] += nbytes
+        tl[3] = ts
+        tl[4] += 1
+        tl[5] += nbytes
+        return always or self.detail_all
+
+    @cython.cfunc
+    def _ctx(self, encrypted: cython.bint) -> tuple:
+        mode: cython.int = self.mode
+        if encrypted and mode == -1:
+            mode = _MODE_ENCRYPT
+        return (self.policy, mode, self.channel_id)
+
+    @cython.cfunc
+    def _chunk(self, side: cython.int, d: _Direction, code: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t,
+               q: cython.Py_ssize_t, ts, frame, out: list):
+        size: cython.longlong = q - p
+        ct: cython.int = buf[p + 3] & 0xFF
+        self.confirmed = True
+        other: _Direction = self._d0 if side else self._d1
+        if d.max_chunk > 0 and size > d.max_chunk:
+            self._anomaly(out, side, ts, frame, A_NEGOTIATED,
+                          "chunk of %d bytes exceeds the negotiated buffer size %d" % (size, d.max_chunk))
+        key: tuple
+        if code == _HEL or code == _ACK:
+            self.bytes_decoded += size
+            # HEL/ACK: ReceiveBufferSize, SendBufferSize, MaxMessageSize, MaxChunkCount
+            # (the sender's receive limits bound the other side; Part 6 §7.1.2.3/4)
+            other.max_chunk = _u32(buf, p + 12)
+            d.max_chunk = _u32(buf, p + 16)
+            other.max_message = _u32(buf, p + 20)
+            other.max_chunks = _u32(buf, p + 24)
+            key = _KEY_HEL if code == _HEL else _KEY_ACK
+            if self._record(side, key, size, ts, frame, True):
+                out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(False)))
+            return
+        if code == _ERR or code == _RHE:
+            self.bytes_decoded += size
+            key = _KEY_ERR if code == _ERR else _KEY_RHE
+            if self._record(side, key, size, ts, frame, True):
+                out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(False)))
+            return
+        if code == _OPN:
+            self._opn(side, d, ct, buf, p, q, ts, frame, out)
+            return
+        self._symmetric(side, d, code, ct, buf, p, q, ts, frame, out)
+
+    @cython.cfunc
+    def _opn(self, side: cython.int, d: _Direction, ct: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t,
+             q: cython.Py_ssize_t, ts, frame, out: list):
+        size: cython.longlong = q - p
+        cid: cython.longlong = _u32(buf, p + 8)
+        i: cython.Py_ssize_t = p + 12
+        ln: cython.longlong = _i32(buf, i)
+        uri = None
+        encrypted: cython.bint = False
+        body: cython.Py_ssize_t = -1
+        if ln <= _POLICY_URI_MAX and i + 4 + max(ln, 0) + 8 <= q:
+            if ln >= 0:
+                uri = bytes(buf[i + 4:i + 4 + ln]).decode("utf-8", "replace")
+            i += 4 + max(ln, 0)
+            ln = _i32(buf, i)  # SenderCertificate
+            if i + 4 + max(ln, 0) + 4 <= q:
+                i += 4 + max(ln, 0)
+                ln = _i32(buf, i)  # ReceiverCertificateThumbprint: present only when encrypted
+                if i + 4 + max(ln, 0) <= q:
+                    i += 4 + max(ln, 0)
+                    encrypted = ln > 0
+                    body = i if encrypted else i + _SEQ_LEN
+                    if body > q:
+                        body = q
+        if uri is not None and uri != self.policy:
+            self.policy = uri
+            if uri == _POLICY_NONE:
+                self.mode = _MODE_NONE
+                self._plain = 1
+                self._sig = 0
+            else:
+                self.mode = -1
+                self._plain = -1
+                self._sig = _SIG_LEN.get(uri, -1)
+        if cid != 0:
+            self.channel_id = cid
+        if encrypted:
+            self.bytes_encrypted += size
+        else:
+            self.bytes_decoded += size
+        if ct == _F and d.seq is None:
+            if self._record(side, _KEY_OPN, size, ts, frame, True):
+                out.append((_REC_MSG, side, ts, frame, _KEY_OPN, bytes(buf[p:q]), self._ctx(False)))
+            return
+        if body < 0:
+            body = q
+        self._sequential(side, d, _OPN, ct, buf, p, q, body, 0, ts, frame, out)
+
+    @cython.cfunc
+    def _plausible(self, buf: cython.p_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t) -> cython.bint:
+        """Does this chunk read as sequence header + a known service type id?"""
+        if q - p < _SYM_BODY + 2:
+            return False
+        return (_tid_flags(_type_id(buf, p + _SYM_BODY, q)) & 1) != 0
+
+    @cython.cfunc
+    def _symmetric(self, side: cython.int, d: _Direction, code: cython.int, ct: cython.int, buf: cython.p_uchar,
+                   p: cython.Py_ssize_t, q: cython.Py_ssize_t, ts, frame, out: list):
+        size: cython.longlong = q - p
+        cid: cython.longlong = _u32(buf, p + 8)
+        if self.channel_id < 0:
+            if cid != 0:
+                self.channel_id = cid
+        elif cid != self.channel_id and not self._mismatch_reported:
+            self._mismatch_reported = True
+            self._anomaly(out, side, ts, frame, A_CHANNEL_MISMATCH,
+                          "secure channel id %d differs from the channel's %d" % (cid, self.channel_id))
+        encrypted: cython.bint
+        reqid: cython.longlong = -1
+        if size >= _SYM_BODY:
+            reqid = _u32(buf, p + 20)
+        if self._plain == 1:
+            encrypted = False
+        elif self._plain == 0:
+            encrypted = True
+        else:
+            if (reqid >= 0 and reqid in d.pending) or (ct != _A and self._plausible(buf, p, q)):
+                encrypted = False
+                if self.policy is not None and ct != _A and reqid not in d.pending:
+                    self._plain = 1
+                    if self.policy != _POLICY_NONE:
+                        self.mode = _MODE_SIGN
+            else:
+                encrypted = True
+                if self.policy is not None and ct == _F and d.seq is None:
+                    self._plain = 0
+                    self.mode = _MODE_ENCRYPT
+        if encrypted:
+            self.bytes_encrypted += size
+            if ct == _A:
+                d.seq = None
+                if self._record(side, _KEY_ABORT, size, ts, frame, True):
+                    out.append((_REC_MSG, side, ts, frame, _KEY_ABORT, bytes(buf[p:q]), self._ctx(True)))
+                return
+            self._sequential(side, d, _MSG_ENCRYPTED if code == _MSG else _CLO, ct, buf, p, q,
+                             p + _SYM_PREFIX, 0, ts, frame, out)
+            return
+        self.bytes_decoded += size
+        if size < _SYM_BODY:
+            self._anomaly(out, side, ts, frame, A_SHORT_CHUNK,
+                          "%d-byte chunk too short for a sequence header" % size)
+            return
+        sig: cython.Py_ssize_t = self._sig if (self.mode == _MODE_SIGN and self._sig > 0) else 0
+        if q - sig < p + _SYM_BODY:
+            sig = 0
+        key: tuple
+        part: _Partial
+        if ct == _A:
+            d.pending.pop(reqid, None)
+            if self._record(side, _KEY_ABORT, size, ts, frame, True):
+                out.append((_REC_MSG, side, ts, frame, _KEY_ABORT, bytes(buf[p:q]), self._ctx(False)))
+            return
+        if ct == _F and not d.pending:
+            # fast path: a single-chunk message
+            if code == _CLO:
+                key = _KEY_CLO
+                always = True
+            else:
+                tid: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
+                key = _service_key(tid)
+                always = (_tid_flags(tid) & 2) != 0
+            if self._record(side, key, size, ts, frame, always):
+                out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig), self._ctx(False)))
+            return
+        pobj = d.pending.get(reqid)
+        if pobj is None:
+            if ct == _F:
+                # single chunk while other messages are being assembled
+                if code == _CLO:
+                    key = _KEY_CLO
+                    always = True
+                else:
+                    tid2: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
+                    key = _service_key(tid2)
+                    always = (_tid_flags(tid2) & 2) != 0
+                if self._record(side, key, size, ts, frame, always):
+                    out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig),
+                                self._ctx(False)))
+                return
+            if len(d.pending) >= _MAX_PENDING:
+                oldest = next(iter(d.pending))
+                del d.pending[oldest]
+                self._anomaly(out, side, ts, frame, A_TOO_MANY_PARTIAL,
+                              "more than %d partially assembled messages; dropped request id %d"
+                              % (_MAX_PENDING, oldest))
+            part = _Partial(_MSG if code == _MSG else _CLO)
+            d.pending[reqid] = part
+            self._add(side, d, part, buf, p, q - sig, p, ts, frame, out)
+            return
+        part = pobj
+        self._add(side, d, part, buf, p, q - sig, p + _SYM_BODY, ts, frame, out)
+        if ct == _F:
+            del d.pending[reqid]
+            self._finish(side, part, buf, p, ts, frame, out, False)
+
+    @cython.cfunc
+    def _raw_single(self, buf: cython.p_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t, sig: cython.Py_ssize_t) -> bytes:
+        if sig == 0:
+            return bytes(buf[p:q])
+        raw = bytearray(buf[p:q])
+        n: cython.longlong = len(raw)
+        raw[4] = n & 0xFF
+        raw[5] = (n >> 8) & 0xFF
+        raw[6] = (n >> 16) & 0xFF
+        raw[7] = (n >> 24) & 0xFF
+        return bytes(raw)
+
+    @cython.cfunc
+    def _add(self, side: cython.int, d: _Direction, part: _Partial, buf: cython.p_uchar, p: cython.Py_ssize_t,
+             q: cython.Py_ssize_t, body: cython.Py_ssize_t, ts, frame, out: list):
+        """Append one chunk (buf[p:q], its payload from *body*) to *part*, enforcing the bounds."""
+        wire: cython.longlong = _u32(buf, p + 4)
+        part.chunks += 1
+        part.wire += wire
+        if part.dropped:
+            self.bytes_skipped += wire
+            return
+        n: cython.longlong = q - body if q > body else 0
+        if part.chunks == 1:
+            n = q - p
+        if not part.flagged and (
+            (d.max_chunks > 0 and part.chunks > d.max_chunks) or (d.max_message > 0 and part.wire > d.max_message)
+        ):
+            part.flagged = True
+            self._anomaly(out, side, ts, frame, A_NEGOTIATED,
+                          "message exceeds the negotiated MaxChunkCount %d / MaxMessageSize %d"
+                          % (d.max_chunks, d.max_message))
+        if self._max_chunks > 0 and part.chunks > self._max_chunks:
+            part.dropped = True
+            part.parts = []
+            self._anomaly(out, side, ts, frame, A_TOO_MANY_CHUNKS,
+                          "message has more than %d chunks; dropped" % self._max_chunks)
+            return
+        if part.nbytes + n > self._max_message:
+            part.dropped = True
+            part.parts = []
+            self._anomaly(out, side, ts, frame, A_MESSAGE_TOO_LARGE,
+                          "assembled message exceeds %d bytes; dropped" % self._max_message)
+            return
+        part.nbytes += n
+        if part.chunks == 1:
+            part.parts.append(bytes(buf[p:q]))
+        elif n > 0:
+            part.parts.append(bytes(buf[body:q]))
+
+    @cython.cfunc
+    def _finish(self, side: cython.int, part: _Partial, buf: cython.p_uchar, p: cython.Py_ssize_t, ts, frame, out: list,
+                encrypted: cython.bint):
+        if part.dropped:
+            return
+        raw = bytearray(b"".join(part.parts))
+        n: cython.longlong = len(raw)
+        raw[3] = _F
+        raw[4] = n & 0xFF
+        raw[5] = (n >> 8) & 0xFF
+        raw[6] = (n >> 16) & 0xFF
+        raw[7] = (n >> 24) & 0xFF
+        key: tuple
+        always: cython.bint = True
+        if part.kind == _MSG:
+            tid: cython.long = _type_id(raw, _SYM_BODY, n)
+            key = _service_key(tid)
+            always = (_tid_flags(tid) & 2) != 0
+        elif part.kind == _CLO:
+            key = _KEY_CLO
+        elif part.kind == _OPN:
+            key = _KEY_OPN
+        else:
+            key = _KEY_ENCRYPTED
+            always = False
+        if self._record(side, key, part.wire, ts, frame, always):
+            out.append((_REC_MSG, side, ts, frame, key, bytes(raw), self._ctx(encrypted)))
+
+    @cython.cfunc
+    def _sequential(self, side: cython.int, d: _Direction, kind: cython.int, ct: cython.int, buf: cython.p_uchar,
+                    p: cython.Py_ssize_t, q: cython.Py_ssize_t, body: cython.Py_ssize_t, sig: cython.Py_ssize_t,
+                    ts, frame, out: list):
+        """Chunks assembled in arrival order (encrypted bodies, chunked OPN); *body* is the
+        absolute offset of a continuation chunk's payload."""
+        part: _Partial
+        encrypted: cython.bint = kind == _MSG_ENCRYPTED or (kind == _CLO and self._plain != 1)
+        if ct == _A:
+            d.seq = None
+            return
+        if d.seq is None:
+            if ct == _F:
+                key: tuple = _KEY_ENCRYPTED if kind == _MSG_ENCRYPTED else (_KEY_CLO if kind == _CLO else _KEY_OPN)
+                if self._record(side, key, q - p, ts, frame, kind != _MSG_ENCRYPTED):
+                    out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(encrypted)))
+                return
+            part = _Partial(kind)
+            d.seq = part
+            self._add(side, d, part, buf, p, q - sig, body, ts, frame, out)
+            return
+        part = d.seq
+        self._add(side, d, part, buf, p, q - sig, body, ts, frame, out)
+        if ct == _F:
+            d.seq = None
+            self._finish(side, part, buf, p, ts, frame, out, encrypted)
