@@ -1,0 +1,276 @@
+"""``otwatch inventory``: show, export and draw the asset inventory.
+
+Read-only commands: they open the database (WAL, so a running sensor may keep
+writing) and never change inventory rows.  Every string that came from the
+wire is escaped for the terminal (``parsers.common.escape``) before it is shown.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import click
+
+from otwatch.parsers.common import escape
+
+from . import graph as G
+from .store import connect, default_path, load_rows
+from .summary import best_name, by_asset, identity_line, resolve, when
+
+_db_option = click.option("--db", "db_path", metavar="PATH", default=None,
+                          help="Inventory database (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
+
+
+def _snapshot(ctx: click.Context, db_path: str | None) -> dict:
+    path = db_path or (ctx.obj or {}).get("db") or default_path()
+    try:
+        db = connect(path, create=False)
+    except FileNotFoundError:
+        raise click.ClickException(f"no inventory at {escape(path)} (run `otwatch analyze CAPTURE` first)") from None
+    try:
+        return load_rows(db)
+    finally:
+        db.close()
+
+
+def _e(v, limit: int = 256) -> str:
+    return escape("" if v is None else str(v), limit)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.group(invoke_without_command=True)
+@_db_option
+@click.pass_context
+def inventory(ctx: click.Context, db_path: str | None) -> None:
+    """The asset inventory: every device seen, its roles, identity and posture.
+
+    Without a sub-command, prints the inventory as a table.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db_path
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(table, db_path=db_path)
+
+
+@inventory.command("table")
+@_db_option
+@click.pass_context
+def table(ctx: click.Context, db_path: str | None) -> None:
+    """Print one line per asset (the default of `otwatch inventory`)."""
+    snap = _snapshot(ctx, db_path)
+    kids = by_asset(snap)
+    cols = (("ASSET", 22), ("IP", 15), ("NAME", 16), ("VENDOR", 18), ("CLASS", 23), ("ROLES", 26),
+            ("IDENTITY", 40), ("FIND", 4), ("LAST SEEN (UTC)", 19))
+    lines = ["  ".join(h.ljust(w) for h, w in cols).rstrip()]
+    order = sorted(snap["assets"], key=lambda a: (_ip_key(a["ip"]), a["asset_id"]))
+    for a in order:
+        k = kids[a["asset_id"]]
+        roles = ",".join(sorted(r["role"] for r in k["roles"]))
+        cls = f"{a['device_class']} ({a['class_confidence']:.2f})" if a["device_class"] != "unknown" else "unknown"
+        vals = (a["asset_id"], a["ip"] or "-", best_name(a, k) or "-", a["vendor"] or "-", cls, roles or "-",
+                identity_line(k) or "-", str(len(k["findings"])), when(a["last_seen"]))
+        lines.append("  ".join(_fit(_e(v), w).ljust(w) for v, (_, w) in zip(vals, cols)).rstrip())
+    click.echo("\n".join(lines))
+    click.echo(f"{len(snap['assets'])} assets, {len(snap['findings'])} findings, "
+               f"{len(snap['asset_events'])} asset events")
+
+
+def _ip_key(ip: str) -> tuple:
+    try:
+        return (0, tuple(int(x) for x in ip.split(".")))
+    except ValueError:
+        return (1, (ip,))
+
+
+@inventory.command()
+@click.argument("asset")
+@_db_option
+@click.option("--events", "n_events", type=int, default=10, show_default=True, help="Recent asset events to show.")
+@click.pass_context
+def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> None:
+    """Show the full record of ASSET (asset id, IP, MAC or host name) with the evidence of each fact."""
+    snap = _snapshot(ctx, db_path)
+    found = resolve(snap, asset)
+    if not found:
+        raise click.ClickException(f"no asset matches {escape(asset)!s}")
+    if len(found) > 1:
+        raise click.ClickException(f"{escape(asset)} matches several assets: "
+                                   + ", ".join(_e(a["asset_id"]) for a in found))
+    a = found[0]
+    k = by_asset(snap)[a["asset_id"]]
+    names = {x["asset_id"]: (best_name(x, by_asset(snap)[x["asset_id"]]) or x["ip"] or x["asset_id"])
+             for x in snap["assets"]}
+    out = []
+    w = out.append
+    w(f"asset {_e(a['asset_id'])}" + (f"  (behind gateway {_e(a['via'])})" if a["via"] else ""))
+    w(f"  class       {_e(a['device_class'])} ({a['class_confidence']:.2f}): {_e(a['class_reason'])}")
+    w(f"  mac         {_e(a['mac']) or '-'}  vendor {_e(a['vendor']) or '-'}"
+      + ("  [gateway: several IPs behind this MAC]" if a["gateway"] else ""))
+    w(f"  seen        {when(a['first_seen'])} .. {when(a['last_seen'])} UTC (first frame {a['first_frame']})")
+    w(f"  traffic     sent {a['packets_sent']} pkts / {a['bytes_sent']} B, "
+      f"received {a['packets_received']} pkts / {a['bytes_received']} B")
+    if a.get("zone"):
+        w(f"  zone        {_e(a['zone'])}")
+    w("addresses")
+    for r in sorted(k["addresses"], key=lambda r: (r["type"], r["value"])):
+        w(f"  {r['type']:<4} {_e(r['value']):<18} via {r['how']:<4} first {when(r['first_seen'])} frame {r['frame']}, "
+          f"last {when(r['last_seen'])}")
+    if k["names"]:
+        w("names")
+        for r in sorted(k["names"], key=lambda r: r["name"]):
+            w(f"  {_e(r['name'])}  ({r['source']}, frame {r['frame']}, last {when(r['last_seen'])})")
+    w("roles")
+    for r in sorted(k["roles"], key=lambda r: r["role"]):
+        det = ""
+        if r["detail"].get("units"):
+            det = " units " + ",".join(str(u) for u in r["detail"]["units"])
+        w(f"  {r['role']:<14} {r['confidence']:.2f}{det}  — {_e(r['reason'])}")
+    if k["identity"]:
+        w("identity  (attribute = value  [source; first evidence; last confirmed])")
+        for r in sorted(k["identity"], key=lambda r: (r["protocol"], r["attribute"])):
+            ch = f"; changed {r['changes']}x" if r.get("changes") else ""
+            w(f"  {r['protocol']:<6} {_e(r['attribute'], 60)} = {_e(r['value'], 120)}")
+            w(f"         [{_e(r['source'])}; {when(r['first_seen'])}; last {when(r['last_seen'])} "
+              f"frame {r['last_frame']}{ch}]")
+    if k["services"]:
+        w("services")
+        for r in sorted(k["services"], key=lambda r: (r["transport"], r["port"])):
+            w(f"  {r['transport']}/{r['port']:<6} {_e(r['protocol'])}  (frame {r['frame']}, last {when(r['last_seen'])})")
+    if k["peers"]:
+        w("peers")
+        for r in sorted(k["peers"], key=lambda r: (r["protocol"], r["direction"], r["peer_id"])):
+            arrow = "->" if r["direction"] == "client" else "<-"
+            ops = ", ".join(f"{o} x{n}" for o, n in sorted((r["ops"] or {}).items()))
+            w(f"  {arrow} {_e(names.get(r['peer_id'], r['peer_id'])):<20} {_e(r['protocol'])}:{r['port']:<6} {ops}")
+    if k["topics"]:
+        w("mqtt topics")
+        for r in sorted(k["topics"], key=lambda r: (r["how"], r["topic"]))[:50]:
+            w(f"  {r['how']:<9} {_e(r['topic'], 120)}  (frame {r['frame']})")
+        if len(k["topics"]) > 50:
+            w(f"  … {len(k['topics']) - 50} more (see export)")
+    if k["findings"]:
+        w("findings")
+        order = {"high": 0, "medium": 1, "low": 2}
+        for r in sorted(k["findings"], key=lambda r: (order.get(r["severity"], 3), r["finding"], r["subject"])):
+            ev = r["evidence"] or {}
+            w(f"  [{r['severity']}] {r['finding']}" + (f" ({_e(r['subject'], 100)})" if r["subject"] else ""))
+            w(f"      {_e(r['title'])}")
+            w(f"      {_e(r['detail'])}")
+            w(f"      evidence: {_e(ev.get('message'))} frame {ev.get('frame')} at {when(ev.get('ts'))}, "
+              f"{_e(ev.get('client'))} -> {_e(ev.get('server'))}:{ev.get('port')}; seen {r['count']}x")
+    dropped = {t: n for t, n in (a["dropped"] or {}).items() if n}
+    if dropped:
+        w("dropped at caps  " + ", ".join(f"{t} {n}" for t, n in sorted(dropped.items())))
+    if n_events > 0 and k["asset_events"]:
+        w("recent events")
+        for r in sorted(k["asset_events"], key=lambda r: r["id"])[-n_events:]:
+            w(f"  {when(r['ts'])} frame {r['frame']:<6} {r['type']:<17} "
+              f"{_e(json.dumps(r['detail'], ensure_ascii=False, sort_keys=True), 160)}")
+    click.echo("\n".join(out))
+
+
+def _record(a: dict, k: dict) -> dict:
+    rec = dict(a)
+    for t in ("addresses", "names", "roles", "identity", "services", "peers", "topics", "findings"):
+        rec[t] = [{c: v for c, v in r.items() if c != "asset_id"} for r in k[t]]
+    return rec
+
+
+@inventory.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
+              help="Output file ('-' for stdout).")
+@_db_option
+@click.pass_context
+def export(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> None:
+    """Export the inventory: JSON (every asset with all its facts and evidence) or CSV (one row per asset).
+
+    Values are exported as received (not terminal-escaped); CSV cells that a
+    spreadsheet would run as a formula are prefixed with a quote.
+    """
+    snap = _snapshot(ctx, db_path)
+    kids = by_asset(snap)
+    if fmt == "json":
+        text = json.dumps({"assets": [_record(a, kids[a["asset_id"]]) for a in snap["assets"]]},
+                          ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n"
+    else:
+        buf = io.StringIO()
+        wr = csv.writer(buf)
+        wr.writerow(["asset_id", "ip", "ips", "mac", "vendor", "names", "device_class", "class_confidence",
+                     "class_reason", "roles", "services", "identity", "findings", "first_seen", "last_seen",
+                     "packets_sent", "bytes_sent", "packets_received", "bytes_received", "via", "zone"])
+        for a in snap["assets"]:
+            k = kids[a["asset_id"]]
+            row = [a["asset_id"], a["ip"], " ".join(sorted(r["value"] for r in k["addresses"] if r["type"] == "ip")),
+                   a["mac"], a["vendor"], " ".join(sorted(r["name"] for r in k["names"])), a["device_class"],
+                   a["class_confidence"], a["class_reason"], " ".join(sorted(r["role"] for r in k["roles"])),
+                   " ".join(sorted(f"{r['protocol']}/{r['transport']}/{r['port']}" for r in k["services"])),
+                   "; ".join(f"{r['protocol']}.{r['attribute']}={r['value']}" for r in k["identity"]),
+                   " ".join(sorted(f"{r['finding']}" for r in k["findings"])),
+                   when(a["first_seen"]), when(a["last_seen"]), a["packets_sent"], a["bytes_sent"],
+                   a["packets_received"], a["bytes_received"], a["via"], a["zone"]]
+            wr.writerow([_csv_safe(v) for v in row])
+        text = buf.getvalue()
+    _write(output, text.encode("utf-8"))
+
+
+def _csv_safe(v):
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
+def _write(output: str, data: bytes) -> None:
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        with open(output, "wb") as f:
+            f.write(data)
+
+
+@inventory.command()
+@click.option("--format", "fmt", type=click.Choice(["dot", "svg"]), default="dot", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
+              help="Output file ('-' for stdout).")
+@_db_option
+@click.pass_context
+def graph(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> None:
+    """Draw the communication map: assets as nodes (role, identity), edges with protocol and operations.
+
+    svg needs Graphviz `dot` on PATH.
+    """
+    snap = _snapshot(ctx, db_path)
+    dot = G.to_dot(snap)
+    if fmt == "dot":
+        _write(output, dot.encode("utf-8"))
+        return
+    try:
+        _write(output, G.to_svg(dot))
+    except G.DotMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@inventory.command()
+@click.option("--type", "types", multiple=True, help="Only these event types (repeatable), e.g. identity.changed.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+@_db_option
+@click.pass_context
+def events(ctx: click.Context, types: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
+    """List the asset events (new asset, new role or service, identity changed, new finding …)."""
+    snap = _snapshot(ctx, db_path)
+    for r in sorted(snap["asset_events"], key=lambda r: r["id"]):
+        if types and r["type"] not in types:
+            continue
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str))
+        else:
+            click.echo(f"{when(r['ts'])} frame {r['frame']:<6} {r['type']:<17} {_e(r['asset_id']):<24} "
+                       f"{_e(json.dumps(r['detail'], ensure_ascii=False, sort_keys=True), 160)}")

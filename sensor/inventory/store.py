@@ -1,0 +1,793 @@
+"""The asset inventory: an observation consumer backed by SQLite (sqlite-utils).
+
+Contract
+--------
+``open_inventory(path) -> Inventory``; ``inv.observe(obs)`` for every
+observation (``sensor.observations``); ``inv.close()`` at the end.
+
+* ``observe`` only updates memory; nothing is written per packet.  The store
+  writes one transaction per batch: every ``batch`` observations, at every
+  ``IntervalEnd`` and on ``flush()``/``close()``.  A process killed mid-run
+  loses at most the last batch; the database stays consistent (WAL, one
+  transaction per batch, every child row written with or after its asset).
+* Memory is authoritative while the store is open: the existing inventory is
+  loaded at open time, so successive runs on several captures merge
+  (first_seen keeps the earliest, last_seen the latest, counters add up).
+* Changes are ``model.AssetEvent``s: returned by ``note(obs)``, collected by
+  ``take_events()`` and written to ``asset_events`` with their batch.
+
+Identity of an asset (rule 1 of this module: all of it is decided in
+``_host``):
+
+* A unicast MAC anchors an asset (``mac:<mac>``): the device keeps its asset
+  when its IP changes.  IPs bind to the MAC that carries them.
+* A MAC that carries ``model.GATEWAY_MIN_IPS`` or more IPs it never claimed by
+  ARP is a router/gateway: it keeps the IPs it claimed, and every other IP
+  behind it becomes an asset of its own (``ip:<ip>``, ``via`` = the gateway),
+  with the facts learnt on that IP moved along.
+* Without a MAC (raw-IP captures) an IP anchors the asset; when a MAC for it
+  shows up later, the IP asset is merged into the MAC asset.
+
+Attacker-controlled strings are stored as received, through parameterised SQL
+only (sqlite-utils), and escaped by whoever shows them.  Passwords are never
+seen here: events carry only whether one was sent.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from sqlite_utils import Database
+
+from .. import observations as O
+from . import identity as I
+from . import migrations, posture, roles as R
+from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, MAX_ADDRESSES, MAX_ASSETS,
+                    MAX_FINDINGS, MAX_IDENTITY, MAX_NAMES, MAX_PEERS, MAX_PENDING_NAMES, MAX_ROLE_UNITS,
+                    MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
+
+DEFAULT_BATCH = 20_000
+"""Observations between two writes (an interval end or close writes earlier)."""
+MAX_FLOWS = 65_536
+"""Open flows remembered (for services and per-connection posture state); oldest forgotten first."""
+MAX_MAC_IPS = 1024
+"""IPs remembered per MAC for the gateway decision."""
+MAX_REFUSED = 64
+"""Refused (server, port) pairs remembered per client for the port-scan guess."""
+ENV_DB = "OTWATCH_DB"
+DEVICE_ID_KINDS = frozenset({"modbus.encapsulated_interface_transport", "modbus.report_server_id"})
+"""Modbus FC 43 (MEI 14 Read Device Identification) and FC 17: asking a device what it is."""
+
+_LIMITS = {"addresses": MAX_ADDRESSES, "names": MAX_NAMES, "peers": MAX_PEERS, "topics": MAX_TOPICS,
+           "identity": MAX_IDENTITY, "services": MAX_SERVICES, "findings": MAX_FINDINGS, "roles": 64}
+_COUNTERS = ("packets_sent", "bytes_sent", "packets_received", "bytes_received")
+
+
+def default_path() -> str:
+    """$OTWATCH_DB, else $XDG_DATA_HOME/otwatch/inventory.db (~/.local/share/otwatch/inventory.db)."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return env
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "otwatch", "inventory.db")
+
+
+def connect(path: str | None, create: bool = True) -> Database:
+    """Open (and migrate) the database at *path* (default: ``default_path()``), in WAL mode."""
+    p = path or default_path()
+    if p != ":memory:":
+        if not create and not os.path.exists(p):
+            raise FileNotFoundError(p)
+        Path(p).parent.mkdir(parents=True, exist_ok=True)
+        db = Database(p)
+        db.enable_wal()
+    else:
+        db = Database(memory=True)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: a crash loses at most the last commit
+    if migrations.migrations.pending(db):
+        migrations.apply(db)
+    return db
+
+
+def open_inventory(path: str | None = None, **kw) -> "Inventory":
+    """The inventory at *path* (default location when None), ready to ``observe``."""
+    return Inventory(connect(path), **kw)
+
+
+@lru_cache(maxsize=4096)
+def oui_vendor(mac: str) -> str:
+    """Organisation of the MAC's OUI in the IEEE registry (netaddr), "" when not registered."""
+    try:
+        import netaddr
+
+        return str(netaddr.EUI(mac).oui.registration().org)
+    except Exception:   # NotRegisteredError, locally administered, malformed
+        return ""
+
+
+@lru_cache(maxsize=65536)
+def _ip_ok(ip: str) -> bool:
+    if not ip:
+        return False
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
+
+
+def _mac_ok(mac: str) -> bool:
+    if len(mac) != 17 or mac == "00:00:00:00:00:00":
+        return False
+    return not int(mac[:2], 16) & 1   # group (broadcast/multicast) bit
+
+
+WELL_KNOWN = {("udp", 53): "dns", ("tcp", 53): "dns", ("udp", 67): "dhcp", ("udp", 68): "dhcp",
+              ("udp", 123): "ntp", ("udp", 161): "snmp", ("tcp", 22): "ssh", ("tcp", 23): "telnet",
+              ("tcp", 80): "http", ("tcp", 443): "https", ("tcp", 102): "s7comm", ("tcp", 44818): "enip",
+              ("udp", 44818): "enip", ("tcp", 20000): "dnp3", ("udp", 47808): "bacnet", ("tcp", 21): "ftp"}
+"""Names for non-OT services by IANA port (a label only: nothing here is decoded)."""
+
+
+def _label(protocol: str, transport: str, port: int) -> str:
+    if protocol and protocol != "none":
+        return protocol
+    if transport.startswith("ip/"):
+        return {"ip/1": "icmp", "ip/58": "icmpv6", "ip/2": "igmp"}.get(transport, transport)
+    return WELL_KNOWN.get((transport, port), f"{transport}/{port}")
+
+
+class Asset:
+    """One asset in memory: its ``assets`` row and its child rows per table."""
+
+    __slots__ = ("id", "row", "t")
+
+    def __init__(self, row: dict):
+        self.id = row["asset_id"]
+        self.row = row
+        self.t: dict[str, dict[tuple, dict]] = {name: {} for name in CHILD_TABLES}
+
+
+def _tail(table: str, row: dict) -> tuple:
+    return tuple(row[c] for c in PKS[table][1:])
+
+
+class Inventory:
+    """Asset inventory.  ``observe``/``note`` are O(1) in memory; ``flush`` writes a batch."""
+
+    def __init__(self, db: Database, batch: int = DEFAULT_BATCH,
+                 zone_of: Callable[[str], str | None] | None = None,
+                 on_events: Callable[[list[AssetEvent]], None] | None = None):
+        self.db = db
+        self.batch = batch
+        self.zone_of = zone_of
+        """Policy hook: ip -> zone name (None when unzoned).  Enables modbus.cross_zone and graph clusters."""
+        self.on_events = on_events
+        self.assets: dict[str, Asset] = {}
+        self.ip_owner: dict[str, str] = {}
+        self.mac_asset: dict[str, str] = {}
+        self.mac_ips: dict[str, dict[str, bool]] = {}     # mac -> {ip: claimed by ARP}
+        self._dirty: dict[str, dict[tuple, dict]] = {name: {} for name in PKS}
+        self._deleted: dict[str, set[tuple]] = {name: set() for name in PKS}
+        self._events: list[AssetEvent] = []
+        self._untaken: list[AssetEvent] = []
+        self._flows: dict[int, tuple] = {}
+        self._conn: dict[int, dict] = {}
+        self._reclassify: set[str] = set()
+        self._pending_names: dict[str, list[O.NameSeen]] = {}
+        self._since_flush = 0
+        self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
+        self._load()
+
+    # ------------------------------------------------------------------ load / write
+    def _load(self) -> None:
+        snap = load_rows(self.db)
+        for row in snap["assets"]:
+            self.assets[row["asset_id"]] = a = Asset(row)
+            if row["anchor"] == "mac":
+                self.mac_asset[row["mac"]] = a.id
+        for table in CHILD_TABLES:
+            for row in snap[table]:
+                a = self.assets.get(row["asset_id"])
+                if a is not None:
+                    a.t[table][_tail(table, row)] = row
+        for a in self.assets.values():
+            for (typ, value), r in a.t["addresses"].items():
+                if typ == "ip":
+                    self.ip_owner[value] = a.id
+                    if a.row["anchor"] == "mac":
+                        self.mac_ips.setdefault(a.row["mac"], {})[value] = r.get("how") == "arp"
+            via = a.row.get("via")
+            if via and via in self.assets and self.assets[via].row["mac"]:
+                self.mac_ips.setdefault(self.assets[via].row["mac"], {})[a.row["ip"]] = False
+
+    def flush(self) -> list[AssetEvent]:
+        """Write everything changed since the last flush in one transaction; return its events."""
+        for aid in list(self._reclassify):
+            a = self.assets.get(aid)
+            if a is not None:
+                self._classify(a)
+        self._reclassify.clear()
+        events = self._events
+        self._events = []
+        if not any(self._dirty.values()) and not any(self._deleted.values()) and not events:
+            self._since_flush = 0
+            return events
+        with self.db.atomic():
+            for table in reversed(list(PKS)):           # children first, then assets
+                for pk in self._deleted[table]:
+                    self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
+            for table in PKS:                             # assets first, then children
+                rows = self._dirty[table]
+                if rows:
+                    self.db[table].upsert_all((_dump(table, r) for r in rows.values()), pk=PKS[table])
+            if events:
+                self.db["asset_events"].insert_all(
+                    ({"type": e.type, "asset_id": e.asset_id, "ts": e.ts, "frame": e.frame,
+                      "detail": json.dumps(e.detail, ensure_ascii=False, default=str)} for e in events),
+                    pk="id")
+        for table in PKS:
+            self._dirty[table].clear()
+            self._deleted[table].clear()
+        self._since_flush = 0
+        self.counts["flushes"] += 1
+        return events
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    def take_events(self) -> list[AssetEvent]:
+        """Events since the last call (the alerting stage polls this)."""
+        ev, self._untaken = self._untaken, []
+        return ev
+
+    # ------------------------------------------------------------------ consumer
+    def observe(self, obs: Any) -> None:
+        self.note(obs)
+
+    def note(self, obs: Any) -> list[AssetEvent]:
+        """Fold one observation into memory; return the asset events it caused."""
+        before = len(self._events)
+        self.counts["observations"] += 1
+        h = self._handlers.get(type(obs))
+        if h is not None:
+            h(self, obs)
+        new = self._events[before:]
+        if new:
+            self._untaken.extend(new)
+            if self.on_events is not None:
+                self.on_events(new)
+        self._since_flush += 1
+        if isinstance(obs, O.IntervalEnd) or self._since_flush >= self.batch:
+            self.flush()
+        return new
+
+    # ------------------------------------------------------------------ rows
+    def _event(self, typ: str, aid: str, ts: float, frame: int, **detail) -> None:
+        self._events.append(AssetEvent(typ, aid, ts, frame, detail))
+
+    def _touch(self, table: str, row: dict) -> None:
+        pk = tuple(row[c] for c in PKS[table])
+        self._dirty[table][pk] = row
+        self._deleted[table].discard(pk)
+
+    def _child(self, a: Asset, table: str, key: tuple, ts: float, frame: int, ip: str,
+               init: dict | None = None) -> tuple[dict | None, bool]:
+        """The child row *key* of asset *a* (created if room); (row, created)."""
+        rows = a.t[table]
+        row = rows.get(key)
+        if row is not None:
+            if ts > (row.get("last_seen") or 0):
+                row["last_seen"] = ts
+            if ts and ts < (row.get("first_seen") or ts):
+                row["first_seen"] = ts
+            self._touch(table, row)
+            return row, False
+        if len(rows) >= _LIMITS[table]:
+            d = a.row["dropped"]
+            d[table] = d.get(table, 0) + 1
+            self._touch("assets", a.row)
+            return None, False
+        row = {"asset_id": a.id}
+        row.update(zip(PKS[table][1:], key))
+        row.update({"ip": ip, "first_seen": ts, "last_seen": ts, "frame": frame})
+        if init:
+            row.update(init)
+        rows[key] = row
+        self._touch(table, row)
+        return row, True
+
+    def _seen(self, a: Asset, ts: float) -> None:
+        r = a.row
+        if ts and ts > (r["last_seen"] or 0):
+            r["last_seen"] = ts
+        if ts and (not r["first_seen"] or ts < r["first_seen"]):
+            r["first_seen"] = ts
+        self._touch("assets", r)
+
+    # ------------------------------------------------------------------ identity of assets
+    def _new_asset(self, aid: str, anchor: str, mac: str, ip: str, ts: float, frame: int, via: str = "") -> Asset | None:
+        if len(self.assets) >= MAX_ASSETS:
+            self.counts["assets.dropped"] += 1
+            return None
+        row = {"asset_id": aid, "anchor": anchor, "mac": mac, "vendor": oui_vendor(mac) if mac else "",
+               "ip": ip, "via": via, "zone": "", "device_class": "unknown", "class_confidence": 0.0,
+               "class_reason": "no protocol behaviour seen", "gateway": 0, "first_seen": ts, "last_seen": ts,
+               "first_frame": frame, "packets_sent": 0, "bytes_sent": 0, "packets_received": 0,
+               "bytes_received": 0, "behaviour": {}, "dropped": {}}
+        a = Asset(row)
+        self.assets[aid] = a
+        self._touch("assets", row)
+        self._event("asset.new", aid, ts, frame, mac=mac, ip=ip, vendor=row["vendor"], via=via)
+        self._reclassify.add(aid)
+        if mac:
+            self._child(a, "addresses", ("mac", mac), ts, frame, ip, {"how": "l2"})
+        return a
+
+    def _mac_asset(self, mac: str, ts: float, frame: int) -> Asset | None:
+        aid = self.mac_asset.get(mac)
+        if aid is not None:
+            return self.assets[aid]
+        a = self._new_asset("mac:" + mac, "mac", mac, "", ts, frame)
+        if a is not None:
+            self.mac_asset[mac] = a.id
+        return a
+
+    def _ip_asset(self, ip: str, ts: float, frame: int, via: str = "") -> Asset | None:
+        aid = "ip:" + ip
+        a = self.assets.get(aid)
+        if a is None:
+            a = self._new_asset(aid, "ip", "", ip, ts, frame, via)
+            if a is None:
+                return None
+        self._bind_ip(a, ip, ts, frame, "ip")
+        return a
+
+    def _bind_ip(self, a: Asset, ip: str, ts: float, frame: int, how: str) -> None:
+        owner = self.ip_owner.get(ip)
+        if owner != a.id:
+            if owner is not None and owner in self.assets:
+                old = self.assets[owner]
+                if old.row["anchor"] == "ip" and not old.row["via"] and a.row["anchor"] == "mac":
+                    self._merge(old, a, ts, frame)           # raw-IP evidence meets its MAC
+                else:
+                    self._event("address.moved", a.id, ts, frame, ip=ip, old_asset=owner)
+                    old.t["addresses"].pop(("ip", ip), None)
+                    self._deleted["addresses"].add((owner, "ip", ip))
+                    self._dirty["addresses"].pop((owner, "ip", ip), None)
+            elif a.row["ip"] and a.row["ip"] != ip:
+                self._event("address.new", a.id, ts, frame, ip=ip, previous=a.row["ip"])
+            self.ip_owner[ip] = a.id
+            a.row["ip"] = ip
+            self._touch("assets", a.row)
+            for n in self._pending_names.pop(ip, ()):
+                self._name(a, n)
+        row, _ = self._child(a, "addresses", ("ip", ip), ts, frame, ip, {"how": how})
+        if row is not None and how == "arp" and row.get("how") != "arp":
+            row["how"] = "arp"
+
+    def _host(self, mac: str, ip: str, vlan: int, ts: float, frame: int, how: str) -> Asset | None:
+        """The asset behind (mac, ip); creates and binds as needed.  See the module docstring."""
+        ipok = _ip_ok(ip)
+        if not _mac_ok(mac):
+            if not ipok:
+                return None
+            owner = self.ip_owner.get(ip)
+            return self.assets[owner] if owner else self._ip_asset(ip, ts, frame)
+        a = self._mac_asset(mac, ts, frame)
+        if a is None:
+            return None
+        if vlan:
+            self._child(a, "addresses", ("vlan", str(vlan)), ts, frame, ip, {"how": how})
+        if not ipok:
+            return a
+        claims = self.mac_ips.setdefault(mac, {})
+        claimed = how == "arp" or claims.get(ip, False)
+        if ip in claims or len(claims) < MAX_MAC_IPS:
+            claims[ip] = claimed
+        if a.row["gateway"] and not claimed:
+            owner = self.ip_owner.get(ip)
+            if owner and owner != a.id:
+                return self.assets[owner]
+            return self._ip_asset(ip, ts, frame, via=a.id)
+        self._bind_ip(a, ip, ts, frame, how)
+        unclaimed = [i for i, c in claims.items() if not c]
+        if not a.row["gateway"] and len(unclaimed) >= GATEWAY_MIN_IPS:
+            self._make_gateway(a, unclaimed, ts, frame)
+            if not claimed:
+                return self.assets.get(self.ip_owner.get(ip, ""), a)
+        return a
+
+    def _make_gateway(self, gw: Asset, ips: list[str], ts: float, frame: int) -> None:
+        gw.row["gateway"] = 1
+        self._touch("assets", gw.row)
+        self._event("asset.gateway", gw.id, ts, frame, ips=sorted(ips)[:32], count=len(ips))
+        self._reclassify.add(gw.id)
+        for ip in ips:
+            if self.ip_owner.get(ip) != gw.id:
+                continue
+            behind = self.assets.get("ip:" + ip) or self._new_asset("ip:" + ip, "ip", "", ip, ts, frame, gw.id)
+            if behind is None:
+                continue
+            behind.row["via"] = gw.id
+            self._move(gw, behind, lambda r, ip=ip: r.get("ip") == ip)
+            self.ip_owner[ip] = behind.id
+            behind.row["ip"] = ip
+            self._child(behind, "addresses", ("ip", ip), ts, frame, ip, {"how": "ip"})
+        remaining = [v for (t, v) in gw.t["addresses"] if t == "ip"]
+        gw.row["ip"] = remaining[0] if remaining else ""
+
+    def _merge(self, src: Asset, dst: Asset, ts: float, frame: int) -> None:
+        self._move(src, dst, lambda r: True)
+        for c in _COUNTERS:
+            dst.row[c] += src.row[c]
+        dst.row["first_seen"] = min(dst.row["first_seen"] or ts, src.row["first_seen"] or ts)
+        dst.row["last_seen"] = max(dst.row["last_seen"] or ts, src.row["last_seen"] or ts)
+        for ip, owner in list(self.ip_owner.items()):
+            if owner == src.id:
+                self.ip_owner[ip] = dst.id
+        del self.assets[src.id]
+        self._deleted["assets"].add((src.id,))
+        self._dirty["assets"].pop((src.id,), None)
+        self._touch("assets", dst.row)
+        self._reclassify.discard(src.id)
+        self._reclassify.add(dst.id)
+
+    def _move(self, src: Asset, dst: Asset, pred: Callable[[dict], bool]) -> None:
+        """Move child rows matching *pred* from *src* to *dst*, and repoint peers that name *src*."""
+        for table in CHILD_TABLES:
+            for key, row in list(src.t[table].items()):
+                if not pred(row):
+                    continue
+                del src.t[table][key]
+                old_pk = (src.id,) + key
+                self._deleted[table].add(old_pk)
+                self._dirty[table].pop(old_pk, None)
+                if key in dst.t[table]:
+                    continue
+                row["asset_id"] = dst.id
+                dst.t[table][key] = row
+                self._touch(table, row)
+        for other in self.assets.values():
+            for key, row in list(other.t["peers"].items()):
+                if row["peer_id"] == src.id and pred({"ip": row.get("peer_ip")}):
+                    del other.t["peers"][key]
+                    self._deleted["peers"].add((other.id,) + key)
+                    self._dirty["peers"].pop((other.id,) + key, None)
+                    row["peer_id"] = dst.id
+                    nk = _tail("peers", row)
+                    if nk not in other.t["peers"]:
+                        other.t["peers"][nk] = row
+                        self._touch("peers", row)
+        self._reclassify.add(src.id)
+        self._reclassify.add(dst.id)
+
+    def _by_ip(self, ip: str, ts: float, frame: int) -> Asset | None:
+        owner = self.ip_owner.get(ip)
+        if owner is not None:
+            return self.assets.get(owner)
+        if not _ip_ok(ip):
+            return None
+        return self._ip_asset(ip, ts, frame)
+
+    # ------------------------------------------------------------------ facts
+    def _name(self, a: Asset, n: O.NameSeen) -> None:
+        _, created = self._child(a, "names", (n.name, n.source), n.ts, n.frame, n.ip)
+        if created:
+            self._event("name.new", a.id, n.ts, n.frame, name=n.name, source=n.source)
+
+    def _role(self, a: Asset, role: str, protocol: str, conf: float, reason: str, ts: float, frame: int,
+              ip: str) -> dict | None:
+        row, created = self._child(a, "roles", (role,), ts, frame, ip,
+                                   {"protocol": protocol, "confidence": conf, "reason": reason, "detail": {}})
+        if row is None:
+            return None
+        if created:
+            self._event("role.new", a.id, ts, frame, role=role, confidence=conf, reason=reason)
+            self._reclassify.add(a.id)
+        elif conf > row["confidence"]:
+            row["confidence"], row["reason"] = conf, reason
+        return row
+
+    def _service(self, a: Asset, protocol: str, transport: str, port: int, ts: float, frame: int, ip: str) -> None:
+        _, created = self._child(a, "services", (protocol, transport, port), ts, frame, ip)
+        if created:
+            self._event("service.new", a.id, ts, frame, protocol=protocol, transport=transport, port=port)
+            self._reclassify.add(a.id)
+
+    def _peer(self, a: Asset, peer: Asset, protocol: str, direction: str, port: int, ts: float, frame: int,
+              ip: str, peer_ip: str) -> dict | None:
+        row, _ = self._child(a, "peers", (peer.id, protocol, direction, port), ts, frame, ip,
+                             {"peer_ip": peer_ip, "ops": {}, "messages": 0})
+        return row
+
+    def _identity(self, a: Asset, f: I.Fact, ts: float, frame: int, ip: str, source: str) -> None:
+        key = (f.protocol, f.attribute)
+        row = a.t["identity"].get(key)
+        if row is None:
+            row, created = self._child(a, "identity", key, ts, frame, ip,
+                                       {"value": f.value, "source": source, "last_frame": frame, "changes": 0})
+            if created:
+                self._event("identity.new", a.id, ts, frame, protocol=f.protocol, attribute=f.attribute,
+                            value=f.value, source=source)
+                self._reclassify.add(a.id)
+            return
+        if row["value"] != f.value:
+            self._event("identity.changed", a.id, ts, frame, protocol=f.protocol, attribute=f.attribute,
+                        old=row["value"], new=f.value, source=source)
+            row["value"] = f.value
+            row["changes"] = (row.get("changes") or 0) + 1
+            row["first_seen"], row["frame"] = ts, frame      # the current value's first evidence
+        row["source"] = source
+        if ts >= (row.get("last_seen") or 0):
+            row["last_seen"], row["last_frame"] = ts, frame
+        row["ip"] = ip
+        self._touch("identity", row)
+
+    def _finding(self, a: Asset, hit: posture.Hit, msg: Any, ip: str) -> None:
+        sev, title = posture.FINDINGS[hit.finding]
+        evidence = {"protocol": msg.protocol, "message": msg.kind, "frame": msg.frame, "ts": msg.ts,
+                    "client": msg.client, "server": msg.server, "port": msg.server_port}
+        row, created = self._child(a, "findings", (hit.finding, hit.subject), msg.ts, msg.frame, ip,
+                                   {"severity": sev, "title": title, "detail": hit.detail, "evidence": evidence,
+                                    "count": 0})
+        if row is None:
+            return
+        row["count"] += 1
+        if created:
+            self._event("finding.new", a.id, msg.ts, msg.frame, finding=hit.finding, severity=sev,
+                        subject=hit.subject, detail=hit.detail)
+
+    def _behaviour(self, a: Asset) -> dict:
+        self._touch("assets", a.row)
+        self._reclassify.add(a.id)
+        return a.row["behaviour"]
+
+    # ------------------------------------------------------------------ observation handlers
+    def _on_host_seen(self, o: O.HostSeen) -> None:
+        a = self._host(o.mac, o.ip, o.vlan, o.ts, o.frame, o.how)
+        if a is not None:
+            self._seen(a, o.ts)
+
+    def _on_host_traffic(self, o: O.HostTraffic) -> None:
+        a = self._host(o.mac, o.ip, o.vlan, o.first_ts, 0, "ip")
+        if a is None:
+            return
+        r = a.row
+        r["packets_sent"] += o.packets_sent
+        r["bytes_sent"] += o.bytes_sent
+        r["packets_received"] += o.packets_received
+        r["bytes_received"] += o.bytes_received
+        self._seen(a, o.first_ts)
+        self._seen(a, o.last_ts)
+
+    def _on_flow_start(self, o: O.FlowStart) -> None:
+        c = self._host(o.client_mac, o.client, o.vlan, o.ts, o.frame, "ip")
+        s = self._host(o.server_mac, o.server, o.vlan, o.ts, o.frame, "ip")
+        if len(self._flows) >= MAX_FLOWS:
+            old = next(iter(self._flows))
+            del self._flows[old]
+            self._conn.pop(old, None)
+        self._flows[o.flow_id] = (c.id if c else "", s.id if s else "", o.transport, o.server_port,
+                                  o.protocol, o.client, o.server)
+        if c is None or s is None or c is s:
+            return
+        label = _label(o.protocol, o.transport, o.server_port)
+        for x, y, d, xip, yip in ((c, s, "client", o.client, o.server), (s, c, "server", o.server, o.client)):
+            row = self._peer(x, y, label, d, o.server_port, o.ts, o.frame, xip, yip)
+            if row is not None:
+                row["ops"]["flows"] = row["ops"].get("flows", 0) + 1
+
+    def _on_flow_end(self, o: O.FlowEnd) -> None:
+        info = self._flows.pop(o.flow_id, None)
+        self._conn.pop(o.flow_id, None)
+        if info is None:
+            return
+        cid, sid, transport, port, protocol, cip, sip = info
+        s, c = self.assets.get(sid), self.assets.get(cid)
+        flags = o.tcp_flags_seen
+        label = _label(o.protocol if o.protocol and o.protocol != "none" else protocol, transport, port)
+        answered = ("synack" in flags) if transport == "tcp" else o.packets_server > 0
+        if s is not None and answered and port:
+            self._service(s, label, transport, port, o.first_ts, 0, sip)
+        if (c is not None and transport == "tcp" and "rst" in flags and "synack" not in flags
+                and "data" not in flags):
+            b = self._behaviour(c)
+            refused = b.setdefault("refused", [])
+            k = f"{sip}:{port}"
+            if k not in refused and len(refused) < MAX_REFUSED:
+                refused.append(k)
+            b["refused_ports"] = len(refused)
+
+    def _on_link_seen(self, o: O.LinkSeen) -> None:
+        # A link is announced when a flow to a protocol's port starts, before any
+        # message parsed (a refused SYN to 4840 makes one): roles wait for messages.
+        self._by_ip(o.client, o.ts, o.frame)
+        self._by_ip(o.server, o.ts, o.frame)
+
+    def _on_message(self, m: O.Message) -> None:
+        c, s = self._by_ip(m.client, m.ts, m.frame), self._by_ip(m.server, m.ts, m.frame)
+        if c is None or s is None:
+            return
+        ev = m.event
+        proto = m.protocol
+        if proto in SERVER_ROLE:
+            if m.direction == "response":
+                srole = self._role(s, SERVER_ROLE[proto], proto, 0.95, f"answered {m.kind} (frame {m.frame})",
+                                   m.ts, m.frame, m.server)
+                self._service(s, proto, "tcp", m.server_port, m.ts, m.frame, m.server)
+            else:
+                srole = self._role(s, SERVER_ROLE[proto], proto, 0.6,
+                                   f"received {m.kind} from {m.client} (frame {m.frame})", m.ts, m.frame, m.server)
+                self._role(c, CLIENT_ROLE[proto], proto, 0.9, f"sent {m.kind} (frame {m.frame})",
+                           m.ts, m.frame, m.client)
+        else:
+            srole = None
+        if proto == "modbus":
+            self._modbus(m, c, s, srole)
+        elif proto == "mqtt":
+            self._mqtt(m, c, s)
+        for f in I.facts(proto, ev):
+            if f.side == "server" and proto == "mqtt" and m.direction != "response":
+                continue
+            a, ip = (s, m.server) if f.side == "server" else (c, m.client)
+            self._identity(a, f, m.ts, m.frame, ip, f"{m.kind} frame {m.frame}")
+        conn = self._conn.setdefault(m.flow_id, {}) if len(self._conn) < MAX_FLOWS else {}
+        for hit in posture.message_hits(m, conn):
+            a, ip = (s, m.server) if hit.side == "server" else (c, m.client)
+            self._finding(a, hit, m, ip)
+
+    def _modbus(self, m: O.Message, c: Asset, s: Asset, srole: dict | None) -> None:
+        ev = m.event
+        unit = getattr(ev, "unit", None)
+        if unit is None and m.target.startswith("unit="):
+            try:
+                unit = int(m.target[5:].split("/", 1)[0])
+            except ValueError:
+                unit = None
+        if srole is not None and unit is not None:
+            units = srole["detail"].setdefault("units", [])
+            if unit not in units and len(units) < MAX_ROLE_UNITS:
+                units.append(unit)
+                units.sort()
+                self._reclassify.add(s.id)
+        if m.direction == "request":
+            fc = getattr(ev, "function", None)
+            if fc is not None:
+                b = self._behaviour(c)
+                fcs = b.setdefault("modbus_fcs", [])
+                if fc & 0x7F not in fcs:
+                    fcs.append(fc & 0x7F)
+                    fcs.sort()
+        elif m.direction == "response" and srole is not None:
+            hit = posture.Hit("server", "modbus.no_authentication", "",
+                              "Modbus/TCP carries no authentication: any host that reaches "
+                              f"{m.server}:{m.server_port} can read and write")
+            self._finding(s, hit, m, m.server)
+            if self.zone_of is not None:
+                zc, zs = self.zone_of(m.client), self.zone_of(m.server)
+                if zs and zc != zs:
+                    self._finding(s, posture.Hit("server", "modbus.cross_zone", m.client,
+                                                 f"client {m.client} in zone {zc or '(none)'}, server in {zs}"),
+                                  m, m.server)
+
+    def _mqtt(self, m: O.Message, c: Asset, s: Asset) -> None:
+        ev = m.event
+        name = I.event_name(ev)
+        if m.direction != "request":
+            return
+        if "publish" in name:
+            topic = I.text(I.attr(ev, "topic", default="")) or (m.target[6:] if m.target.startswith("topic=") else "")
+            if topic:
+                _, created = self._child(c, "topics", (topic, "publish"), m.ts, m.frame, m.client)
+                if created:
+                    b = self._behaviour(c)
+                    b["mqtt_pub"] = b.get("mqtt_pub", 0) + 1
+        elif "subscribe" in name and "unsub" not in name and "ack" not in name:
+            for f in posture._filters(ev):
+                _, created = self._child(c, "topics", (f, "subscribe"), m.ts, m.frame, m.client)
+                if created:
+                    b = self._behaviour(c)
+                    b["mqtt_sub"] = b.get("mqtt_sub", 0) + 1
+                    if "#" in f or "+" in f:
+                        b["mqtt_wildcard"] = b.get("mqtt_wildcard", 0) + 1
+
+    def _on_aggregate(self, g: O.Aggregate) -> None:
+        c, s = self.assets.get(self.ip_owner.get(g.client, "")), self.assets.get(self.ip_owner.get(g.server, ""))
+        if c is None or s is None or not g.interval_count:
+            return
+        op = "device_id" if g.kind in DEVICE_ID_KINDS else g.op
+        for x, y, d, xip, yip in ((c, s, "client", g.client, g.server), (s, c, "server", g.server, g.client)):
+            row = self._peer(x, y, g.protocol, d, g.server_port, g.last_ts, 0, xip, yip)
+            if row is not None:
+                row["ops"][op] = row["ops"].get(op, 0) + g.interval_count
+                row["messages"] += g.interval_count
+                if g.last_ts > (row["last_seen"] or 0):
+                    row["last_seen"] = g.last_ts
+        is_request = bool(g.key) and g.key[0] == 1 if g.protocol == "modbus" else True
+        if g.protocol == "modbus" and is_request:
+            ops = self._behaviour(c).setdefault("modbus_ops", {})
+            ops[op] = ops.get(op, 0) + g.interval_count
+        elif g.protocol == "opcua":
+            ops = self._behaviour(c).setdefault("opcua_ops", {})
+            k = "history_read" if "history_read" in g.kind else op
+            ops[k] = ops.get(k, 0) + g.interval_count
+
+    def _on_name(self, n: O.NameSeen) -> None:
+        a = None
+        if _mac_ok(n.mac):      # the frame's sender (LLDP, DHCP): L2 evidence of the device itself
+            a = self._mac_asset(n.mac, n.ts, n.frame)
+            if a is None:
+                return
+            if a.row["gateway"] and n.ip and self.ip_owner.get(n.ip) not in (None, a.id):
+                a = self.assets[self.ip_owner[n.ip]]
+        elif n.ip in self.ip_owner:
+            a = self.assets[self.ip_owner[n.ip]]
+        if a is None:
+            if _ip_ok(n.ip) and len(self._pending_names) < MAX_PENDING_NAMES:
+                lst = self._pending_names.setdefault(n.ip, [])
+                if len(lst) < MAX_NAMES:
+                    lst.append(n)
+            return
+        self._name(a, n)
+
+    def _on_tls(self, t: O.TLSSeen) -> None:
+        s = self._by_ip(t.server, t.ts, t.frame)
+        if s is not None and t.direction == "response":
+            self._service(s, (t.carried or "tls") + "+tls", "tcp", t.server_port, t.ts, t.frame, t.server)
+
+    _handlers: dict = {
+        O.HostSeen: _on_host_seen, O.HostTraffic: _on_host_traffic, O.FlowStart: _on_flow_start,
+        O.FlowEnd: _on_flow_end, O.LinkSeen: _on_link_seen, O.Message: _on_message,
+        O.Aggregate: _on_aggregate, O.NameSeen: _on_name, O.TLSSeen: _on_tls,
+    }
+
+    # ------------------------------------------------------------------ classification
+    def _classify(self, a: Asset) -> None:
+        roles = {k[0]: v for k, v in a.t["roles"].items()}
+        cls, conf, why = R.classify(a.row, roles, a.row["behaviour"], a.t["identity"], a.t["services"])
+        r = a.row
+        if (cls, conf, why) != (r["device_class"], r["class_confidence"], r["class_reason"]):
+            if cls != r["device_class"] and r["device_class"] not in ("", "unknown"):
+                self._event("class.changed", a.id, r["last_seen"] or 0, 0, old=r["device_class"], new=cls,
+                            reason=why)
+            r["device_class"], r["class_confidence"], r["class_reason"] = cls, conf, why
+            self._touch("assets", r)
+
+
+# ---------------------------------------------------------------------- (de)serialise
+def _dump(table: str, row: dict) -> dict:
+    cols = JSON_COLUMNS.get(table)
+    if not cols:
+        return dict(row)
+    out = dict(row)
+    for c in cols:
+        out[c] = json.dumps(out.get(c) or {}, ensure_ascii=False, sort_keys=True, default=str)
+    return out
+
+
+def _undump(table: str, row: dict) -> dict:
+    for c in JSON_COLUMNS.get(table, ()):
+        v = row.get(c)
+        try:
+            row[c] = json.loads(v) if v else {}
+        except ValueError:
+            row[c] = {}
+    return row
+
+
+def load_rows(db: Database, tables: Iterable[str] = tuple(PKS) + ("asset_events",)) -> dict[str, list[dict]]:
+    """Every row of the inventory tables, JSON columns decoded (the CLI and the store share this)."""
+    out = {}
+    for t in tables:
+        if not db[t].exists():
+            out[t] = []
+            continue
+        out[t] = [_undump(t, dict(r)) for r in db[t].rows]
+    return out
