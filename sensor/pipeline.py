@@ -30,10 +30,17 @@ class Consumer(Protocol):
     def observe(self, obs) -> None: ...
 
 
+_IP_CACHE: dict = {}
+_IP_CACHE_MAX = 65536   # distinct addresses remembered as text; beyond it, converted each time
+
+
 def _ip(b: bytes) -> str:
-    if not b:
-        return ""
-    return str(ipaddress.ip_address(b))
+    s = _IP_CACHE.get(b)
+    if s is None:
+        s = str(ipaddress.ip_address(b)) if b else ""
+        if len(_IP_CACHE) < _IP_CACHE_MAX:
+            _IP_CACHE[b] = s
+    return s
 
 
 def _mac(b: bytes) -> str:
@@ -100,7 +107,9 @@ class Pipeline:
                 raise ValueError(f"unknown protocol {name!r} for port {port}")
             port_map[int(port)] = APP_BY_NAME[name]
         tls = {int(p): APP_BY_NAME[n] for p, n in s.tls_ports.items()}
-        self.engine = ext.load("engine", impl).Engine(kernels, s.limits, port_map, tls, s.detail_all, s.interval)
+        engine_mod = ext.load("engine", impl)
+        self._app_names = engine_mod.APP_NAMES
+        self.engine = engine_mod.Engine(kernels, s.limits, port_map, tls, s.detail_all, s.interval)
         self.consumers = list(consumers)
         self.decoders = Decoders()
         self._links: dict[int, _LinkInfo] = {}
@@ -165,8 +174,7 @@ class Pipeline:
                                  lid, fid, li.client, li.server, li.port, event, key))
         elif tag == 16:  # R_ANOMALY
             _, app, lid, fid, side, ts, frame, aid, detail = r
-            self._emit(O.Anomaly(ts, frame, aid, ext.load("engine", self.implementation).APP_NAMES[app]
-                                 if app else "", lid, fid,
+            self._emit(O.Anomaly(ts, frame, aid, self._app_names[app] if app else "", lid, fid,
                                  common.SIDE_NAMES[side] if side in (0, 1) else "", detail))
         elif tag == 10:  # R_FLOW_NEW
             (_, fid, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, lid) = r

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 
 import pytest
 
@@ -19,6 +20,11 @@ TESTS = ROOT / "tests"
 # Test helpers (pytest runs in importlib mode, which adds nothing to sys.path):
 #   from support.capbuild import pcap, pcapng      (tests/support/)
 #   from helpers import assert_decodes              (tests/parsers/helpers.py)
+# Nothing a test runs may touch the user's real inventory database: every
+# `otwatch` started by a test (in process or as a subprocess) uses this one.
+if "OTWATCH_DB" not in os.environ or not os.environ["OTWATCH_DB"].startswith(tempfile.gettempdir()):
+    os.environ["OTWATCH_DB"] = os.path.join(tempfile.mkdtemp(prefix="otwatch-tests-"), "inventory.db")
+
 for _p in (TESTS, TESTS / "parsers"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
