@@ -10,14 +10,21 @@ otwatch runs on the pure path (``otwatch version`` says so).
 OTWATCH_REQUIRE_EXTENSIONS=1 turns a failed compile into an install error;
 OTWATCH_SKIP_EXTENSIONS=1 does not try.
 """
+import importlib.util
 import os
 import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ext.build import extensions  # noqa: E402
+# Load ext/build.py by path: importing the ext package would run its kernel
+# chooser, which (with OTWATCH_REQUIRE_EXTENSIONS=1) refuses to start before the
+# kernels are built.
+_spec = importlib.util.spec_from_file_location(
+    "_otwatch_ext_build", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ext", "build.py"))
+_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_build)
+extensions = _build.extensions
 
 
 class optional_build_ext(build_ext):

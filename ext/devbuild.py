@@ -17,8 +17,12 @@ ROOT = os.path.dirname(HERE)
 if __name__ == "__main__":
     names = sys.argv[1:] or ["engine", "modbus", "mqtt", "opcua"]
     os.chdir(ROOT)
-    sys.path.insert(0, ROOT)
-    from ext.build import extensions  # noqa: E402
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_otwatch_ext_build", os.path.join(HERE, "build.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    extensions = build.extensions
 
     wanted = {f"otwatch.ext._{n}" for n in names}
     exts = [e for e in extensions() if e.name in wanted]
