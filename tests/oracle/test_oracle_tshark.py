@@ -66,7 +66,7 @@ def _int(v):
 
 
 def _captures():
-    return [p for p in sorted((ROOT / "pcaps").glob("*.pcap"))]
+    return sorted(p for p in (ROOT / "pcaps").iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
 @pytest.fixture(params=_captures(), ids=lambda p: p.name)

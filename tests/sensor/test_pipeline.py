@@ -1,0 +1,114 @@
+"""The pipeline end to end on small crafted captures."""
+from __future__ import annotations
+
+import collections
+import os
+import pty
+import subprocess
+import sys
+import pathlib
+
+from support import capbuild as cb
+from otwatch.sensor import observations as O
+from otwatch.sensor.pipeline import Pipeline, Settings
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+C, S, CM, SM = "10.0.0.1", "10.0.0.2", "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+class Collect:
+    def __init__(self):
+        self.obs = []
+
+    def observe(self, o):
+        self.obs.append(o)
+
+
+def tcp(src, dst, sport, dport, seq, flags, payload=b"", smac=CM, dmac=SM):
+    return cb.eth(smac, dmac, 0x0800, cb.ipv4(src, dst, 6, cb.tcp(sport, dport, seq, 0, flags, payload)))
+
+
+def conversation(dport, client_payloads, server_payloads):
+    pk = [tcp(C, S, 40000, dport, 100, "S"), tcp(S, C, dport, 40000, 900, "SA", smac=SM, dmac=CM),
+          tcp(C, S, 40000, dport, 101, "A")]
+    cs, ss = 101, 901
+    for a, b in zip(client_payloads, server_payloads):
+        pk.append(tcp(C, S, 40000, dport, cs, "PA", a))
+        cs += len(a)
+        pk.append(tcp(S, C, dport, 40000, ss, "PA", b, smac=SM, dmac=CM))
+        ss += len(b)
+    return [(1_700_000_000 + i * 0.01, p) for i, p in enumerate(pk)]
+
+
+def run(tmp_path, pkts, **settings):
+    f = tmp_path / "x.pcap"
+    f.write_bytes(cb.pcap(pkts))
+    c = Collect()
+    p = Pipeline([c], Settings(**settings))
+    p.run_file(str(f))
+    p.finish()
+    return c.obs, p.stats()
+
+
+def test_http_on_port_502_is_not_decoded_as_modbus(tmp_path):
+    obs, stats = run(tmp_path, conversation(502, [b"GET / HTTP/1.1\r\nHost: plc\r\n\r\n"],
+                                            [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]))
+    assert not [o for o in obs if type(o) is O.Message]
+    assert [o.id for o in obs if type(o) is O.Anomaly] == ["dispatch.rejected"]
+    (end,) = [o for o in obs if type(o) is O.FlowEnd]
+    assert end.protocol == "none"
+    assert stats["dispatch.rejected.modbus"] == 1
+
+
+def test_modbus_on_an_unusual_port_is_found_by_content(tmp_path):
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    obs, stats = run(tmp_path, conversation(5020, [req], [rsp]))
+    msgs = [o for o in obs if type(o) is O.Message]
+    assert [(m.kind, m.direction) for m in msgs] == [("modbus.read_holding_registers", "request"),
+                                                      ("modbus.read_holding_registers", "response")]
+    assert msgs[1].event.values == (1, 2)
+
+
+def test_port_map_setting(tmp_path):
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    obs, _ = run(tmp_path, conversation(5020, [req], [rsp]), ports={5020: "modbus"})
+    (start,) = [o for o in obs if type(o) is O.FlowStart]
+    assert start.protocol == "modbus"
+
+
+def test_repeats_are_counted_not_reported(tmp_path):
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    obs, _ = run(tmp_path, conversation(502, [req] * 50, [rsp] * 50))
+    kinds = collections.Counter(type(o).__name__ for o in obs)
+    assert kinds["Message"] == 2
+    aggs = [o for o in obs if type(o) is O.Aggregate]
+    assert sorted(a.count for a in aggs) == [50, 50]
+    obs, _ = run(tmp_path, conversation(502, [req] * 50, [rsp] * 50), detail_all=True)
+    assert sum(1 for o in obs if type(o) is O.Message) == 100
+
+
+def test_progress_bar_on_a_terminal():
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    p = subprocess.Popen([sys.executable, "-m", "otwatch.sensor", "analyze", "--no-inventory",
+                          str(ROOT / "pcaps" / "demo-plant.pcap")], stdout=subprocess.PIPE, stderr=slave, env=env)
+    out, _ = p.communicate(timeout=120)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert p.returncode == 0
+    assert b"pkt/s" in err and b"%" in err and b"left" in err
+    quiet = subprocess.run([sys.executable, "-m", "otwatch.sensor", "analyze", "--no-inventory", "-q",
+                            str(ROOT / "pcaps" / "demo-plant.pcap")], capture_output=True, timeout=120)
+    assert quiet.stdout == b"" and quiet.stderr == b""
