@@ -100,6 +100,11 @@ AUX_UDP = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "nbns", 5355: "
 AUX_MAX = cython.declare(cython.int, 1500)
 
 
+# Multiplying by these unsigned 64-bit constants widens before shifting, so a byte
+# moved to bit 24 cannot overflow a C int (and costs nothing on the pure path,
+# unlike cython.cast, which is a Python call when not compiled).
+SHIFT16 = cython.declare(cython.ulonglong, 1 << 16)
+SHIFT24 = cython.declare(cython.ulonglong, 1 << 24)
 MIX1 = cython.declare(cython.ulonglong, 0xBF58476D1CE4E5B9)
 MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 
@@ -371,8 +376,8 @@ class Engine:
     @cython.inline
     def _u32(self, buf: cython.const[cython.uchar][::1], i: cython.Py_ssize_t) -> cython.ulonglong:
         if self.big:
-            return (cython.cast(cython.ulonglong, buf[i]) << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
-        return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (cython.cast(cython.ulonglong, buf[i + 3]) << 24)
+            return (buf[i] * SHIFT24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
+        return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] * SHIFT24)
 
     def take(self) -> list:
         out = self.out
@@ -425,7 +430,7 @@ class Engine:
                     if final:
                         raise ValueError("file too short to be a pcap (%d bytes)" % n)
                     return 0
-                m: cython.ulonglong = (cython.cast(cython.ulonglong, mv[0]) << 24) | (mv[1] << 16) | (mv[2] << 8) | mv[3]
+                m: cython.ulonglong = (mv[0] * SHIFT24) | (mv[1] << 16) | (mv[2] << 8) | mv[3]
                 if m == 0xA1B2C3D4:
                     self.big, self.nanos = True, False
                 elif m == 0xD4C3B2A1:
@@ -647,7 +652,7 @@ class Engine:
                 self._count("decode.truncated_l2")
                 return
             if lt == LT_LOOP:
-                fam = (cython.cast(cython.ulonglong, buf[p]) << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+                fam = (buf[p] * SHIFT24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
             elif buf[p] == 0 and buf[p + 1] == 0:
                 fam = (buf[p + 2] << 8) | buf[p + 3]           # written big-endian
             else:
@@ -731,8 +736,8 @@ class Engine:
             self._count("decode.bad_ipv4_header")
             return
         frag = (buf[p + 6] << 8) | buf[p + 7]
-        src = V4_MAPPED | (cython.cast(cython.ulonglong, buf[p + 12]) << 24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
-        dst = V4_MAPPED | (cython.cast(cython.ulonglong, buf[p + 16]) << 24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
+        src = V4_MAPPED | (buf[p + 12] * SHIFT24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
+        dst = V4_MAPPED | (buf[p + 16] * SHIFT24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
         if frag & 0x3FFF:
             self._count("decode.ipv4_fragments")
             if frag & 0x1FFF:   # not the first fragment: no L4 header here
@@ -830,7 +835,7 @@ class Engine:
             self.n_tcp += 1
             sport = (buf[l4] << 8) | buf[l4 + 1]
             dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
-            seq = (cython.cast(cython.ulonglong, buf[l4 + 4]) << 24) | (buf[l4 + 5] << 16) | (buf[l4 + 6] << 8) | buf[l4 + 7]
+            seq = (buf[l4 + 4] * SHIFT24) | (buf[l4 + 5] << 16) | (buf[l4 + 6] << 8) | buf[l4 + 7]
             pay = l4 + (buf[l4 + 12] >> 4) * 4
             flags = buf[l4 + 13]
             if pay < l4 + 20 or pay > capend:
@@ -849,10 +854,10 @@ class Engine:
         # the flow key is direction-free: hash the two endpoints in a canonical order
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
             h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
-                       (cython.cast(cython.ulonglong, sport) << 16) | dport)
+                       (sport * SHIFT16) | dport)
         else:
             h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
-                       (cython.cast(cython.ulonglong, dport) << 16) | sport)
+                       (dport * SHIFT16) | sport)
         side = -1
         f = self.flows.get(h)
         while f is not None:
