@@ -79,7 +79,28 @@ def _port_option(values: tuple[str, ...], base: dict) -> dict:
     return ports
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when used.
+
+    ``inventory`` pulls in sqlite-utils and the store; ``otwatch analyze
+    --no-inventory`` should not pay for that at start-up.
+    """
+
+    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
     """otwatch: passive monitor and asset inventory for OT networks (Modbus/TCP, MQTT, OPC UA)."""
@@ -138,13 +159,10 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
         consumers.append(jsonw)
     inventory = None
     if not no_inventory:
-        try:
-            from .inventory.store import open_inventory
-        except ImportError:   # pragma: no cover - inventory not built in
-            open_inventory = None
-        if open_inventory is not None:
-            inventory = open_inventory(db_path)
-            consumers.append(inventory)
+        from .inventory.store import open_inventory
+
+        inventory = open_inventory(db_path)
+        consumers.append(inventory)
     pipe = Pipeline(consumers, settings)
     show = not quiet and sys.stderr.isatty()
     started = time.monotonic()
@@ -171,17 +189,6 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
         click.echo(render(list(files), summary, pipe.stats(), pipe.implementation, seconds), nl=False)
     if failed:
         sys.exit(2)
-
-
-def _register_optional() -> None:
-    try:
-        from .inventory.cli import inventory
-    except ImportError:
-        return
-    cli.add_command(inventory)
-
-
-_register_optional()
 
 
 def main() -> None:
