@@ -191,26 +191,28 @@ def disable_ipv6(ns: str) -> None:
          "for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > $f; done"], check=False)
 
 
-def build_topology(prefix: str) -> None:
+def build_topology(prefix: str, hosts: tuple[Host, ...] = HOSTS, bridge_mac: str = BRIDGE_MAC,
+                   prefix_len: int = SUBNET_PREFIX_LEN) -> None:
+    """One bridge namespace ``<prefix>-sw`` and a namespace per host (also used by make_opcua_security.py)."""
     sw = ns_name(prefix, "sw")
     run(["ip", "netns", "add", sw])
     disable_ipv6(sw)
     run(["ip", "-n", sw, "link", "set", "lo", "up"])
-    run(["ip", "-n", sw, "link", "add", "br0", "address", BRIDGE_MAC, "type", "bridge",
+    run(["ip", "-n", sw, "link", "add", "br0", "address", bridge_mac, "type", "bridge",
          "stp_state", "0", "group_fwd_mask", "0x4000"])  # bit 14 = 01:80:c2:00:00:0e (LLDP)
-    for h in HOSTS:
+    for h in hosts:
         ns = ns_name(prefix, h.name)
         run(["ip", "netns", "add", ns])
         disable_ipv6(ns)
         # Both ends are created directly inside their namespaces.
         run(["ip", "link", "add", "eth0", "netns", ns, "address", h.mac, "type", "veth",
              "peer", "name", h.name, "netns", sw])
-        run(["ip", "-n", ns, "addr", "add", f"{h.ip}/{SUBNET_PREFIX_LEN}", "dev", "eth0"])
+        run(["ip", "-n", ns, "addr", "add", f"{h.ip}/{prefix_len}", "dev", "eth0"])
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
         run(["ip", "-n", sw, "link", "set", h.name, "master", "br0"])
         run(["ip", "-n", sw, "link", "set", h.name, "up"])
     run(["ip", "-n", sw, "link", "set", "br0", "up"])
-    for h in HOSTS:
+    for h in hosts:
         # Offloads off before the link carries anything (real frames, real checksums).
         run(["ip", "netns", "exec", ns_name(prefix, h.name), sys.executable, str(Path(__file__).resolve()),
              "--role", "ifprep"])
@@ -297,6 +299,33 @@ def wait_for_tcpdump(plant: Plant, pcap: Path, timeout: float = 10.0) -> None:
     raise RuntimeError("tcpdump did not start:\n" + plant.tail("tcpdump"))
 
 
+# (process, namespace host, transport, port) of each server the clients need.
+SERVER_SOCKETS = (("broker", "broker", "tcp", MQTT_PORT), ("plc1", "plc1", "tcp", MODBUS_PORT),
+                  ("plc2", "plc2", "tcp", MODBUS_PORT), ("dns", "dns", "udp", DNS_PORT),
+                  ("opcua", "opcua", "tcp", OPCUA_PORT))
+SERVER_READY_TIMEOUT = 60.0
+
+
+def wait_listening(plant: Plant, prefix: str, sockets, timeout: float = SERVER_READY_TIMEOUT) -> None:
+    """Wait until every server socket is bound, asking the kernel (``ss``) inside each
+    server's namespace, so that waiting puts no packet on the captured bridge."""
+    deadline = time.time() + timeout
+    pending = list(sockets)
+    while pending:
+        proc, host, transport, port = pending[0]
+        if plant.procs[proc].poll() is not None:
+            raise RuntimeError(f"server {proc} exited before listening:\n{plant.tail(proc)}")
+        flag = "-Hltn" if transport == "tcp" else "-Hlun"
+        r = subprocess.run(["ip", "netns", "exec", ns_name(prefix, host), "ss", flag, f"sport = :{port}"],
+                           capture_output=True, text=True, check=False)
+        if r.stdout.strip():
+            pending.pop(0)
+            continue
+        if time.time() > deadline:
+            raise RuntimeError(f"server {proc} not listening on {transport}/{port} after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def build(args: argparse.Namespace) -> Path:
     if os.geteuid() != 0:
         raise SystemExit("make_demo_plant.py needs root (network namespaces, tcpdump)")
@@ -323,11 +352,15 @@ def build(args: argparse.Namespace) -> Path:
         wait_for_tcpdump(plant, raw)
         t0 = time.time()
         end = t0 + args.duration
-        log.info("capture running; scenario %.0f s", args.duration)
         plant.spawn("broker", "broker", ["mosquitto", "-c", str(conf)])
         for role in ("plc1", "plc2", "dns", "opcua"):
             plant.spawn_role(role, t0, end)
-        time.sleep(min(1.0, args.duration / 10))
+        # The scenario clock starts once every server listens: on a loaded machine
+        # asyncua alone can take several seconds to start, longer than a short scenario.
+        wait_listening(plant, prefix, SERVER_SOCKETS)
+        t0 = time.time()
+        end = t0 + args.duration
+        log.info("capture running; scenario %.0f s", args.duration)
         client_end = end - CLIENT_STOP_MARGIN
         for role in CLIENTS:
             plant.spawn_role(role, t0, client_end)

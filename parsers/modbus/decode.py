@@ -160,7 +160,8 @@ def _req_read_file(r, f, probs, fc):
     recs = f["file_records"] = []
     while r.left >= 7:
         ref = r.u8("reference type")
-        recs.append(FileRecord(ref, r.u16("file number"), r.u16("record number"), r.u16("record length")))
+        recs.append(FileRecord(ref, r.u16("file number"), r.u16("record number"), r.u16("record length"),
+                               index=len(recs)))
         if ref != spec.FILE_REFERENCE_TYPE:
             probs.append("reference type %d is not 6" % ref)
 
@@ -176,7 +177,7 @@ def _req_write_file(r, f, probs, fc):
         recno = r.u16("record number")
         n = r.u16("record length")
         data = r.take(2 * n, "record data")
-        recs.append(FileRecord(ref, fileno, recno, n, tuple(_regs(data))))
+        recs.append(FileRecord(ref, fileno, recno, n, tuple(_regs(data)), len(recs)))
         if ref != spec.FILE_REFERENCE_TYPE:
             probs.append("reference type %d is not 6" % ref)
 
@@ -222,6 +223,14 @@ def _req_mei(r, f, probs, fc):
         f["data"] = r.rest()
 
 
+def _req_umas(r, f, probs, fc):
+    f["umas_pairing_key"] = r.u8("UMAS pairing key")
+    f["umas_function"] = code = r.u8("UMAS function code")
+    f["umas_function_name"] = spec.umas_function_name(code)
+    f["umas_class"] = spec.umas_class(code)
+    f["data"] = r.rest()
+
+
 def _no_body(r, f, probs, fc):
     pass
 
@@ -237,6 +246,7 @@ _REQUEST = {
     15: _req_write_multiple, 16: _req_write_multiple,
     17: _no_body, 20: _req_read_file, 21: _req_write_file,
     22: _req_mask, 23: _req_rw, 24: _req_fifo, 43: _req_mei,
+    spec.UMAS_FUNCTION: _req_umas,
 }
 
 
@@ -324,6 +334,9 @@ def _resp_read_file(r, f, probs, fc, req):
     f["byte_count"] = bc = r.u8("response data length")
     if bc != r.left:
         probs.append("byte count %d but %d byte(s) follow" % (bc, r.left))
+    # The i-th sub-response answers the i-th sub-request; the request key holds the
+    # first sub-request's file and record number (FileRecord documents the rest).
+    first = (_known(req[3]), _known(req[4])) if req is not None and len(req) >= 5 and req[2] == fc else (None, None)
     recs = f["file_records"] = []
     while r.left > 0:
         n = r.u8("file response length")
@@ -334,7 +347,8 @@ def _resp_read_file(r, f, probs, fc, req):
         data = r.take(n - 1, "record data")
         if (n - 1) % 2:
             probs.append("odd record data length %d" % (n - 1))
-        recs.append(FileRecord(ref, None, None, (n - 1) // 2, tuple(_regs(data))))
+        fileno, recno = first if not recs else (None, None)
+        recs.append(FileRecord(ref, fileno, recno, (n - 1) // 2, tuple(_regs(data)), len(recs)))
         if ref != spec.FILE_REFERENCE_TYPE:
             probs.append("reference type %d is not 6" % ref)
 
@@ -362,6 +376,15 @@ def _resp_fifo(r, f, probs, fc, req):
     if len(data) < 2 * n:
         probs.append("FIFO count %d but %d byte(s) follow" % (n, len(data)))
     f["values"] = _regs(data)
+
+
+def _resp_umas(r, f, probs, fc, req):
+    f["umas_pairing_key"] = r.u8("UMAS pairing key")
+    f["umas_status_code"] = status = r.u8("UMAS status")
+    f["umas_status"] = spec.UMAS_STATUS_NAMES.get(status, "unknown_0x%02x" % status)
+    if status not in spec.UMAS_STATUS_NAMES:
+        probs.append("UMAS status 0x%02X is neither 0xFE (ok) nor 0xFD (error)" % status)
+    f["data"] = r.rest()
 
 
 def _resp_mei(r, f, probs, fc, req):
@@ -401,6 +424,7 @@ _RESPONSE = {
     15: _resp_write_multiple, 16: _resp_write_multiple,
     17: _resp_server_id, 20: _resp_read_file, 21: _resp_write_file,
     22: _resp_mask, 23: _resp_rw, 24: _resp_fifo, 43: _resp_mei,
+    spec.UMAS_FUNCTION: _resp_umas,
 }
 
 

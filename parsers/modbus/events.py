@@ -43,9 +43,14 @@ class Anomaly:
 class FileRecord:
     """One FC 20/21 sub-request or sub-response.
 
-    ``reference_type`` should be 6; ``file_number`` and ``record_number`` are
-    ``None`` in a FC 20 sub-response (which does not repeat them);
-    ``record_length`` is in registers; ``data`` the record's registers.
+    ``reference_type`` should be 6; ``record_length`` is in registers; ``data``
+    the record's registers; ``index`` the 0-based position in its message.
+
+    A FC 20 sub-response does not repeat its file and record number: they are the
+    ``index``-th sub-request's.  The kernel's pairing context carries only the
+    first sub-request's (the request key), so in a paired response record 0 has
+    ``file_number`` and ``record_number`` filled in and later records ``None``
+    (match them to the request by ``index``, e.g. via ``request_frame``).
     """
 
     reference_type: int
@@ -53,6 +58,7 @@ class FileRecord:
     record_number: int | None
     record_length: int
     data: tuple[int, ...] = ()
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,13 @@ class ModbusRequest:
     * ``sub_function``, ``sub_function_name``: FC 8.
     * ``mei_type``, ``mei_name``, ``read_device_id_code``, ``object_id``: FC 43.
     * ``file_records``: FC 20/21 sub-requests.
-    * ``data``: FC 8 data, FC 43/13 payload, or the whole body of a function
-      without a public layout (programming, user-defined, unknown).
+    * ``umas_pairing_key``, ``umas_function``, ``umas_function_name``,
+      ``umas_class``: FC 90 (Schneider UMAS): the session's pairing key, the UMAS
+      function code, its stable name (``stop_plc``; ``unknown_0xNN``) and class
+      (session / read / write / program, ``spec.UMAS_FUNCTIONS``).
+    * ``data``: FC 8 data, FC 43/13 payload, the UMAS data after its function
+      code, or the whole body of a function without a public layout
+      (programming, user-defined, unknown).
     """
 
     side: int
@@ -111,6 +122,10 @@ class ModbusRequest:
     read_device_id_code: int | None = None
     object_id: int | None = None
     file_records: tuple[FileRecord, ...] = ()
+    umas_pairing_key: int | None = None
+    umas_function: int | None = None
+    umas_function_name: str | None = None
+    umas_class: str | None = None
     data: bytes = b""
     malformed: str | None = None
 
@@ -143,8 +158,13 @@ class ModbusResponse:
       read one byte of server id, one run-indicator byte (``True`` for 0xFF,
       ``False`` for 0x00, ``None`` otherwise) and the rest as additional data.
       ``data`` keeps the whole body after the byte count.
-    * ``file_records``: FC 20 sub-responses / FC 21 echo.
+    * ``file_records``: FC 20 sub-responses / FC 21 echo (see ``FileRecord``
+      for how FC 20 sub-responses are labelled).
     * ``mei_type``, ``mei_name``, ``data``: FC 43 other than MEI 14.
+    * ``umas_pairing_key``, ``umas_status_code``, ``umas_status`` (``ok`` for
+      0xFE, ``error`` for 0xFD), ``data`` (after the status): FC 90 (UMAS).  The
+      response does not carry the UMAS function; the request key does not either
+      (kernel contract), so it is not repeated here.
     * ``data``: the whole body of a function without a public layout.
     """
 
@@ -177,6 +197,9 @@ class ModbusResponse:
     file_records: tuple[FileRecord, ...] = ()
     mei_type: int | None = None
     mei_name: str | None = None
+    umas_pairing_key: int | None = None
+    umas_status_code: int | None = None
+    umas_status: str | None = None
     data: bytes = b""
     malformed: str | None = None
 

@@ -292,6 +292,83 @@ programming, Wireshark's "Unity (Schneider)"); 91, 125 and 126 are used by
 Modicon programming and firmware tools (Concept, ProWORX) and are flagged as
 such by Suricata's ``function reserved`` category and public ICS IDS rules."""
 
+# --- UMAS: Schneider Electric's programming protocol inside FC 90 (0x5A) -------------
+#
+# Not public.  The layout and the function table follow what the public
+# reverse-engineering work agrees on:
+#
+# * [WS-UMAS]  Wireshark UMAS dissector, packet-umas.h / packet-umas.c (Ben
+#              Hutcheson, 2024): function_code_vals and the request/response layouts.
+# * [UMAS-LUA] biero-el-corridor, Wireshark-UMAS-Modicon-M340-protocol,
+#              modbus-umas-schneider.lua (and forks that fixed 0x40/0x41, which the
+#              original listed under decimal 58/59).
+# * [KASP]     Kaspersky ICS CERT, "The secrets of Schneider Electric's UMAS
+#              protocol" (2022); [LIRAS] "The Unity (UMAS) protocol", Part I
+#              (lirasenlared.blogspot.com, 2017), the source the others cite.
+#
+# Request PDU::   0x5A | pairing key (1) | UMAS function (1) | data
+# Response PDU::  0x5A | pairing key (1) | status (1): 0xFE ok, 0xFD error | data
+#
+# The pairing key is 0x00 until TAKE_PLC_RESERVATION hands one out.  A response
+# does not repeat the UMAS function: it is known only from the paired request.
+
+UMAS_FUNCTION = 0x5A
+UMAS_STATUS_OK = 0xFE
+UMAS_STATUS_ERROR = 0xFD
+UMAS_STATUS_NAMES = {UMAS_STATUS_OK: "ok", UMAS_STATUS_ERROR: "error"}
+
+UMAS_SESSION = "session"     # connection set-up, reservation, keep-alive
+UMAS_READ = "read"           # identification, status, memory, variables
+UMAS_WRITE = "write"         # variables, coils/registers, I/O objects
+UMAS_PROGRAM = "program"     # program transfer and run state: program/firmware class
+
+UMAS_FUNCTIONS: dict[int, tuple[str, str, str]] = {
+    # code: (stable id, description [WS-UMAS], class)
+    0x01: ("init_comm", "Initialize a UMAS communication", UMAS_SESSION),
+    0x02: ("read_id", "Request a PLC ID", UMAS_READ),
+    0x03: ("read_project_info", "Read project information", UMAS_READ),
+    0x04: ("read_plc_info", "Get internal PLC info", UMAS_READ),
+    0x06: ("read_card_info", "Get internal PLC SD card info", UMAS_READ),
+    0x0A: ("repeat", "Send back data sent to the PLC (synchronisation)", UMAS_SESSION),
+    0x10: ("take_plc_reservation", "Assign an owner to the PLC", UMAS_SESSION),
+    0x11: ("release_plc_reservation", "Release the reservation of a PLC", UMAS_SESSION),
+    0x12: ("keep_alive", "Keep alive", UMAS_SESSION),
+    0x20: ("read_memory_block", "Read a memory block of the PLC", UMAS_READ),
+    0x22: ("read_variables", "Read system bits, system words and strategy variables", UMAS_READ),
+    0x23: ("write_variables", "Write system bits, system words and strategy variables", UMAS_WRITE),
+    0x24: ("read_coils_registers", "Read coils and holding registers", UMAS_READ),
+    0x25: ("write_coils_registers", "Write coils and holding registers", UMAS_WRITE),
+    0x26: ("data_dictionary", "Read data dictionary (variables and data types)", UMAS_READ),
+    0x30: ("initialize_upload", "Initialize strategy upload (engineering station to PLC)", UMAS_PROGRAM),
+    0x31: ("upload_block", "Upload a strategy block to the PLC", UMAS_PROGRAM),
+    0x32: ("end_strategy_upload", "Finish strategy upload (engineering station to PLC)", UMAS_PROGRAM),
+    0x33: ("initialize_download", "Initialize strategy download (PLC to engineering station)", UMAS_PROGRAM),
+    0x34: ("download_block", "Download a strategy block from the PLC", UMAS_PROGRAM),
+    0x35: ("end_strategy_download", "Finish strategy download (PLC to engineering station)", UMAS_PROGRAM),
+    0x39: ("read_eth_master_data", "Read Ethernet master data", UMAS_READ),
+    0x40: ("start_plc", "Start the PLC", UMAS_PROGRAM),
+    0x41: ("stop_plc", "Stop the PLC", UMAS_PROGRAM),
+    0x50: ("monitor_plc", "Monitor variables, system bits and words", UMAS_READ),
+    0x58: ("check_plc", "Check PLC connection status", UMAS_SESSION),
+    0x70: ("read_io_object", "Read I/O object", UMAS_READ),
+    0x71: ("write_io_object", "Write I/O object", UMAS_WRITE),
+    0x73: ("get_status_module", "Get status module", UMAS_READ),
+}
+"""UMAS functions.  "Upload"/"download" are UMAS's own words and run opposite to
+the usual engineering-tool sense ([WS-UMAS]: upload = engineering station to PLC);
+both directions of a strategy transfer, and start/stop, are program class."""
+
+
+def umas_function_name(code: int) -> str:
+    entry = UMAS_FUNCTIONS.get(code)
+    return entry[0] if entry else "unknown_0x%02x" % code
+
+
+def umas_class(code: int) -> str:
+    entry = UMAS_FUNCTIONS.get(code)
+    return entry[2] if entry else "unknown"
+
+
 _PUBLIC_CLASS: dict[int, tuple[str, str]] = {
     1: (OP_READ, T_COILS),
     2: (OP_READ, T_DISCRETE_INPUTS),

@@ -3,7 +3,9 @@
 For every capture in pcaps/ we run the pipeline with every message reported in
 full, and tshark over the same file, and compare per frame: how many messages of
 each protocol, and the fields both decode.  A mismatch fails unless it is a
-documented Wireshark shortcoming (KNOWN_TSHARK_BUGS below, with the frames).
+documented Wireshark shortcoming (KNOWN_TSHARK_BUGS below) or a documented
+difference by design (DOCUMENTED_DIFFERENCES); both are recognised by what they
+are, not by frame number, and every one found must match its description.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import shutil
 
 import pytest
 
+from otwatch.parsers.common import escape
 from otwatch.sensor import observations as O
 from otwatch.sensor.pipeline import Pipeline, Settings
 
@@ -65,8 +68,81 @@ def _int(v):
     return int(v, 0) if isinstance(v, str) else v
 
 
+# Each entry is documented in docs/protocols/<protocol>.md ("Wireshark as oracle").
+KNOWN_TSHARK_BUGS = {
+    "modbus.split_mbap": "tshark 4.0.17, packet-mbtcp.c dissect_mbtcp(): a TCP segment shorter than 8 bytes "
+    "(MBAP header + function code) is rejected before tcp_dissect_pdus() could ask for the rest, so an ADU "
+    "whose first segment is that short is never reassembled and has no mbtcp layer; otwatch decodes it in "
+    "the frame that completes it (pcaps/protocol-corners.pcap.gz, the FC 16 request split after 5 bytes).",
+    "opcua.ciphertext_as_plaintext": "tshark 4.0.17, packet-opcua.c (no keylog): the security mode of a channel "
+    "is in the OPN body, which is RSA-encrypted for every policy but None, so tshark cannot tell a "
+    "SignAndEncrypt MSG from a plaintext one and dissects its ciphertext as sequence header and body; when the "
+    "first ciphertext byte after the garbage sequence header reads as a NodeId encoding, it reports a random "
+    "opcua.servicenodeid.numeric (pcaps/opcua-security.pcap frame 170, Basic128Rsa15 channel: 17).  otwatch infers the "
+    "mode from the first MSG and reports OPCUAEncryptedMessage.  Matched when the message is encrypted on a "
+    "non-None channel and tshark's id is no service type id.",
+}
+DOCUMENTED_DIFFERENCES = {
+    "mqtt.truncated": "a packet over limits.mqtt_max_message is reported by otwatch as MQTTTruncated in the "
+    "frame holding its fixed header, its body skipped as it arrives; tshark reassembles it and reports it in "
+    "its last frame.  Matched by packet type and size.",
+    "text.escaped": "tshark shows control characters of string fields as \\xNN; otwatch keeps the wire "
+    "text (sinks escape it), so strings compare as parsers.common.escape(ours).",
+}
+
+
+def _same_text(mine, ws) -> bool:
+    return mine == ws or (isinstance(mine, str) and escape(mine) == ws)
+
+
+def _mqtt_size(layer) -> int:
+    rem = _int(layer["len"])
+    return 1 + (1 if rem < 128 else 2 if rem < 16384 else 3 if rem < 2097152 else 4) + rem
+
+
+@functools.lru_cache(maxsize=None)
+def _short_first_segments(path: str) -> frozenset:
+    """Frames whose TCP payload completes a Modbus ADU begun by a shorter-than-8-byte segment."""
+    import subprocess
+
+    out = subprocess.run(["tshark", "-r", path, "-Y", "tcp.port == 502 && tcp.len > 0", "-T", "fields",
+                          "-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.len"],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    last: dict = {}
+    frames = set()
+    for line in out.splitlines():
+        frame, stream, sport, n = line.split("\t")
+        prev = last.get((stream, sport))
+        if prev is not None and prev < 8:
+            frames.add(int(frame))
+        last[(stream, sport)] = int(n)
+    return frozenset(frames)
+
+
+@functools.lru_cache(maxsize=None)
+def compared(path: str):
+    """(ours, theirs) per frame, minus the documented differences, each one checked."""
+    mine = {f: list(m) for f, m in ours(path).items()}
+    ws = {f: {k: list(v) for k, v in layers.items()} for f, layers in theirs(path).items()}
+    for f, msgs in mine.items():                                   # mqtt.truncated
+        for item in [m for m in msgs if type(m[1]).__name__ == "MQTTTruncated"]:
+            ev = item[1]
+            hits = [(g, layer) for g, layers in ws.items() for layer in layers.get("mqtt", [])
+                    if _int(layer["msgtype"]) == ev.original_type and _mqtt_size(layer) == ev.size]
+            assert len(hits) == 1, (f, ev, "no single tshark packet of that type and size")
+            g, layer = hits[0]
+            assert g > f, (f, g, "tshark should report it in a later frame")
+            ws[g]["mqtt"].remove(layer)
+            msgs.remove(item)
+    for f in _short_first_segments(path):                          # modbus.split_mbap
+        if f in mine and not ws.get(f, {}).get("mbtcp"):
+            mine[f] = [m for m in mine[f] if m[0] != "modbus"]
+    return mine, ws
+
+
 def _captures():
-    return sorted(p for p in (ROOT / "pcaps").iterdir() if p.suffix in (".pcap", ".pcapng"))
+    return sorted(p for p in (ROOT / "pcaps").iterdir()
+                  if p.suffix in (".pcap", ".pcapng") or p.name.endswith((".pcap.gz", ".pcapng.gz")))
 
 
 @pytest.fixture(params=_captures(), ids=lambda p: p.name)
@@ -75,12 +151,13 @@ def capture(request):
 
 
 def test_message_counts_match_tshark(capture):
+    ours_c, theirs_c = compared(capture)
     mine = collections.Counter()
-    for msgs in ours(capture).values():
+    for msgs in ours_c.values():
         for proto, _ev in msgs:
             mine[proto] += 1
     ws = collections.Counter()
-    for layers in theirs(capture).values():
+    for layers in theirs_c.values():
         ws["modbus"] += len(layers.get("mbtcp", []))
         ws["mqtt"] += len(layers.get("mqtt", []))
         ws["opcua"] += len(layers.get("opcua", []))
@@ -88,9 +165,10 @@ def test_message_counts_match_tshark(capture):
 
 
 def test_messages_are_in_the_same_frames(capture):
-    mine = {f: collections.Counter(p for p, _ in m) for f, m in ours(capture).items()}
+    ours_c, theirs_c = compared(capture)
+    mine = {f: collections.Counter(p for p, _ in m) for f, m in ours_c.items()}
     ws = {}
-    for f, layers in theirs(capture).items():
+    for f, layers in theirs_c.items():
         c = collections.Counter({"modbus": len(layers.get("mbtcp", [])), "mqtt": len(layers.get("mqtt", [])),
                                  "opcua": len(layers.get("opcua", []))})
         ws[f] = +c
@@ -98,12 +176,18 @@ def test_messages_are_in_the_same_frames(capture):
 
 
 def test_modbus_fields(capture):
+    check_modbus_fields(capture)
+
+
+def check_modbus_fields(capture) -> collections.Counter:
+    """Compare, raise on a mismatch, return how many of each field were compared."""
     checked = collections.Counter()
-    for frame, layers in theirs(capture).items():
+    ours_c, theirs_c = compared(capture)
+    for frame, layers in theirs_c.items():
         mb = layers.get("mbtcp", [])
         if not mb:
             continue
-        mine = [ev for p, ev in ours(capture)[frame] if p == "modbus"]
+        mine = [ev for p, ev in ours_c[frame] if p == "modbus"]
         assert len(mine) == len(mb), frame
         fcs = layers.get("modbus", [])
         for i, (ev, tcp) in enumerate(zip(mine, mb)):
@@ -130,24 +214,30 @@ MQTT_TYPES = {1: "MQTTConnect", 2: "MQTTConnAck", 3: "MQTTPublish", 4: "MQTTPubA
 
 
 def test_mqtt_fields(capture):
+    check_mqtt_fields(capture)
+
+
+def check_mqtt_fields(capture) -> collections.Counter:
+    """Compare, raise on a mismatch, return how many of each field were compared."""
     checked = collections.Counter()
-    for frame, layers in theirs(capture).items():
+    ours_c, theirs_c = compared(capture)
+    for frame, layers in theirs_c.items():
         mq = layers.get("mqtt", [])
         if not mq:
             continue
-        mine = [ev for p, ev in ours(capture)[frame] if p == "mqtt"]
+        mine = [ev for p, ev in ours_c[frame] if p == "mqtt"]
         assert len(mine) == len(mq), frame
         for ev, ws in zip(mine, mq):
             assert type(ev).__name__ == MQTT_TYPES[_int(ws["msgtype"])], frame
             checked["msgtype"] += 1
             if ws.get("clientid") is not None:
-                assert ev.client_id == ws["clientid"], frame
+                assert _same_text(ev.client_id, ws["clientid"]), frame
                 checked["clientid"] += 1
             if ws.get("username") is not None:
-                assert ev.username == ws["username"], frame
+                assert _same_text(ev.username, ws["username"]), frame
                 checked["username"] += 1
             if type(ev).__name__ == "MQTTPublish" and ws.get("topic"):
-                assert ev.topic == ws["topic"], frame
+                assert _same_text(ev.topic, ws["topic"]), frame
                 checked["topic"] += 1
             if ws.get("msgid") is not None and hasattr(ev, "packet_id"):
                 assert ev.packet_id == _int(ws["msgid"]), frame
@@ -159,16 +249,27 @@ def test_mqtt_fields(capture):
 
 
 def test_opcua_fields(capture):
+    check_opcua_fields(capture)
+
+
+def check_opcua_fields(capture) -> collections.Counter:
+    """Compare, raise on a mismatch, return how many of each field were compared."""
     checked = collections.Counter()
-    for frame, layers in theirs(capture).items():
+    ours_c, theirs_c = compared(capture)
+    for frame, layers in theirs_c.items():
         ua = layers.get("opcua", [])
         if not ua:
             continue
-        mine = [ev for p, ev in ours(capture)[frame] if p == "opcua"]
+        mine = [ev for p, ev in ours_c[frame] if p == "opcua"]
         assert len(mine) == len(ua), frame
         for ev, ws in zip(mine, ua):
-            assert type(ev).__name__ != "OPCUAEncryptedMessage" or ws.get("servicenodeid_numeric") is None, frame
             node = ws.get("servicenodeid_numeric")
+            if type(ev).__name__ == "OPCUAEncryptedMessage" and node is not None:   # opcua.ciphertext_as_plaintext
+                from otwatch.parsers.opcua.spec import POLICY_NONE_URI, SERVICE_IDS
+
+                assert ev.security_policy_uri not in (None, POLICY_NONE_URI) and _int(node) not in SERVICE_IDS, frame
+                checked["known_bug.opcua.ciphertext_as_plaintext"] += 1
+                continue
             if node is not None:
                 if type(ev).__name__ == "OPCUAOpenSecureChannel":   # the OPN body's type id
                     assert {446: "request", 449: "response"}[_int(node)] == ev.direction, frame
@@ -199,7 +300,7 @@ def test_pcapng_copy_decodes_identically():
 def test_every_field_comparison_ran():
     """The comparisons above must have had something to compare (a test that checks nothing cannot fail)."""
     cap = str(ROOT / "pcaps" / "demo-plant.pcap")
-    mb, mq, ua = test_modbus_fields(cap), test_mqtt_fields(cap), test_opcua_fields(cap)
+    mb, mq, ua = check_modbus_fields(cap), check_mqtt_fields(cap), check_opcua_fields(cap)
     assert mb["mbap"] == 2810 and mb["func_code"] == 2810 and mb["reference_num"] > 1000 and mb["exception_code"] > 100
     assert mq["msgtype"] == 642 and mq["clientid"] == 4 and mq["topic"] > 400 and mq["msgid"] > 200
     assert mq["username"] >= 1 and mq["password_present"] >= 1

@@ -15,6 +15,7 @@ import pathlib
 import pytest
 
 from otwatch.parsers.modbus import (
+    Anomaly,
     DeviceIdObject,
     FileRecord,
     ModbusConnection,
@@ -145,17 +146,21 @@ VECTORS = [
      [rs(17, byte_count=2, server_id=7, run_indicator=False, data=b"\x07\x00")]),
     # FC 20 [APP §6.14]
     ("fc20_request", None, 0, adu("14 0E 06 0004 0001 0002 06 0003 0009 0002"),
-     [rq(20, byte_count=14, file_records=(FileRecord(6, 4, 1, 2), FileRecord(6, 3, 9, 2)))]),
+     [rq(20, byte_count=14, file_records=(FileRecord(6, 4, 1, 2, (), 0), FileRecord(6, 3, 9, 2, (), 1)))]),
+    # the paired request key labels sub-response 0 with its file and record; the rest by index
     ("fc20_response", adu("14 0E 06 0004 0001 0002 06 0003 0009 0002"), 1,
      adu("14 0C 05 06 0DFE 0020 05 06 33CD 0040"),
-     [rs(20, byte_count=12, file_records=(FileRecord(6, None, None, 2, (0x0DFE, 0x20)),
-                                          FileRecord(6, None, None, 2, (0x33CD, 0x40))))]),
+     [rs(20, byte_count=12, file_records=(FileRecord(6, 4, 1, 2, (0x0DFE, 0x20), 0),
+                                          FileRecord(6, None, None, 2, (0x33CD, 0x40), 1)))]),
+    ("fc20_response_unpaired", None, 1, adu("14 04 03 06 0DFE"),
+     [rs(20, paired=False, byte_count=4, file_records=(FileRecord(6, None, None, 1, (0x0DFE,), 0),)),
+      Anomaly("modbus.unsolicited_response", 1, "tid=1 unit=1 fc=20")]),
     # FC 21 [APP §6.15]
     ("fc21_request", None, 0, adu("15 0D 06 0004 0007 0003 06AF 04BE 100D"),
-     [rq(21, byte_count=13, file_records=(FileRecord(6, 4, 7, 3, (0x06AF, 0x04BE, 0x100D)),))]),
+     [rq(21, byte_count=13, file_records=(FileRecord(6, 4, 7, 3, (0x06AF, 0x04BE, 0x100D), 0),))]),
     ("fc21_response", adu("15 0D 06 0004 0007 0003 06AF 04BE 100D"), 1,
      adu("15 0D 06 0004 0007 0003 06AF 04BE 100D"),
-     [rs(21, byte_count=13, file_records=(FileRecord(6, 4, 7, 3, (0x06AF, 0x04BE, 0x100D)),))]),
+     [rs(21, byte_count=13, file_records=(FileRecord(6, 4, 7, 3, (0x06AF, 0x04BE, 0x100D), 0),))]),
     # FC 22 [APP §6.16]
     ("fc22_request", None, 0, adu("16 0004 00F2 0025"),
      [rq(22, address=4, quantity=1, and_mask=0xF2, or_mask=0x25)]),
@@ -205,8 +210,29 @@ VECTORS = [
     ("exception_truncated", adu("06 0001 0003"), 1, adu("86"),
      [ex(6, None, None, address=1, quantity=1, malformed="truncated before the exception code")]),
     # programming, user-defined and unknown functions keep their data
-    ("fc90_umas_request", None, 0, adu("5A 00 02"), [rq(90, data=b"\x00\x02")]),
-    ("fc90_umas_response", adu("5A 00 02"), 1, adu("5A 00 FE 01"), [rs(90, data=b"\x00\xfe\x01")]),
+    # FC 90: Schneider UMAS (pairing key, UMAS function; status 0xFE ok / 0xFD error)
+    ("fc90_umas_request", None, 0, adu("5A 00 02"),
+     [rq(90, umas_pairing_key=0, umas_function=2, umas_function_name="read_id", umas_class="read")]),
+    ("fc90_umas_response", adu("5A 00 02"), 1, adu("5A 00 FE 01"),
+     [rs(90, umas_pairing_key=0, umas_status_code=0xFE, umas_status="ok", data=b"\x01")]),
+    ("fc90_umas_stop_plc", None, 0, adu("5A 5B 41 FF 00"),
+     [rq(90, umas_pairing_key=0x5B, umas_function=0x41, umas_function_name="stop_plc", umas_class="program",
+         data=b"\xff\x00")]),
+    ("fc90_umas_upload_block", None, 0, adu("5A 5B 31 0001 0100 0400 DEADBEEF"),
+     [rq(90, umas_pairing_key=0x5B, umas_function=0x31, umas_function_name="upload_block", umas_class="program",
+         data=bytes.fromhex("000101000400deadbeef"))]),
+    ("fc90_umas_write_variables", None, 0, adu("5A 5B 23 00"),
+     [rq(90, umas_pairing_key=0x5B, umas_function=0x23, umas_function_name="write_variables", umas_class="write",
+         data=b"\x00")]),
+    ("fc90_umas_unknown_function", None, 0, adu("5A 00 99"),
+     [rq(90, umas_pairing_key=0, umas_function=0x99, umas_function_name="unknown_0x99", umas_class="unknown")]),
+    ("fc90_umas_error", adu("5A 00 06"), 1, adu("5A 00 FD 12 00"),
+     [rs(90, umas_pairing_key=0, umas_status_code=0xFD, umas_status="error", data=b"\x12\x00")]),
+    ("fc90_umas_bad_status", adu("5A 00 06"), 1, adu("5A 00 07"),
+     [rs(90, umas_pairing_key=0, umas_status_code=7, umas_status="unknown_0x07",
+         malformed="UMAS status 0x07 is neither 0xFE (ok) nor 0xFD (error)")]),
+    ("fc90_umas_truncated", None, 0, adu("5A 00"),
+     [rq(90, umas_pairing_key=0, malformed="truncated before the UMAS function code")]),
     ("fc65_user_defined", None, 0, adu("41 0102"), [rq(65, data=b"\x01\x02")]),
     ("fc99_unknown", None, 0, adu("63"), [rq(99)]),
     # malformed public bodies: what could be read is kept
