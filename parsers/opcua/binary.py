@@ -78,6 +78,12 @@ def _short(text: str) -> str:
     return escape(text, _VALUE_CHARS)
 
 
+def _quoted(text: str) -> str:
+    """A wire string as a preview: in double quotes, control characters and backslashes as
+    ``\\xNN`` (``parsers.common.escape``), cut at ``_VALUE_CHARS``."""
+    return _short('"' + text + '"')
+
+
 class Reader:
     """A cursor over buf[pos:end] (bytes-like)."""
 
@@ -312,7 +318,7 @@ class Reader:
             return repr(v)
         if t == 12 or t == 16:
             s = self.string()
-            return "null" if s is None else _short(repr(s))
+            return "null" if s is None else _quoted(s)
         if t == 15:
             n = self.skip_bytestring()
             return "null" if n < 0 else "<%d bytes>" % n
@@ -328,7 +334,7 @@ class Reader:
             return _short(self.qualified_name())
         if t == 21:
             s = self.localized_text()
-            return "null" if s is None else _short(repr(s))
+            return "null" if s is None else _quoted(s)
         if t == 22:
             eo = self.extension_object()
             return "%s<%d bytes>" % (eo.type_id, eo.body_length)

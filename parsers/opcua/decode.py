@@ -20,10 +20,15 @@ from .certs import summarize
 from .events import (
     ApplicationDescription,
     BrowseDescription,
+    BrowsePath,
+    BrowsePathResult,
+    BrowsePathTarget,
     BrowseResult,
     CallMethod,
     CallResult,
+    DataChange,
     EndpointDescription,
+    EventFields,
     MonitoredItem,
     MonitoredItemResult,
     OPCUAAbort,
@@ -59,10 +64,13 @@ from .events import (
     OPCUAServiceFault,
     OPCUAServiceRequest,
     OPCUAServiceResponse,
+    OPCUATranslateBrowsePathsToNodeIdsRequest,
+    OPCUATranslateBrowsePathsToNodeIdsResponse,
     OPCUAUnknownService,
     OPCUAWriteRequest,
     OPCUAWriteResponse,
     ReadValueId,
+    RelativePathElement,
     RequestHeader,
     ResponseHeader,
     UserTokenPolicy,
@@ -461,13 +469,25 @@ def _publish_req(r, f):
     f["acknowledgement_count"], f["acknowledgements"] = n, tuple(acks)
 
 
-def _notification_count(eo, body: Reader | None) -> int:
-    if body is None:
-        return 0
-    if eo.type_num in (811, 916):  # DataChangeNotification.MonitoredItems / EventNotificationList.Events
-        n = body.int32()
-        return max(n, 0)
-    return 0
+def _data_change(r: Reader) -> DataChange:
+    handle = r.uint32()
+    dv = r.data_value()
+    v = dv.value
+    return DataChange(client_handle=handle, value_type=v.type if v else None,
+                      array_length=v.array_length if v else None, value=v.value if v else None,
+                      status_name=dv.status_name, source_timestamp=dv.source_timestamp,
+                      server_timestamp=dv.server_timestamp)
+
+
+def _event_fields(r: Reader) -> EventFields:
+    handle = r.uint32()
+    n = r.int32()
+    if n < -1:
+        raise DecodeError(f"negative EventFields length {n}")
+    r.need(max(n, 0), "EventFields")  # every Variant takes at least one byte
+    for _ in range(max(n, 0)):
+        r.variant()
+    return EventFields(client_handle=handle, field_count=max(n, 0))
 
 
 def _publish_resp(r, f):
@@ -476,19 +496,100 @@ def _publish_resp(r, f):
     f["more_notifications"] = r.boolean()
     f["sequence_number"] = r.uint32()
     f["publish_time"] = r.datetime()
-    types = []
-    total = 0
+    types: list = []
+    changes: list = []
+    events: list = []
+    counts = {"data_change_count": 0, "event_count": 0}
+
+    def keep(target: list, items: list) -> None:
+        target.extend(items[: spec.MAX_LIST_ITEMS - len(target)])
 
     def one():
-        nonlocal total
         eo, body = r.extension_object_body()
         types.append(spec.NOTIFICATION_TYPES.get(eo.type_num, eo.type_id))
-        total += _notification_count(eo, body)
+        f["notification_types"] = tuple(types[: spec.MAX_LIST_ITEMS])
+        if body is None:
+            return
+        if eo.type_num == spec.DATA_CHANGE_NOTIFICATION:
+            # MonitoredItems [ClientHandle UInt32, Value DataValue], DiagnosticInfos
+            n, items = body.array(lambda: _data_change(body), 4 + 1, "MonitoredItems")
+            counts["data_change_count"] += n
+            keep(changes, items)
+            body.array(body.diagnostic_info, 1, "DiagnosticInfos")
+        elif eo.type_num == spec.EVENT_NOTIFICATION_LIST:
+            # Events [ClientHandle UInt32, EventFields Variant[]]
+            n, items = body.array(lambda: _event_fields(body), 4 + 4, "Events")
+            counts["event_count"] += n
+            keep(events, items)
+        elif eo.type_num == spec.STATUS_CHANGE_NOTIFICATION:
+            # Status StatusCode, DiagnosticInfo
+            f["status_change"] = spec.status_name(body.uint32())
+            body.diagnostic_info()
+        f.update(counts, data_changes=tuple(changes), events=tuple(events),
+                 notification_count=counts["data_change_count"] + counts["event_count"])
 
     r.array(one, 3, "NotificationData")
     f["notification_types"] = tuple(types[: spec.MAX_LIST_ITEMS])
-    f["notification_count"] = total
     f["result_count"], f["results"] = _status_names(r, "Results")
+
+
+# RelativePath text form (Part 4 A.2): these characters of a name are escaped with '&'
+_PATH_RESERVED = frozenset("/.<>:#!&")
+_HIERARCHICAL_REFERENCES = "i=33"
+_AGGREGATES = "i=44"
+
+
+def _path_name(ns: int, name: str) -> str:
+    local = "".join("&" + ch if ch in _PATH_RESERVED else ch for ch in name)
+    return f"{ns}:{local}" if ns else local
+
+
+def _relative_path_element(r: Reader) -> tuple[RelativePathElement, str]:
+    """One element and its text form (Part 4 A.2)."""
+    ref = r.nodeid()
+    inverse = r.boolean()
+    subtypes = r.boolean()
+    ns = r.uint16()
+    name = r.string() or ""
+    el = RelativePathElement(reference_type_id=ref, is_inverse=inverse, include_subtypes=subtypes,
+                             target_name=name if ns == 0 else "%d:%s" % (ns, name))
+    if ref == _HIERARCHICAL_REFERENCES and not inverse and subtypes:
+        hop = "/"
+    elif ref == _AGGREGATES and not inverse and subtypes:
+        hop = "."
+    else:
+        hop = "<" + ("#" if not subtypes else "") + ("!" if inverse else "") + ref + ">"
+    return el, hop + _path_name(ns, name)
+
+
+def _browse_path(r: Reader) -> BrowsePath:
+    start = r.nodeid()
+    n, items = r.array(lambda: _relative_path_element(r), 2 + 1 + 1 + 2 + 4, "RelativePath.Elements")
+    text = "".join(t for _, t in items) + ("…" if n > len(items) else "")
+    return BrowsePath(starting_node=start, element_count=n, elements=tuple(e for e, _ in items),
+                      path=text[: spec.MAX_STRING_CHARS])
+
+
+def _translate_req(r, f):
+    n, paths = r.array(lambda: _browse_path(r), 2 + 4, "BrowsePaths")
+    f["browse_path_count"], f["browse_paths"] = n, tuple(paths)
+
+
+def _browse_path_target(r: Reader) -> BrowsePathTarget:
+    target = r.expanded_nodeid()
+    remaining = r.uint32()
+    return BrowsePathTarget(target_id=target, remaining_path_index=None if remaining == 0xFFFFFFFF else remaining)
+
+
+def _browse_path_result(r: Reader) -> BrowsePathResult:
+    status = r.uint32()
+    n, targets = r.array(lambda: _browse_path_target(r), 2 + 4, "Targets")
+    return BrowsePathResult(status_name=spec.status_name(status), target_count=n, targets=tuple(targets))
+
+
+def _translate_resp(r, f):
+    n, results = r.array(lambda: _browse_path_result(r), 4 + 4, "Results")
+    f["result_count"], f["results"] = n, tuple(results)
 
 
 # type id -> (event class, body decoder or None)
@@ -516,6 +617,8 @@ _SERVICE_DECODERS = {
     754: (OPCUACreateMonitoredItemsResponse, _create_monitored_items_resp),
     826: (OPCUAPublishRequest, _publish_req),
     829: (OPCUAPublishResponse, _publish_resp),
+    554: (OPCUATranslateBrowsePathsToNodeIdsRequest, _translate_req),
+    557: (OPCUATranslateBrowsePathsToNodeIdsResponse, _translate_resp),
     397: (OPCUAServiceFault, None),
 }
 DECODED_SERVICE_IDS = frozenset(_SERVICE_DECODERS)

@@ -19,7 +19,8 @@ from .certs import CertificateSummary
 __all__ = [
     "Anomaly", "ApplicationDescription", "UserTokenPolicy", "EndpointDescription", "RequestHeader",
     "ResponseHeader", "ReadValueId", "WriteValue", "BrowseDescription", "BrowseResult", "CallMethod",
-    "CallResult", "MonitoredItem", "MonitoredItemResult", "OPCUAEvent", "OPCUAHello", "OPCUAAcknowledge",
+    "CallResult", "MonitoredItem", "MonitoredItemResult", "DataChange", "EventFields", "RelativePathElement",
+    "BrowsePath", "BrowsePathTarget", "BrowsePathResult", "OPCUAEvent", "OPCUAHello", "OPCUAAcknowledge",
     "OPCUAError", "OPCUAReverseHello", "OPCUAAbort", "OPCUAOpenSecureChannel", "OPCUACloseSecureChannel",
     "OPCUAEncryptedMessage", "OPCUAService", "OPCUARequest", "OPCUAResponse", "OPCUAServiceRequest",
     "OPCUAServiceResponse", "OPCUAUnknownService", "OPCUAGetEndpointsRequest", "OPCUAGetEndpointsResponse",
@@ -28,7 +29,8 @@ __all__ = [
     "OPCUACloseSessionRequest", "OPCUAReadRequest", "OPCUAReadResponse", "OPCUAWriteRequest",
     "OPCUAWriteResponse", "OPCUABrowseRequest", "OPCUABrowseResponse", "OPCUACallRequest", "OPCUACallResponse",
     "OPCUACreateSubscriptionRequest", "OPCUACreateSubscriptionResponse", "OPCUACreateMonitoredItemsRequest",
-    "OPCUACreateMonitoredItemsResponse", "OPCUAPublishRequest", "OPCUAPublishResponse", "OPCUAServiceFault",
+    "OPCUACreateMonitoredItemsResponse", "OPCUAPublishRequest", "OPCUAPublishResponse",
+    "OPCUATranslateBrowsePathsToNodeIdsRequest", "OPCUATranslateBrowsePathsToNodeIdsResponse", "OPCUAServiceFault",
     "CertificateSummary", "VariantSummary", "DataValueSummary",
 ]
 
@@ -167,6 +169,70 @@ class MonitoredItemResult:
     status_name: str
     monitored_item_id: int
     revised_sampling_interval: float
+
+
+@dataclass(**_E)
+class DataChange:
+    """One MonitoredItemNotification of a DataChangeNotification (Part 4 §7.25.2)."""
+
+    client_handle: int
+    """The handle the client gave the monitored item (CreateMonitoredItems ``client_handle``)."""
+    value_type: str | None
+    """Variant built-in type name (``Double``, ``String``…); None when the DataValue carries no value."""
+    array_length: int | None
+    """None for a scalar."""
+    value: str | None
+    """Escaped, bounded preview of the value (``binary._VALUE_CHARS`` characters, control characters as ``\\xNN``)."""
+    status_name: str
+    source_timestamp: str | None
+    server_timestamp: str | None
+
+
+@dataclass(**_E)
+class EventFields:
+    """One EventFieldList of an EventNotificationList (Part 4 §7.25.3): counted, not decoded."""
+
+    client_handle: int
+    field_count: int
+
+
+@dataclass(**_E)
+class RelativePathElement:
+    """Part 4 §7.31: one hop of a RelativePath."""
+
+    reference_type_id: str
+    is_inverse: bool
+    include_subtypes: bool
+    target_name: str
+    """QualifiedName text (``2:Temperature``), as sent."""
+
+
+@dataclass(**_E)
+class BrowsePath:
+    """TranslateBrowsePathsToNodeIds request item (Part 4 §5.8.4)."""
+
+    starting_node: str
+    element_count: int
+    elements: tuple[RelativePathElement, ...] = ()
+    path: str = ""
+    """The RelativePath in its text form (Part 4 A.2): ``/2:Line2/2:Temperature``; ``.`` for
+    Aggregates, ``<ref>`` for other reference types, ``!`` inverse, ``#`` no subtypes; reserved
+    characters of a name are ``&``-escaped.  Names are as sent (escape to show)."""
+
+
+@dataclass(**_E)
+class BrowsePathTarget:
+    target_id: str
+    """ExpandedNodeId text."""
+    remaining_path_index: int | None
+    """None when the whole path was followed (0xFFFFFFFF on the wire)."""
+
+
+@dataclass(**_E)
+class BrowsePathResult:
+    status_name: str
+    target_count: int
+    targets: tuple[BrowsePathTarget, ...] = ()
 
 
 # ------------------------------------------------------------------- events
@@ -514,8 +580,29 @@ class OPCUAPublishResponse(OPCUAResponse):
     notification_types: tuple[str, ...] = ()
     notification_count: int = 0
     """Monitored-item notifications plus events across all NotificationData."""
+    data_change_count: int = 0
+    """MonitoredItemNotifications across all DataChangeNotifications."""
+    data_changes: tuple[DataChange, ...] = ()
+    """The first ``spec.MAX_LIST_ITEMS`` of them."""
+    event_count: int = 0
+    """EventFieldLists across all EventNotificationLists."""
+    events: tuple[EventFields, ...] = ()
+    status_change: str | None = None
+    """Status name of a StatusChangeNotification (the subscription's state changed), None if none."""
     result_count: int = 0
     results: tuple[str, ...] = ()
+
+
+@dataclass(**_E)
+class OPCUATranslateBrowsePathsToNodeIdsRequest(OPCUARequest):
+    browse_path_count: int = 0
+    browse_paths: tuple[BrowsePath, ...] = ()
+
+
+@dataclass(**_E)
+class OPCUATranslateBrowsePathsToNodeIdsResponse(OPCUAResponse):
+    result_count: int = 0
+    results: tuple[BrowsePathResult, ...] = ()
 
 
 @dataclass(**_E)

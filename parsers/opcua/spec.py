@@ -222,7 +222,11 @@ IDENTITY_TOKENS = {
 }
 
 # Notification data in PublishResponse (Part 4 §7.25)
-NOTIFICATION_TYPES = {811: "DataChangeNotification", 916: "EventNotificationList", 820: "StatusChangeNotification"}
+DATA_CHANGE_NOTIFICATION = 811
+EVENT_NOTIFICATION_LIST = 916
+STATUS_CHANGE_NOTIFICATION = 820
+NOTIFICATION_TYPES = {DATA_CHANGE_NOTIFICATION: "DataChangeNotification", EVENT_NOTIFICATION_LIST: "EventNotificationList",
+                      STATUS_CHANGE_NOTIFICATION: "StatusChangeNotification"}
 
 # Attribute ids (Part 4 §5.9 / Part 6 A.1)
 ATTRIBUTE_NAMES = {

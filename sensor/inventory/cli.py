@@ -17,7 +17,7 @@ from otwatch.parsers.common import escape
 
 from . import graph as G
 from .store import connect, default_path, load_rows
-from .summary import best_name, by_asset, identity_line, resolve, when
+from .summary import best_name, by_asset, identity_line, resolve, when, with_vlan
 
 _db_option = click.option("--db", "db_path", metavar="PATH", default=None,
                           help="Inventory database (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
@@ -72,7 +72,7 @@ def table(ctx: click.Context, db_path: str | None) -> None:
         k = kids[a["asset_id"]]
         roles = ",".join(sorted(r["role"] for r in k["roles"]))
         cls = f"{a['device_class']} ({a['class_confidence']:.2f})" if a["device_class"] != "unknown" else "unknown"
-        vals = (a["asset_id"], a["ip"] or "-", best_name(a, k) or "-", a["vendor"] or "-", cls, roles or "-",
+        vals = (a["asset_id"], with_vlan(a["ip"], a.get("vlan")) or "-", best_name(a, k) or "-", a["vendor"] or "-", cls, roles or "-",
                 identity_line(k) or "-", str(len(k["findings"])), when(a["last_seen"]))
         lines.append("  ".join(_fit(_e(v), w).ljust(w) for v, (_, w) in zip(vals, cols)).rstrip())
     click.echo("\n".join(lines))
@@ -117,8 +117,9 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
     if a.get("zone"):
         w(f"  zone        {_e(a['zone'])}")
     w("addresses")
-    for r in sorted(k["addresses"], key=lambda r: (r["type"], r["value"])):
-        w(f"  {r['type']:<4} {_e(r['value']):<18} via {r['how']:<4} first {when(r['first_seen'])} frame {r['frame']}, "
+    for r in sorted(k["addresses"], key=lambda r: (r["type"], r["value"], r.get("vlan") or 0)):
+        tag = f" vlan {r['vlan']}" if r.get("vlan") and r["type"] == "ip" else ""
+        w(f"  {r['type']:<4} {_e(r['value']):<18}{tag} via {r['how']:<4} first {when(r['first_seen'])} frame {r['frame']}, "
           f"last {when(r['last_seen'])}")
     if k["names"]:
         w("names")
@@ -206,7 +207,8 @@ def export(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> No
                      "packets_sent", "bytes_sent", "packets_received", "bytes_received", "via", "zone"])
         for a in snap["assets"]:
             k = kids[a["asset_id"]]
-            row = [a["asset_id"], a["ip"], " ".join(sorted(r["value"] for r in k["addresses"] if r["type"] == "ip")),
+            row = [a["asset_id"], a["ip"],
+                   " ".join(sorted(with_vlan(r["value"], r.get("vlan")) for r in k["addresses"] if r["type"] == "ip")),
                    a["mac"], a["vendor"], " ".join(sorted(r["name"] for r in k["names"])), a["device_class"],
                    a["class_confidence"], a["class_reason"], " ".join(sorted(r["role"] for r in k["roles"])),
                    " ".join(sorted(f"{r['protocol']}/{r['transport']}/{r['port']}" for r in k["services"])),

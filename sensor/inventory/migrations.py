@@ -101,5 +101,24 @@ def m0001_inventory(db: Database) -> None:
     db["asset_events"].create_index(["type"])
 
 
+@migrations()
+def m0002_vlan(db: Database) -> None:
+    """IP addresses are unique per VLAN only: ``addresses.vlan`` joins the key, ``assets.vlan`` is the
+    VLAN of ``assets.ip``.  Existing IP rows get the asset's VLAN when it was seen on exactly one
+    (its ``vlan`` address rows), else 0; ``vlan`` rows get their own number."""
+    db["addresses"].add_column("vlan", int, not_null_default=0)
+    db["addresses"].transform(pk=("asset_id", "type", "value", "vlan"))
+    db["addresses"].create_index(["vlan", "value"], if_not_exists=True)
+    db.execute("UPDATE addresses SET vlan = CAST(value AS INTEGER) WHERE type = 'vlan'")
+    db.execute(
+        "UPDATE addresses SET vlan = (SELECT MIN(v.vlan) FROM addresses v"
+        "  WHERE v.asset_id = addresses.asset_id AND v.type = 'vlan')"
+        " WHERE type = 'ip' AND (SELECT COUNT(*) FROM addresses v"
+        "  WHERE v.asset_id = addresses.asset_id AND v.type = 'vlan') = 1")
+    db["assets"].add_column("vlan", int, not_null_default=0)
+    db.execute("UPDATE assets SET vlan = COALESCE((SELECT a.vlan FROM addresses a WHERE a.asset_id = assets.asset_id"
+               " AND a.type = 'ip' AND a.value = assets.ip), 0)")
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 PKS: dict[str, tuple[str, ...]] = {
     "assets": ("asset_id",),
-    "addresses": ("asset_id", "type", "value"),
+    "addresses": ("asset_id", "type", "value", "vlan"),
     "names": ("asset_id", "name", "source"),
     "roles": ("asset_id", "role"),
     "identity": ("asset_id", "protocol", "attribute"),
@@ -54,7 +54,13 @@ MAX_VALUE = 512          # characters kept of one identity value (escaped at dis
 
 GATEWAY_MIN_IPS = 3
 """A MAC seen as the L2 address of this many IPs it never claimed by ARP is a
-router or gateway: those IPs are devices behind it and become assets of their own."""
+router or gateway, when some of them are off-link or this many were active at
+the same time (store._gateway_evidence): those IPs are devices behind it and
+become assets of their own.  IPs that follow one another (DHCP) are not."""
+LOCAL_PREFIX_V4 = 24
+LOCAL_PREFIX_V6 = 64
+"""Without netmasks, "on-link" means inside a /24 (IPv4) or /64 (IPv6) that an ARP claim showed on that VLAN."""
+MAX_LOCAL_NETS = 4096    # on-link subnets remembered for the gateway decision
 
 # ---------------------------------------------------------------------------
 # Asset events (stable ids: the alerting issue turns them into alerts)

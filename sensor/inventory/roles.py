@@ -9,7 +9,8 @@ a server that answered is certain (0.95), one that was only asked is likely
 
 Rules (the reason string says which fired):
 
-1. gateway: the MAC fronts several IPs it never claimed by ARP (router), or a
+1. gateway: the MAC fronts several IPs it never claimed by ARP, some of them
+   off-link or active at the same time (router; the store decides), or a
    Modbus server answers for more than one unit id (TCP→RTU gateway), or a
    device is an OPC UA server and a Modbus client at once (protocol gateway);
 2. scanner: a Modbus client that tried ``SCAN_MIN_FUNCTIONS`` or more
@@ -54,7 +55,8 @@ def classify(asset: dict, roles: dict, behaviour: dict, identity: dict, services
     b = behaviour or {}
 
     if asset.get("gateway"):
-        return "gateway", 0.9, "one MAC in front of several IP addresses (router or gateway)"
+        why = b.get("gateway_evidence")
+        return "gateway", 0.9, "one MAC in front of several IP addresses (router or gateway)" + (f": {why}" if why else "")
     if mb_srv:
         units = [u for u in (mb_srv.get("detail") or {}).get("units", []) if u not in (0, 255)]
         if len(units) > 1:

@@ -21,9 +21,18 @@ Identity of an asset (rule 1 of this module: all of it is decided in
 
 * A unicast MAC anchors an asset (``mac:<mac>``): the device keeps its asset
   when its IP changes.  IPs bind to the MAC that carries them.
+* An IP address is only unique within its VLAN: addresses, IP-anchored assets
+  and the IP → asset map are keyed by (VLAN, IP), and a message is attributed
+  through its flow's (or link's) VLAN.  The same IP on two VLANs is two
+  devices; untagged traffic is VLAN 0.
 * A MAC that carries ``model.GATEWAY_MIN_IPS`` or more IPs it never claimed by
-  ARP is a router/gateway: it keeps the IPs it claimed, and every other IP
-  behind it becomes an asset of its own (``ip:<ip>``, ``via`` = the gateway),
+  ARP is a router/gateway when there is evidence of routing (``_gateway_evidence``):
+  some of those IPs are off-link (outside every /24 or /64 that ARP shows on
+  that VLAN), or ``GATEWAY_MIN_IPS`` of them were active at the same time.
+  IPs that follow one another without overlapping (a host renumbered by DHCP)
+  are one device with ``address.new`` events, not a gateway.  A gateway keeps
+  the IPs it claimed, and every other IP behind it becomes an asset of its own
+  (``ip:<ip>``, ``ip:<ip>@vlan<n>`` on a tagged VLAN; ``via`` = the gateway),
   with the facts learnt on that IP moved along.
 * Without a MAC (raw-IP captures) an IP anchors the asset; when a MAC for it
   shows up later, the IP asset is merged into the MAC asset.
@@ -34,6 +43,7 @@ seen here: events carry only whether one was sent.
 """
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import json
 import os
@@ -46,9 +56,9 @@ from sqlite_utils import Database
 from .. import observations as O
 from . import identity as I
 from . import migrations, posture, roles as R
-from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, MAX_ADDRESSES, MAX_ASSETS,
-                    MAX_FINDINGS, MAX_IDENTITY, MAX_NAMES, MAX_PEERS, MAX_PENDING_NAMES, MAX_ROLE_UNITS,
-                    MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
+from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LOCAL_PREFIX_V4, LOCAL_PREFIX_V6,
+                    MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
+                    MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
 
 DEFAULT_BATCH = 20_000
 """Observations between two writes (an interval end or close writes earlier)."""
@@ -134,6 +144,31 @@ WELL_KNOWN = {("udp", 53): "dns", ("tcp", 53): "dns", ("udp", 67): "dhcp", ("udp
 """Names for non-OT services by IANA port (a label only: nothing here is decoded)."""
 
 
+def ip_asset_id(ip: str, vlan: int = 0) -> str:
+    """Asset id of a device known only by its IP: ``ip:<ip>`` untagged, ``ip:<ip>@vlan<n>`` on VLAN n."""
+    return f"ip:{ip}@vlan{vlan}" if vlan else "ip:" + ip
+
+
+@lru_cache(maxsize=65536)
+def _net(ip: str) -> tuple[int, str]:
+    """(IP version, the /24 or /64 around *ip*): what "on the local subnet" means without a netmask."""
+    a = ipaddress.ip_address(ip)
+    plen = LOCAL_PREFIX_V4 if a.version == 4 else LOCAL_PREFIX_V6
+    return a.version, str(ipaddress.ip_network(f"{ip}/{plen}", strict=False))
+
+
+def max_concurrent(spans: Iterable[tuple[float, float]]) -> int:
+    """Most (first, last) activity spans overlapping at one instant (touching ends do not overlap)."""
+    live: list[float] = []
+    best = 0
+    for first, last in sorted(spans):
+        while live and live[0] <= first:
+            heapq.heappop(live)
+        heapq.heappush(live, last)
+        best = max(best, len(live))
+    return best
+
+
 def _label(protocol: str, transport: str, port: int) -> str:
     if protocol and protocol != "none":
         return protocol
@@ -169,9 +204,13 @@ class Inventory:
         """Policy hook: ip -> zone name (None when unzoned).  Enables modbus.cross_zone and graph clusters."""
         self.on_events = on_events
         self.assets: dict[str, Asset] = {}
-        self.ip_owner: dict[str, str] = {}
+        self.ip_owner: dict[tuple[int, str], str] = {}     # (vlan, ip) -> asset id
         self.mac_asset: dict[str, str] = {}
-        self.mac_ips: dict[str, dict[str, bool]] = {}     # mac -> {ip: claimed by ARP}
+        self.mac_ips: dict[str, dict[tuple[int, str], list]] = {}
+        """mac -> {(vlan, ip): [claimed by ARP, first seen, last seen]}: the gateway decision's evidence."""
+        self.local_nets: set[tuple[int, int, str]] = set()
+        """(vlan, IP version, /24 or /64) that ARP claims show on the segment: what is on-link."""
+        self._link_vlan: dict[int, int] = {}
         self._dirty: dict[str, dict[tuple, dict]] = {name: {} for name in PKS}
         self._deleted: dict[str, set[tuple]] = {name: set() for name in PKS}
         self._events: list[AssetEvent] = []
@@ -180,6 +219,8 @@ class Inventory:
         self._conn: dict[int, dict] = {}
         self._reclassify: set[str] = set()
         self._pending_names: dict[str, list[O.NameSeen]] = {}
+        self._tagged: dict[str, set[int]] = {}
+        """ip -> the tagged VLANs (≠ 0) it is known on: resolves evidence that names no VLAN."""
         self._since_flush = 0
         self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
         self._load()
@@ -197,14 +238,19 @@ class Inventory:
                 if a is not None:
                     a.t[table][_tail(table, row)] = row
         for a in self.assets.values():
-            for (typ, value), r in a.t["addresses"].items():
+            for (typ, value, vlan), r in a.t["addresses"].items():
                 if typ == "ip":
-                    self.ip_owner[value] = a.id
+                    self._own(vlan, value, a.id)
+                    arp = r.get("how") == "arp"
+                    if arp:
+                        self._local_net(vlan, value)
                     if a.row["anchor"] == "mac":
-                        self.mac_ips.setdefault(a.row["mac"], {})[value] = r.get("how") == "arp"
+                        self.mac_ips.setdefault(a.row["mac"], {})[(vlan, value)] = [
+                            arp, r.get("first_seen") or 0.0, r.get("last_seen") or 0.0]
             via = a.row.get("via")
             if via and via in self.assets and self.assets[via].row["mac"]:
-                self.mac_ips.setdefault(self.assets[via].row["mac"], {})[a.row["ip"]] = False
+                self.mac_ips.setdefault(self.assets[via].row["mac"], {})[(a.row.get("vlan") or 0, a.row["ip"])] = [
+                    False, a.row.get("first_seen") or 0.0, a.row.get("last_seen") or 0.0]
 
     def flush(self) -> list[AssetEvent]:
         """Write everything changed since the last flush in one transaction; return its events."""
@@ -312,22 +358,26 @@ class Inventory:
         self._touch("assets", r)
 
     # ------------------------------------------------------------------ identity of assets
-    def _new_asset(self, aid: str, anchor: str, mac: str, ip: str, ts: float, frame: int, via: str = "") -> Asset | None:
+    def _new_asset(self, aid: str, anchor: str, mac: str, ip: str, ts: float, frame: int, via: str = "",
+                   vlan: int = 0) -> Asset | None:
         if len(self.assets) >= MAX_ASSETS:
             self.counts["assets.dropped"] += 1
             return None
         row = {"asset_id": aid, "anchor": anchor, "mac": mac, "vendor": oui_vendor(mac) if mac else "",
-               "ip": ip, "via": via, "zone": "", "device_class": "unknown", "class_confidence": 0.0,
+               "ip": ip, "vlan": vlan, "via": via, "zone": "", "device_class": "unknown", "class_confidence": 0.0,
                "class_reason": "no protocol behaviour seen", "gateway": 0, "first_seen": ts, "last_seen": ts,
                "first_frame": frame, "packets_sent": 0, "bytes_sent": 0, "packets_received": 0,
                "bytes_received": 0, "behaviour": {}, "dropped": {}}
         a = Asset(row)
         self.assets[aid] = a
         self._touch("assets", row)
-        self._event("asset.new", aid, ts, frame, mac=mac, ip=ip, vendor=row["vendor"], via=via)
+        detail = {"mac": mac, "ip": ip, "vendor": row["vendor"], "via": via}
+        if vlan:
+            detail["vlan"] = vlan
+        self._event("asset.new", aid, ts, frame, **detail)
         self._reclassify.add(aid)
         if mac:
-            self._child(a, "addresses", ("mac", mac), ts, frame, ip, {"how": "l2"})
+            self._child(a, "addresses", ("mac", mac, 0), ts, frame, ip, {"how": "l2"})
         return a
 
     def _mac_asset(self, mac: str, ts: float, frame: int) -> Asset | None:
@@ -339,89 +389,144 @@ class Inventory:
             self.mac_asset[mac] = a.id
         return a
 
-    def _ip_asset(self, ip: str, ts: float, frame: int, via: str = "") -> Asset | None:
-        aid = "ip:" + ip
+    def _ip_asset(self, ip: str, vlan: int, ts: float, frame: int, via: str = "") -> Asset | None:
+        aid = ip_asset_id(ip, vlan)
         a = self.assets.get(aid)
         if a is None:
-            a = self._new_asset(aid, "ip", "", ip, ts, frame, via)
+            a = self._new_asset(aid, "ip", "", ip, ts, frame, via, vlan)
             if a is None:
                 return None
-        self._bind_ip(a, ip, ts, frame, "ip")
+        self._bind_ip(a, ip, vlan, ts, frame, "ip")
         return a
 
-    def _bind_ip(self, a: Asset, ip: str, ts: float, frame: int, how: str) -> None:
-        owner = self.ip_owner.get(ip)
+    def _bind_ip(self, a: Asset, ip: str, vlan: int, ts: float, frame: int, how: str, last_ts: float = 0.0) -> None:
+        key = (vlan, ip)
+        owner = self.ip_owner.get(key)
         if owner != a.id:
             if owner is not None and owner in self.assets:
                 old = self.assets[owner]
                 if old.row["anchor"] == "ip" and not old.row["via"] and a.row["anchor"] == "mac":
                     self._merge(old, a, ts, frame)           # raw-IP evidence meets its MAC
                 else:
-                    self._event("address.moved", a.id, ts, frame, ip=ip, old_asset=owner)
-                    old.t["addresses"].pop(("ip", ip), None)
-                    self._deleted["addresses"].add((owner, "ip", ip))
-                    self._dirty["addresses"].pop((owner, "ip", ip), None)
-            elif a.row["ip"] and a.row["ip"] != ip:
-                self._event("address.new", a.id, ts, frame, ip=ip, previous=a.row["ip"])
-            self.ip_owner[ip] = a.id
-            a.row["ip"] = ip
+                    detail = {"ip": ip, "old_asset": owner}
+                    if vlan:
+                        detail["vlan"] = vlan
+                    self._event("address.moved", a.id, ts, frame, **detail)
+                    old.t["addresses"].pop(("ip", ip, vlan), None)
+                    self._deleted["addresses"].add((owner, "ip", ip, vlan))
+                    self._dirty["addresses"].pop((owner, "ip", ip, vlan), None)
+            elif a.row["ip"] and (a.row["ip"], a.row.get("vlan") or 0) != key:
+                detail = {"ip": ip, "previous": a.row["ip"]}
+                if vlan or a.row.get("vlan"):
+                    detail.update(vlan=vlan, previous_vlan=a.row.get("vlan") or 0)
+                self._event("address.new", a.id, ts, frame, **detail)
+            self._own(vlan, ip, a.id)
+            a.row["ip"], a.row["vlan"] = ip, vlan
             self._touch("assets", a.row)
             for n in self._pending_names.pop(ip, ()):
                 self._name(a, n)
-        row, _ = self._child(a, "addresses", ("ip", ip), ts, frame, ip, {"how": how})
-        if row is not None and how == "arp" and row.get("how") != "arp":
-            row["how"] = "arp"
+        row, _ = self._child(a, "addresses", ("ip", ip, vlan), ts, frame, ip, {"how": how})
+        if row is not None:
+            if how == "arp" and row.get("how") != "arp":
+                row["how"] = "arp"
+            if last_ts > (row.get("last_seen") or 0):
+                row["last_seen"] = last_ts
 
-    def _host(self, mac: str, ip: str, vlan: int, ts: float, frame: int, how: str) -> Asset | None:
-        """The asset behind (mac, ip); creates and binds as needed.  See the module docstring."""
+    def _local_net(self, vlan: int, ip: str) -> None:
+        if len(self.local_nets) < MAX_LOCAL_NETS:
+            self.local_nets.add((vlan,) + _net(ip))
+
+    def _off_link(self, vlan: int, ip: str) -> bool:
+        """*ip* is outside every subnet ARP showed on *vlan* (False when ARP showed none of its family there)."""
+        version, net = _net(ip)
+        if (vlan, version, net) in self.local_nets:
+            return False
+        return any(v == vlan and fam == version for v, fam, _ in self.local_nets)
+
+    def _gateway_evidence(self, claims: dict[tuple[int, str], list]) -> str:
+        """Why the MAC behind *claims* routes, or "" (see the module docstring)."""
+        unclaimed = [(k, v) for k, v in claims.items() if not v[0]]
+        if len(unclaimed) < GATEWAY_MIN_IPS:
+            return ""
+        off = sorted(ip for (vlan, ip), _ in unclaimed if self._off_link(vlan, ip))
+        if off:
+            more = ", …" if len(off) > 3 else ""
+            return f"{len(off)} of its {len(unclaimed)} IPs are off-link ({', '.join(off[:3])}{more})"
+        n = max_concurrent((v[1], v[2]) for _, v in unclaimed)
+        if n >= GATEWAY_MIN_IPS:
+            return f"{n} of its {len(unclaimed)} IPs active at the same time"
+        return ""
+
+    def _host(self, mac: str, ip: str, vlan: int, ts: float, frame: int, how: str,
+              last_ts: float = 0.0) -> Asset | None:
+        """The asset behind (mac, ip, vlan); creates and binds as needed.  See the module docstring.
+
+        *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
+        """
         ipok = _ip_ok(ip)
         if not _mac_ok(mac):
             if not ipok:
                 return None
-            owner = self.ip_owner.get(ip)
-            return self.assets[owner] if owner else self._ip_asset(ip, ts, frame)
+            owner = self.ip_owner.get((vlan, ip))
+            return self.assets[owner] if owner else self._ip_asset(ip, vlan, ts, frame)
         a = self._mac_asset(mac, ts, frame)
         if a is None:
             return None
         if vlan:
-            self._child(a, "addresses", ("vlan", str(vlan)), ts, frame, ip, {"how": how})
+            self._child(a, "addresses", ("vlan", str(vlan), vlan), ts, frame, ip, {"how": how})
         if not ipok:
             return a
+        key = (vlan, ip)
         claims = self.mac_ips.setdefault(mac, {})
-        claimed = how == "arp" or claims.get(ip, False)
-        if ip in claims or len(claims) < MAX_MAC_IPS:
-            claims[ip] = claimed
+        c = claims.get(key)
+        if c is None:
+            c = [how == "arp", ts, max(ts, last_ts)]
+            if len(claims) < MAX_MAC_IPS:
+                claims[key] = c
+        else:
+            c[0] = c[0] or how == "arp"
+            if ts and (not c[1] or ts < c[1]):
+                c[1] = ts
+            c[2] = max(c[2], ts, last_ts)
+        claimed = c[0]
+        if how == "arp":
+            self._local_net(vlan, ip)
         if a.row["gateway"] and not claimed:
-            owner = self.ip_owner.get(ip)
+            owner = self.ip_owner.get(key)
             if owner and owner != a.id:
                 return self.assets[owner]
-            return self._ip_asset(ip, ts, frame, via=a.id)
-        self._bind_ip(a, ip, ts, frame, how)
-        unclaimed = [i for i, c in claims.items() if not c]
-        if not a.row["gateway"] and len(unclaimed) >= GATEWAY_MIN_IPS:
-            self._make_gateway(a, unclaimed, ts, frame)
-            if not claimed:
-                return self.assets.get(self.ip_owner.get(ip, ""), a)
+            return self._ip_asset(ip, vlan, ts, frame, via=a.id)
+        self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
+        if not a.row["gateway"] and len(claims) >= GATEWAY_MIN_IPS:
+            why = self._gateway_evidence(claims)
+            if why:
+                self._make_gateway(a, [k for k, v in claims.items() if not v[0]], ts, frame, why)
+                if not claimed:
+                    return self.assets.get(self.ip_owner.get(key, ""), a)
         return a
 
-    def _make_gateway(self, gw: Asset, ips: list[str], ts: float, frame: int) -> None:
+    def _make_gateway(self, gw: Asset, keys: list[tuple[int, str]], ts: float, frame: int, why: str) -> None:
         gw.row["gateway"] = 1
+        gw.row["behaviour"]["gateway_evidence"] = why
         self._touch("assets", gw.row)
-        self._event("asset.gateway", gw.id, ts, frame, ips=sorted(ips)[:32], count=len(ips))
+        self._event("asset.gateway", gw.id, ts, frame, ips=sorted(ip for _, ip in keys)[:32], count=len(keys),
+                    reason=why)
         self._reclassify.add(gw.id)
-        for ip in ips:
-            if self.ip_owner.get(ip) != gw.id:
+        for vlan, ip in keys:
+            if self.ip_owner.get((vlan, ip)) != gw.id:
                 continue
-            behind = self.assets.get("ip:" + ip) or self._new_asset("ip:" + ip, "ip", "", ip, ts, frame, gw.id)
+            aid = ip_asset_id(ip, vlan)
+            behind = self.assets.get(aid) or self._new_asset(aid, "ip", "", ip, ts, frame, gw.id, vlan)
             if behind is None:
                 continue
             behind.row["via"] = gw.id
-            self._move(gw, behind, lambda r, ip=ip: r.get("ip") == ip)
-            self.ip_owner[ip] = behind.id
-            behind.row["ip"] = ip
-            self._child(behind, "addresses", ("ip", ip), ts, frame, ip, {"how": "ip"})
-        remaining = [v for (t, v) in gw.t["addresses"] if t == "ip"]
-        gw.row["ip"] = remaining[0] if remaining else ""
+            # the IP's facts move along; the gateway keeps its own MAC and VLAN rows
+            self._move(gw, behind, lambda r, ip=ip: r.get("ip") == ip and r.get("type") not in ("mac", "vlan"))
+            self._own(vlan, ip, behind.id)
+            behind.row["ip"], behind.row["vlan"] = ip, vlan
+            self._child(behind, "addresses", ("ip", ip, vlan), ts, frame, ip, {"how": "ip"})
+        remaining = [(v, vl) for (t, v, vl) in gw.t["addresses"] if t == "ip"]
+        gw.row["ip"], gw.row["vlan"] = remaining[0] if remaining else ("", 0)
 
     def _merge(self, src: Asset, dst: Asset, ts: float, frame: int) -> None:
         self._move(src, dst, lambda r: True)
@@ -429,9 +534,9 @@ class Inventory:
             dst.row[c] += src.row[c]
         dst.row["first_seen"] = min(dst.row["first_seen"] or ts, src.row["first_seen"] or ts)
         dst.row["last_seen"] = max(dst.row["last_seen"] or ts, src.row["last_seen"] or ts)
-        for ip, owner in list(self.ip_owner.items()):
+        for key, owner in list(self.ip_owner.items()):
             if owner == src.id:
-                self.ip_owner[ip] = dst.id
+                self.ip_owner[key] = dst.id
         del self.assets[src.id]
         self._deleted["assets"].add((src.id,))
         self._dirty["assets"].pop((src.id,), None)
@@ -468,13 +573,33 @@ class Inventory:
         self._reclassify.add(src.id)
         self._reclassify.add(dst.id)
 
-    def _by_ip(self, ip: str, ts: float, frame: int) -> Asset | None:
-        owner = self.ip_owner.get(ip)
+    def _by_ip(self, ip: str, vlan: int, ts: float, frame: int) -> Asset | None:
+        owner = self.ip_owner.get((vlan, ip))
         if owner is not None:
             return self.assets.get(owner)
         if not _ip_ok(ip):
             return None
-        return self._ip_asset(ip, ts, frame)
+        return self._ip_asset(ip, vlan, ts, frame)
+
+    def _owner_any_vlan(self, ip: str) -> Asset | None:
+        """The asset of *ip* when the evidence names no VLAN (a DNS answer): untagged first, else the
+        only VLAN that has it; None when it is ambiguous or unknown."""
+        owner = self.ip_owner.get((0, ip))
+        if owner is None:
+            vlans = self._tagged.get(ip, ())
+            owner = self.ip_owner.get((next(iter(vlans)), ip)) if len(vlans) == 1 else None
+        return self.assets.get(owner) if owner else None
+
+    def _own(self, vlan: int, ip: str, aid: str) -> None:
+        self.ip_owner[(vlan, ip)] = aid
+        if vlan:
+            self._tagged.setdefault(ip, set()).add(vlan)
+
+    def _vlan(self, flow_id: int, link_id: int) -> int:
+        info = self._flows.get(flow_id)
+        if info is not None:
+            return info[7]
+        return self._link_vlan.get(link_id, 0)
 
     # ------------------------------------------------------------------ facts
     def _name(self, a: Asset, n: O.NameSeen) -> None:
@@ -556,7 +681,7 @@ class Inventory:
             self._seen(a, o.ts)
 
     def _on_host_traffic(self, o: O.HostTraffic) -> None:
-        a = self._host(o.mac, o.ip, o.vlan, o.first_ts, 0, "ip")
+        a = self._host(o.mac, o.ip, o.vlan, o.first_ts, 0, "ip", o.last_ts)
         if a is None:
             return
         r = a.row
@@ -575,7 +700,7 @@ class Inventory:
             del self._flows[old]
             self._conn.pop(old, None)
         self._flows[o.flow_id] = (c.id if c else "", s.id if s else "", o.transport, o.server_port,
-                                  o.protocol, o.client, o.server)
+                                  o.protocol, o.client, o.server, o.vlan, o.client_mac, o.server_mac)
         if c is None or s is None or c is s:
             return
         label = _label(o.protocol, o.transport, o.server_port)
@@ -589,7 +714,10 @@ class Inventory:
         self._conn.pop(o.flow_id, None)
         if info is None:
             return
-        cid, sid, transport, port, protocol, cip, sip = info
+        cid, sid, transport, port, protocol, cip, sip, vlan, cmac, smac = info
+        for mac, ip in ((cmac, cip), (smac, sip)):     # the flow's last packet extends both activity spans
+            if _mac_ok(mac) and _ip_ok(ip):
+                self._host(mac, ip, vlan, o.first_ts, 0, "ip", o.ts)
         s, c = self.assets.get(sid), self.assets.get(cid)
         flags = o.tcp_flags_seen
         label = _label(o.protocol if o.protocol and o.protocol != "none" else protocol, transport, port)
@@ -608,11 +736,15 @@ class Inventory:
     def _on_link_seen(self, o: O.LinkSeen) -> None:
         # A link is announced when a flow to a protocol's port starts, before any
         # message parsed (a refused SYN to 4840 makes one): roles wait for messages.
-        self._by_ip(o.client, o.ts, o.frame)
-        self._by_ip(o.server, o.ts, o.frame)
+        if len(self._link_vlan) >= MAX_FLOWS:
+            del self._link_vlan[next(iter(self._link_vlan))]
+        self._link_vlan[o.link_id] = o.vlan
+        self._by_ip(o.client, o.vlan, o.ts, o.frame)
+        self._by_ip(o.server, o.vlan, o.ts, o.frame)
 
     def _on_message(self, m: O.Message) -> None:
-        c, s = self._by_ip(m.client, m.ts, m.frame), self._by_ip(m.server, m.ts, m.frame)
+        vlan = self._vlan(m.flow_id, m.link_id)
+        c, s = self._by_ip(m.client, vlan, m.ts, m.frame), self._by_ip(m.server, vlan, m.ts, m.frame)
         if c is None or s is None:
             return
         ev = m.event
@@ -699,7 +831,9 @@ class Inventory:
                         b["mqtt_wildcard"] = b.get("mqtt_wildcard", 0) + 1
 
     def _on_aggregate(self, g: O.Aggregate) -> None:
-        c, s = self.assets.get(self.ip_owner.get(g.client, "")), self.assets.get(self.ip_owner.get(g.server, ""))
+        vlan = self._link_vlan.get(g.link_id, 0)
+        c = self.assets.get(self.ip_owner.get((vlan, g.client), ""))
+        s = self.assets.get(self.ip_owner.get((vlan, g.server), ""))
         if c is None or s is None or not g.interval_count:
             return
         op = "device_id" if g.kind in DEVICE_ID_KINDS else g.op
@@ -725,10 +859,12 @@ class Inventory:
             a = self._mac_asset(n.mac, n.ts, n.frame)
             if a is None:
                 return
-            if a.row["gateway"] and n.ip and self.ip_owner.get(n.ip) not in (None, a.id):
-                a = self.assets[self.ip_owner[n.ip]]
-        elif n.ip in self.ip_owner:
-            a = self.assets[self.ip_owner[n.ip]]
+            if a.row["gateway"] and n.ip:
+                behind = self._owner_any_vlan(n.ip)
+                if behind is not None and behind is not a:
+                    a = behind
+        elif n.ip:
+            a = self._owner_any_vlan(n.ip)
         if a is None:
             if _ip_ok(n.ip) and len(self._pending_names) < MAX_PENDING_NAMES:
                 lst = self._pending_names.setdefault(n.ip, [])
@@ -738,7 +874,7 @@ class Inventory:
         self._name(a, n)
 
     def _on_tls(self, t: O.TLSSeen) -> None:
-        s = self._by_ip(t.server, t.ts, t.frame)
+        s = self._by_ip(t.server, self._vlan(t.flow_id, 0), t.ts, t.frame)
         if s is not None and t.direction == "response":
             self._service(s, (t.carried or "tls") + "+tls", "tcp", t.server_port, t.ts, t.frame, t.server)
 

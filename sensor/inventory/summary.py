@@ -46,15 +46,21 @@ def when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def with_vlan(ip: str, vlan: int | None) -> str:
+    """An IP as shown: ``10.0.0.5``, or ``10.0.0.5@vlan20`` on a tagged VLAN."""
+    return f"{ip}@vlan{vlan}" if ip and vlan else ip
+
+
 def resolve(snap: dict, what: str) -> list[dict]:
-    """Assets matching an asset id (or a unique prefix), an IP, a MAC or a host name."""
+    """Assets matching an asset id (or a unique prefix), an IP (``IP@vlanN`` for one VLAN), a MAC or a
+    host name."""
     w = what.strip().lower()
     exact = [a for a in snap["assets"] if a["asset_id"].lower() == w]
     if exact:
         return exact
     ids = set()
     for r in snap["addresses"]:
-        if r["value"].lower() == w and r["type"] in ("ip", "mac"):
+        if r["type"] in ("ip", "mac") and w in (r["value"].lower(), with_vlan(r["value"], r.get("vlan")).lower()):
             ids.add(r["asset_id"])
     for r in snap["names"]:
         n = r["name"].lower()

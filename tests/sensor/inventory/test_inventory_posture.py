@@ -1,5 +1,7 @@
-"""OPC UA posture findings the demo plant does not trigger, from parser events built by hand
-(deprecated policies, expired / short-key / SHA-1 certificates)."""
+"""OPC UA posture findings from parser events built by hand: the corner cases (a certificate not yet
+valid, a SHA-1 signature — cryptography no longer signs with SHA-1, so no real peer of ours can show
+one — a good certificate that must stay silent).  Every finding a real peer can show is also proven on
+a capture: test_inventory_opcua_security.py (pcaps/opcua-security.pcap) and test_inventory_demo.py."""
 from __future__ import annotations
 
 import dataclasses
