@@ -223,3 +223,24 @@ def test_terminal_escaping_of_wire_strings(tmp_path):
         out = CliRunner().invoke(cli, args)
         assert out.exit_code == 0, out.output
         assert "\x1b" not in out.output and "\x07" not in out.output
+
+
+def test_modbus_reached_from_outside_its_zone_on_the_capture(tmp_path):
+    """With zones (the policy hook), the rogue's Modbus traffic to plc1 is a cross-zone finding
+    with its frame; the HMI and EWS in the control zone raise none."""
+    control = {PLANT[h][0] for h in ("plc1", "plc2", "hmi", "ews")}
+    zone_of = lambda ip: "control" if ip in control else "plant-dmz"  # noqa: E731
+    path = str(tmp_path / "z.db")
+    inv = open_inventory(path, zone_of=zone_of)
+    pipe = Pipeline([inv])
+    pipe.run_file(str(PCAP))
+    pipe.finish()
+    inv.close()
+    inv2 = open_inventory(path)
+    rows = [dict(r) for r in inv2.db["findings"].rows_where("finding = ?", ["modbus.cross_zone"])]
+    inv2.db.close()
+    assert [(r["asset_id"], r["subject"]) for r in rows] == [("mac:" + PLANT["plc1"][1], PLANT["rogue"][0])]
+    r = rows[0]
+    # the first answer plc1 gives the rogue: after its FC43/14 request in frame 3148 (pcaps/README.md)
+    assert r["severity"] == "high" and 3148 < r["frame"] < 3160 and r["count"] >= 1
+    assert "zone plant-dmz" in r["detail"] and "control" in r["detail"]
