@@ -175,7 +175,7 @@ def test_oracle_compared_this_capture_and_met_the_documented_wireshark_bug():
     spec.loader.exec_module(oracle)
     asyncio.set_event_loop(asyncio.new_event_loop())     # pyshark wants one; earlier asyncio tests may leave none
     assert "opcua.ciphertext_as_plaintext" in oracle.KNOWN_TSHARK_BUGS
-    checked = oracle.test_opcua_fields(str(CAPTURE))
+    checked = oracle.check_opcua_fields(str(CAPTURE))
     assert checked["known_bug.opcua.ciphertext_as_plaintext"] == 1
     assert checked["servicenodeid"] >= 200 and checked["request_id"] >= 200
     assert checked["security_policy_uri"] == 16 and checked["applicationuri"] == 2
