@@ -30,6 +30,9 @@ def extensions():
     ]
     return cythonize(
         mods,
+        # ext/include/otwatch/ext/_engine.pxd: C declarations for the compiled engine (Cython
+        # looks a module's .pxd up by its package path, otwatch.ext._engine)
+        include_path=[os.path.join(HERE, "include")],
         language_level=3,
         compiler_directives={
             # bounds stay checked: the kernels index attacker-controlled bytes

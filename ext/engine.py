@@ -4,23 +4,36 @@ Written in Cython's pure-Python mode: this file runs as ordinary Python (the
 pure path) and is compiled by setup.py into ``otwatch.ext._engine`` (the fast
 path).  Rules that keep the two identical:
 
-* byte buffers are ``bytes`` and are read only with ``buf[i]`` and ``len()``;
+* byte buffers are ``bytes`` or a ``bytearray`` (the source reuses one), read
+  only with ``buf[i]`` and ``len()``; anything kept or reported is copied out
+  as ``bytes`` (``_bytes``);
 * every integer that could exceed its C type is masked explicitly;
-* no cimports, no C-only constructs; ``cython.compiled`` is never tested.
+* no C-only constructs in the code both paths run.  ``cython.compiled`` is
+  tested in three places, each with the reason beside it: the flow hash (any
+  hash will do; the interpreted path uses CPython's), the pcap record header
+  (one ``struct`` call when interpreted) and the kernels' C entry (compiled
+  only: ``_c_feed``).  The C declarations the compiled build needs are in
+  ext/include/otwatch/ext/_engine.pxd.
 
 Contract (see docs/architecture.md):
 
-    eng = Engine(kernels, limits, port_map, detail_all, interval)
-    used = eng.feed(buf, final)      # walk capture records in buf[0:], return bytes consumed
+    eng = Engine(kernels, limits, port_map, tls_ports, detail_all, interval)
+    used = eng.feed(buf, final, end) # walk capture records in buf[0:end], return bytes consumed
     eng.packet(ts, linktype, data)   # one packet (live capture)
     eng.finish()                     # end of input: flush flows, aggregates
     records = eng.take()             # drain the output records (tuples, R_* below)
     eng.stats()                      # counters, dict
 
+Protocol kernels are called through ``core.feed(...)``, or, when both the
+engine and the kernel are compiled, through the C function whose address
+``core.c_feed()`` returns (no Python call, no boxed arguments per segment).
+
 Memory is bounded: flows are capped and evicted on packet time, reassembly
 buffers are capped per direction, and records accumulate only until take().
 """
 from __future__ import annotations
+
+import struct
 
 import cython
 
@@ -108,9 +121,19 @@ SHIFT24 = cython.declare(cython.ulonglong, 1 << 24)
 MIX1 = cython.declare(cython.ulonglong, 0xBF58476D1CE4E5B9)
 MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 
+# pcap record header (ts seconds, ts fraction, captured length, wire length), for the
+# interpreted path only (see _walk_pcap)
+_REC_LE = struct.Struct("<IIII")
+_REC_BE = struct.Struct(">IIII")
+
+# Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
+FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
+FLOW_CACHE_MASK = cython.declare(cython.ulonglong, 4095)
+
 
 @cython.cfunc
 @cython.inline
+@cython.exceptval(check=False)
 def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
     # splitmix64 finaliser over (h ^ v); masked so the pure path equals the compiled one
     h = (h ^ v) & MASK64
@@ -121,6 +144,7 @@ def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
 
 @cython.cfunc
 @cython.inline
+@cython.exceptval(check=False)
 def _seqdiff(a: cython.longlong, b: cython.longlong) -> cython.longlong:
     """a - b in 32-bit sequence space, as a signed number."""
     d: cython.longlong = (a - b) & MASK32
@@ -129,6 +153,7 @@ def _seqdiff(a: cython.longlong, b: cython.longlong) -> cython.longlong:
     return d
 
 
+@cython.final
 @cython.cclass
 class Host:
     """One (MAC, IP, VLAN) as seen on the wire; counters are deltas since the last flush."""
@@ -157,6 +182,7 @@ class Host:
         self.dirty = False
 
 
+@cython.final
 @cython.cclass
 class Flow:
     """A bidirectional L4 flow, oriented client (a) → server (b)."""
@@ -188,6 +214,7 @@ class Flow:
     app: cython.int
     rejected: cython.int   # bit mask of apps that refused this flow
     core: object           # protocol kernel, or None
+    cfeed: cython.Py_ssize_t   # the kernel's C-level feed entry (compiled engine and kernels), else 0
     link_id: cython.longlong
     # reassembly, per side (c = client, s = server); next_* < 0 means unknown
     next_c: cython.longlong
@@ -212,6 +239,7 @@ class Flow:
     def __init__(self):
         self.chain = None
         self.core = None
+        self.cfeed = 0
         self.ooo_c = []
         self.ooo_s = []
         self.probe_buf = []
@@ -242,6 +270,23 @@ class Flow:
 
 
 @cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _side_of(f: Flow, ipproto: cython.int, vlan: cython.int, shi: cython.ulonglong, slo: cython.ulonglong,
+             sport: cython.int, dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int) -> cython.int:
+    """0 if the packet goes client -> server on flow *f*, 1 if server -> client, -1 not this flow."""
+    if f.ipproto != ipproto or f.vlan != vlan:
+        return -1
+    if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo and f.b_hi == dhi \
+            and f.b_port == dport:
+        return 0
+    if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo and f.b_hi == shi \
+            and f.b_port == sport:
+        return 1
+    return -1
+
+
+@cython.cfunc
 def _ip_bytes(hi: cython.ulonglong, lo: cython.ulonglong) -> bytes:
     """The address as 4 bytes (IPv4-mapped) or 16 bytes."""
     if hi == 0 and (lo >> 32) == 0xFFFF:
@@ -254,6 +299,42 @@ def _ip_bytes(hi: cython.ulonglong, lo: cython.ulonglong) -> bytes:
     return bytes(out)
 
 
+@cython.cfunc
+def _c_feed(core) -> cython.Py_ssize_t:
+    """The kernel's C-level feed entry, when both it and this engine are compiled; else 0.
+
+    A compiled kernel core offers ``c_feed()``, the address of a C function with the
+    ``kernel_feed_fn`` signature (ext/include/otwatch/ext/_engine.pxd): calling it skips a Python method
+    call and the boxing of five arguments per segment.  Interpreted, there is no
+    address to call, so the engine always uses ``core.feed``.
+    """
+    if not cython.compiled:
+        return 0
+    fn = getattr(core, "c_feed", None)
+    if fn is None:
+        return 0
+    return fn()
+
+
+@cython.cfunc
+@cython.exceptval(-99, check=True)
+def _call_feed(fn: cython.Py_ssize_t, core, side: cython.int, data, s: cython.Py_ssize_t,
+               e: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+    """core.feed(side, data, s, e, ts, frame, out) through the kernel's C entry (compiled only)."""
+    buf: cython.p_const_uchar = data      # bytes or bytearray: no copy
+    return cython.cast(kernel_feed_fn, fn)(core, side, buf, s, e, ts, frame, out)
+
+
+@cython.cfunc
+def _bytes(buf, a: cython.Py_ssize_t, b: cython.Py_ssize_t) -> bytes:
+    """buf[a:b] as bytes (the walked buffer may be a bytearray the source reuses)."""
+    v = buf[a:b]
+    if type(v) is bytes:
+        return v
+    return bytes(v)
+
+
+@cython.final
 @cython.cclass
 class Engine:
     # configuration
@@ -278,12 +359,13 @@ class Engine:
     header_done: cython.bint
     # state
     flows: dict                    # hash -> Flow (chained)
+    fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
     nflows: cython.longlong
     hosts: dict                    # (mac, ip, vlan) -> Host
     links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen)
     link_seen: dict                # link_id -> (app, seen dict)
     out: list
-    cur: bytes                     # the buffer being walked (records and kernels get slices of it)
+    cur: object                    # the buffer being walked (bytes or bytearray; records get copies)
     kbuf: list                     # records appended by protocol kernels during one call
     frame: cython.longlong
     now: cython.double
@@ -326,6 +408,7 @@ class Engine:
         self.ifaces = []
         self.header_done = False
         self.flows = {}
+        self.fcache = [None] * FLOW_CACHE_SIZE
         self.nflows = 0
         self.hosts = {}
         self.links = {}
@@ -406,15 +489,21 @@ class Engine:
     # ------------------------------------------------------------------
     # capture containers
     # ------------------------------------------------------------------
-    def feed(self, buf: bytes, final: cython.bint = False) -> cython.Py_ssize_t:
-        """Walk the capture records in *buf*; return how many bytes were consumed.
+    def feed(self, buf, final: cython.bint = False, end: cython.Py_ssize_t = -1) -> cython.Py_ssize_t:
+        """Walk the capture records in buf[:end] (all of *buf* when *end* < 0); return how
+        many bytes were consumed.
 
-        The caller keeps ``buf[consumed:]`` and prepends it to the next chunk.
-        With *final*, a partial record at the end is reported as truncated.
-        Raises ValueError for input that is not a capture at all (bad magic).
+        *buf* is bytes or a bytearray (the source reuses one); nothing keeps a reference
+        into it after the call.  The caller keeps ``buf[consumed:end]`` and puts it in
+        front of the next bytes.  With *final*, a partial record at the end is reported
+        as truncated.  Raises ValueError for input that is not a capture at all (bad magic).
         """
+        if type(buf) is not bytes and type(buf) is not bytearray:
+            buf = bytes(buf)        # kernels read bytes or a bytearray in place
         n: cython.Py_ssize_t = len(buf)
         pos: cython.Py_ssize_t = 0
+        if 0 <= end < n:
+            n = end
         mv: cython.const[cython.uchar][::1] = buf
         self.cur = buf
         if not self.header_done:
@@ -454,10 +543,18 @@ class Engine:
                    final: cython.bint) -> cython.Py_ssize_t:
         caplen: cython.Py_ssize_t
         wirelen: cython.Py_ssize_t
+        sec: cython.ulonglong
+        frac: cython.ulonglong
         ts: cython.double
         while pos + 16 <= n:
-            caplen = self._u32(buf, pos + 8)
-            wirelen = self._u32(buf, pos + 12)
+            if cython.compiled:
+                sec = self._u32(buf, pos)
+                frac = self._u32(buf, pos + 4)
+                caplen = self._u32(buf, pos + 8)
+                wirelen = self._u32(buf, pos + 12)
+            else:
+                # interpreted, one struct call reads the record header (four _u32 calls: ~1 us)
+                sec, frac, caplen, wirelen = (_REC_BE if self.big else _REC_LE).unpack_from(buf, pos)
             if caplen > MAX_RECORD:
                 self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
                               "record at offset %d claims %d bytes; rest of file skipped" % (pos, caplen))
@@ -465,9 +562,9 @@ class Engine:
             if pos + 16 + caplen > n:
                 break
             if self.nanos:
-                ts = self._u32(buf, pos) + self._u32(buf, pos + 4) * 1e-9
+                ts = sec + frac * 1e-9
             else:
-                ts = self._u32(buf, pos) + self._u32(buf, pos + 4) * 1e-6
+                ts = sec + frac * 1e-6
             self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, self.linktype)
             pos += 16 + caplen
         if final and pos < n:
@@ -582,8 +679,10 @@ class Engine:
     # ------------------------------------------------------------------
     # one packet: L2 → L3 → L4
     # ------------------------------------------------------------------
-    def packet(self, ts: cython.double, linktype: cython.int, data: bytes, wirelen: cython.Py_ssize_t = -1):
+    def packet(self, ts: cython.double, linktype: cython.int, data, wirelen: cython.Py_ssize_t = -1):
         """Process one packet (live capture): *data* as captured, *wirelen* its length on the wire."""
+        if type(data) is not bytes and type(data) is not bytearray:
+            data = bytes(data)      # kernels read bytes or a bytearray in place
         if wirelen < 0:
             wirelen = len(data)
         mv: cython.const[cython.uchar][::1] = data
@@ -674,14 +773,14 @@ class Engine:
         else:
             self.n_other_l3 += 1
             if smac >= 0:
-                h = self._host(self.cur[smac:smac + 6], b"", vlan, "l2")
+                h = self._host(_bytes(self.cur, smac, smac + 6), b"", vlan, "l2")
                 h.pkts_tx += 1
                 h.bytes_tx += wirelen
                 h.last_ts = self.now
                 h.dirty = True
             if etype == ETH_LLDP and smac >= 0 and end - p <= AUX_MAX:
-                self.out.append((R_AUX, "lldp", 0, 0, self.now, self.frame, self.cur[smac:smac + 6], b"", b"",
-                                 self.cur[p:end]))
+                self.out.append((R_AUX, "lldp", 0, 0, self.now, self.frame, _bytes(self.cur, smac, smac + 6),
+                                 b"", b"", _bytes(self.cur, p, end)))
 
     @cython.cfunc
     def _arp(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
@@ -694,8 +793,8 @@ class Engine:
                 or buf[p + 4] != 6 or buf[p + 5] != 4:
             self._count("decode.arp_not_ethernet_ipv4")
             return
-        sha = self.cur[p + 8:p + 14]
-        spa = self.cur[p + 14:p + 18]
+        sha = _bytes(self.cur, p + 8, p + 14)
+        spa = _bytes(self.cur, p + 14, p + 18)
         if spa == b"\x00\x00\x00\x00":      # ARP probe (RFC 5227): no address claimed yet
             h = self._host(sha, b"", vlan, "arp")
         else:
@@ -851,26 +950,37 @@ class Engine:
             pay = l4 + 8
         else:
             self.n_other_l4 += 1
-        # the flow key is direction-free: hash the two endpoints in a canonical order
+        # the flow key is direction-free: hash the two endpoints in a canonical order.
+        # Only equality of hashes matters (nothing reports them), so the interpreted path
+        # uses CPython's tuple hash: five _mix64 calls would cost ~2.5 us a packet there.
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
-            h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
-                       (sport * SHIFT16) | dport)
+            if cython.compiled:
+                h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
+                           (sport * SHIFT16) | dport)
+            else:
+                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport)) & MASK64
         else:
-            h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
-                       (dport * SHIFT16) | sport)
+            if cython.compiled:
+                h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
+                           (dport * SHIFT16) | sport)
+            else:
+                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport)) & MASK64
+        # the last flow seen in this hash's cache slot, else the table (a dict keyed by the
+        # hash: a Python int per lookup, so the slot saves it for the packets of busy flows)
+        slot: cython.Py_ssize_t = h & FLOW_CACHE_MASK
+        f = self.fcache[slot]
         side = -1
-        f = self.flows.get(h)
-        while f is not None:
-            if f.ipproto == ipproto and f.vlan == vlan:
-                if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo and f.b_hi == dhi \
-                        and f.b_port == dport:
-                    side = 0
+        if f is not None:
+            side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
+        if side < 0:
+            f = self.flows.get(h)
+            while f is not None:
+                side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
+                if side >= 0:
                     break
-                if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo and f.b_hi == shi \
-                        and f.b_port == sport:
-                    side = 1
-                    break
-            f = f.chain
+                f = f.chain
+            if f is not None:
+                self.fcache[slot] = f
         if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
                 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
             # a new connection reusing the 4-tuple of a closed one
@@ -879,26 +989,29 @@ class Engine:
         if f is None:
             f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags)
             side = 0 if (f.a_lo == slo and f.a_hi == shi and f.a_port == sport) else 1
-        f.last_ts = self.now
+        now: cython.double = self.now
+        hc: Host = f.host_c
+        hs: Host = f.host_s
+        f.last_ts = now
         f.last_frame = self.frame
         if side == 0:
             f.pkts_c += 1
             f.bytes_c += wirelen
-            f.host_c.pkts_tx += 1
-            f.host_c.bytes_tx += wirelen
-            f.host_s.pkts_rx += 1
-            f.host_s.bytes_rx += wirelen
+            hc.pkts_tx += 1
+            hc.bytes_tx += wirelen
+            hs.pkts_rx += 1
+            hs.bytes_rx += wirelen
         else:
             f.pkts_s += 1
             f.bytes_s += wirelen
-            f.host_s.pkts_tx += 1
-            f.host_s.bytes_tx += wirelen
-            f.host_c.pkts_rx += 1
-            f.host_c.bytes_rx += wirelen
-        f.host_c.last_ts = self.now
-        f.host_s.last_ts = self.now
-        f.host_c.dirty = True
-        f.host_s.dirty = True
+            hs.pkts_tx += 1
+            hs.bytes_tx += wirelen
+            hc.pkts_rx += 1
+            hc.bytes_rx += wirelen
+        hc.last_ts = now
+        hs.last_ts = now
+        hc.dirty = True
+        hs.dirty = True
         if frag:
             return
         if ipproto == 6:
@@ -917,8 +1030,8 @@ class Engine:
                     if (kind == "dns" or kind == "mdns") and (plen < 12 or (buf[pay + 2] & 0x80) == 0):
                         return    # only answers carry name → address evidence
                     self.out.append((R_AUX, kind, f.fid, side, self.now, self.frame,
-                                     self.cur[smac:smac + 6] if smac >= 0 else b"",
-                                     _ip_bytes(shi, slo), _ip_bytes(dhi, dlo), self.cur[pay:capend]))
+                                     _bytes(self.cur, smac, smac + 6) if smac >= 0 else b"",
+                                     _ip_bytes(shi, slo), _ip_bytes(dhi, dlo), _bytes(self.cur, pay, capend)))
 
     @cython.cfunc
     def _new_flow(self, buf: cython.const[cython.uchar][::1], h: cython.ulonglong, ipproto: cython.int, vlan: cython.int,
@@ -950,8 +1063,8 @@ class Engine:
         f.vlan = vlan
         f.guessed = guessed
         f.first_ts = self.now
-        smac_b = self.cur[smac:smac + 6] if smac >= 0 else b""
-        dmac_b = self.cur[dmac:dmac + 6] if dmac >= 0 else b""
+        smac_b = _bytes(self.cur, smac, smac + 6) if smac >= 0 else b""
+        dmac_b = _bytes(self.cur, dmac, dmac + 6) if dmac >= 0 else b""
         sip = _ip_bytes(shi, slo)
         dip = _ip_bytes(dhi, dlo)
         if sender_is_client:
@@ -1014,13 +1127,14 @@ class Engine:
         f.link_id = self._link(f, app, cip, sip)
         cls = self.kernels[app][0]
         f.core = cls(self.link_seen[f.link_id][1], self.detail_all, self.limits)
+        f.cfeed = _c_feed(f.core)
         f.probing = False
 
     # ------------------------------------------------------------------
     # TCP: state and reassembly
     # ------------------------------------------------------------------
     @cython.cfunc
-    def _tcp(self, f: Flow, side: cython.int, buf: bytes, flags: cython.int, seq: cython.longlong,
+    def _tcp(self, f: Flow, side: cython.int, buf, flags: cython.int, seq: cython.longlong,
              pay: cython.Py_ssize_t, capend: cython.Py_ssize_t, realend: cython.Py_ssize_t):
         plen: cython.Py_ssize_t = realend - pay
         if plen < 0:
@@ -1060,7 +1174,7 @@ class Engine:
                         self._drain_kernel(f)
 
     @cython.cfunc
-    def _segment(self, f: Flow, side: cython.int, buf: bytes, seq: cython.longlong,
+    def _segment(self, f: Flow, side: cython.int, buf, seq: cython.longlong,
                  s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t):
         nxt: cython.longlong = f.next_c if side == 0 else f.next_s
         rel: cython.longlong
@@ -1083,7 +1197,7 @@ class Engine:
         i = 0
         while i < len(ooo) and _seqdiff(ooo[i][0], nxt) <= rel:
             i += 1
-        ooo.insert(i, (seq, buf[s:e], plen))
+        ooo.insert(i, (seq, _bytes(buf, s, e), plen))
         held += e - s
         if side == 0:
             f.ooo_bytes_c = held
@@ -1094,7 +1208,7 @@ class Engine:
             self._drain_ooo(f, side, True)
 
     @cython.cfunc
-    def _in_order(self, f: Flow, side: cython.int, data: bytes, seq: cython.longlong,
+    def _in_order(self, f: Flow, side: cython.int, data, seq: cython.longlong,
                   s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t, skip: cython.Py_ssize_t):
         """Deliver a segment that starts at or before the next expected byte."""
         cap: cython.Py_ssize_t = e - s
@@ -1170,14 +1284,17 @@ class Engine:
     # dispatch to protocol kernels
     # ------------------------------------------------------------------
     @cython.cfunc
-    def _deliver(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+    def _deliver(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
         n: cython.Py_ssize_t = e - s
         st: cython.int
         if n <= 0:
             return
         if f.core is not None:
             self.ot_bytes += n
-            st = f.core.feed(side, data, s, e, self.now, self.frame, self.kbuf)
+            if f.cfeed != 0:
+                st = _call_feed(f.cfeed, f.core, side, data, s, e, self.now, self.frame, self.kbuf)
+            else:
+                st = f.core.feed(side, data, s, e, self.now, self.frame, self.kbuf)
             if len(self.kbuf) > 0:
                 self._drain_kernel(f)
             if st < 0 and not f.core.confirmed:
@@ -1194,7 +1311,7 @@ class Engine:
                     f.tls_seen_s = True
                 self.out.append((R_AUX, "tls", f.fid, side, self.now, self.frame, b"",
                                  _ip_bytes(f.a_hi, f.a_lo), _ip_bytes(f.b_hi, f.b_lo),
-                                 data[s:e if n <= 16384 else s + 16384]))
+                                 _bytes(data, s, e if n <= 16384 else s + 16384)))
 
     @cython.cfunc
     def _drain_kernel(self, f: Flow):
@@ -1207,22 +1324,23 @@ class Engine:
         del self.kbuf[:]
 
     @cython.cfunc
-    def _reject(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+    def _reject(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
         name = APP_NAMES[f.app]
         self._count("dispatch.rejected." + name)
         self._anomaly(f.app, f.link_id, f.fid, side, "dispatch.rejected",
                       "port %d: traffic is not %s; not decoded as %s" % (f.b_port, name, name))
         f.rejected |= 1 << f.app
         f.core = None
+        f.cfeed = 0
         f.app = APP_NONE
         f.link_id = 0
         f.probing = True
         self._probe(f, side, data, s, e)
 
     @cython.cfunc
-    def _probe(self, f: Flow, side: cython.int, data: bytes, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+    def _probe(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
         score: cython.int
-        f.probe_buf.append((side, data[s:e], self.now, self.frame))
+        f.probe_buf.append((side, _bytes(data, s, e), self.now, self.frame))
         f.probe_bytes += e - s
         for app, v in self.kernels.items():
             if f.rejected & (1 << app):
@@ -1279,6 +1397,8 @@ class Engine:
             skipped = f.core.bytes_skipped
             encrypted += f.core.bytes_encrypted
             messages = f.core.messages
+        if self.fcache[f.h & FLOW_CACHE_MASK] is f:
+            self.fcache[f.h & FLOW_CACHE_MASK] = None
         head = self.flows.get(f.h)
         if head is f:
             if f.chain is None:
@@ -1296,6 +1416,7 @@ class Engine:
                          f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s, f.payload_c, f.payload_s,
                          APP_NAMES[f.app], f.state, f.guessed, decoded, skipped, encrypted, f.gap_bytes, messages))
         f.core = None
+        f.cfeed = 0
 
     @cython.cfunc
     def _all_flows(self) -> list:
@@ -1313,12 +1434,15 @@ class Engine:
         f: Flow
         self.last_sweep = now
         dead = []
-        for f in self._all_flows():
-            if (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S)):
-                if now - f.last_ts > self.linger:
+        for head in self.flows.values():
+            f = head
+            while f is not None:
+                if (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S)):
+                    if now - f.last_ts > self.linger:
+                        dead.append(f)
+                elif now - f.last_ts > self.idle:
                     dead.append(f)
-            elif now - f.last_ts > self.idle:
-                dead.append(f)
+                f = f.chain
         dead.sort(key=_by_fid)
         for f in dead:
             closed = (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S))
@@ -1344,10 +1468,11 @@ class Engine:
         for lid, v in self.link_seen.items():
             app = v[0]
             for key, t in v[1].items():
-                if t[4] > 0:
-                    self.out.append((R_AGG, app, lid, key, t[0], t[1], t[2], t[3], t[4], t[5]))
-                    t[4] = 0
-                    t[5] = 0
+                if t.int_count > 0:
+                    self.out.append((R_AGG, app, lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
+                                     t.int_count, t.int_bytes))
+                    t.int_count = 0
+                    t.int_bytes = 0
         for h in self.hosts.values():
             if h.dirty:
                 self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,

@@ -12,9 +12,20 @@ This file runs as plain Python (the pure path) and is compiled by Cython into
 bytes are read only with ``buf[i]`` and ``len(buf)``; every integer is masked
 or range-checked explicitly; booleans are assigned ``True``/``False``.
 
-Buffering: the kernel reads the caller's buffer in place.  Only an incomplete
-ADU (at most ``MAX_ADU_LEN`` bytes) or the tail of a resync scan (fewer than
-``HEADER_AND_FC_LEN`` bytes) is copied into a per-side bytearray.
+Buffering: the kernel reads the caller's buffer in place (compiled: through a
+``const unsigned char *``, so every read is preceded by an explicit length
+check).  Only an incomplete ADU (at most ``MAX_ADU_LEN`` bytes) or the tail of a
+resync scan (fewer than ``HEADER_AND_FC_LEN`` bytes) is copied into a per-side
+bytearray.
+
+Repeats: a request's key depends only on its bytes after the transaction and
+protocol ids, so those bytes (its *shape*) index a per-connection cache of
+``_Req`` entries holding the key and its ``Tally`` (and, once answered, the
+response key and tally).  A polling HMI's requests then cost a dict lookup and
+C counter bumps, its responses a pending-table pop and C counter bumps; only a
+new shape builds a key tuple.  Shapes of always-detailed requests are not
+cached (every one is a record anyway).  The compiled engine calls ``_feed``
+through ``c_feed()`` without boxing its arguments.
 """
 import cython
 
@@ -48,23 +59,20 @@ REC_MSG = cython.declare(cython.int, common.REC_MSG)
 REC_ANOMALY = cython.declare(cython.int, common.REC_ANOMALY)
 FEED_OK = cython.declare(cython.int, common.FEED_OK)
 FEED_VIOLATION = cython.declare(cython.int, common.FEED_VIOLATION)
-T_COUNT = cython.declare(cython.Py_ssize_t, common.T_COUNT)
-T_BYTES = cython.declare(cython.Py_ssize_t, common.T_BYTES)
-T_LAST_TS = cython.declare(cython.Py_ssize_t, common.T_LAST_TS)
-T_INT_COUNT = cython.declare(cython.Py_ssize_t, common.T_INT_COUNT)
-T_INT_BYTES = cython.declare(cython.Py_ssize_t, common.T_INT_BYTES)
 DETAIL = cython.declare(cython.const_uchar[:], spec.DETAIL_TABLE)
 SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
 
 
 @cython.cfunc
 @cython.inline
-def _u16(buf: cython.const_uchar[:], i: cython.Py_ssize_t) -> cython.int:
+@cython.exceptval(check=False)
+def _u16(buf: cython.p_const_uchar, i: cython.Py_ssize_t) -> cython.int:
     return (buf[i] << 8) | buf[i + 1]
 
 
 @cython.cfunc
 @cython.inline
+@cython.exceptval(check=False)
 def _fc_allowed(fc: cython.int, side: cython.int) -> cython.bint:
     """Loose test used before confirmation: not 0, exception bit only from the server."""
     if fc & 0x7F == 0:
@@ -76,7 +84,7 @@ def _fc_allowed(fc: cython.int, side: cython.int) -> cython.bint:
 
 @cython.cfunc
 @cython.exceptval(-1, check=False)
-def _plausible(buf: cython.const_uchar[:], p: cython.Py_ssize_t, end: cython.Py_ssize_t, side: cython.int) -> cython.int:
+def _plausible(buf: cython.p_const_uchar, p: cython.Py_ssize_t, end: cython.Py_ssize_t, side: cython.int) -> cython.int:
     """Is there a plausible MBAP header (and sane function code) at buf[p]?
 
     0 no; 1 yes; 2 consistent so far, need more bytes.  Used to resynchronise.
@@ -108,7 +116,11 @@ def probe(data, start, end) -> int:
         s = 0
     if e - s <= 0:
         return 0
-    buf: cython.const_uchar[:] = data
+    if type(data) is not bytes:
+        data = bytes(data[s:e])
+        e -= s
+        s = 0
+    buf: cython.p_const_uchar = data
     n: cython.Py_ssize_t = e - s
     length: cython.int
     fc: cython.int
@@ -130,6 +142,129 @@ def probe(data, start, end) -> int:
     return 2 if _plausible(buf, s + total, e, 1) != 0 else 1
 
 
+@cython.final
+@cython.cclass
+class Tally:
+    """The counts of one key: the value type of ``seen`` (layout in docs/architecture.md).
+
+    Kernels bump the C fields; the engine reads them at each interval flush and
+    zeroes ``int_count``/``int_bytes``.  For reading it also behaves as the list
+    it replaced: ``t[common.T_COUNT]``, ``len(t)``, ``t == [count, ...]``.
+    """
+
+    count = cython.declare(cython.longlong, visibility="public")
+    nbytes = cython.declare(cython.longlong, visibility="public")
+    first_ts = cython.declare(cython.double, visibility="public")
+    last_ts = cython.declare(cython.double, visibility="public")
+    int_count = cython.declare(cython.longlong, visibility="public")
+    int_bytes = cython.declare(cython.longlong, visibility="public")
+    first_frame = cython.declare(cython.longlong, visibility="public")
+
+    def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
+        self.count = 1
+        self.nbytes = nbytes
+        self.first_ts = ts
+        self.last_ts = ts
+        self.int_count = 1
+        self.int_bytes = nbytes
+        self.first_frame = frame
+
+    def as_list(self) -> list:
+        return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
+                self.first_frame]
+
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        return self.as_list()[i]
+
+    def __iter__(self):
+        return iter(self.as_list())
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple)) or hasattr(other, "as_list"):
+            return self.as_list() == list(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __repr__(self):
+        return "Tally(%r)" % (self.as_list(),)
+
+
+@cython.cfunc
+@cython.inline
+def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double) -> cython.void:
+    t.count += 1
+    t.nbytes += nbytes
+    t.last_ts = ts
+    t.int_count += 1
+    t.int_bytes += nbytes
+
+
+@cython.cfunc
+def _tally(seen: dict, key: tuple, nbytes: cython.Py_ssize_t, ts: cython.double,
+           frame: cython.Py_ssize_t) -> Tally:
+    """Count one message under *key*; a new key gets a Tally (its count is then 1)."""
+    t = seen.get(key)
+    if t is None:
+        n: Tally = Tally(nbytes, ts, frame)
+        seen[key] = n
+        return n
+    tt: Tally = t
+    _bump(tt, nbytes, ts)
+    return tt
+
+
+@cython.final
+@cython.no_gc      # refers to tuples and Tallies only: no cycles, so no GC tracking
+@cython.cclass
+class _Req:
+    """What one request shape means (cached per connection; see the module docstring)."""
+
+    key: tuple
+    tally: Tally
+    fc: cython.int
+    detail: cython.bint          # always detailed (spec.DETAIL_TABLE)
+    answered: cython.bint        # False for Force Listen Only Mode, which is never answered
+    resp_key: tuple              # (MSG_RESPONSE, ...) once a normal response was paired, else None
+    resp_tally: Tally
+
+    def __init__(self, key: tuple, tally: Tally, fc: cython.int, detail: cython.bint, answered: cython.bint):
+        self.key = key
+        self.tally = tally
+        self.fc = fc
+        self.detail = detail
+        self.answered = answered
+        self.resp_key = None
+        self.resp_tally = None
+
+
+@cython.final
+@cython.no_gc      # refers to a _Req only: no cycles, so no GC tracking
+@cython.freelist(64)
+@cython.cclass
+class _Pending:
+    """An outstanding request: its meaning, frame and time."""
+
+    req: _Req
+    frame: cython.Py_ssize_t
+    ts: cython.double
+
+
+@cython.cfunc
+def _pending(req: _Req, frame: cython.Py_ssize_t, ts: cython.double) -> _Pending:
+    p: _Pending = _Pending.__new__(_Pending)
+    p.req = req
+    p.frame = frame
+    p.ts = ts
+    return p
+
+
+@cython.final
 @cython.cclass
 class ModbusCore:
     """Kernel state of one Modbus/TCP connection (both directions)."""
@@ -145,12 +280,15 @@ class ModbusCore:
     unsolicited = cython.declare(cython.Py_ssize_t, visibility="public")
     unanswered = cython.declare(cython.Py_ssize_t, visibility="public")
     violation = cython.declare(str, visibility="public")
-    pending = cython.declare(dict, visibility="public")
 
     seen: dict
     detail_all: cython.bint
     max_pending: cython.Py_ssize_t
     probe_max: cython.Py_ssize_t
+    shape_max: cython.Py_ssize_t
+    shape_bytes: cython.Py_ssize_t
+    shapes: dict             # request shape (bytes) -> _Req
+    pend: dict               # (tid << 8 | unit) -> _Pending, oldest first
     dead: cython.bint
     overflowed: cython.bint
     buf0: bytearray
@@ -171,6 +309,9 @@ class ModbusCore:
         if self.max_pending < 1:
             self.max_pending = 1
         self.probe_max = limits.probe_max_bytes
+        self.shape_max = limits.shape_cache_entries
+        self.shape_bytes = limits.shape_cache_max_bytes
+        self.shapes = {}
         self.confirmed = False
         self.messages = 0
         self.bytes_decoded = 0
@@ -182,7 +323,7 @@ class ModbusCore:
         self.unsolicited = 0
         self.unanswered = 0
         self.violation = ""
-        self.pending = {}
+        self.pend = {}
         self.dead = False
         self.overflowed = False
         self.buf0 = bytearray()
@@ -195,6 +336,27 @@ class ModbusCore:
         self.eof1 = False
         self.dropped = 0
         self.fail_pos = 0
+
+    @property
+    def pending(self) -> dict:
+        """Outstanding requests, oldest first: (tid << 8 | unit) -> (request key, frame, ts)."""
+        p: _Pending
+        d = {}
+        for k, v in self.pend.items():
+            p = v
+            d[k] = (p.req.key, p.frame, p.ts)
+        return d
+
+    def shapes_cached(self) -> int:
+        """Request shapes in the repeat cache (for tests; bounded by limits.shape_cache_entries)."""
+        return len(self.shapes)
+
+    def c_feed(self) -> int:
+        """Address of the C-level feed entry (``_feed_entry``) for the compiled engine; 0 when
+        interpreted, or for a subclass (whose ``feed`` may differ)."""
+        if cython.compiled and type(self) is ModbusCore:
+            return cython.cast(cython.Py_ssize_t, cython.address(_feed_entry))
+        return 0
 
     # --- per-side state helpers -------------------------------------------
 
@@ -216,11 +378,24 @@ class ModbusCore:
     def feed(self, side: cython.int, data, start: cython.Py_ssize_t, end: cython.Py_ssize_t,
              ts: cython.double, frame: cython.Py_ssize_t, out: list) -> int:
         """Consume data[start:end], the next in-order bytes of *side*."""
-        side = 1 if side else 0
         if end > len(data):
             end = len(data)
         if start < 0:
             start = 0
+        if start >= end:
+            return FEED_VIOLATION if self.dead else FEED_OK
+        if type(data) is not bytes:
+            data = bytes(data[start:end])
+            end -= start
+            start = 0
+        return self._feed(side, data, start, end, ts, frame, out)
+
+    @cython.cfunc
+    @cython.exceptval(-99, check=True)
+    def _feed(self, side: cython.int, data: cython.p_const_uchar, start: cython.Py_ssize_t,
+              end: cython.Py_ssize_t, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.int:
+        """feed() after argument checks: 0 <= start <= end <= len(data)."""
+        side = 1 if side else 0
         if start >= end:
             return FEED_VIOLATION if self.dead else FEED_OK
         if self.dead:
@@ -235,7 +410,8 @@ class ModbusCore:
                 n = end - start
             pend += data[start:start + n]
             start += n
-            consumed = self._parse(side, pend, 0, len(pend), ts, frame, out)
+            whole: bytes = bytes(pend)
+            consumed = self._parse(side, whole, 0, len(whole), ts, frame, out)
             if consumed < 0:
                 return self._die(side, len(pend) - self.fail_pos + end - start)
             if consumed > 0:
@@ -315,31 +491,30 @@ class ModbusCore:
 
     @cython.cfunc
     def _report_unanswered(self, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.void:
-        n: cython.Py_ssize_t = len(self.pending) + self.dropped
+        n: cython.Py_ssize_t = len(self.pend) + self.dropped
         if n == 0:
             return
-        first = None
-        for v in self.pending.values():
+        first: _Pending = None
+        for v in self.pend.values():
             first = v
             break
         detail: str = "%d request(s) never answered" % n
         if self.dropped:
             detail += " (%d dropped from the pending table or replaced by a retry)" % self.dropped
         if first is not None:
-            k = first[0]
-            detail += "; oldest: unit=%d fc=%d frame=%d" % (k[1], k[2], first[1])
-        self.unanswered += len(self.pending)
-        self.pending.clear()
+            k = first.req.key
+            detail += "; oldest: unit=%d fc=%d frame=%d" % (k[1], k[2], first.frame)
+        self.unanswered += len(self.pend)
+        self.pend.clear()
         self.dropped = 0
         out.append((REC_ANOMALY, 1, ts, frame, "modbus.unanswered_request", detail))
 
     @cython.cfunc
     @cython.exceptval(-2, check=True)
-    def _parse(self, side: cython.int, obj, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
+    def _parse(self, side: cython.int, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
                ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.Py_ssize_t:
-        """Handle every complete ADU in obj[pos:end]; return where the first
+        """Handle every complete ADU in buf[pos:end]; return where the first
         unconsumed byte is, or -1 if the bytes are not Modbus (unconfirmed)."""
-        buf: cython.const_uchar[:] = obj
         avail: cython.Py_ssize_t
         pid: cython.int
         length: cython.Py_ssize_t
@@ -408,12 +583,15 @@ class ModbusCore:
                 return -1
             if avail < length + 6:
                 break
-            self._message(side, buf, obj, pos, length + 6, ts, frame, out)
+            if side == 0:
+                self._request(buf, pos, length + 6, ts, frame, out)
+            else:
+                self._response(buf, pos, length + 6, ts, frame, out)
             pos += length + 6
         return pos
 
     @cython.cfunc
-    def _request_key(self, buf: cython.const_uchar[:], unit: cython.int, fc: cython.int,
+    def _request_key(self, buf: cython.p_const_uchar, unit: cython.int, fc: cython.int,
                      b: cython.Py_ssize_t, blen: cython.Py_ssize_t) -> tuple:
         a: cython.int = 0
         q: cython.int = 0
@@ -462,10 +640,72 @@ class ModbusCore:
         return (MSG_REQUEST, unit, fc, a, q)
 
     @cython.cfunc
-    def _message(self, side: cython.int, buf: cython.const_uchar[:], obj, pos: cython.Py_ssize_t,
-                 total: cython.Py_ssize_t, ts: cython.double, frame: cython.Py_ssize_t,
-                 out: list) -> cython.void:
-        """One complete ADU at buf[pos:pos+total] (header already validated)."""
+    def _request(self, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, total: cython.Py_ssize_t,
+                 ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.void:
+        """One complete request ADU at buf[pos:pos+total] (header already validated)."""
+        tid: cython.int = _u16(buf, pos)
+        unit: cython.int = buf[pos + 6]
+        fc: cython.int = buf[pos + 7]
+        b: cython.Py_ssize_t = pos + 8
+        blen: cython.Py_ssize_t = total - 8
+        pk: cython.int = (tid << 8) | unit
+        detail: cython.bint
+        req: _Req = None
+        shape: bytes = None
+        a1 = None
+        d1 = None
+        a2 = None
+        d2 = None
+        self.confirmed = True
+        self.messages += 1
+        self.bytes_decoded += total
+        self.requests += 1
+        # the shape: everything after the transaction and protocol ids
+        if total - 4 <= self.shape_bytes:
+            shape = buf[pos + 4:pos + total]
+            req = self.shapes.get(shape)
+        if req is not None:
+            _bump(req.tally, total, ts)
+            detail = req.detail
+        else:
+            key: tuple = self._request_key(buf, unit, fc, b, blen)
+            t: Tally = _tally(self.seen, key, total, ts, frame)
+            # Force Listen Only Mode is never answered [APP §6.8.1]
+            req = _Req(key, t, fc, (DETAIL[fc] & DETAIL_REQ) != 0,
+                       not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY))
+            detail = req.detail or t.count == 1
+            if fc & 0x7F == 0 or fc & EXC_BIT:
+                a1 = "modbus.invalid_function_code"
+                d1 = "request with function code %d" % fc
+            elif shape is not None and not req.detail:
+                if len(self.shapes) >= self.shape_max:
+                    self.shapes.clear()
+                self.shapes[shape] = req
+        if req.answered:
+            if pk in self.pend:
+                del self.pend[pk]
+                self.dropped += 1
+            elif len(self.pend) >= self.max_pending:
+                for k in self.pend:
+                    del self.pend[k]
+                    break
+                self.dropped += 1
+                if not self.overflowed:
+                    self.overflowed = True
+                    a2 = "modbus.pending_overflow"
+                    d2 = "more than %d outstanding requests; oldest dropped" % self.max_pending
+            self.pend[pk] = _pending(req, frame, ts)
+        if detail or self.detail_all:
+            out.append((REC_MSG, 0, ts, frame, req.key, buf[pos:pos + total], None))
+        if a1 is not None:
+            out.append((REC_ANOMALY, 0, ts, frame, a1, d1))
+        if a2 is not None:
+            out.append((REC_ANOMALY, 0, ts, frame, a2, d2))
+
+    @cython.cfunc
+    def _response(self, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, total: cython.Py_ssize_t,
+                  ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.void:
+        """One complete response ADU at buf[pos:pos+total] (header already validated)."""
         tid: cython.int = _u16(buf, pos)
         unit: cython.int = buf[pos + 6]
         fc: cython.int = buf[pos + 7]
@@ -475,8 +715,10 @@ class ModbusCore:
         detail: cython.bint
         code: cython.int
         key: tuple
+        t: Tally
+        p: _Pending = None
+        req: _Req = None
         ctx = None
-        req = None
         a1 = None
         d1 = None
         a2 = None
@@ -484,72 +726,60 @@ class ModbusCore:
         self.confirmed = True
         self.messages += 1
         self.bytes_decoded += total
-        if side == 0:
-            key = self._request_key(buf, unit, fc, b, blen)
-            detail = (DETAIL[fc] & DETAIL_REQ) != 0
-            self.requests += 1
-            if fc & 0x7F == 0 or fc & EXC_BIT:
-                a1 = "modbus.invalid_function_code"
-                d1 = "request with function code %d" % fc
-            if not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY):
-                # Force Listen Only Mode is never answered [APP §6.8.1]
-                if pk in self.pending:
-                    del self.pending[pk]
-                    self.dropped += 1
-                elif len(self.pending) >= self.max_pending:
-                    for k in self.pending:
-                        del self.pending[k]
-                        break
-                    self.dropped += 1
-                    if not self.overflowed:
-                        self.overflowed = True
-                        a2 = "modbus.pending_overflow"
-                        d2 = "more than %d outstanding requests; oldest dropped" % self.max_pending
-                self.pending[pk] = (key, frame, ts)
-        else:
-            req = self.pending.pop(pk, None)
-            if req is not None and req[0][2] != fc & 0x7F:
+        if len(self.pend) > 0:
+            p = self.pend.pop(pk, None)
+        if p is not None:
+            req = p.req
+            if req.fc != fc & 0x7F:
                 a1 = "modbus.response_mismatch"
-                d1 = "tid=%d unit=%d: request fc %d, response fc %d" % (tid, unit, req[0][2], fc)
+                d1 = "tid=%d unit=%d: request fc %d, response fc %d" % (tid, unit, req.fc, fc)
                 req = None
-            elif req is None:
-                self.unsolicited += 1
-                a1 = "modbus.unsolicited_response"
-                d1 = "tid=%d unit=%d fc=%d" % (tid, unit, fc)
-            if req is not None:
-                ctx = (req[0], req[1], req[2], ts - req[2])
-            if fc & EXC_BIT:
-                self.exceptions += 1
-                code = buf[b] if blen >= 1 else ABSENT
-                key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
-                detail = True
-                if fc & 0x7F == 0:
-                    a2 = "modbus.invalid_function_code"
-                    d2 = "exception for function code 0"
-            else:
-                self.responses += 1
-                if req is not None:
-                    key = (MSG_RESPONSE,) + req[0][1:]
-                else:
-                    key = (MSG_RESPONSE, unit, fc, ABSENT, ABSENT)
-                detail = (DETAIL[fc] & DETAIL_RESP) != 0
-                if fc == 0:
-                    a2 = "modbus.invalid_function_code"
-                    d2 = "response with function code 0"
-        t = self.seen.get(key)
-        if t is None:
-            self.seen[key] = [1, total, ts, ts, 1, total, frame]  # common.new_tally layout
-            detail = True
         else:
-            tl: list = t
-            tl[T_COUNT] += 1
-            tl[T_BYTES] += total
-            tl[T_LAST_TS] = ts
-            tl[T_INT_COUNT] += 1
-            tl[T_INT_BYTES] += total
+            self.unsolicited += 1
+            a1 = "modbus.unsolicited_response"
+            d1 = "tid=%d unit=%d fc=%d" % (tid, unit, fc)
+        if fc & EXC_BIT:
+            self.exceptions += 1
+            code = buf[b] if blen >= 1 else ABSENT
+            key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
+            _tally(self.seen, key, total, ts, frame)
+            detail = True
+            if fc & 0x7F == 0:
+                a2 = "modbus.invalid_function_code"
+                d2 = "exception for function code 0"
+        else:
+            self.responses += 1
+            if req is not None:
+                t = req.resp_tally
+                if t is not None:
+                    _bump(t, total, ts)
+                    key = req.resp_key
+                else:
+                    key = (MSG_RESPONSE,) + req.key[1:]
+                    t = _tally(self.seen, key, total, ts, frame)
+                    req.resp_key = key
+                    req.resp_tally = t
+            else:
+                key = (MSG_RESPONSE, unit, fc, ABSENT, ABSENT)
+                t = _tally(self.seen, key, total, ts, frame)
+            detail = (DETAIL[fc] & DETAIL_RESP) != 0 or t.count == 1
+            if fc == 0:
+                a2 = "modbus.invalid_function_code"
+                d2 = "response with function code 0"
         if detail or self.detail_all:
-            out.append((REC_MSG, side, ts, frame, key, bytes(obj[pos:pos + total]), ctx))
+            if req is not None:
+                ctx = (req.key, p.frame, p.ts, ts - p.ts)
+            out.append((REC_MSG, 1, ts, frame, key, buf[pos:pos + total], ctx))
         if a1 is not None:
-            out.append((REC_ANOMALY, side, ts, frame, a1, d1))
+            out.append((REC_ANOMALY, 1, ts, frame, a1, d1))
         if a2 is not None:
-            out.append((REC_ANOMALY, side, ts, frame, a2, d2))
+            out.append((REC_ANOMALY, 1, ts, frame, a2, d2))
+
+
+@cython.cfunc
+@cython.exceptval(-99, check=True)
+def _feed_entry(core: object, side: cython.int, data: cython.p_const_uchar, start: cython.Py_ssize_t,
+                end: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+    """The compiled engine's entry (see ``ModbusCore.c_feed``): *core* is a ModbusCore and
+    data[start:end] lies inside the caller's buffer."""
+    return cython.cast(ModbusCore, core)._feed(side, data, start, end, ts, frame, out)

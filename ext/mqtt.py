@@ -30,8 +30,17 @@ packet (CONNECT passwords overwritten with zero bytes, length kept) and
 key ``(MSG_TRUNCATED, type, size)`` with ``raw`` = its fixed header; its body is
 skipped as it arrives, never buffered.
 
-Pure-mode rules: byte buffers are ``bytes`` indexed with ``buf[i]`` and masked;
-every read is preceded by an explicit length check.
+Repeats: a PUBLISH whose flags byte, topic and protocol level were seen before
+on this direction (and that carries no v5 properties) is a counter bump on the
+cached ``Tally`` of its key, without decoding the topic or building the key;
+the cache (per direction, keyed by the topic bytes) is bounded by
+``limits.shape_cache_entries``.  The compiled engine calls ``_feed_c`` through
+``c_feed()`` without boxing its arguments.
+
+Pure-mode rules: byte buffers are read as ``const unsigned char *`` when
+compiled (``bytes`` objects when interpreted), indexed with ``buf[i]`` and
+masked; every read is preceded by an explicit length check (pointer reads are
+not bounds-checked).
 """
 from typing import Optional
 
@@ -111,7 +120,8 @@ _BAD_REASONS = cython.declare(
 
 
 @cython.cfunc
-def _scan(buf: bytes, off: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cython.int) -> cython.longlong:
+@cython.exceptval(check=False)
+def _scan(buf: cython.p_const_uchar, off: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cython.int) -> cython.longlong:
     """Fixed header at buf[off:stop]: total * 8 + header length, or an _S_* code."""
     b0: cython.int
     typ: cython.int
@@ -143,19 +153,21 @@ def _scan(buf: bytes, off: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cy
         if off + i >= stop:
             return _S_NEED
         b = buf[off + i] & 0xFF
-        rl |= cython.cast(cython.longlong, b & 0x7F) << (7 * (i - 1))
+        rl |= (b & 0x7F) << (7 * (i - 1))   # i <= 4: at most 28 bits, no overflow
         if not (b & 0x80):
             return (rl + i + 1) * 8 + i + 1
     return _S_BAD_VARINT
 
 
 @cython.cfunc
-def _u16(buf: bytes, p: cython.Py_ssize_t) -> cython.int:
+@cython.exceptval(check=False)
+def _u16(buf: cython.p_const_uchar, p: cython.Py_ssize_t) -> cython.int:
     return ((buf[p] & 0xFF) << 8) | (buf[p + 1] & 0xFF)
 
 
 @cython.cfunc
-def _varint(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.longlong:
+@cython.exceptval(check=False)
+def _varint(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.longlong:
     """Variable byte integer at buf[p:stop]: value * 8 + its size, or -1."""
     i: cython.int
     b: cython.int
@@ -164,14 +176,15 @@ def _varint(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython
         if p + i >= stop:
             return -1
         b = buf[p + i] & 0xFF
-        v |= cython.cast(cython.longlong, b & 0x7F) << (7 * i)
+        v |= (b & 0x7F) << (7 * i)   # i <= 3: at most 28 bits, no overflow
         if not (b & 0x80):
             return v * 8 + i + 1
     return -1
 
 
 @cython.cfunc
-def _skip_props(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.Py_ssize_t:
+@cython.exceptval(check=False)
+def _skip_props(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.Py_ssize_t:
     """Skip a v5 property block at p: the position after it, or -1."""
     v: cython.longlong = _varint(buf, p, stop)
     if v < 0:
@@ -181,7 +194,8 @@ def _skip_props(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cy
 
 
 @cython.cfunc
-def _skip_str(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.Py_ssize_t:
+@cython.exceptval(check=False)
+def _skip_str(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.Py_ssize_t:
     """Skip a length-prefixed string or binary field at p: the position after it, or -1."""
     if p + 2 > stop:
         return -1
@@ -190,7 +204,8 @@ def _skip_str(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cyth
 
 
 @cython.cfunc
-def _chain(buf: bytes, p: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cython.int,
+@cython.exceptval(check=False)
+def _chain(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cython.int,
            allowed: cython.int, max_message: cython.longlong) -> cython.bint:
     """True if buf[p:stop] is one or more whole packets with strict headers of
     types in *allowed* (the resynchronisation and probe test)."""
@@ -232,6 +247,83 @@ def probe(data, start, end) -> int:
     return 0
 
 
+@cython.final
+@cython.cclass
+class Tally:
+    """The counts of one key: the value type of ``seen`` (layout in docs/architecture.md).
+
+    Kernels bump the C fields; the engine reads them at each interval flush and
+    zeroes ``int_count``/``int_bytes``.  For reading it also behaves as the list
+    it replaced: ``t[common.T_COUNT]``, ``len(t)``, ``t == [count, ...]``.
+    """
+
+    count = cython.declare(cython.longlong, visibility="public")
+    nbytes = cython.declare(cython.longlong, visibility="public")
+    first_ts = cython.declare(cython.double, visibility="public")
+    last_ts = cython.declare(cython.double, visibility="public")
+    int_count = cython.declare(cython.longlong, visibility="public")
+    int_bytes = cython.declare(cython.longlong, visibility="public")
+    first_frame = cython.declare(cython.longlong, visibility="public")
+
+    def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
+        self.count = 1
+        self.nbytes = nbytes
+        self.first_ts = ts
+        self.last_ts = ts
+        self.int_count = 1
+        self.int_bytes = nbytes
+        self.first_frame = frame
+
+    def as_list(self) -> list:
+        return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
+                self.first_frame]
+
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        return self.as_list()[i]
+
+    def __iter__(self):
+        return iter(self.as_list())
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple)) or hasattr(other, "as_list"):
+            return self.as_list() == list(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __repr__(self):
+        return "Tally(%r)" % (self.as_list(),)
+
+
+@cython.cfunc
+@cython.inline
+def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double) -> cython.void:
+    t.count += 1
+    t.nbytes += nbytes
+    t.last_ts = ts
+    t.int_count += 1
+    t.int_bytes += nbytes
+
+
+@cython.final
+@cython.no_gc      # refers to a tuple, a str and a Tally: no cycles, so no GC tracking
+@cython.cclass
+class _Pub:
+    """A PUBLISH shape seen before on one direction: what it counts under."""
+
+    b0: cython.int            # the fixed header's first byte (type, DUP, QoS, RETAIN)
+    level: cython.int         # the protocol level it was parsed at
+    key: tuple
+    tally: Tally
+    topic: str
+
+
+@cython.final
 @cython.cclass
 class _Direction:
     """Stream state of one direction."""
@@ -246,6 +338,7 @@ class _Direction:
     wrong_reported: cython.bint
     alias_full_reported: cython.bint
     aliases: dict           # v5 topic alias -> topic
+    pubs: dict              # PUBLISH shape (topic length + topic bytes) -> _Pub
 
     def __init__(self):
         self.buf = bytearray()
@@ -258,8 +351,10 @@ class _Direction:
         self.wrong_reported = False
         self.alias_full_reported = False
         self.aliases = {}
+        self.pubs = {}
 
 
+@cython.final
 @cython.cclass
 class MQTTCore:
     """Framing, keys and tallies for one MQTT connection (both directions)."""
@@ -279,6 +374,9 @@ class MQTTCore:
     violated: cython.bint
     encrypted: cython.bint
     alias_value: cython.int   # topic alias of the PUBLISH being finished, -1 none
+    last_tally: Tally         # the tally the last _finish counted under
+    shape_max: cython.Py_ssize_t
+    shape_bytes: cython.Py_ssize_t
     d0: _Direction
     d1: _Direction
 
@@ -298,6 +396,9 @@ class MQTTCore:
         self.violated = False
         self.encrypted = False
         self.alias_value = -1
+        self.last_tally = None
+        self.shape_max = limits.shape_cache_entries
+        self.shape_bytes = limits.shape_cache_max_bytes
         self.d0 = _Direction()
         self.d1 = _Direction()
 
@@ -305,13 +406,35 @@ class MQTTCore:
     def feed(self, side: cython.int, data, start: cython.Py_ssize_t, end: cython.Py_ssize_t,
              ts: cython.double, frame: cython.longlong, out: list) -> int:
         """Consume data[start:end], the next in-order bytes of *side*."""
-        buf: bytes
-        d: _Direction = self.d1 if side else self.d0
         n: cython.Py_ssize_t = len(data)
         if end > n:
             end = n
         if start < 0:
             start = 0
+        if start < end and type(data) is not bytes:
+            data = bytes(data[start:end])
+            end = end - start
+            start = 0
+        return self._feed_c(side, data, start, end, float(ts), int(frame), out)
+
+    def c_feed(self) -> int:
+        """Address of the C-level feed entry (``_feed_entry``) for the compiled engine; 0 when
+        interpreted, or for a subclass (whose ``feed`` may differ)."""
+        if cython.compiled and type(self) is MQTTCore:
+            return cython.cast(cython.Py_ssize_t, cython.address(_feed_entry))
+        return 0
+
+    def shapes_cached(self, side: cython.int) -> int:
+        """PUBLISH shapes in *side*'s repeat cache (for tests; bounded by limits.shape_cache_entries)."""
+        d: _Direction = self.d1 if side else self.d0
+        return len(d.pubs)
+
+    @cython.cfunc
+    @cython.exceptval(-99, check=True)
+    def _feed_c(self, side: cython.int, buf: cython.p_const_uchar, start: cython.Py_ssize_t,
+                end: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+        """feed() after argument checks: 0 <= start <= end <= len(buf)."""
+        d: _Direction = self.d1 if side else self.d0
         if start >= end:
             return _FEED_VIOLATION if self.violated else _FEED_OK
         if self.violated:
@@ -320,13 +443,7 @@ class MQTTCore:
         if self.encrypted:
             self.bytes_encrypted += end - start
             return _FEED_OK
-        if type(data) is bytes:
-            buf = data
-        else:
-            buf = bytes(data[start:end])
-            end = end - start
-            start = 0
-        return self._feed(d, 1 if side else 0, buf, start, end, float(ts), int(frame), out)
+        return self._feed(d, 1 if side else 0, buf, start, end, ts, frame, out)
 
     def gap(self, side: cython.int, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong,
             out: list) -> int:
@@ -395,7 +512,7 @@ class MQTTCore:
 
     # ------------------------------------------------------------ framing
     @cython.cfunc
-    def _feed(self, d: _Direction, side: cython.int, buf: bytes, pos: cython.Py_ssize_t, stop: cython.Py_ssize_t,
+    def _feed(self, d: _Direction, side: cython.int, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, stop: cython.Py_ssize_t,
               ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         r: cython.longlong
         total: cython.longlong
@@ -425,9 +542,9 @@ class MQTTCore:
                 if r < 0:
                     if self._tls(d, buf, pos, stop, False):
                         return _FEED_OK
-                    return self._bad(d, side, cython.cast(cython.int, r), stop - pos, ts, frame, out)
+                    return self._bad(d, side, r, stop - pos, ts, frame, out)
                 total = r >> 3
-                hl = cython.cast(cython.int, r & 7)
+                hl = r & 7
                 if total > self.max_message:
                     self._truncated(d, side, buf, pos, hl, total, ts, frame, out)
                     k = min(total, stop - pos)
@@ -459,9 +576,9 @@ class MQTTCore:
                             return _FEED_OK
                         continue
                     d.buf = bytearray()
-                    return self._bad(d, side, cython.cast(cython.int, r), len(hb) + stop - pos, ts, frame, out)
+                    return self._bad(d, side, r, len(hb) + stop - pos, ts, frame, out)
                 total = r >> 3
-                hl = cython.cast(cython.int, r & 7)
+                hl = r & 7
                 if total > self.max_message:
                     d.buf = bytearray()
                     self._truncated(d, side, hb, 0, hl, total, ts, frame, out)
@@ -489,7 +606,7 @@ class MQTTCore:
         return _FEED_OK
 
     @cython.cfunc
-    def _tls(self, d: _Direction, buf: bytes, pos: cython.Py_ssize_t, stop: cython.Py_ssize_t,
+    def _tls(self, d: _Direction, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, stop: cython.Py_ssize_t,
              buffered: cython.bint) -> cython.bint:
         """At the start of an unconfirmed stream, a TLS record header (content
         type 20-23, version 3.x) switches to encrypted mode.  Those first bytes
@@ -509,7 +626,7 @@ class MQTTCore:
         return True
 
     @cython.cfunc
-    def _bad(self, d: _Direction, side: cython.int, r: cython.int, nbytes: cython.Py_ssize_t,
+    def _bad(self, d: _Direction, side: cython.int, r: cython.longlong, nbytes: cython.Py_ssize_t,
              ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """An invalid fixed header: a violation, or the direction is abandoned."""
         reason: str = _BAD_REASONS[-r]
@@ -547,20 +664,20 @@ class MQTTCore:
     @cython.cfunc
     def _tally(self, key: tuple, typ: cython.int, nbytes: cython.longlong, ts: cython.double,
                frame: cython.longlong) -> cython.bint:
-        """Count one message under *key* (parsers.common.T_* layout); True if it must be reported."""
-        t: list = self.seen.get(key)
+        """Count one message under *key* (its Tally is left in last_tally); True if it must be reported."""
+        t = self.seen.get(key)
         if t is None:
-            self.seen[key] = [1, nbytes, ts, ts, 1, nbytes, frame]
+            n: Tally = Tally(nbytes, ts, frame)
+            self.seen[key] = n
+            self.last_tally = n
             return True
-        t[0] += 1
-        t[1] += nbytes
-        t[3] = ts
-        t[4] += 1
-        t[5] += nbytes
+        tt: Tally = t
+        _bump(tt, nbytes, ts)
+        self.last_tally = tt
         return self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0
 
     @cython.cfunc
-    def _truncated(self, d: _Direction, side: cython.int, buf: bytes, off: cython.Py_ssize_t, hl: cython.int,
+    def _truncated(self, d: _Direction, side: cython.int, buf: cython.p_const_uchar, off: cython.Py_ssize_t, hl: cython.int,
                    total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """A packet over the size limit: reported by its header, body skipped."""
         typ: cython.int = (buf[off] & 0xFF) >> 4
@@ -574,7 +691,7 @@ class MQTTCore:
 
     # ------------------------------------------------------------- packets
     @cython.cfunc
-    def _packet(self, d: _Direction, side: cython.int, buf: bytes, off: cython.Py_ssize_t, hl: cython.int,
+    def _packet(self, d: _Direction, side: cython.int, buf: cython.p_const_uchar, off: cython.Py_ssize_t, hl: cython.int,
                 total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """One complete packet at buf[off:off+total]: -1 if it makes this a violation."""
         typ: cython.int = (buf[off] & 0xFF) >> 4
@@ -671,7 +788,7 @@ class MQTTCore:
         return self._finish(d, side, typ, key, buf, off, total, None, bad, level, ts, frame, out)
 
     @cython.cfunc
-    def _finish(self, d: _Direction, side: cython.int, typ: cython.int, key: tuple, buf: bytes,
+    def _finish(self, d: _Direction, side: cython.int, typ: cython.int, key: tuple, buf: cython.p_const_uchar,
                 off: cython.Py_ssize_t, total: cython.longlong, raw: Optional[bytes], bad: Optional[str],
                 level: cython.int,
                 ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
@@ -724,7 +841,7 @@ class MQTTCore:
         return None
 
     @cython.cfunc
-    def _publish(self, d: _Direction, side: cython.int, buf: bytes, off: cython.Py_ssize_t, hl: cython.int,
+    def _publish(self, d: _Direction, side: cython.int, buf: cython.p_const_uchar, off: cython.Py_ssize_t, hl: cython.int,
                  total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """PUBLISH: topic, QoS, retain; in v5 the topic alias property."""
         b0: cython.int = buf[off] & 0xFF
@@ -738,7 +855,24 @@ class MQTTCore:
         qos: cython.int = (b0 >> _QOS_SHIFT) & 3
         bad: str = None
         topic: str = ""
+        shape: bytes = None
+        q: cython.Py_ssize_t
+        e: _Pub
+        level: cython.int = self.level
         self.alias_value = -1
+        if p + 2 <= stop:
+            tl = _u16(buf, p)
+            q = p + 2 + tl + (2 if qos else 0)      # after the topic and packet identifier
+            # a shape is cacheable when the packet is valid without decoding the topic: a
+            # topic (no alias), and in v5 an empty property block (no alias property)
+            if tl > 0 and tl + 2 <= self.shape_bytes and q <= stop and (
+                    level != _LEVEL_5 or (q < stop and (buf[q] & 0xFF) == 0)):
+                shape = buf[p:p + 2 + tl]
+                o = d.pubs.get(shape)
+                if o is not None:
+                    e = o
+                    if e.b0 == b0 and e.level == level:
+                        return self._repeat(d, side, e, buf, off, total, ts, frame, out)
         if p + 2 > stop or p + 2 + _u16(buf, p) > stop:
             bad = "PUBLISH topic overruns the packet"
         else:
@@ -787,11 +921,36 @@ class MQTTCore:
                         self.alias_value = -1
             if bad is None and tl == 0 and self.alias_value < 0:
                 bad = "PUBLISH with an empty topic and no topic alias"
-        return self._finish(d, side, _PUBLISH, (_PUBLISH, topic, qos, b0 & 1), buf, off, total, None, bad,
-                            self.level, ts, frame, out)
+        key: tuple = (_PUBLISH, topic, qos, b0 & 1)
+        if self._finish(d, side, _PUBLISH, key, buf, off, total, None, bad, level, ts, frame, out) < 0:
+            return -1
+        if shape is not None and bad is None and self.alias_value < 0:
+            if len(d.pubs) >= self.shape_max:
+                d.pubs.clear()
+            e = _Pub.__new__(_Pub)
+            e.b0 = b0
+            e.level = level
+            e.key = key
+            e.tally = self.last_tally
+            e.topic = topic
+            d.pubs[shape] = e
+        return 0
 
     @cython.cfunc
-    def _connect(self, d: _Direction, side: cython.int, buf: bytes, off: cython.Py_ssize_t, hl: cython.int,
+    def _repeat(self, d: _Direction, side: cython.int, e: _Pub, buf: cython.p_const_uchar, off: cython.Py_ssize_t,
+                total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+        """A PUBLISH of a cached shape: what _finish does for a valid, known, alias-free one."""
+        self.confirmed = True
+        self._first(d, side, _PUBLISH, ts, frame, out)
+        self.messages += 1
+        self.bytes_decoded += total
+        _bump(e.tally, total, ts)
+        if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
+            out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
+        return 0
+
+    @cython.cfunc
+    def _connect(self, d: _Direction, side: cython.int, buf: cython.p_const_uchar, off: cython.Py_ssize_t, hl: cython.int,
                  total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """CONNECT: protocol name and level.  The password is overwritten with
         zero bytes in raw (its length is kept); when the payload does not parse,
@@ -857,3 +1016,12 @@ class MQTTCore:
         if name is not None and bad is None and level != _LEVEL_31 and level != _LEVEL_311 and level != _LEVEL_5:
             self._anomaly(out, side, ts, frame, "mqtt.unknown_protocol_level", "level %d" % raw_level)
         return self._finish(d, side, _CONNECT, (_CONNECT, level), buf, off, total, raw, bad, level, ts, frame, out)
+
+
+@cython.cfunc
+@cython.exceptval(-99, check=True)
+def _feed_entry(core: object, side: cython.int, data: cython.p_const_uchar, start: cython.Py_ssize_t,
+                end: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+    """The compiled engine's entry (see ``MQTTCore.c_feed``): *core* is an MQTTCore and
+    data[start:end] lies inside the caller's buffer."""
+    return cython.cast(MQTTCore, core)._feed_c(side, data, start, end, ts, frame, out)

@@ -34,12 +34,18 @@ The same source runs interpreted and compiled: buffers are indexed only with
 ``buf[i]`` and ``len(buf)``, integers are masked explicitly, nothing is
 cimported.  ``feed``/``probe`` accept any byte buffer (bytes, bytearray, mmap,
 memoryview; the last two are copied per segment); the walkers take the buffer
-as ``unsigned char *`` when compiled (bytes/bytearray coerce without a copy;
-interpreted, the annotation is ignored and they index the object).  Pointer
-reads are not bounds-checked by Cython, so every read is preceded by an
+as ``const unsigned char *`` when compiled (bytes/bytearray coerce without a
+copy; interpreted, the annotation is ignored and they index the object).
+Pointer reads are not bounds-checked by Cython, so every read is preceded by an
 explicit length check against the chunk end (covered by the hypothesis
 differential tests: an over-read raises IndexError in the pure path).  The
 bytearray a walker reads is never resized while it runs.
+
+Tallies: every key this connection counted under a fixed key or a known
+service id has a slot in ``_tallies`` (``_S_*``, ``_TID_SLOT``), so a repeat
+is a list index and C counter bumps on its ``Tally``; other keys go through
+``seen``.  The compiled engine calls ``_feed_c`` through ``c_feed()`` without
+boxing its arguments.
 """
 import cython
 
@@ -47,72 +53,90 @@ from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_ANOMALY, REC_MSG
 from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.parsers.opcua import spec as _spec
 
-# --- constants from the spec, as typed module globals -----------------------
-_REC_MSG: cython.int = REC_MSG
-_REC_ANOMALY: cython.int = REC_ANOMALY
-_FEED_OK: cython.int = FEED_OK
-_FEED_VIOLATION: cython.int = FEED_VIOLATION
+# --- constants from the spec, as C globals in the compiled build -------------
+# (cython.declare: a module-level annotation would stay a Python global, looked
+# up by name and boxed on every use)
+_REC_MSG = cython.declare(cython.int, REC_MSG)
+_REC_ANOMALY = cython.declare(cython.int, REC_ANOMALY)
+_FEED_OK = cython.declare(cython.int, FEED_OK)
+_FEED_VIOLATION = cython.declare(cython.int, FEED_VIOLATION)
 
-_HEADER_LEN: cython.Py_ssize_t = _spec.HEADER_LEN
-_SYM_PREFIX: cython.Py_ssize_t = _spec.SYMMETRIC_PREFIX_LEN
-_SYM_BODY: cython.Py_ssize_t = _spec.SYMMETRIC_BODY_OFFSET
-_SEQ_LEN: cython.Py_ssize_t = _spec.SEQUENCE_HEADER_LEN
+_HEADER_LEN = cython.declare(cython.Py_ssize_t, _spec.HEADER_LEN)
+_SYM_PREFIX = cython.declare(cython.Py_ssize_t, _spec.SYMMETRIC_PREFIX_LEN)
+_SYM_BODY = cython.declare(cython.Py_ssize_t, _spec.SYMMETRIC_BODY_OFFSET)
+_SEQ_LEN = cython.declare(cython.Py_ssize_t, _spec.SEQUENCE_HEADER_LEN)
 
-_TAG_HEL: cython.long = _spec.TAG_HEL
-_TAG_ACK: cython.long = _spec.TAG_ACK
-_TAG_ERR: cython.long = _spec.TAG_ERR
-_TAG_RHE: cython.long = _spec.TAG_RHE
-_TAG_OPN: cython.long = _spec.TAG_OPN
-_TAG_MSG: cython.long = _spec.TAG_MSG
-_TAG_CLO: cython.long = _spec.TAG_CLO
+_TAG_HEL = cython.declare(cython.long, _spec.TAG_HEL)
+_TAG_ACK = cython.declare(cython.long, _spec.TAG_ACK)
+_TAG_ERR = cython.declare(cython.long, _spec.TAG_ERR)
+_TAG_RHE = cython.declare(cython.long, _spec.TAG_RHE)
+_TAG_OPN = cython.declare(cython.long, _spec.TAG_OPN)
+_TAG_MSG = cython.declare(cython.long, _spec.TAG_MSG)
+_TAG_CLO = cython.declare(cython.long, _spec.TAG_CLO)
 
-_HEL: cython.int = _spec.HEL
-_ACK: cython.int = _spec.ACK
-_ERR: cython.int = _spec.ERR
-_RHE: cython.int = _spec.RHE
-_OPN: cython.int = _spec.OPN
-_CLO: cython.int = _spec.CLO
-_MSG: cython.int = _spec.MSG_SERVICE
-_MSG_ENCRYPTED: cython.int = _spec.MSG_ENCRYPTED
-_MSG_ABORT: cython.int = _spec.MSG_ABORT
+_HEL = cython.declare(cython.int, _spec.HEL)
+_ACK = cython.declare(cython.int, _spec.ACK)
+_ERR = cython.declare(cython.int, _spec.ERR)
+_RHE = cython.declare(cython.int, _spec.RHE)
+_OPN = cython.declare(cython.int, _spec.OPN)
+_CLO = cython.declare(cython.int, _spec.CLO)
+_MSG = cython.declare(cython.int, _spec.MSG_SERVICE)
+_MSG_ENCRYPTED = cython.declare(cython.int, _spec.MSG_ENCRYPTED)
+_MSG_ABORT = cython.declare(cython.int, _spec.MSG_ABORT)
 
-_MIN_HEL: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.HEL]
-_MIN_ACK: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.ACK]
-_MIN_ERR: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.ERR]
-_MIN_RHE: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.RHE]
-_MIN_OPN: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.OPN]
-_MIN_SYM: cython.Py_ssize_t = _spec.MIN_SIZE[_spec.MSG_SERVICE]
+_MIN_HEL = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.HEL])
+_MIN_ACK = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.ACK])
+_MIN_ERR = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.ERR])
+_MIN_RHE = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.RHE])
+_MIN_OPN = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.OPN])
+_MIN_SYM = cython.declare(cython.Py_ssize_t, _spec.MIN_SIZE[_spec.MSG_SERVICE])
 
-_F: cython.int = _spec.CHUNK_FINAL
-_C: cython.int = _spec.CHUNK_INTERMEDIATE
-_A: cython.int = _spec.CHUNK_ABORT
+_F = cython.declare(cython.int, _spec.CHUNK_FINAL)
+_C = cython.declare(cython.int, _spec.CHUNK_INTERMEDIATE)
+_A = cython.declare(cython.int, _spec.CHUNK_ABORT)
 
-_PROTOCOL_VERSION_MAX: cython.long = _spec.MAX_SANE_PROTOCOL_VERSION
-_POLICY_URI_MAX: cython.Py_ssize_t = _spec.POLICY_URI_MAX
-_POLICY_NONE: str = _spec.POLICY_NONE_URI
-_MAX_PENDING: cython.Py_ssize_t = _spec.MAX_PENDING_MESSAGES
-_MODE_SIGN: cython.int = int(_spec.MessageSecurityMode.SIGN)
-_MODE_ENCRYPT: cython.int = int(_spec.MessageSecurityMode.SIGN_AND_ENCRYPT)
-_MODE_NONE: cython.int = int(_spec.MessageSecurityMode.NONE)
+_PROTOCOL_VERSION_MAX = cython.declare(cython.long, _spec.MAX_SANE_PROTOCOL_VERSION)
+_POLICY_URI_MAX = cython.declare(cython.Py_ssize_t, _spec.POLICY_URI_MAX)
+_POLICY_NONE = cython.declare(str, _spec.POLICY_NONE_URI)
+_MAX_PENDING = cython.declare(cython.Py_ssize_t, _spec.MAX_PENDING_MESSAGES)
+_MODE_SIGN = cython.declare(cython.int, int(_spec.MessageSecurityMode.SIGN))
+_MODE_ENCRYPT = cython.declare(cython.int, int(_spec.MessageSecurityMode.SIGN_AND_ENCRYPT))
+_MODE_NONE = cython.declare(cython.int, int(_spec.MessageSecurityMode.NONE))
 
 # Per type id flags (1 known service, 2 always detailed) and ready-made keys, indexed by
 # the numeric id: no int objects or set lookups on the per-message path.
-_TID_MAX: cython.long = 16384
+_TID_MAX = cython.declare(cython.long, 16384)
 assert max(_spec.SERVICE_IDS) < 16384
-_TID_FLAGS: bytes = bytes(
+_TID_FLAGS = cython.declare(bytes, bytes(
     (1 if t in _spec.SERVICE_IDS else 0) | (2 if t in _spec.ALWAYS_DETAILED_SERVICE_IDS else 0) for t in range(16384)
-)
-_TID_KEYS: list = [(_spec.MSG_SERVICE, t) if t in _spec.SERVICE_IDS else None for t in range(16384)]
-_SIG_LEN: dict = {uri: entry[3] for uri, entry in _spec.SECURITY_POLICIES.items()}
+))
+_TID_KEYS = cython.declare(list, [(_spec.MSG_SERVICE, t) if t in _spec.SERVICE_IDS else None for t in range(16384)])
+_SIG_LEN = cython.declare(dict, {uri: entry[3] for uri, entry in _spec.SECURITY_POLICIES.items()})
 
-_KEY_HEL: tuple = (_spec.HEL,)
-_KEY_ACK: tuple = (_spec.ACK,)
-_KEY_ERR: tuple = (_spec.ERR,)
-_KEY_RHE: tuple = (_spec.RHE,)
-_KEY_OPN: tuple = (_spec.OPN,)
-_KEY_CLO: tuple = (_spec.CLO,)
-_KEY_ENCRYPTED: tuple = (_spec.MSG_ENCRYPTED,)
-_KEY_ABORT: tuple = (_spec.MSG_ABORT,)
+# Each connection keeps the Tally of every fixed key it counted in a small list indexed
+# by "slot", so that a repeat is a list index and C counter bumps (no dict lookup, no
+# tuple hash).  Slots 1-8 are the fixed keys below; known service ids get 9, 10, ...
+_S_HEL = cython.declare(cython.int, 1)
+_S_ACK = cython.declare(cython.int, 2)
+_S_ERR = cython.declare(cython.int, 3)
+_S_RHE = cython.declare(cython.int, 4)
+_S_OPN = cython.declare(cython.int, 5)
+_S_CLO = cython.declare(cython.int, 6)
+_S_ENCRYPTED = cython.declare(cython.int, 7)
+_S_ABORT = cython.declare(cython.int, 8)
+_SERVICE_SLOTS: dict = {t: 9 + i for i, t in enumerate(sorted(_spec.SERVICE_IDS))}
+assert 9 + len(_SERVICE_SLOTS) <= 256
+_TID_SLOT = cython.declare(bytes, bytes(_SERVICE_SLOTS.get(t, 0) for t in range(16384)))
+_NSLOTS = cython.declare(cython.Py_ssize_t, 9 + len(_SERVICE_SLOTS))
+
+_KEY_HEL = cython.declare(tuple, (_spec.HEL,))
+_KEY_ACK = cython.declare(tuple, (_spec.ACK,))
+_KEY_ERR = cython.declare(tuple, (_spec.ERR,))
+_KEY_RHE = cython.declare(tuple, (_spec.RHE,))
+_KEY_OPN = cython.declare(tuple, (_spec.OPN,))
+_KEY_CLO = cython.declare(tuple, (_spec.CLO,))
+_KEY_ENCRYPTED = cython.declare(tuple, (_spec.MSG_ENCRYPTED,))
+_KEY_ABORT = cython.declare(tuple, (_spec.MSG_ABORT,))
 
 # anomaly ids (documented in docs/protocols/opcua.md)
 A_BAD_HEADER = "opcua.bad_header"
@@ -136,13 +160,15 @@ ANOMALY_IDS = (
 # --- byte helpers ---------------------------------------------------------
 @cython.cfunc
 @cython.inline
-def _u16(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.long:
+@cython.exceptval(check=False)
+def _u16(buf: cython.p_const_uchar, i: cython.Py_ssize_t) -> cython.long:
     return (buf[i] & 0xFF) | ((buf[i + 1] & 0xFF) << 8)
 
 
 @cython.cfunc
 @cython.inline
-def _u32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
+@cython.exceptval(check=False)
+def _u32(buf: cython.p_const_uchar, i: cython.Py_ssize_t) -> cython.longlong:
     a: cython.longlong = buf[i] & 0xFF
     b: cython.longlong = buf[i + 1] & 0xFF
     c: cython.longlong = buf[i + 2] & 0xFF
@@ -151,7 +177,8 @@ def _u32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
 
 
 @cython.cfunc
-def _i32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
+@cython.exceptval(check=False)
+def _i32(buf: cython.p_const_uchar, i: cython.Py_ssize_t) -> cython.longlong:
     v: cython.longlong = _u32(buf, i)
     if v >= 0x80000000:
         v -= 0x100000000
@@ -159,7 +186,8 @@ def _i32(buf: cython.p_uchar, i: cython.Py_ssize_t) -> cython.longlong:
 
 
 @cython.cfunc
-def _code(buf: cython.p_uchar, p: cython.Py_ssize_t) -> cython.int:
+@cython.exceptval(check=False)
+def _code(buf: cython.p_const_uchar, p: cython.Py_ssize_t) -> cython.int:
     """Key code of the 3-byte type at buf[p] (0: not a UA TCP type)."""
     tag: cython.long = ((buf[p] & 0xFF) << 16) | ((buf[p + 1] & 0xFF) << 8) | (buf[p + 2] & 0xFF)
     if tag == _TAG_MSG:
@@ -180,6 +208,7 @@ def _code(buf: cython.p_uchar, p: cython.Py_ssize_t) -> cython.int:
 
 
 @cython.cfunc
+@cython.exceptval(check=False)
 def _min_size(code: cython.int) -> cython.Py_ssize_t:
     if code == _MSG or code == _CLO:
         return _MIN_SYM
@@ -195,7 +224,8 @@ def _min_size(code: cython.int) -> cython.Py_ssize_t:
 
 
 @cython.cfunc
-def _header_ok(buf: cython.p_uchar, p: cython.Py_ssize_t, limit: cython.longlong) -> cython.int:
+@cython.exceptval(check=False)
+def _header_ok(buf: cython.p_const_uchar, p: cython.Py_ssize_t, limit: cython.longlong) -> cython.int:
     """Code of a valid header at buf[p:p+8], else 0 (caller checked 8 bytes exist)."""
     code: cython.int = _code(buf, p)
     if code == 0:
@@ -214,7 +244,8 @@ def _header_ok(buf: cython.p_uchar, p: cython.Py_ssize_t, limit: cython.longlong
 
 
 @cython.cfunc
-def _type_id(buf: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.long:
+@cython.exceptval(check=False)
+def _type_id(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.long:
     """Numeric namespace-0 NodeId at buf[i] (two-byte, four-byte or numeric form), else -1."""
     if i >= end:
         return -1
@@ -235,10 +266,19 @@ def _type_id(buf: cython.p_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) 
 
 
 @cython.cfunc
+@cython.exceptval(check=False)
 def _tid_flags(tid: cython.long) -> cython.int:
     if tid < 0 or tid >= _TID_MAX:
         return 0
     return _TID_FLAGS[tid]
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _tid_slot(tid: cython.long) -> cython.int:
+    if tid < 0 or tid >= _TID_MAX:
+        return 0
+    return _TID_SLOT[tid]
 
 
 @cython.cfunc
@@ -295,6 +335,70 @@ def probe(data, start, end) -> int:
     return 1
 
 
+@cython.final
+@cython.cclass
+class Tally:
+    """The counts of one key: the value type of ``seen`` (layout in docs/architecture.md).
+
+    Kernels bump the C fields; the engine reads them at each interval flush and
+    zeroes ``int_count``/``int_bytes``.  For reading it also behaves as the list
+    it replaced: ``t[common.T_COUNT]``, ``len(t)``, ``t == [count, ...]``.
+    """
+
+    count = cython.declare(cython.longlong, visibility="public")
+    nbytes = cython.declare(cython.longlong, visibility="public")
+    first_ts = cython.declare(cython.double, visibility="public")
+    last_ts = cython.declare(cython.double, visibility="public")
+    int_count = cython.declare(cython.longlong, visibility="public")
+    int_bytes = cython.declare(cython.longlong, visibility="public")
+    first_frame = cython.declare(cython.longlong, visibility="public")
+
+    def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
+        self.count = 1
+        self.nbytes = nbytes
+        self.first_ts = ts
+        self.last_ts = ts
+        self.int_count = 1
+        self.int_bytes = nbytes
+        self.first_frame = frame
+
+    def as_list(self) -> list:
+        return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
+                self.first_frame]
+
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        return self.as_list()[i]
+
+    def __iter__(self):
+        return iter(self.as_list())
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple)) or hasattr(other, "as_list"):
+            return self.as_list() == list(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __repr__(self):
+        return "Tally(%r)" % (self.as_list(),)
+
+
+@cython.cfunc
+@cython.inline
+def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double) -> cython.void:
+    t.count += 1
+    t.nbytes += nbytes
+    t.last_ts = ts
+    t.int_count += 1
+    t.int_bytes += nbytes
+
+
+@cython.final
 @cython.cclass
 class _Partial:
     """One message being assembled from chunks."""
@@ -317,6 +421,7 @@ class _Partial:
         self.flagged = False
 
 
+@cython.final
 @cython.cclass
 class _Direction:
     """Per-side stream state."""
@@ -341,6 +446,7 @@ class _Direction:
         self.max_chunks = 0
 
 
+@cython.final
 @cython.cclass
 class OPCUACore:
     """OPC UA kernel for one TCP connection; see the module docstring."""
@@ -363,6 +469,7 @@ class OPCUACore:
     _mismatch_reported: cython.bint
     _d0: _Direction
     _d1: _Direction
+    _tallies: list  # slot -> Tally counted by this connection (see _S_*)
 
     def __init__(self, seen, detail_all=False, limits=DEFAULT_LIMITS):
         self.seen = seen if seen is not None else {}
@@ -383,11 +490,10 @@ class OPCUACore:
         self._mismatch_reported = False
         self._d0 = _Direction()
         self._d1 = _Direction()
+        self._tallies = [None] * _NSLOTS
 
     # ------------------------------------------------------------------ api
     def feed(self, side, data, start, end, ts, frame, out) -> int:
-        sd: cython.int = side & 1
-        d: _Direction = self._d1 if sd else self._d0
         n: cython.Py_ssize_t = len(data)
         s: cython.Py_ssize_t = start
         e: cython.Py_ssize_t = end
@@ -402,6 +508,24 @@ class OPCUACore:
             data = bytes(data[s:e])
             e -= s
             s = 0
+        return self._feed_c(side & 1, data, s, e, float(ts), int(frame), out)
+
+    def c_feed(self) -> int:
+        """Address of the C-level feed entry (``_feed_entry``) for the compiled engine; 0 when
+        interpreted, or for a subclass (whose ``feed`` may differ)."""
+        if cython.compiled and type(self) is OPCUACore:
+            return cython.cast(cython.Py_ssize_t, cython.address(_feed_entry))
+        return 0
+
+    @cython.cfunc
+    @cython.exceptval(-99, check=True)
+    def _feed_c(self, side: cython.int, data: cython.p_const_uchar, s: cython.Py_ssize_t, e: cython.Py_ssize_t,
+                ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+        """feed() after argument checks: 0 <= s <= e <= len(data)."""
+        sd: cython.int = side & 1
+        d: _Direction = self._d1 if sd else self._d0
+        if s >= e:
+            return _FEED_OK
         k: cython.longlong
         if d.skip > 0:
             k = min(d.skip, e - s)
@@ -429,6 +553,8 @@ class OPCUACore:
         return _FEED_OK
 
     def gap(self, side, nbytes, ts, frame, out) -> int:
+        ts = float(ts)
+        frame = int(frame)
         sd: cython.int = side & 1
         d: _Direction = self._d1 if sd else self._d0
         nb: cython.longlong = nbytes
@@ -454,6 +580,8 @@ class OPCUACore:
         return _FEED_OK
 
     def eof(self, side, ts, frame, out) -> int:
+        ts = float(ts)
+        frame = int(frame)
         sd: cython.int = side & 1
         d: _Direction = self._d1 if sd else self._d0
         if len(d.buf) or d.skip > 0:
@@ -481,12 +609,13 @@ class OPCUACore:
         return _FEED_VIOLATION
 
     @cython.cfunc
-    def _anomaly(self, out: list, side: cython.int, ts, frame, aid: str, detail: str):
+    def _anomaly(self, out: list, side: cython.int, ts: cython.double, frame: cython.longlong, aid: str,
+                 detail: str):
         out.append((_REC_ANOMALY, side, ts, frame, aid, detail))
 
     @cython.cfunc
-    def _frames(self, side: cython.int, d: _Direction, buf: cython.p_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
-                ts, frame, out: list) -> cython.Py_ssize_t:
+    def _frames(self, side: cython.int, d: _Direction, buf: cython.p_const_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
+                ts: cython.double, frame: cython.longlong, out: list) -> cython.Py_ssize_t:
         """Frame chunks in buf[pos:end]; return the first unconsumed offset, or -1 for
         "not OPC UA" on an unconfirmed connection."""
         avail: cython.Py_ssize_t
@@ -545,7 +674,7 @@ class OPCUACore:
             pos += size
 
     @cython.cfunc
-    def _drop_for(self, d: _Direction, code: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t, avail: cython.longlong):
+    def _drop_for(self, d: _Direction, code: cython.int, buf: cython.p_const_uchar, p: cython.Py_ssize_t, avail: cython.longlong):
         """An oversized chunk was skipped: forget the message it belonged to."""
         if code == _MSG or code == _CLO:
             if avail >= 24 and self._plain != 0:
@@ -554,19 +683,26 @@ class OPCUACore:
                 d.seq = None
 
     @cython.cfunc
-    def _record(self, side: cython.int, key: tuple, nbytes: cython.longlong, ts, frame, always: cython.bint) -> cython.bint:
-        """Tally *key*; True when a record must be emitted."""
+    def _record(self, side: cython.int, key: tuple, slot: cython.int, nbytes: cython.longlong,
+                ts: cython.double, frame: cython.longlong, always: cython.bint) -> cython.bint:
+        """Tally *key* (whose slot is *slot*, 0 for none); True when a record must be emitted."""
         self.messages += 1
+        if slot > 0:
+            o = self._tallies[slot]
+            if o is not None:
+                _bump(o, nbytes, ts)
+                return always or self.detail_all
         t = self.seen.get(key)
         if t is None:
-            self.seen[key] = [1, nbytes, ts, ts, 1, nbytes, frame]
+            n: Tally = Tally(nbytes, ts, frame)
+            self.seen[key] = n
+            if slot > 0:
+                self._tallies[slot] = n
             return True
-        tl: list = t
-        tl[0] += 1
-        tl[1] += nbytes
-        tl[3] = ts
-        tl[4] += 1
-        tl[5] += nbytes
+        tt: Tally = t
+        _bump(tt, nbytes, ts)
+        if slot > 0:
+            self._tallies[slot] = tt
         return always or self.detail_all
 
     @cython.cfunc
@@ -577,8 +713,8 @@ class OPCUACore:
         return (self.policy, mode, self.channel_id)
 
     @cython.cfunc
-    def _chunk(self, side: cython.int, d: _Direction, code: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t,
-               q: cython.Py_ssize_t, ts, frame, out: list):
+    def _chunk(self, side: cython.int, d: _Direction, code: cython.int, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
+               q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         size: cython.longlong = q - p
         ct: cython.int = buf[p + 3] & 0xFF
         self.confirmed = True
@@ -596,13 +732,13 @@ class OPCUACore:
             other.max_message = _u32(buf, p + 20)
             other.max_chunks = _u32(buf, p + 24)
             key = _KEY_HEL if code == _HEL else _KEY_ACK
-            if self._record(side, key, size, ts, frame, True):
+            if self._record(side, key, _S_HEL if code == _HEL else _S_ACK, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(False)))
             return
         if code == _ERR or code == _RHE:
             self.bytes_decoded += size
             key = _KEY_ERR if code == _ERR else _KEY_RHE
-            if self._record(side, key, size, ts, frame, True):
+            if self._record(side, key, _S_ERR if code == _ERR else _S_RHE, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(False)))
             return
         if code == _OPN:
@@ -611,8 +747,8 @@ class OPCUACore:
         self._symmetric(side, d, code, ct, buf, p, q, ts, frame, out)
 
     @cython.cfunc
-    def _opn(self, side: cython.int, d: _Direction, ct: cython.int, buf: cython.p_uchar, p: cython.Py_ssize_t,
-             q: cython.Py_ssize_t, ts, frame, out: list):
+    def _opn(self, side: cython.int, d: _Direction, ct: cython.int, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
+             q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         size: cython.longlong = q - p
         cid: cython.longlong = _u32(buf, p + 8)
         i: cython.Py_ssize_t = p + 12
@@ -651,7 +787,7 @@ class OPCUACore:
         else:
             self.bytes_decoded += size
         if ct == _F and d.seq is None:
-            if self._record(side, _KEY_OPN, size, ts, frame, True):
+            if self._record(side, _KEY_OPN, _S_OPN, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, _KEY_OPN, bytes(buf[p:q]), self._ctx(False)))
             return
         if body < 0:
@@ -659,15 +795,15 @@ class OPCUACore:
         self._sequential(side, d, _OPN, ct, buf, p, q, body, 0, ts, frame, out)
 
     @cython.cfunc
-    def _plausible(self, buf: cython.p_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t) -> cython.bint:
+    def _plausible(self, buf: cython.p_const_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t) -> cython.bint:
         """Does this chunk read as sequence header + a known service type id?"""
         if q - p < _SYM_BODY + 2:
             return False
         return (_tid_flags(_type_id(buf, p + _SYM_BODY, q)) & 1) != 0
 
     @cython.cfunc
-    def _symmetric(self, side: cython.int, d: _Direction, code: cython.int, ct: cython.int, buf: cython.p_uchar,
-                   p: cython.Py_ssize_t, q: cython.Py_ssize_t, ts, frame, out: list):
+    def _symmetric(self, side: cython.int, d: _Direction, code: cython.int, ct: cython.int, buf: cython.p_const_uchar,
+                   p: cython.Py_ssize_t, q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         size: cython.longlong = q - p
         cid: cython.longlong = _u32(buf, p + 8)
         if self.channel_id < 0:
@@ -701,7 +837,7 @@ class OPCUACore:
             self.bytes_encrypted += size
             if ct == _A:
                 d.seq = None
-                if self._record(side, _KEY_ABORT, size, ts, frame, True):
+                if self._record(side, _KEY_ABORT, _S_ABORT, size, ts, frame, True):
                     out.append((_REC_MSG, side, ts, frame, _KEY_ABORT, bytes(buf[p:q]), self._ctx(True)))
                 return
             self._sequential(side, d, _MSG_ENCRYPTED if code == _MSG else _CLO, ct, buf, p, q,
@@ -719,19 +855,21 @@ class OPCUACore:
         part: _Partial
         if ct == _A:
             d.pending.pop(reqid, None)
-            if self._record(side, _KEY_ABORT, size, ts, frame, True):
+            if self._record(side, _KEY_ABORT, _S_ABORT, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, _KEY_ABORT, bytes(buf[p:q]), self._ctx(False)))
             return
         if ct == _F and not d.pending:
             # fast path: a single-chunk message
             if code == _CLO:
                 key = _KEY_CLO
+                slot = _S_CLO
                 always = True
             else:
                 tid: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
                 key = _service_key(tid)
+                slot = _tid_slot(tid)
                 always = (_tid_flags(tid) & 2) != 0
-            if self._record(side, key, size, ts, frame, always):
+            if self._record(side, key, slot, size, ts, frame, always):
                 out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig), self._ctx(False)))
             return
         pobj = d.pending.get(reqid)
@@ -740,12 +878,14 @@ class OPCUACore:
                 # single chunk while other messages are being assembled
                 if code == _CLO:
                     key = _KEY_CLO
+                    slot = _S_CLO
                     always = True
                 else:
                     tid2: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
                     key = _service_key(tid2)
+                    slot = _tid_slot(tid2)
                     always = (_tid_flags(tid2) & 2) != 0
-                if self._record(side, key, size, ts, frame, always):
+                if self._record(side, key, slot, size, ts, frame, always):
                     out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig),
                                 self._ctx(False)))
                 return
@@ -766,7 +906,7 @@ class OPCUACore:
             self._finish(side, part, buf, p, ts, frame, out, False)
 
     @cython.cfunc
-    def _raw_single(self, buf: cython.p_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t, sig: cython.Py_ssize_t) -> bytes:
+    def _raw_single(self, buf: cython.p_const_uchar, p: cython.Py_ssize_t, q: cython.Py_ssize_t, sig: cython.Py_ssize_t) -> bytes:
         if sig == 0:
             return bytes(buf[p:q])
         raw = bytearray(buf[p:q])
@@ -778,8 +918,8 @@ class OPCUACore:
         return bytes(raw)
 
     @cython.cfunc
-    def _add(self, side: cython.int, d: _Direction, part: _Partial, buf: cython.p_uchar, p: cython.Py_ssize_t,
-             q: cython.Py_ssize_t, body: cython.Py_ssize_t, ts, frame, out: list):
+    def _add(self, side: cython.int, d: _Direction, part: _Partial, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
+             q: cython.Py_ssize_t, body: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         """Append one chunk (buf[p:q], its payload from *body*) to *part*, enforcing the bounds."""
         wire: cython.longlong = _u32(buf, p + 4)
         part.chunks += 1
@@ -816,8 +956,8 @@ class OPCUACore:
             part.parts.append(bytes(buf[body:q]))
 
     @cython.cfunc
-    def _finish(self, side: cython.int, part: _Partial, buf: cython.p_uchar, p: cython.Py_ssize_t, ts, frame, out: list,
-                encrypted: cython.bint):
+    def _finish(self, side: cython.int, part: _Partial, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
+                ts: cython.double, frame: cython.longlong, out: list, encrypted: cython.bint):
         if part.dropped:
             return
         raw = bytearray(b"".join(part.parts))
@@ -828,25 +968,30 @@ class OPCUACore:
         raw[6] = (n >> 16) & 0xFF
         raw[7] = (n >> 24) & 0xFF
         key: tuple
+        slot: cython.int
         always: cython.bint = True
         if part.kind == _MSG:
             tid: cython.long = _type_id(raw, _SYM_BODY, n)
             key = _service_key(tid)
+            slot = _tid_slot(tid)
             always = (_tid_flags(tid) & 2) != 0
         elif part.kind == _CLO:
             key = _KEY_CLO
+            slot = _S_CLO
         elif part.kind == _OPN:
             key = _KEY_OPN
+            slot = _S_OPN
         else:
             key = _KEY_ENCRYPTED
+            slot = _S_ENCRYPTED
             always = False
-        if self._record(side, key, part.wire, ts, frame, always):
+        if self._record(side, key, slot, part.wire, ts, frame, always):
             out.append((_REC_MSG, side, ts, frame, key, bytes(raw), self._ctx(encrypted)))
 
     @cython.cfunc
-    def _sequential(self, side: cython.int, d: _Direction, kind: cython.int, ct: cython.int, buf: cython.p_uchar,
+    def _sequential(self, side: cython.int, d: _Direction, kind: cython.int, ct: cython.int, buf: cython.p_const_uchar,
                     p: cython.Py_ssize_t, q: cython.Py_ssize_t, body: cython.Py_ssize_t, sig: cython.Py_ssize_t,
-                    ts, frame, out: list):
+                    ts: cython.double, frame: cython.longlong, out: list):
         """Chunks assembled in arrival order (encrypted bodies, chunked OPN); *body* is the
         absolute offset of a continuation chunk's payload."""
         part: _Partial
@@ -857,7 +1002,8 @@ class OPCUACore:
         if d.seq is None:
             if ct == _F:
                 key: tuple = _KEY_ENCRYPTED if kind == _MSG_ENCRYPTED else (_KEY_CLO if kind == _CLO else _KEY_OPN)
-                if self._record(side, key, q - p, ts, frame, kind != _MSG_ENCRYPTED):
+                slot: cython.int = _S_ENCRYPTED if kind == _MSG_ENCRYPTED else (_S_CLO if kind == _CLO else _S_OPN)
+                if self._record(side, key, slot, q - p, ts, frame, kind != _MSG_ENCRYPTED):
                     out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(encrypted)))
                 return
             part = _Partial(kind)
@@ -869,3 +1015,12 @@ class OPCUACore:
         if ct == _F:
             d.seq = None
             self._finish(side, part, buf, p, ts, frame, out, encrypted)
+
+
+@cython.cfunc
+@cython.exceptval(-99, check=True)
+def _feed_entry(core: object, side: cython.int, data: cython.p_const_uchar, start: cython.Py_ssize_t,
+                end: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
+    """The compiled engine's entry (see ``OPCUACore.c_feed``): *core* is an OPCUACore and
+    data[start:end] lies inside the caller's buffer."""
+    return cython.cast(OPCUACore, core)._feed_c(side, data, start, end, ts, frame, out)

@@ -17,18 +17,70 @@ REC_ANOMALY = 2    # (REC_ANOMALY, side, ts, frame, anomaly_id, detail)
 FEED_OK = 0          # consumed (messages may or may not have completed)
 FEED_VIOLATION = -1  # "this is not my protocol"; the engine detaches an unconfirmed kernel
 
-# Tally layout: the value stored in the per-link ``seen`` dict for each key.
-T_COUNT = 0          # messages with this key, all time
-T_BYTES = 1          # their bytes
-T_FIRST_TS = 2
-T_LAST_TS = 3
-T_INT_COUNT = 4      # messages since the last aggregate flush
-T_INT_BYTES = 5
-T_FIRST_FRAME = 6    # frame number (1-based, as in Wireshark) of the first one
+# Tally: the value stored in the per-link ``seen`` dict for each key.  An object with
+# these attributes (the compiled kernels bump them as C fields; the engine reads them
+# at each interval flush and zeroes int_count/int_bytes).  Read as a sequence it
+# gives them in this order, so ``t[T_COUNT]`` works too.
+T_COUNT = 0          # count: messages with this key, all time
+T_BYTES = 1          # nbytes: their bytes
+T_FIRST_TS = 2       # first_ts
+T_LAST_TS = 3        # last_ts
+T_INT_COUNT = 4      # int_count: messages since the last aggregate flush
+T_INT_BYTES = 5      # int_bytes
+T_FIRST_FRAME = 6    # first_frame: frame number (1-based, as in Wireshark) of the first one
 
 
-def new_tally(nbytes: int, ts: float, frame: int) -> list:
-    return [1, nbytes, ts, ts, 1, nbytes, frame]
+class Tally:
+    """Reference (pure Python) tally, for kernels written outside ext/ (e.g. test kernels).
+
+    The kernels in ext/ each declare the same class as a Cython cclass, so that a
+    repeat is a C counter bump.
+    """
+
+    __slots__ = ("count", "nbytes", "first_ts", "last_ts", "int_count", "int_bytes", "first_frame")
+
+    def __init__(self, nbytes: int, ts: float, frame: int):
+        self.count = 1
+        self.nbytes = nbytes
+        self.first_ts = ts
+        self.last_ts = ts
+        self.int_count = 1
+        self.int_bytes = nbytes
+        self.first_frame = frame
+
+    def bump(self, nbytes: int, ts: float) -> None:
+        self.count += 1
+        self.nbytes += nbytes
+        self.last_ts = ts
+        self.int_count += 1
+        self.int_bytes += nbytes
+
+    def as_list(self) -> list:
+        return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
+                self.first_frame]
+
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        return self.as_list()[i]
+
+    def __iter__(self):
+        return iter(self.as_list())
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple)) or hasattr(other, "as_list"):
+            return self.as_list() == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Tally(%r)" % (self.as_list(),)
+
+
+def new_tally(nbytes: int, ts: float, frame: int) -> Tally:
+    return Tally(nbytes, ts, frame)
 
 
 def escape(text: str | bytes, limit: int = 256) -> str:

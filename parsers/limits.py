@@ -40,6 +40,14 @@ class Limits:
     """Chunks per OPC UA message (spec MaxChunkCount; 0 means unlimited in the spec)."""
     payload_preview: int = 64
     """Bytes of an MQTT payload kept, escaped, as a preview."""
+    shape_cache_entries: int = 256
+    """Message shapes (the bytes that decide a message's key: a Modbus request without its
+    transaction id, an MQTT PUBLISH's flags and topic) remembered per connection direction, so
+    that a repeat is a counter bump without building its key.  When full the cache is emptied
+    and refills: a connection cycling through more shapes than this is slower, never wrong."""
+    shape_cache_max_bytes: int = 128
+    """Longest shape cached; longer messages always take the full path.  With the entry cap this
+    bounds the cache to ~70 KiB per connection direction, less than its stream buffer may hold."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -16,9 +16,10 @@ from otwatch.parsers import common
 from otwatch.parsers.limits import DEFAULT_LIMITS, Limits
 
 from . import observations as O
-from .source import chunks, open_capture, raw_position
+from .source import ChunkReader, open_capture, raw_position
 
 APP_BY_NAME = {"modbus": 1, "mqtt": 2, "opcua": 3}
+_NAME_BY_APP = {app: name for name, app in APP_BY_NAME.items()}
 
 DEFAULT_PORTS = {502: "modbus", 1883: "mqtt", 4840: "opcua"}
 """Well-known ports (IANA: 502 mbap, 1883 mqtt, 4840 opcua-tcp)."""
@@ -44,10 +45,16 @@ def _ip(b: bytes) -> str:
 
 
 def _mac(b: bytes) -> str:
-    return ":".join("%02x" % x for x in b) if b else ""
+    return b.hex(":") if b else ""      # "02:00:00:00:01:0a"
 
 
 _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
+_FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
+_TRANSPORTS = {6: "tcp", 17: "udp"}
+
+_AUX_CACHE_MAX = 4096
+"""DNS/mDNS/LLMNR answers whose names are remembered: the same answer (bar its
+transaction id) is common, and parsing it costs more than the observations."""
 
 
 @dataclass
@@ -59,26 +66,35 @@ class _LinkInfo:
 
 
 class Decoders:
-    """Per-protocol full decoders and key describers (parsers/<proto>/decode.py)."""
+    """Per-protocol full decoders and key describers (parsers/<proto>/decode.py).
+
+    A protocol's decoder (and its event classes, the costliest imports of a
+    start-up) is imported when its first message needs it.
+    """
 
     def __init__(self):
-        import importlib
-
-        self.by_app = {app: importlib.import_module(f"otwatch.parsers.{name}.decode")
-                       for name, app in APP_BY_NAME.items()}
+        self.by_app: dict = {}
         self._describe_cache: dict = {}
+
+    def module(self, app: int):
+        m = self.by_app.get(app)
+        if m is None:
+            import importlib
+
+            m = self.by_app[app] = importlib.import_module(f"otwatch.parsers.{_NAME_BY_APP[app]}.decode")
+        return m
 
     def describe(self, app: int, key: tuple) -> tuple[str, str, str]:
         ck = (app, key)
         d = self._describe_cache.get(ck)
         if d is None:
-            d = self.by_app[app].describe(key)
+            d = self.module(app).describe(key)
             if len(self._describe_cache) < 100_000:
                 self._describe_cache[ck] = d
         return d
 
     def decode(self, app: int, key, raw, ctx, side):
-        return self.by_app[app].decode(key, raw, ctx, side)
+        return self.module(app).decode(key, raw, ctx, side)
 
 
 @dataclass
@@ -116,22 +132,21 @@ class Pipeline:
         self._flows: dict[int, tuple] = {}      # flow_id -> (client, server, server_port, carried app name)
         self._tls_apps = {int(p): n for p, n in s.tls_ports.items()}
         self.counts = {"observations": 0}
+        self._aux_names: dict = {}              # (kind, answer without its id) -> names
 
     # -- input -----------------------------------------------------------
     def run_file(self, path: str, progress: Callable[[int, int | None, int], None] | None = None) -> None:
         """Analyse one capture file ('-' for stdin).  Raises source.CaptureError or ValueError."""
         stream, size = open_capture(path)
         eng = self.engine
-        carry = b""
         with stream:
-            for data in chunks(stream):
-                buf = carry + data if carry else data
-                used = eng.feed(buf, False)
-                carry = buf[used:]
+            reader = ChunkReader(stream)
+            while reader.fill():
+                reader.consume(eng.feed(reader.buf, False, reader.end))
                 self._drain()
                 if progress is not None:
                     progress(raw_position(stream) or 0, size, eng.stats()["capture.packets"])
-            used = eng.feed(carry, True)
+            eng.feed(reader.buf, True, reader.end)
             self._drain()
 
     def feed_packet(self, ts: float, linktype: int, data: bytes, wirelen: int = -1) -> None:
@@ -178,7 +193,7 @@ class Pipeline:
                                  common.SIDE_NAMES[side] if side in (0, 1) else "", detail))
         elif tag == 10:  # R_FLOW_NEW
             (_, fid, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, lid) = r
-            transport = {6: "tcp", 17: "udp"}.get(ipproto, f"ip/{ipproto}")
+            transport = _TRANSPORTS.get(ipproto) or f"ip/{ipproto}"
             client, server = _ip(cip), _ip(sip)
             self._flows[fid] = (client, server, sport)
             self._emit(O.FlowStart(ts, frame, fid, transport, vlan, client, cport, server, sport,
@@ -187,7 +202,7 @@ class Pipeline:
             (_, fid, ts, frame, reason, first_ts, pc, ps, bc, bs, plc, pls, app, state, guessed,
              decoded, skipped, encrypted, gaps, messages) = r
             self._flows.pop(fid, None)
-            flags = tuple(name for bit, name in _TCP_FLAGS if state & bit)
+            flags = _FLAG_NAMES[state & 63]
             self._emit(O.FlowEnd(ts, frame, fid, reason, first_ts, pc, ps, bc, bs, plc, pls, app, flags,
                                  bool(guessed), decoded, skipped, encrypted, gaps, messages))
         elif tag == 12:  # R_HOST
@@ -218,7 +233,18 @@ class Pipeline:
             return
         from otwatch.parsers import hostnames
 
-        for name, ip, mac in hostnames.names(kind, payload, side):
+        if kind == "dns" or kind == "mdns" or kind == "llmnr":
+            # the names in an answer do not depend on its first two bytes (the transaction id)
+            ck = (kind, payload[2:])
+            found = self._aux_names.get(ck)
+            if found is None:
+                found = hostnames.names(kind, payload, side)
+                if len(self._aux_names) >= _AUX_CACHE_MAX:
+                    self._aux_names.clear()
+                self._aux_names[ck] = found
+        else:
+            found = hostnames.names(kind, payload, side)
+        for name, ip, mac in found:
             if not ip and not mac:     # the name belongs to the sender
                 ip, mac = _ip(sip), _mac(smac)
             self._emit(O.NameSeen(ts, frame, name, ip, mac, kind))

@@ -130,6 +130,21 @@ def test_chunked_feeding_is_the_same(kernels, chunk):
     assert EchoCore.log == log_whole
 
 
+def test_a_reused_bytearray_is_walked_up_to_end(kernels):
+    # what sensor/source.py's ChunkReader hands over: one bytearray, valid up to `end`,
+    # then stale bytes of an earlier chunk, which must not be read
+    pkts = stamp(conversation([b"ECHO" + bytes(range(50)), b"more data"], [b"answer"]))
+    blob = cb.pcap(pkts)
+    whole = run(engine(kernels), blob)
+    eng = engine(kernels)
+    buf = bytearray(blob + b"\xff" * 100)
+    assert eng.feed(buf, True, len(blob)) == len(blob)
+    buf[:] = b"\x00" * len(buf)                        # the source reuses its buffer
+    eng.finish()
+    assert eng.take() == whole
+    assert delivered(0) == b"ECHO" + bytes(range(50)) + b"more data"
+
+
 def test_bad_magic_is_a_clear_error(kernels):
     with pytest.raises(ValueError, match="not a pcap or pcapng"):
         engine(kernels).feed(b"GIF89a" + bytes(100), True)
@@ -297,6 +312,22 @@ def test_port_reuse_after_close_starts_a_new_flow(kernels):
     recs = run(engine(kernels), cb.pcap(stamp(a + conversation([b"ECHO2"]))))
     assert len(tags(recs, 10)) == 2
     assert tags(recs, 11)[0][4] == "closed"
+
+
+def test_many_interleaved_flows_are_told_apart(kernels):
+    # more live flows than the engine's 4096-slot flow lookup cache, visited round robin, so
+    # that slots are shared and overwritten (a reused 4-tuple: test_port_reuse_after_close_...)
+    n = 5000
+    pk = []
+    for rnd in range(2):
+        for i in range(n):
+            sport, dport = 1024 + i % 60000, 9000 + i // 60000
+            udp = cb.udp(sport, dport, b"x" * (rnd + 1))
+            pk.append((T0 + (rnd * n + i) * 1e-4, cb.eth(CM, SM, 0x0800, cb.ipv4(C, S, 17, udp))))
+    recs = run(engine(kernels), cb.pcap(pk))
+    starts, ends = tags(recs, 10), tags(recs, 11)
+    assert len(starts) == len(ends) == n
+    assert all((e[6] + e[7], e[10] + e[11]) == (2, 3) for e in ends)     # 2 packets each, 1 + 2 payload bytes
 
 
 # ---------------------------------------------------------------- reassembly

@@ -112,3 +112,78 @@ def test_progress_bar_on_a_terminal():
     quiet = subprocess.run([sys.executable, "-m", "otwatch.sensor", "analyze", "--no-inventory", "-q",
                             str(ROOT / "pcaps" / "demo-plant.pcap")], capture_output=True, timeout=120)
     assert quiet.stdout == b"" and quiet.stderr == b""
+
+
+# --- the source: one reused buffer ------------------------------------------------------
+
+
+def _records_of(tmp_path, blob: bytes, chunk: int):
+    """Observations of *blob* analysed with the source's buffer set to *chunk* bytes."""
+    from otwatch.sensor import source
+
+    f = tmp_path / "c.pcap"
+    f.write_bytes(blob)
+    old = source.CHUNK
+    source.CHUNK = chunk
+    try:
+        c = Collect()
+        p = Pipeline([c], Settings())
+        p.run_file(str(f))
+        p.finish()
+    finally:
+        source.CHUNK = old
+    return c.obs
+
+
+def test_any_buffer_size_gives_the_same_observations(tmp_path):
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    pkts = conversation(502, [req] * 20, [rsp] * 20)
+    pkts.append((1_700_000_001.0, tcp(C, S, 40001, 80, 1, "PA", b"x" * 3000)))     # a record larger than 2 KiB
+    blob = cb.pcap(pkts)
+    whole = _records_of(tmp_path, blob, 1 << 22)
+    for chunk in (64, 100, 1000, 2048):
+        assert _records_of(tmp_path, blob, chunk) == whole
+
+
+def test_chunk_reader_keeps_the_unconsumed_rest_and_grows_for_a_large_record():
+    import io
+
+    from otwatch.sensor.source import ChunkReader
+
+    r = ChunkReader(io.BytesIO(bytes(range(200))), size=64)
+    assert r.fill() and r.end == 64
+    r.consume(60)                               # 4 bytes left, moved to the front
+    assert bytes(r.buf[:r.end]) == bytes(range(60, 64))
+    assert r.fill() and bytes(r.buf[:r.end]) == bytes(range(60, 124))
+    r.consume(0)                                # nothing consumed: a record larger than the buffer
+    assert r.fill() and len(r.buf) == 128 and bytes(r.buf[:r.end]) == bytes(range(60, 188))
+    r.consume(r.end)
+    assert r.fill() and bytes(r.buf[:r.end]) == bytes(range(188, 200))
+    r.consume(r.end)
+    assert not r.fill() and r.end == 0
+
+
+def test_repeated_dns_answers_give_their_names_every_time(tmp_path):
+    def answer(qid):
+        q = b"\x04plc1\x05plant\x00\x00\x01\x00\x01"
+        a = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00\x00\x07"
+        return qid.to_bytes(2, "big") + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + q + a
+
+    pkts = [(1_700_000_000 + i, cb.eth(SM, CM, 0x0800, cb.ipv4(S, C, 17, cb.udp(53, 5000 + i, answer(i)))))
+            for i in range(5)]
+    obs, _ = run(tmp_path, pkts)
+    names = [(o.name, o.ip) for o in obs if type(o) is O.NameSeen]
+    assert names == [("plc1.plant", "10.0.0.7")] * 5
+
+
+def test_a_protocol_decoder_is_loaded_when_first_needed(tmp_path):
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    f = tmp_path / "x.pcap"
+    f.write_bytes(cb.pcap(conversation(502, [req], [rsp])))
+    p = Pipeline([Collect()], Settings())
+    assert p.decoders.by_app == {}
+    p.run_file(str(f))
+    p.finish()
+    assert list(p.decoders.by_app) == [1]          # Modbus only: no MQTT or OPC UA decoder loaded

@@ -5,7 +5,7 @@ b"ECHO" are "certainly" this protocol; b"NOPE" makes feed() refuse the flow.
 """
 from __future__ import annotations
 
-from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_MSG
+from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_MSG, Tally
 
 
 class EchoCore:
@@ -31,11 +31,11 @@ class EchoCore:
         key = (1, side)
         t = self.seen.get(key)
         if t is None:
-            self.seen[key] = [1, len(chunk), ts, ts, 1, len(chunk), frame]
+            self.seen[key] = Tally(len(chunk), ts, frame)
             out.append((REC_MSG, side, ts, frame, key, chunk, None))
         else:
-            t[0] += 1
-            t[4] += 1
+            t.count += 1
+            t.int_count += 1
         self.messages += 1
         return FEED_OK
 
