@@ -134,6 +134,21 @@ FLOW_CACHE_MASK = cython.declare(cython.ulonglong, 4095)
 @cython.cfunc
 @cython.inline
 @cython.exceptval(check=False)
+def _min_block_len(btype: cython.ulonglong) -> cython.Py_ssize_t:
+    """Smallest total length of a pcapng block of this type that holds its fixed fields
+    (type, length, fields, trailing length); pcapng spec section 4."""
+    if btype == 6 or btype == 2:        # EPB / obsolete PB: interface, timestamp x2, caplen, wirelen
+        return 32
+    if btype == 1:                      # IDB: link type, reserved, snaplen
+        return 20
+    if btype == 3:                      # SPB: original length
+        return 16
+    return 12
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
 def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
     # splitmix64 finaliser over (h ^ v); masked so the pure path equals the compiled one
     h = (h ^ v) & MASK64
@@ -357,6 +372,7 @@ class Engine:
     linktype: cython.int           # pcap: the file's link type
     ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
     header_done: cython.bint
+    skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     # state
     flows: dict                    # hash -> Flow (chained)
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
@@ -407,6 +423,7 @@ class Engine:
         self.linktype = -1
         self.ifaces = []
         self.header_done = False
+        self.skip_rest = False
         self.flows = {}
         self.fcache = [None] * FLOW_CACHE_SIZE
         self.nflows = 0
@@ -504,6 +521,11 @@ class Engine:
         pos: cython.Py_ssize_t = 0
         if 0 <= end < n:
             n = end
+        if self.skip_rest:
+            # after a corrupt record nothing marks where the next one starts: everything
+            # that follows, in this chunk and the next ones, is skipped (and counted)
+            self._count("capture.skipped_bytes", n)
+            return n
         mv: cython.const[cython.uchar][::1] = buf
         self.cur = buf
         if not self.header_done:
@@ -558,6 +580,8 @@ class Engine:
             if caplen > MAX_RECORD:
                 self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
                               "record at offset %d claims %d bytes; rest of file skipped" % (pos, caplen))
+                self.skip_rest = True
+                self._count("capture.skipped_bytes", n - pos)
                 return n
             if pos + 16 + caplen > n:
                 break
@@ -603,11 +627,19 @@ class Engine:
             if blen < 12 or blen % 4 != 0 or blen > MAX_RECORD:
                 self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
                               "pcapng block at offset %d has length %d; rest of file skipped" % (pos, blen))
+                self.skip_rest = True
+                self._count("capture.skipped_bytes", n - pos)
                 return n
             if pos + blen > n:
                 break
             body = pos + 8
-            if btype == 1:  # Interface Description Block
+            if blen < _min_block_len(btype):
+                # shorter than the block type's fixed fields: its length field lies, but it
+                # still says where the next block starts, so only this block is skipped
+                self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
+                              "pcapng block type %d at offset %d has length %d, shorter than its fields"
+                              % (btype, pos, blen))
+            elif btype == 1:  # Interface Description Block
                 self.ifaces.append(self._idb(buf, body, pos + blen - 4))
             elif btype == 6 or btype == 2:  # Enhanced / obsolete Packet Block
                 if btype == 6:
@@ -1484,7 +1516,11 @@ class Engine:
                 h.dirty = False
         start = self.interval_start
         if now - self.interval_start >= self.interval:
-            self.interval_start += self.interval * ((now - self.interval_start) // self.interval)
+            # whole intervals elapsed; q >= 1 here, so truncation is the floor on both paths
+            # (a double `//` differs compiled vs interpreted when the quotient rounds)
+            q: cython.double = (now - self.interval_start) / self.interval
+            steps: cython.longlong = int(q)
+            self.interval_start += self.interval * steps
         self.out.append((R_INTERVAL, start, now))
 
     def finish(self):

@@ -471,8 +471,11 @@ class ModbusCore:
     def _die(self, side: cython.int, rest: cython.Py_ssize_t) -> cython.int:
         """Not Modbus: count the *rest* of the bytes as skipped and ignore all further input."""
         pend: bytearray = self._pend(side)
-        self.bytes_skipped += rest
+        other: bytearray = self._pend(1 - side)
+        # the other direction's held-back bytes will never be parsed either
+        self.bytes_skipped += rest + len(other)
         del pend[:]
+        del other[:]
         self.dead = True
         return FEED_VIOLATION
 

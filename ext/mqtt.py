@@ -443,7 +443,14 @@ class MQTTCore:
         if self.encrypted:
             self.bytes_encrypted += end - start
             return _FEED_OK
-        return self._feed(d, 1 if side else 0, buf, start, end, ts, frame, out)
+        r: cython.int = self._feed(d, 1 if side else 0, buf, start, end, ts, frame, out)
+        if self.violated:
+            # not MQTT: the other direction's held-back bytes will never be parsed either
+            o: _Direction = self.d0 if side else self.d1
+            self.bytes_skipped += len(o.buf)
+            o.buf = bytearray()
+            o.need = 0
+        return r
 
     def gap(self, side: cython.int, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong,
             out: list) -> int:
@@ -587,7 +594,7 @@ class MQTTCore:
                 if total == hl:
                     d.buf = bytearray()
                     if self._packet(d, side, hb, 0, hl, total, ts, frame, out) < 0:
-                        self.bytes_skipped += stop - pos
+                        self.bytes_skipped += len(hb) + stop - pos   # the buffered packet and the rest
                         return _FEED_VIOLATION
                     continue
                 d.need = total
@@ -601,7 +608,7 @@ class MQTTCore:
                 d.buf = bytearray()
                 d.need = 0
                 if self._packet(d, side, hb, 0, d.hl, len(hb), ts, frame, out) < 0:
-                    self.bytes_skipped += stop - pos
+                    self.bytes_skipped += len(hb) + stop - pos   # the buffered packet and the rest
                     return _FEED_VIOLATION
         return _FEED_OK
 

@@ -535,17 +535,22 @@ class OPCUACore:
             if s >= e:
                 return _FEED_OK
         pos: cython.Py_ssize_t
+        # bytes accounted so far: on a violation, only what _frames has not already counted
+        # (a resync scan, an oversized chunk) is added as skipped
+        acc: cython.longlong = self.bytes_decoded + self.bytes_skipped + self.bytes_encrypted
         if len(d.buf) == 0:
             pos = self._frames(sd, d, data, s, e, ts, frame, out)
             if pos < 0:
-                return self._violation(d, e - s)
+                return self._violation(d, (e - s) - (self.bytes_decoded + self.bytes_skipped
+                                                     + self.bytes_encrypted - acc))
             if pos < e and d.skip == 0:
                 d.buf += data[pos:e]
         else:
             d.buf += data[s:e]
             pos = self._frames(sd, d, d.buf, 0, len(d.buf), ts, frame, out)
             if pos < 0:
-                return self._violation(d, len(d.buf))
+                return self._violation(d, len(d.buf) - (self.bytes_decoded + self.bytes_skipped
+                                                        + self.bytes_encrypted - acc))
             if d.skip > 0:
                 d.buf.clear()
             else:
@@ -601,7 +606,10 @@ class OPCUACore:
     # ------------------------------------------------------------ internals
     @cython.cfunc
     def _violation(self, d: _Direction, nbytes: cython.Py_ssize_t) -> cython.int:
-        self.bytes_skipped += nbytes
+        # not OPC UA: the other direction's held-back bytes will never be parsed either
+        other: _Direction = self._d0 if d is self._d1 else self._d1
+        self.bytes_skipped += nbytes + len(other.buf)
+        other.buf.clear()
         d.buf.clear()
         d.pending.clear()
         d.seq = None
@@ -925,8 +933,7 @@ class OPCUACore:
         part.chunks += 1
         part.wire += wire
         if part.dropped:
-            self.bytes_skipped += wire
-            return
+            return      # its bytes were counted when the chunk was framed (decoded or encrypted)
         n: cython.longlong = q - body if q > body else 0
         if part.chunks == 1:
             n = q - p

@@ -15,7 +15,8 @@ _MAX_POINTERS = 32       # DNS compression pointers followed per name (loops are
 
 
 def _txt(b: bytes) -> str:
-    return b[:MAX_NAME].decode("utf-8", "backslashreplace")
+    # cut again after decoding: each invalid byte becomes four characters (\xNN)
+    return b[:MAX_NAME].decode("utf-8", "backslashreplace")[:MAX_NAME]
 
 
 def _mac(b: bytes) -> str:
@@ -98,7 +99,7 @@ def _dns_name(p: bytes, i: int) -> tuple[str, int]:
             raise ValueError("name too long")
         labels.append(lab.decode("utf-8", "backslashreplace"))
         i += 1 + ln
-    return ".".join(labels), (end if end is not None else i)
+    return ".".join(labels)[:MAX_NAME], (end if end is not None else i)
 
 
 def _dns(p: bytes) -> list:
