@@ -137,15 +137,16 @@ def test_builder_fresh_capture(tmp_path):
     reason = _netns_unavailable()
     if reason:
         pytest.skip(reason)
+    prefix = f"otwt{os.getpid()}"          # concurrent runs must not tear down each other's plant
     r = subprocess.run(
-        [sys.executable, str(BUILDER), "--duration", "8", "--out", str(tmp_path), "--prefix", "otwtest"],
+        [sys.executable, str(BUILDER), "--duration", "8", "--out", str(tmp_path), "--prefix", prefix],
         capture_output=True, text=True, timeout=90,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     pcap = tmp_path / "demo-plant.pcap"
     assert pcap.is_file()
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "otwtest-" not in leftovers, "namespaces not torn down"
+    assert f"{prefix}-" not in leftovers, "namespaces not torn down"
     protos, ips, counts = tshark_summary(pcap)
     assert all(counts[p] > 0 for p in OT_PROTOCOLS), counts
     missing = {name: ip for name, ip in readme_hosts().items() if ip not in ips}
