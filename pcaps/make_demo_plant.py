@@ -1063,9 +1063,10 @@ def timeline_table(pcap: Path) -> str:
     return "\n".join(lines + [row for _, row in sorted(found)] + missing)
 
 
-def host_table() -> str:
+def host_table(hosts=None) -> str:
+    """The README host table (also for the other capture scripts' hosts)."""
     lines = ["| host | IP | MAC | role |", "|---|---|---|---|"]
-    lines += [f"| {h.name} | {h.ip} | {h.mac} | {h.role} |" for h in HOSTS]
+    lines += [f"| {h.name} | {h.ip} | {h.mac} | {h.role} |" for h in (HOSTS if hosts is None else hosts)]
     return "\n".join(lines)
 
 

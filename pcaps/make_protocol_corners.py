@@ -946,9 +946,7 @@ def timeline_table(pcap: Path) -> str:
 
 
 def host_table() -> str:
-    lines = ["| host | IP | MAC | role |", "|---|---|---|---|"]
-    lines += [f"| {h.name} | {h.ip} | {h.mac} | {h.role} |" for h in HOSTS]
-    return "\n".join(lines)
+    return demo.host_table(HOSTS)
 
 
 # ==========================================================================
