@@ -107,6 +107,7 @@ _FLAGS2_MASK = cython.declare(cython.int, _mask(t for t, f in _spec.REQUIRED_FLA
 _DETAIL_MASK = cython.declare(cython.int, _mask(_spec.ALWAYS_DETAILED))
 _CLIENT_MASK = cython.declare(cython.int, _mask(_spec.CLIENT_TYPES))
 _SERVER_MASK = cython.declare(cython.int, _mask(_spec.SERVER_TYPES))
+assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._repeat
 
 # _scan() results below zero (>= 0 is total * 8 + header length).
 _S_NEED = cython.declare(cython.int, -1)
@@ -149,6 +150,9 @@ def _scan(buf: cython.p_const_uchar, off: cython.Py_ssize_t, stop: cython.Py_ssi
                 return _S_BAD_FLAGS
         elif fl != 0:
             return _S_BAD_FLAGS
+    if off + 1 < stop and not (buf[off + 1] & 0x80):
+        # remaining length < 128 (most packets): the loop's first round, without the loop
+        return ((buf[off + 1] & 0xFF) + 2) * 8 + 2
     for i in range(1, _VARINT_MAX_BYTES + 1):
         if off + i >= stop:
             return _S_NEED
@@ -679,7 +683,12 @@ class MQTTCore:
             self.last_tally = n
             return True
         tt: Tally = t
-        _bump(tt, nbytes, ts)
+        # _bump, written out: a call costs more than the bumps when interpreted
+        tt.count += 1
+        tt.nbytes += nbytes
+        tt.last_ts = ts
+        tt.int_count += 1
+        tt.int_bytes += nbytes
         self.last_tally = tt
         return self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0
 
@@ -702,6 +711,10 @@ class MQTTCore:
                 total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """One complete packet at buf[off:off+total]: -1 if it makes this a violation."""
         typ: cython.int = (buf[off] & 0xFF) >> 4
+        if typ == _PUBLISH:
+            return self._publish(d, side, buf, off, hl, total, ts, frame, out)
+        if typ == _CONNECT:
+            return self._connect(d, side, buf, off, hl, total, ts, frame, out)
         p: cython.Py_ssize_t = off + hl
         stop: cython.Py_ssize_t = off + total
         rl: cython.Py_ssize_t = total - hl
@@ -713,10 +726,6 @@ class MQTTCore:
         e: cython.Py_ssize_t
         n: cython.int = 0
         code: cython.int = 0
-        if typ == _PUBLISH:
-            return self._publish(d, side, buf, off, hl, total, ts, frame, out)
-        if typ == _CONNECT:
-            return self._connect(d, side, buf, off, hl, total, ts, frame, out)
         # a body only v5 allows tells the level of a capture that missed CONNECT
         if level == _LEVEL_UNKNOWN and (
             (typ == _CONNACK and rl > 2)
@@ -807,7 +816,8 @@ class MQTTCore:
             return -1
         if bad is None:
             self.confirmed = True
-        self._first(d, side, typ, ts, frame, out)
+        if d.fresh or not (((_CLIENT_MASK if side == 0 else _SERVER_MASK) >> typ) & 1):
+            self._first(d, side, typ, ts, frame, out)   # (only then can it report anything)
         if bad is not None:
             self._anomaly(out, side, ts, frame, "mqtt.malformed", bad)
         elif typ == _PUBLISH and self.alias_value >= 0:
@@ -860,15 +870,14 @@ class MQTTCore:
         pid: cython.int
         pt: cython.int
         qos: cython.int = (b0 >> _QOS_SHIFT) & 3
-        bad: str = None
-        topic: str = ""
+        bad: str
+        topic: str
         shape: bytes = None
         q: cython.Py_ssize_t
         e: _Pub
         level: cython.int = self.level
-        self.alias_value = -1
         if p + 2 <= stop:
-            tl = _u16(buf, p)
+            tl = ((buf[p] & 0xFF) << 8) | (buf[p + 1] & 0xFF)     # _u16, without the call
             q = p + 2 + tl + (2 if qos else 0)      # after the topic and packet identifier
             # a shape is cacheable when the packet is valid without decoding the topic: a
             # topic (no alias), and in v5 an empty property block (no alias property)
@@ -880,6 +889,9 @@ class MQTTCore:
                     e = o
                     if e.b0 == b0 and e.level == level:
                         return self._repeat(d, side, e, buf, off, total, ts, frame, out)
+        bad = None
+        topic = ""
+        self.alias_value = -1
         if p + 2 > stop or p + 2 + _u16(buf, p) > stop:
             bad = "PUBLISH topic overruns the packet"
         else:
@@ -947,11 +959,18 @@ class MQTTCore:
     def _repeat(self, d: _Direction, side: cython.int, e: _Pub, buf: cython.p_const_uchar, off: cython.Py_ssize_t,
                 total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """A PUBLISH of a cached shape: what _finish does for a valid, known, alias-free one."""
+        t: Tally = e.tally
         self.confirmed = True
-        self._first(d, side, _PUBLISH, ts, frame, out)
+        if d.fresh:     # (PUBLISH is allowed both ways, so _first reports nothing else)
+            self._first(d, side, _PUBLISH, ts, frame, out)
         self.messages += 1
         self.bytes_decoded += total
-        _bump(e.tally, total, ts)
+        # _bump, written out: a call costs more than the bumps when interpreted
+        t.count += 1
+        t.nbytes += total
+        t.last_ts = ts
+        t.int_count += 1
+        t.int_bytes += total
         if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
             out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
         return 0

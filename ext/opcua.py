@@ -47,6 +47,8 @@ is a list index and C counter bumps on its ``Tally``; other keys go through
 ``seen``.  The compiled engine calls ``_feed_c`` through ``c_feed()`` without
 boxing its arguments.
 """
+import struct
+
 import cython
 
 from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_ANOMALY, REC_MSG
@@ -102,6 +104,18 @@ _MAX_PENDING = cython.declare(cython.Py_ssize_t, _spec.MAX_PENDING_MESSAGES)
 _MODE_SIGN = cython.declare(cython.int, int(_spec.MessageSecurityMode.SIGN))
 _MODE_ENCRYPT = cython.declare(cython.int, int(_spec.MessageSecurityMode.SIGN_AND_ENCRYPT))
 _MODE_NONE = cython.declare(cython.int, int(_spec.MessageSecurityMode.NONE))
+# _header packs the key code of a message header into 3 bits
+assert 0 < min(_spec.HEL, _spec.ACK, _spec.ERR, _spec.RHE, _spec.OPN, _spec.CLO, _spec.MSG_SERVICE)
+assert max(_spec.HEL, _spec.ACK, _spec.ERR, _spec.RHE, _spec.OPN, _spec.CLO, _spec.MSG_SERVICE) < 8
+
+# Interpreted, one ``struct`` call reads a message header (or a symmetric chunk's
+# channel and request ids) faster than the byte arithmetic the compiled path uses; compiled,
+# the branch is removed (``not cython.compiled`` is a constant there).  Each Struct reads
+# exactly the fields of the arithmetic beside it; tests/ext/test_kernel_struct_reads.py
+# runs the interpreted kernel both ways (STRUCT_READS False/True) and compares the records.
+STRUCT_READS = True
+_HEADER = struct.Struct("<BBBBI")   # message type (3 bytes), chunk type, message size
+_SYM_IDS = struct.Struct("<I8xI")   # secure channel id; request id (after the token id and sequence number)
 
 # Per type id flags (1 known service, 2 always detailed) and ready-made keys, indexed by
 # the numeric id: no int objects or set lookups on the per-message path.
@@ -128,6 +142,8 @@ _SERVICE_SLOTS: dict = {t: 9 + i for i, t in enumerate(sorted(_spec.SERVICE_IDS)
 assert 9 + len(_SERVICE_SLOTS) <= 256
 _TID_SLOT = cython.declare(bytes, bytes(_SERVICE_SLOTS.get(t, 0) for t in range(16384)))
 _NSLOTS = cython.declare(cython.Py_ssize_t, 9 + len(_SERVICE_SLOTS))
+# OPCUACore._service relies on it: a type id with no slot is never always detailed
+assert _spec.ALWAYS_DETAILED_SERVICE_IDS <= _spec.SERVICE_IDS
 
 _KEY_HEL = cython.declare(tuple, (_spec.HEL,))
 _KEY_ACK = cython.declare(tuple, (_spec.ACK,))
@@ -187,60 +203,60 @@ def _i32(buf: cython.p_const_uchar, i: cython.Py_ssize_t) -> cython.longlong:
 
 @cython.cfunc
 @cython.exceptval(check=False)
-def _code(buf: cython.p_const_uchar, p: cython.Py_ssize_t) -> cython.int:
-    """Key code of the 3-byte type at buf[p] (0: not a UA TCP type)."""
-    tag: cython.long = ((buf[p] & 0xFF) << 16) | ((buf[p + 1] & 0xFF) << 8) | (buf[p + 2] & 0xFF)
+def _header(buf: cython.p_const_uchar, p: cython.Py_ssize_t, limit: cython.longlong) -> cython.longlong:
+    """A valid message header at buf[p:p+8]: its size * 8 + its key code; else 0
+    (the caller checked that 8 bytes exist).
+
+    Once per chunk (and per byte of a resync scan), so it calls nothing: a call is
+    dear on the interpreted path."""
+    code: cython.int
+    min_size: cython.Py_ssize_t
+    size: cython.longlong
+    tag: cython.long
+    ct: cython.int
+    if not cython.compiled and STRUCT_READS:
+        # interpreted: one struct call for the fields of the arithmetic below
+        b0, b1, b2, ct, size = _HEADER.unpack_from(buf, p)
+        tag = (b0 << 16) | (b1 << 8) | b2
+    else:
+        tag = ((buf[p] & 0xFF) << 16) | ((buf[p + 1] & 0xFF) << 8) | (buf[p + 2] & 0xFF)
+        ct = buf[p + 3] & 0xFF
+        size = buf[p + 7] & 0xFF    # a long long first: the shift by 24 cannot overflow
+        size = (size << 24) | ((buf[p + 6] & 0xFF) << 16) | ((buf[p + 5] & 0xFF) << 8) | (buf[p + 4] & 0xFF)
     if tag == _TAG_MSG:
-        return _MSG
-    if tag == _TAG_OPN:
-        return _OPN
-    if tag == _TAG_CLO:
-        return _CLO
-    if tag == _TAG_HEL:
-        return _HEL
-    if tag == _TAG_ACK:
-        return _ACK
-    if tag == _TAG_ERR:
-        return _ERR
-    if tag == _TAG_RHE:
-        return _RHE
-    return 0
-
-
-@cython.cfunc
-@cython.exceptval(check=False)
-def _min_size(code: cython.int) -> cython.Py_ssize_t:
-    if code == _MSG or code == _CLO:
-        return _MIN_SYM
-    if code == _OPN:
-        return _MIN_OPN
-    if code == _HEL:
-        return _MIN_HEL
-    if code == _ACK:
-        return _MIN_ACK
-    if code == _ERR:
-        return _MIN_ERR
-    return _MIN_RHE
-
-
-@cython.cfunc
-@cython.exceptval(check=False)
-def _header_ok(buf: cython.p_const_uchar, p: cython.Py_ssize_t, limit: cython.longlong) -> cython.int:
-    """Code of a valid header at buf[p:p+8], else 0 (caller checked 8 bytes exist)."""
-    code: cython.int = _code(buf, p)
-    if code == 0:
-        return 0
-    ct: cython.int = buf[p + 3] & 0xFF
+        code = _MSG
+        min_size = _MIN_SYM
+    elif tag == _TAG_OPN:
+        code = _OPN
+        min_size = _MIN_OPN
+    elif tag == _TAG_CLO:
+        code = _CLO
+        min_size = _MIN_SYM
+    else:
+        # HEL ACK ERR RHE are single-chunk only
+        if ct != _F:
+            return 0
+        if tag == _TAG_HEL:
+            code = _HEL
+            min_size = _MIN_HEL
+        elif tag == _TAG_ACK:
+            code = _ACK
+            min_size = _MIN_ACK
+        elif tag == _TAG_ERR:
+            code = _ERR
+            min_size = _MIN_ERR
+        elif tag == _TAG_RHE:
+            code = _RHE
+            min_size = _MIN_RHE
+        else:
+            return 0
     if ct != _F and ct != _C and ct != _A:
         return 0
-    if ct != _F and (code == _HEL or code == _ACK or code == _ERR or code == _RHE):
-        return 0
-    size: cython.longlong = _u32(buf, p + 4)
-    if size < _min_size(code):
+    if size < min_size:
         return 0
     if limit > 0 and size > limit:
         return 0
-    return code
+    return size * 8 + code
 
 
 @cython.cfunc
@@ -257,7 +273,7 @@ def _type_id(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssi
     if enc == 1:
         if i + 4 > end or (buf[i + 1] & 0xFF) != 0:
             return -1
-        return _u16(buf, i + 2)
+        return (buf[i + 2] & 0xFF) | ((buf[i + 3] & 0xFF) << 8)
     if enc == 2:
         if i + 7 > end or _u16(buf, i + 1) != 0:
             return -1
@@ -271,24 +287,6 @@ def _tid_flags(tid: cython.long) -> cython.int:
     if tid < 0 or tid >= _TID_MAX:
         return 0
     return _TID_FLAGS[tid]
-
-
-@cython.cfunc
-@cython.exceptval(check=False)
-def _tid_slot(tid: cython.long) -> cython.int:
-    if tid < 0 or tid >= _TID_MAX:
-        return 0
-    return _TID_SLOT[tid]
-
-
-@cython.cfunc
-def _service_key(tid: cython.long) -> tuple:
-    key = None
-    if 0 <= tid < _TID_MAX:
-        key = _TID_KEYS[tid]
-    if key is None:
-        key = (_MSG, tid)
-    return key
 
 
 def probe(data, start, end) -> int:
@@ -319,11 +317,12 @@ def probe(data, start, end) -> int:
             if ok and (avail < 4 or (data[s + 3] & 0xFF) in (_F, _C, _A)):
                 return 1
         return 0
-    code: cython.int = _header_ok(data, s, 0x7FFFFFFF)
-    if code == 0:
+    h: cython.longlong = _header(data, s, 0x7FFFFFFF)
+    if h == 0:
         return 0
+    code: cython.int = h & 7
     if code == _HEL or code == _RHE:
-        size: cython.longlong = _u32(data, s + 4)
+        size: cython.longlong = h >> 3
         if size > 65535 + 8:
             return 1
         if code == _HEL:
@@ -627,6 +626,7 @@ class OPCUACore:
         """Frame chunks in buf[pos:end]; return the first unconsumed offset, or -1 for
         "not OPC UA" on an unconfirmed connection."""
         avail: cython.Py_ssize_t
+        h: cython.longlong
         code: cython.int
         size: cython.longlong
         take: cython.longlong
@@ -637,7 +637,7 @@ class OPCUACore:
                 start = pos
                 i = pos
                 while i + 8 <= end:
-                    if _header_ok(buf, i, self._chunk_limit) != 0:
+                    if _header(buf, i, self._chunk_limit) != 0:
                         break
                     i += 1
                 if i + 8 > end:
@@ -653,8 +653,8 @@ class OPCUACore:
             avail = end - pos
             if avail < 8:
                 return pos
-            code = _header_ok(buf, pos, 0)
-            if code == 0:
+            h = _header(buf, pos, 0)
+            if h == 0:
                 if not self.confirmed:
                     return -1
                 self._anomaly(out, side, ts, frame, A_BAD_HEADER,
@@ -663,7 +663,8 @@ class OPCUACore:
                 self.bytes_skipped += 1
                 pos += 1
                 continue
-            size = _u32(buf, pos + 4)
+            code = h & 7
+            size = h >> 3
             if size > self._chunk_limit:
                 self._anomaly(out, side, ts, frame, A_CHUNK_TOO_LARGE,
                               "%s chunk of %d bytes exceeds the limit of %d; skipped"
@@ -694,11 +695,18 @@ class OPCUACore:
     def _record(self, side: cython.int, key: tuple, slot: cython.int, nbytes: cython.longlong,
                 ts: cython.double, frame: cython.longlong, always: cython.bint) -> cython.bint:
         """Tally *key* (whose slot is *slot*, 0 for none); True when a record must be emitted."""
+        tt: Tally
         self.messages += 1
         if slot > 0:
             o = self._tallies[slot]
             if o is not None:
-                _bump(o, nbytes, ts)
+                tt = o
+                # _bump, written out: a call costs more than the bumps when interpreted
+                tt.count += 1
+                tt.nbytes += nbytes
+                tt.last_ts = ts
+                tt.int_count += 1
+                tt.int_bytes += nbytes
                 return always or self.detail_all
         t = self.seen.get(key)
         if t is None:
@@ -707,11 +715,39 @@ class OPCUACore:
             if slot > 0:
                 self._tallies[slot] = n
             return True
-        tt: Tally = t
+        tt = t
         _bump(tt, nbytes, ts)
         if slot > 0:
             self._tallies[slot] = tt
         return always or self.detail_all
+
+    @cython.cfunc
+    def _service(self, tid: cython.long, nbytes: cython.longlong, ts: cython.double,
+                 frame: cython.longlong) -> tuple:
+        """Tally a plaintext service message of type id *tid* (-1: not a ns=0 numeric
+        NodeId): its key when a record must be emitted, else None.  One call where
+        there were four (key, slot, flags, _record): calls dominate interpreted."""
+        slot: cython.int = 0
+        if 0 <= tid < _TID_MAX:
+            slot = _TID_SLOT[tid]
+        if slot == 0:
+            # not a known service: no slot, never always detailed
+            key = (_MSG, tid)
+            return key if self._record(0, key, 0, nbytes, ts, frame, False) else None
+        always: cython.bint = (_TID_FLAGS[tid] & 2) != 0
+        o = self._tallies[slot]
+        if o is not None:
+            tt: Tally = o
+            self.messages += 1
+            # _bump, written out: a call costs more than the bumps when interpreted
+            tt.count += 1
+            tt.nbytes += nbytes
+            tt.last_ts = ts
+            tt.int_count += 1
+            tt.int_bytes += nbytes
+            return _TID_KEYS[tid] if always or self.detail_all else None
+        key = _TID_KEYS[tid]
+        return key if self._record(0, key, slot, nbytes, ts, frame, always) else None
 
     @cython.cfunc
     def _ctx(self, encrypted: cython.bint) -> tuple:
@@ -725,13 +761,17 @@ class OPCUACore:
                q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         size: cython.longlong = q - p
         ct: cython.int = buf[p + 3] & 0xFF
+        other: _Direction
         self.confirmed = True
-        other: _Direction = self._d0 if side else self._d1
         if d.max_chunk > 0 and size > d.max_chunk:
             self._anomaly(out, side, ts, frame, A_NEGOTIATED,
                           "chunk of %d bytes exceeds the negotiated buffer size %d" % (size, d.max_chunk))
         key: tuple
+        if code == _MSG or code == _CLO:
+            self._symmetric(side, d, code, ct, buf, p, q, ts, frame, out)
+            return
         if code == _HEL or code == _ACK:
+            other = self._d0 if side else self._d1
             self.bytes_decoded += size
             # HEL/ACK: ReceiveBufferSize, SendBufferSize, MaxMessageSize, MaxChunkCount
             # (the sender's receive limits bound the other side; Part 6 §7.1.2.3/4)
@@ -749,10 +789,7 @@ class OPCUACore:
             if self._record(side, key, _S_ERR if code == _ERR else _S_RHE, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, key, bytes(buf[p:q]), self._ctx(False)))
             return
-        if code == _OPN:
-            self._opn(side, d, ct, buf, p, q, ts, frame, out)
-            return
-        self._symmetric(side, d, code, ct, buf, p, q, ts, frame, out)
+        self._opn(side, d, ct, buf, p, q, ts, frame, out)
 
     @cython.cfunc
     def _opn(self, side: cython.int, d: _Direction, ct: cython.int, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
@@ -813,7 +850,21 @@ class OPCUACore:
     def _symmetric(self, side: cython.int, d: _Direction, code: cython.int, ct: cython.int, buf: cython.p_const_uchar,
                    p: cython.Py_ssize_t, q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
         size: cython.longlong = q - p
-        cid: cython.longlong = _u32(buf, p + 8)
+        cid: cython.longlong
+        reqid: cython.longlong = -1
+        if not cython.compiled and STRUCT_READS:
+            # interpreted: one struct call for the two fields of the arithmetic below
+            if size >= _SYM_BODY:
+                cid, reqid = _SYM_IDS.unpack_from(buf, p + 8)
+            else:
+                cid = _u32(buf, p + 8)
+        else:
+            # _u32(buf, p + 8) and _u32(buf, p + 20), without the calls
+            cid = buf[p + 11] & 0xFF    # a long long first: the shift by 24 cannot overflow
+            cid = (cid << 24) | ((buf[p + 10] & 0xFF) << 16) | ((buf[p + 9] & 0xFF) << 8) | (buf[p + 8] & 0xFF)
+            if size >= _SYM_BODY:
+                reqid = buf[p + 23] & 0xFF
+                reqid = (reqid << 24) | ((buf[p + 22] & 0xFF) << 16) | ((buf[p + 21] & 0xFF) << 8) | (buf[p + 20] & 0xFF)
         if self.channel_id < 0:
             if cid != 0:
                 self.channel_id = cid
@@ -822,9 +873,6 @@ class OPCUACore:
             self._anomaly(out, side, ts, frame, A_CHANNEL_MISMATCH,
                           "secure channel id %d differs from the channel's %d" % (cid, self.channel_id))
         encrypted: cython.bint
-        reqid: cython.longlong = -1
-        if size >= _SYM_BODY:
-            reqid = _u32(buf, p + 20)
         if self._plain == 1:
             encrypted = False
         elif self._plain == 0:
@@ -866,37 +914,19 @@ class OPCUACore:
             if self._record(side, _KEY_ABORT, _S_ABORT, size, ts, frame, True):
                 out.append((_REC_MSG, side, ts, frame, _KEY_ABORT, bytes(buf[p:q]), self._ctx(False)))
             return
-        if ct == _F and not d.pending:
-            # fast path: a single-chunk message
+        pobj = None
+        if d.pending:
+            pobj = d.pending.get(reqid)
+        if pobj is None and ct == _F:
+            # a single-chunk message (the usual case), also while others are being assembled
             if code == _CLO:
-                key = _KEY_CLO
-                slot = _S_CLO
-                always = True
+                key = _KEY_CLO if self._record(side, _KEY_CLO, _S_CLO, size, ts, frame, True) else None
             else:
-                tid: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
-                key = _service_key(tid)
-                slot = _tid_slot(tid)
-                always = (_tid_flags(tid) & 2) != 0
-            if self._record(side, key, slot, size, ts, frame, always):
+                key = self._service(_type_id(buf, p + _SYM_BODY, q - sig), size, ts, frame)
+            if key is not None:
                 out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig), self._ctx(False)))
             return
-        pobj = d.pending.get(reqid)
         if pobj is None:
-            if ct == _F:
-                # single chunk while other messages are being assembled
-                if code == _CLO:
-                    key = _KEY_CLO
-                    slot = _S_CLO
-                    always = True
-                else:
-                    tid2: cython.long = _type_id(buf, p + _SYM_BODY, q - sig)
-                    key = _service_key(tid2)
-                    slot = _tid_slot(tid2)
-                    always = (_tid_flags(tid2) & 2) != 0
-                if self._record(side, key, slot, size, ts, frame, always):
-                    out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig),
-                                self._ctx(False)))
-                return
             if len(d.pending) >= _MAX_PENDING:
                 oldest = next(iter(d.pending))
                 del d.pending[oldest]
@@ -978,11 +1008,11 @@ class OPCUACore:
         slot: cython.int
         always: cython.bint = True
         if part.kind == _MSG:
-            tid: cython.long = _type_id(raw, _SYM_BODY, n)
-            key = _service_key(tid)
-            slot = _tid_slot(tid)
-            always = (_tid_flags(tid) & 2) != 0
-        elif part.kind == _CLO:
+            key = self._service(_type_id(raw, _SYM_BODY, n), part.wire, ts, frame)
+            if key is not None:
+                out.append((_REC_MSG, side, ts, frame, key, bytes(raw), self._ctx(encrypted)))
+            return
+        if part.kind == _CLO:
             key = _KEY_CLO
             slot = _S_CLO
         elif part.kind == _OPN:
