@@ -9,8 +9,10 @@ Builds the capture with bench/make_capture.py (cached in bench/out/, rebuilt
 when the generator changes), then runs every contender in its own subprocess on
 the same file, one after the other, pinned to one CPU:
 
-  otwatch compiled  otwatch analyze --no-inventory -q, OTWATCH_REQUIRE_EXTENSIONS=1
-  otwatch pure      the same with OTWATCH_NO_EXTENSIONS=1 (on a prefix, see --pure-packets; best of 2)
+  otwatch compiled  otwatch analyze -q --db FRESH.db, OTWATCH_REQUIRE_EXTENSIONS=1: end to end as
+                    the issue defines it (decode, flows, reassembly, observations, inventory
+                    updates into a new SQLite database); also with --no-inventory
+  otwatch pure      the same two with OTWATCH_NO_EXTENSIONS=1 (on a prefix, see --pure-packets; best of 2)
   tshark            -T fields with the equivalent L3/L4 + Modbus + MQTT + OPC UA fields (prefix)
   scapy             PcapReader with scapy.contrib.modbus/mqtt, reading the same fields (prefix)
   dpkt              pcap.Reader + Ethernet + IP + TCP, counting ports
@@ -206,8 +208,17 @@ def env_with(**kv) -> dict:
     return e
 
 
-def otwatch_cmd(path: str) -> list[str]:
-    return [sys.executable, "-m", "otwatch.sensor", "analyze", "--no-inventory", "-q", path]
+_DB_DIR = tempfile.mkdtemp(prefix="otwatch-bench-db-")
+
+
+def otwatch_cmd(path: str, inventory: bool = True) -> list[str]:
+    """`otwatch analyze -q`: with the inventory, into a database that does not exist yet."""
+    if not inventory:
+        return [sys.executable, "-m", "otwatch.sensor", "analyze", "--no-inventory", "-q", path]
+    fd, db = tempfile.mkstemp(prefix="inv-", suffix=".db", dir=_DB_DIR)
+    os.close(fd)
+    os.unlink(db)      # a fresh database each run; the directory is removed at exit
+    return [sys.executable, "-m", "otwatch.sensor", "analyze", "-q", "--db", db, path]
 
 
 def tshark_cmd(path: str) -> list[str]:
@@ -332,17 +343,23 @@ def main(argv=None) -> int:
     with open(empty, "wb") as f:
         f.write(make_capture.PCAP_HEADER)
     startup = best([measure(otwatch_cmd(empty), env_with(OTWATCH_REQUIRE_EXTENSIONS="1"), cpu) for _ in range(3)])
+    startup_noinv = best([measure(otwatch_cmd(empty, False), env_with(OTWATCH_REQUIRE_EXTENSIONS="1"), cpu)
+                          for _ in range(3)])
 
-    # (a) compiled
-    runs = [measure(otwatch_cmd(path), env_with(OTWATCH_REQUIRE_EXTENSIONS="1"), cpu) for _ in range(a.repeat)]
-    rows.append(row("otwatch compiled", best(runs), full_n, full_b, full_n, full_b))
-    say(rows[-1])
-    # (b) pure
+    # (a) compiled, end to end (inventory included), then without the inventory
+    compiled_env = env_with(OTWATCH_REQUIRE_EXTENSIONS="1")
+    for inv in (True, False):
+        runs = [measure(otwatch_cmd(path, inv), compiled_env, cpu) for _ in range(a.repeat)]
+        rows.append(row("otwatch compiled" + ("" if inv else ", --no-inventory"), best(runs),
+                        full_n, full_b, full_n, full_b))
+        say(rows[-1])
+    # (b) pure, the same two
     if "pure" not in skip:
         p, k, b = sub(a.pure_packets)
-        r = best([measure(otwatch_cmd(p), env_with(OTWATCH_NO_EXTENSIONS="1"), cpu) for _ in range(2)])
-        rows.append(row("otwatch pure", r, k, b, full_n, full_b))
-        say(rows[-1])
+        for inv in (True, False):
+            r = best([measure(otwatch_cmd(p, inv), env_with(OTWATCH_NO_EXTENSIONS="1"), cpu) for _ in range(2)])
+            rows.append(row("otwatch pure" + ("" if inv else ", --no-inventory"), r, k, b, full_n, full_b))
+            say(rows[-1])
     # (c) tshark
     tshark_check = None
     if "tshark" not in skip and shutil.which("tshark"):
@@ -399,7 +416,7 @@ def main(argv=None) -> int:
     command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     res = {"facts": facts, "capture": meta, "rows": rows, "memory": mem, "stages": stages,
            "startup": {"cpu": startup["cpu"], "wall": startup["wall"], "maxrss_mb": startup["maxrss_kb"] / 1024,
-                       "anon_mb": startup["anon_kb"] / 1024},
+                       "anon_mb": startup["anon_kb"] / 1024, "cpu_noinv": startup_noinv["cpu"]},
            "tshark_check": tshark_check, "command": command.strip(), "pinned_cpu": cpu,
            "capture_path": os.path.relpath(path, ROOT)}
     text = render(res)
@@ -407,6 +424,7 @@ def main(argv=None) -> int:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, default=str)
+    shutil.rmtree(_DB_DIR, ignore_errors=True)
     if a.write_doc:
         write_doc(text)
         print(f"wrote {os.path.relpath(DOC, ROOT)}", file=sys.stderr)
@@ -433,16 +451,23 @@ def render(res: dict) -> str:
                "\"Packets timed\" below the capture size means the tool ran on that prefix of the same file "
                "and its full-file time is extrapolated from its rate there.  Peak RSS includes shared "
                "libraries; peak private is RssAnon, the process's own heap.\n")
+    by = {r["tool"]: r for r in rows}
+    for suffix, what in (("", "end to end (inventory included)"), (", --no-inventory", "without the inventory")):
+        c, p = by.get("otwatch compiled" + suffix), by.get("otwatch pure" + suffix)
+        if c and p:
+            out.append(f"Pure against compiled, {what}: {c['pps'] / p['pps']:.1f}× slower "
+                       f"({fmt_rate(p['pps'])} against {fmt_rate(c['pps'])} packets/s).\n")
     s = res["startup"]
     out.append(f"Start-up of `otwatch analyze` on an empty capture: {s['cpu']:.2f} s CPU, "
-               f"{s['maxrss_mb']:.0f} MB RSS ({s['anon_mb']:.0f} MB private); included in the compiled row.\n")
+               f"{s['maxrss_mb']:.0f} MB RSS ({s['anon_mb']:.0f} MB private), creating the inventory "
+               f"database; {s.get('cpu_noinv', 0):.2f} s with --no-inventory.  Included in the rows above.\n")
     if res.get("tshark_check"):
         c = res["tshark_check"]
         out.append(f"tshark decodes all three protocols with its default ports (first 20,000 packets: "
                    f"{c['modbus']:,} lines with a Modbus function code, {c['mqtt']:,} with an MQTT message "
                    f"type, {c['opcua']:,} with an OPC UA service node id).\n")
     if res["memory"]:
-        out.append("Memory against capture size (compiled `otwatch analyze`):\n")
+        out.append("Memory against capture size (compiled `otwatch analyze`, inventory included):\n")
         out.append("| packets | MB | CPU s | peak RSS MB | peak private MB |\n|---:|---:|---:|---:|---:|")
         for x in res["memory"]:
             out.append(f"| {x['packets']:,} | {x['mb']:,.0f} | {x['cpu']:.2f} | {x['maxrss_mb']:.0f} | "
@@ -456,7 +481,8 @@ def render(res: dict) -> str:
         p = res["stages"].get("pure", {})
         names = (("read", "read into a reused 4 MiB buffer"), ("engine", "+ engine kernel, no protocol kernels"),
                  ("kernels", "+ Modbus/MQTT/OPC UA kernels"), ("pipeline", "+ pipeline → observations"),
-                 ("summary", "+ Summary consumer (= analyze -q)"))
+                 ("summary", "+ Summary consumer (= analyze -q --no-inventory)"),
+                 ("inventory", "+ inventory into a new database (= analyze -q)"))
         for k, label in names:
             cv = c.get(k)
             pv = p.get(k)

@@ -12,7 +12,9 @@ Stages (CPU seconds of this process, each on a fresh engine):
             records drained and dropped
   pipeline  + sensor/pipeline.py turning records into observations (full decode of
             new keys, describe, aggregates), no consumers
-  summary   + the Summary consumer (what `otwatch analyze -q` runs)
+  summary   + the Summary consumer (what `otwatch analyze -q --no-inventory` runs)
+  inventory + the inventory consumer writing a new SQLite database (what `otwatch
+            analyze -q` runs: the issue's "end to end")
 
 Prints one JSON object.  Run by bench/run.py; usable alone.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 import time
 
 
@@ -97,6 +101,23 @@ def main() -> None:
 
     out["pipeline"], out["observations"] = timed(pipeline(lambda: []))
     out["summary"], _ = timed(pipeline(lambda: [Summary()]))
+
+    from otwatch.sensor.inventory.store import open_inventory
+
+    with tempfile.TemporaryDirectory(prefix="otwatch-stages-") as tmp:
+        made = []
+
+        def with_inventory():
+            inv = open_inventory(os.path.join(tmp, f"inv{len(made)}.db"))   # a new database each run
+            made.append(inv)
+            return [Summary(), inv]
+
+        def run_inventory():
+            n = pipeline(with_inventory)()
+            made[-1].close()
+            return n
+
+        out["inventory"], _ = timed(run_inventory)
     print(json.dumps(out))
 
 
