@@ -275,9 +275,11 @@ class Flow:
     tls_seen_c: cython.bint
     tls_seen_s: cython.bint
     encrypted: cython.longlong
+    anoms: dict              # anomaly id -> how many this flow raised (None until the first)
 
     def __init__(self):
         self.chain = None
+        self.anoms = None
         self.core = None
         self.cfeed = 0
         self.ooo_c = []
@@ -438,6 +440,8 @@ class Engine:
     ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
     header_done: cython.bint
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
+    anom_report: cython.longlong   # limits.anomalies_reported_per_flow
+    anom_sample: cython.longlong   # limits.anomaly_sample_rate
     # state
     flows: dict                    # hash -> Flow (chained)
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
@@ -482,6 +486,8 @@ class Engine:
         self.max_ooo_segs = limits.reassembly_max_ooo_segments
         self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
         self.probe_max = limits.probe_max_bytes
+        self.anom_report = limits.anomalies_reported_per_flow
+        self.anom_sample = max(1, limits.anomaly_sample_rate)
         self.fmt = FMT_UNKNOWN
         self.big = False
         self.nanos = False
@@ -1425,9 +1431,42 @@ class Engine:
             if r[0] == 1:
                 self.out.append((R_MSG, f.app, f.link_id, f.fid, r[1], r[2], r[3], r[4], r[5], r[6]))
             else:
-                self._count("anomaly." + r[4])
-                self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], r[4], r[5]))
+                self._flow_anomaly(f, r)
         del self.kbuf[:]
+
+    @cython.cfunc
+    def _flow_anomaly(self, f: Flow, r: tuple):
+        """A kernel's anomaly on flow *f*: reported, sampled or only counted (limits.anomalies_reported_per_flow)."""
+        aid = r[4]
+        n: cython.longlong
+        self._count("anomaly." + aid)
+        if f.anoms is None:
+            f.anoms = {}
+        n = f.anoms.get(aid, 0) + 1
+        f.anoms[aid] = n
+        if n <= self.anom_report:
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+        elif (n - self.anom_report) % self.anom_sample == 0:
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid,
+                             "%s [sampled: 1 of %d reported; %d so far on this flow]" % (r[5], self.anom_sample, n)))
+        else:
+            self._count("anomaly.suppressed")
+
+    @cython.cfunc
+    def _suppressed_summary(self, f: Flow):
+        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling did not report."""
+        parts: list = []
+        n: cython.longlong
+        hidden: cython.longlong
+        for aid in sorted(f.anoms):
+            n = f.anoms[aid]
+            if n > self.anom_report:
+                hidden = (n - self.anom_report) - (n - self.anom_report) // self.anom_sample
+                parts.append("%s: %d of %d not reported" % (aid, hidden, n))
+        if len(parts) > 0:
+            self._count("anomaly.flow.anomalies_suppressed")
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, -1, f.last_ts, f.last_frame,
+                             "flow.anomalies_suppressed", "; ".join(parts)))
 
     @cython.cfunc
     def _reject(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
@@ -1503,6 +1542,8 @@ class Engine:
             skipped = f.core.bytes_skipped
             encrypted += f.core.bytes_encrypted
             messages = f.core.messages
+        if f.anoms is not None:
+            self._suppressed_summary(f)
         _push_flow(f)
         if self.fcache[f.h & FLOW_CACHE_MASK] is f:
             self.fcache[f.h & FLOW_CACHE_MASK] = None

@@ -48,6 +48,16 @@ class Limits:
     shape_cache_max_bytes: int = 128
     """Longest shape cached; longer messages always take the full path.  With the entry cap this
     bounds the cache to ~70 KiB per connection direction, less than its stream buffer may hold."""
+    anomalies_reported_per_flow: int = 256
+    """Anomalies of one id reported per flow before sampling starts: enough for a whole sweep of
+    the 256 Modbus function codes or unit ids to stay visible.  Past it, one in
+    ``anomaly_sample_rate`` is reported (its detail says how many it stands for) and the flow's
+    end reports how many were not (``flow.anomalies_suppressed``); the ``anomaly.<id>`` counters
+    count every one.  A hostile or broken peer cannot flood the consumers (alerts, syslog, JSON)
+    with one record per packet.  Zeek rate-limits its weirds the same way
+    (``Weird::sampling_threshold``, ``Weird::sampling_rate``)."""
+    anomaly_sample_rate: int = 1000
+    """After ``anomalies_reported_per_flow``, one anomaly of that id in this many is reported."""
 
 
 DEFAULT_LIMITS = Limits()

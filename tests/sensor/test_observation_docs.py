@@ -31,5 +31,8 @@ def test_engine_anomaly_ids_are_documented():
     ids = {i for i in ids if not i.startswith(("dispatch.detected.", "dispatch.rejected."))}
     anomalies = {i for i in ids if re.search(r'_anomaly\([^)]*"%s"|"%s",\n' % (re.escape(i), re.escape(i)), src)}
     anomalies |= {"dispatch.detected_by_content"}
+    flow_ids = set(re.findall(r'"(flow\.[a-z_]+)"', src))     # raised per flow (anomaly sampling)
+    assert flow_ids == {"flow.anomalies_suppressed"}
+    anomalies |= flow_ids
     for aid in anomalies:
         assert f"`{aid}`" in DOC, aid

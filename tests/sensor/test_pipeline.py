@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import collections
 import os
+import pathlib
 import pty
+import struct
 import subprocess
 import sys
-import pathlib
+from dataclasses import replace
+
+import pytest
 
 from support import capbuild as cb
+from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.sensor import observations as O
 from otwatch.sensor.pipeline import Pipeline, Settings
 
@@ -187,3 +192,44 @@ def test_a_protocol_decoder_is_loaded_when_first_needed(tmp_path):
     p.run_file(str(f))
     p.finish()
     assert list(p.decoders.by_app) == [1]          # Modbus only: no MQTT or OPC UA decoder loaded
+
+
+def _flood(n_unsolicited: int):
+    """One Modbus flow: a paired read (the kernel is confirmed), then *n* responses nobody asked for."""
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    pk = conversation(502, [req], [rsp])
+    t0, ss = pk[-1][0], 901 + len(rsp)
+    for i in range(n_unsolicited):
+        orphan = struct.pack("!HHHBB", 0x1000 + i, 0, 7, 1, 3) + bytes.fromhex("0400010002")
+        pk.append((t0 + 0.001 * (i + 1), tcp(S, C, 502, 40000, ss, "PA", orphan, smac=SM, dmac=CM)))
+        ss += len(orphan)
+    return pk
+
+
+@pytest.mark.parametrize("report,rate", [(256, 1000), (10, 7)])
+def test_an_anomaly_flood_is_sampled_and_summed_up(tmp_path, impl, report, rate):
+    """A peer raising one anomaly per packet yields `report` of them, then one in `rate`, and a
+    summary at the flow's end; the counters still count every one (no silent loss)."""
+    n = report + 2 * rate + 3
+    limits = replace(DEFAULT_LIMITS, anomalies_reported_per_flow=report, anomaly_sample_rate=rate)
+    obs, stats = run(tmp_path, _flood(n), limits=limits, implementation=impl)
+    anomalies = [o for o in obs if type(o) is O.Anomaly]
+    unsolicited = [a for a in anomalies if a.id == "modbus.unsolicited_response"]
+    assert len(unsolicited) == report + 2
+    assert all("sampled" not in a.detail for a in unsolicited[:report])
+    assert [a.detail.split("[", 1)[1] for a in unsolicited[report:]] == [
+        f"sampled: 1 of {rate} reported; {report + rate} so far on this flow]",
+        f"sampled: 1 of {rate} reported; {report + 2 * rate} so far on this flow]"]
+    (summary,) = [a for a in anomalies if a.id == "flow.anomalies_suppressed"]
+    assert summary.detail == f"modbus.unsolicited_response: {n - report - 2} of {n} not reported"
+    assert summary.protocol == "modbus" and summary.side == "" and summary.flow_id == unsolicited[0].flow_id
+    assert stats["anomaly.modbus.unsolicited_response"] == n
+    assert stats["anomaly.suppressed"] == n - report - 2
+
+
+def test_anomalies_below_the_threshold_are_all_reported(tmp_path, impl):
+    obs, stats = run(tmp_path, _flood(40), implementation=impl)
+    ids = [o.id for o in obs if type(o) is O.Anomaly]
+    assert ids == ["modbus.unsolicited_response"] * 40
+    assert "anomaly.suppressed" not in stats
