@@ -79,6 +79,33 @@ def _bytes(x: int) -> str:
     return str(x)
 
 
+GROUP_MIN = 4
+"""Unnamed kinds that differ only in a trailing number (``modbus.unknown_function_18``, ``_19``, …)
+are shown as one line once there are this many: a function-code sweep is one fact, not a page.
+Named families (``modbus.program_function_90``: UMAS) are always listed one by one."""
+FOLDABLE = ("unknown_", "user_defined_")
+
+
+def kind_lines(kinds: Counter) -> list[tuple[str, int]]:
+    """(label, count) per kind, most frequent first; numbered families of GROUP_MIN or more folded
+    into one ``prefix_<n>  (K kinds: lo–hi)`` line."""
+    families: dict[str, list] = defaultdict(list)
+    for kind in kinds:
+        head, _, tail = kind.rpartition("_")
+        if head and tail.isdigit() and any(f in head for f in FOLDABLE):
+            families[head].append(int(tail))
+    rows = []
+    folded = set()
+    for head, nums in families.items():
+        if len(nums) >= GROUP_MIN:
+            members = [f"{head}_{n}" for n in nums]
+            folded.update(members)
+            rows.append((f"{head}_<n> ({len(nums)} kinds: {min(nums)}–{max(nums)})",
+                         sum(kinds[m] for m in members)))
+    rows += [(kind, n) for kind, n in kinds.items() if kind not in folded]
+    return sorted(rows, key=lambda kv: (-kv[1], kv[0]))
+
+
 def render(files: list[str], summary: Summary, stats: dict, implementation: str, seconds: float) -> str:
     out = []
     pk = stats.get("capture.packets", 0)
@@ -98,8 +125,8 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
     for proto in sorted(summary.messages):
         kinds = summary.messages[proto]
         out.append(f"  {proto:<8} {_n(sum(kinds.values())):>12}   on {summary.links[proto]} client→server links")
-        for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])):
-            out.append(f"    {escape(kind, 60):<52} {_n(n):>10}")
+        for label, n in kind_lines(kinds):
+            out.append(f"    {escape(label, 60):<52} {_n(n):>10}")
     if summary.tls:
         out.append("  tls      " + ", ".join(f"{n} handshake messages carrying {p}" for p, n in sorted(summary.tls.items())))
     out.append("")
@@ -115,10 +142,18 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
         out.append("  no OT payload")
     out.append("")
     out.append("Anomalies")
-    if not summary.anomalies:
+    # the engine counts every anomaly, also those a flood's sampling did not report
+    # (docs/observations.md); the observations seen are the fallback
+    counted = Counter({k[8:]: v for k, v in stats.items() if k.startswith("anomaly.") and v})
+    counted.pop("suppressed", None)
+    anomalies = counted or summary.anomalies
+    if not anomalies:
         out.append("  none")
-    for aid, n in sorted(summary.anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
+    for aid, n in sorted(anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
         out.append(f"  {escape(aid, 60):<52} {_n(n):>10}")
+    if stats.get("anomaly.suppressed"):
+        out.append(f"  ({_n(stats['anomaly.suppressed'])} of them not reported one by one: "
+                   "floods are sampled per flow, see flow.anomalies_suppressed)")
     skipped = {k: v for k, v in stats.items()
                if v and (k.startswith("decode.truncated") or k.startswith("decode.bad") or k.startswith("capture.")
                          or k.startswith("decode.unsupported"))

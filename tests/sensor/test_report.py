@@ -1,0 +1,34 @@
+"""The readable summary of `otwatch analyze` (sensor/report.py)."""
+from __future__ import annotations
+
+from collections import Counter
+
+from otwatch.sensor.report import Summary, kind_lines, render
+
+
+def test_an_unnamed_function_code_sweep_is_one_line():
+    kinds = Counter({"modbus.read_coils": 50, "modbus.program_function_90": 1, "modbus.program_function_91": 1,
+                     "modbus.program_function_125": 1, "modbus.program_function_126": 1})
+    kinds.update({f"modbus.unknown_function_{n}": 1 for n in range(18, 30)})
+    kinds.update({f"modbus.user_defined_function_{n}": 2 for n in (65, 66, 67)})   # below GROUP_MIN
+    rows = dict(kind_lines(kinds))
+    assert rows["modbus.unknown_function_<n> (12 kinds: 18–29)"] == 12
+    assert not any(k.startswith("modbus.unknown_function_1") or k.startswith("modbus.unknown_function_2")
+                   for k in rows)
+    # named families stay one by one (FC 90 is UMAS programming), and small families too
+    for fc in (90, 91, 125, 126):
+        assert rows[f"modbus.program_function_{fc}"] == 1
+    assert rows["modbus.user_defined_function_65"] == 2
+    assert sum(rows.values()) == sum(kinds.values())
+    assert list(rows)[0] == "modbus.read_coils"
+
+
+def test_anomaly_totals_come_from_the_counters_that_count_every_one():
+    s = Summary()
+    stats = {"capture.packets": 10, "anomaly.modbus.unsolicited_response": 5000,
+             "anomaly.flow.anomalies_suppressed": 1, "anomaly.suppressed": 4740}
+    text = render(["x.pcap"], s, stats, "pure", 1.0)
+    section = text.split("Anomalies\n", 1)[1]
+    assert "modbus.unsolicited_response" in section and "5,000" in section
+    assert "4,740 of them not reported one by one" in section
+    assert "  suppressed " not in section
