@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 
 import click
@@ -191,14 +192,18 @@ def _record(a: dict, k: dict) -> dict:
 def export(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> None:
     """Export the inventory: JSON (every asset with all its facts and evidence) or CSV (one row per asset).
 
-    Values are exported as received (not terminal-escaped); CSV cells that a
+    JSON gives every value exactly as received; control characters (C0, DEL,
+    C1 such as the 8-bit CSI, U+2028/2029) appear only as JSON escapes, so the
+    file is safe to print on a terminal.  CSV has no escape syntax of its own:
+    its cells are escaped like the terminal output (``\\xNN``), and cells that a
     spreadsheet would run as a formula are prefixed with a quote.
     """
     snap = _snapshot(ctx, db_path)
     kids = by_asset(snap)
     if fmt == "json":
-        text = json.dumps({"assets": [_record(a, kids[a["asset_id"]]) for a in snap["assets"]]},
-                          ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n"
+        text = _C1.sub(lambda m: "\\u%04x" % ord(m.group()),
+                       json.dumps({"assets": [_record(a, kids[a["asset_id"]]) for a in snap["assets"]]},
+                                  ensure_ascii=False, indent=1, sort_keys=True, default=str)) + "\n"
     else:
         buf = io.StringIO()
         wr = csv.writer(buf)
@@ -221,9 +226,15 @@ def export(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> No
     _write(output, text.encode("utf-8"))
 
 
+_C1 = re.compile("[\x7f-\x9f\u2028\u2029]")
+"""What json.dumps(ensure_ascii=False) leaves raw but a terminal may obey (8-bit CSI 0x9b ...)."""
+
+
 def _csv_safe(v):
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + v
+    if isinstance(v, str):
+        v = escape(v, limit=1 << 30)
+        if v[:1] in ("=", "+", "-", "@"):
+            return "'" + v
     return v
 
 

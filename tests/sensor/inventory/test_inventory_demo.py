@@ -214,15 +214,26 @@ def test_terminal_escaping_of_wire_strings(tmp_path):
     inv.observe(O.HostSeen(1.0, 1, "02:00:00:00:00:01", "10.0.0.1", 0, "arp"))
     inv.observe(O.HostSeen(1.0, 1, "02:00:00:00:00:02", "10.0.0.2", 0, "arp"))
     inv.observe(O.NameSeen(1.0, 1, "evil\x1b]0;pwned\x07", "10.0.0.1", "", "dns"))
+    inv.observe(O.NameSeen(1.0, 1, "c1\x9b2Jcsi\u2028", "10.0.0.1", "", "dns"))      # 8-bit CSI, line separator
     ev = MQTTConnect(side=0, protocol_level=4, client_id="x\x1b[2J")
     inv.observe(O.Message(1.0, 2, "mqtt", "mqtt.connect", "connect", "", "request", 1, 1, "10.0.0.1", "10.0.0.2",
                           1883, ev, (1,)))
     inv.close()
     for args in (["inventory", "--db", path], ["inventory", "show", "10.0.0.1", "--db", path],
-                 ["inventory", "graph", "--db", path], ["inventory", "events", "--db", path]):
+                 ["inventory", "graph", "--db", path], ["inventory", "events", "--db", path],
+                 ["inventory", "export", "--format", "csv", "--db", path],
+                 ["inventory", "export", "--format", "json", "--db", path]):
         out = CliRunner().invoke(cli, args)
         assert out.exit_code == 0, out.output
-        assert "\x1b" not in out.output and "\x07" not in out.output
+        bad = [c for c in out.output if (ord(c) < 0x20 and c not in "\r\n") or 0x7F <= ord(c) < 0xA0
+               or c in "\u2028\u2029"]
+        assert not bad, (args, bad)
+    # nothing is lost: JSON gives the names back exactly, CSV shows them escaped
+    data = json.loads(CliRunner().invoke(cli, ["inventory", "export", "--format", "json", "--db", path]).output)
+    names = {n["name"] for a in data["assets"] for n in a["names"]}
+    assert {"evil\x1b]0;pwned\x07", "c1\x9b2Jcsi\u2028"} <= names
+    text = CliRunner().invoke(cli, ["inventory", "export", "--format", "csv", "--db", path]).output
+    assert "evil\\x1b]0;pwned\\x07" in text and "c1\\x9b2Jcsi\\u2028" in text
 
 
 def test_modbus_reached_from_outside_its_zone_on_the_capture(tmp_path):
