@@ -633,9 +633,13 @@ class Engine:
         sec: cython.ulonglong
         frac: cython.ulonglong
         ts: cython.double
+        # the file's byte order, time unit and link type, read once per call, not per record
+        rec = _REC_BE if self.big else _REC_LE
+        unit: cython.double = 1e-9 if self.nanos else 1e-6
+        lt: cython.int = self.linktype
         while pos + 16 <= n:
             if not cython.compiled and STRUCT_READS:
-                sec, frac, caplen, wirelen = (_REC_BE if self.big else _REC_LE).unpack_from(buf, pos)
+                sec, frac, caplen, wirelen = rec.unpack_from(buf, pos)
             else:
                 sec = self._u32(buf, pos)
                 frac = self._u32(buf, pos + 4)
@@ -649,11 +653,8 @@ class Engine:
                 return n
             if pos + 16 + caplen > n:
                 break
-            if self.nanos:
-                ts = sec + frac * 1e-9
-            else:
-                ts = sec + frac * 1e-6
-            self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, self.linktype)
+            ts = sec + frac * unit
+            self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, lt)
             pos += 16 + caplen
         if final and pos < n:
             self._count("capture.truncated_records")
@@ -793,6 +794,14 @@ class Engine:
         smac: cython.Py_ssize_t = -1     # offset of the source MAC in buf, or -1
         dmac: cython.Py_ssize_t = -1
         fam: cython.uint
+        ihl: cython.Py_ssize_t
+        vihl: cython.uint
+        total: cython.Py_ssize_t
+        frag: cython.uint
+        proto: cython.int
+        src: cython.ulonglong
+        dst: cython.ulonglong
+        capend: cython.Py_ssize_t
         self.frame += 1
         self.packets += 1
         self.bytes += wirelen
@@ -861,7 +870,39 @@ class Engine:
             self._count("decode.unsupported_linktype.%d" % lt)
             return
         if etype == ETH_IPV4:
-            self._ipv4(buf, p, end, wirelen, vlan, smac, dmac)
+            # IPv4 (RFC 791), written out here, its only caller: a call costs more than
+            # the header when interpreted
+            if end - p < 20:
+                self._count("decode.truncated_l3")
+                return
+            if not cython.compiled and STRUCT_READS:
+                vihl, total, frag, proto, src, dst = _IPV4_HDR.unpack_from(buf, p)
+                src |= V4_MAPPED
+                dst |= V4_MAPPED
+            else:
+                vihl = buf[p]
+                total = (buf[p + 2] << 8) | buf[p + 3]
+                frag = (buf[p + 6] << 8) | buf[p + 7]
+                proto = buf[p + 9]
+                src = V4_MAPPED | (buf[p + 12] * SHIFT24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
+                dst = V4_MAPPED | (buf[p + 16] * SHIFT24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
+            if (vihl >> 4) != 4:
+                self._count("decode.bad_ip_version")
+                return
+            self.n_ipv4 += 1
+            ihl = (vihl & 15) * 4
+            if ihl < 20 or total < ihl:
+                self._count("decode.bad_ipv4_header")
+                return
+            if frag & 0x3FFF:
+                self._count("decode.ipv4_fragments")
+                if frag & 0x1FFF:   # not the first fragment: no L4 header here
+                    return
+            capend = p + total
+            if capend > end:
+                capend = end      # snaplen cut; the IP header still says how long the datagram was
+            self._l4(buf, proto, p + ihl, capend, p + total, wirelen, vlan, smac, dmac, 0, src, 0, dst,
+                     (frag & 0x2000) != 0)
         elif etype == ETH_IPV6:
             self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
         elif etype == ETH_ARP:
@@ -911,48 +952,6 @@ class Engine:
             self.hosts[k] = h
             self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
         return h
-
-    @cython.cfunc
-    def _ipv4(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
-              vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
-        ihl: cython.Py_ssize_t
-        vihl: cython.uint
-        total: cython.Py_ssize_t
-        frag: cython.uint
-        proto: cython.int
-        src: cython.ulonglong
-        dst: cython.ulonglong
-        if end - p < 20:
-            self._count("decode.truncated_l3")
-            return
-        if not cython.compiled and STRUCT_READS:
-            vihl, total, frag, proto, src, dst = _IPV4_HDR.unpack_from(buf, p)
-            src |= V4_MAPPED
-            dst |= V4_MAPPED
-        else:
-            vihl = buf[p]
-            total = (buf[p + 2] << 8) | buf[p + 3]
-            frag = (buf[p + 6] << 8) | buf[p + 7]
-            proto = buf[p + 9]
-            src = V4_MAPPED | (buf[p + 12] * SHIFT24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
-            dst = V4_MAPPED | (buf[p + 16] * SHIFT24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
-        if (vihl >> 4) != 4:
-            self._count("decode.bad_ip_version")
-            return
-        self.n_ipv4 += 1
-        ihl = (vihl & 15) * 4
-        if ihl < 20 or total < ihl:
-            self._count("decode.bad_ipv4_header")
-            return
-        if frag & 0x3FFF:
-            self._count("decode.ipv4_fragments")
-            if frag & 0x1FFF:   # not the first fragment: no L4 header here
-                return
-        capend: cython.Py_ssize_t = p + total
-        if capend > end:
-            capend = end      # snaplen cut; the IP header still says how long the datagram was
-        self._l4(buf, proto, p + ihl, capend, p + total, wirelen, vlan, smac, dmac, 0, src, 0, dst,
-                 (frag & 0x2000) != 0)
 
     @cython.cfunc
     def _ipv6(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
@@ -1035,6 +1034,7 @@ class Engine:
         h: cython.ulonglong
         side: cython.int
         f: Flow
+        plen: cython.Py_ssize_t
         if ipproto == 6:
             if capend - l4 < 20:
                 self._count("decode.truncated_l4")
@@ -1112,9 +1112,46 @@ class Engine:
         if frag:
             return
         if ipproto == 6:
-            self._tcp(f, side, self.cur, flags, seq, pay, capend, realend)
+            # TCP state and reassembly, written out here, its only caller: a call costs
+            # more than the checks when interpreted
+            plen = realend - pay
+            if plen < 0:
+                plen = 0
+            if flags & 0x02:
+                f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
+                seq = (seq + 1) & MASK32
+                if side == 0:
+                    if f.next_c < 0 or (f.state & ST_DATA) == 0:
+                        f.next_c = seq
+                elif f.next_s < 0 or (f.state & ST_DATA) == 0:
+                    f.next_s = seq
+            if flags & 0x04:
+                f.state |= ST_RST
+            if plen > 0:
+                if side == 0:
+                    f.payload_c += plen
+                else:
+                    f.payload_s += plen
+                if f.core is not None or f.probing or f.app == APP_TLS:
+                    f.state |= ST_DATA
+                    self._segment(f, side, self.cur, seq, pay, capend, plen)
+            if flags & 0x01:
+                if side == 0:
+                    f.state |= ST_FIN_C
+                    if len(f.ooo_c) == 0 and not f.eof_c:
+                        f.eof_c = True
+                        if f.core is not None:
+                            f.core.eof(0, self.now, self.frame, self.kbuf)
+                            self._drain_kernel(f)
+                else:
+                    f.state |= ST_FIN_S
+                    if len(f.ooo_s) == 0 and not f.eof_s:
+                        f.eof_s = True
+                        if f.core is not None:
+                            f.core.eof(1, self.now, self.frame, self.kbuf)
+                            self._drain_kernel(f)
         elif ipproto == 17:
-            plen: cython.Py_ssize_t = capend - pay
+            plen = capend - pay
             if side == 0:
                 f.payload_c += plen
             else:
@@ -1231,46 +1268,6 @@ class Engine:
     # TCP: state and reassembly
     # ------------------------------------------------------------------
     @cython.cfunc
-    def _tcp(self, f: Flow, side: cython.int, buf, flags: cython.int, seq: cython.longlong,
-             pay: cython.Py_ssize_t, capend: cython.Py_ssize_t, realend: cython.Py_ssize_t):
-        plen: cython.Py_ssize_t = realend - pay
-        if plen < 0:
-            plen = 0
-        if flags & 0x02:
-            f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
-            seq = (seq + 1) & MASK32
-            if side == 0:
-                if f.next_c < 0 or (f.state & ST_DATA) == 0:
-                    f.next_c = seq
-            elif f.next_s < 0 or (f.state & ST_DATA) == 0:
-                f.next_s = seq
-        if flags & 0x04:
-            f.state |= ST_RST
-        if plen > 0:
-            if side == 0:
-                f.payload_c += plen
-            else:
-                f.payload_s += plen
-            if f.core is not None or f.probing or f.app == APP_TLS:
-                f.state |= ST_DATA
-                self._segment(f, side, buf, seq, pay, capend, plen)
-        if flags & 0x01:
-            if side == 0:
-                f.state |= ST_FIN_C
-                if len(f.ooo_c) == 0 and not f.eof_c:
-                    f.eof_c = True
-                    if f.core is not None:
-                        f.core.eof(0, self.now, self.frame, self.kbuf)
-                        self._drain_kernel(f)
-            else:
-                f.state |= ST_FIN_S
-                if len(f.ooo_s) == 0 and not f.eof_s:
-                    f.eof_s = True
-                    if f.core is not None:
-                        f.core.eof(1, self.now, self.frame, self.kbuf)
-                        self._drain_kernel(f)
-
-    @cython.cfunc
     def _segment(self, f: Flow, side: cython.int, buf, seq: cython.longlong,
                  s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t):
         nxt: cython.longlong = f.next_c if side == 0 else f.next_s
@@ -1282,18 +1279,21 @@ class Engine:
                 f.next_c = nxt
             else:
                 f.next_s = nxt
-        rel = _seqdiff(seq, nxt)
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
-        if rel <= 0:
-            if rel == 0 and e - s == plen:
-                # the usual segment: exactly the next bytes, all captured (_in_order's first case)
-                self._deliver(f, side, buf, s, e)
-                if side == 0:
-                    f.next_c = (seq + plen) & MASK32
-                else:
-                    f.next_s = (seq + plen) & MASK32
+        if seq == nxt and e - s == plen:
+            # the usual segment: exactly the next bytes, all captured (_in_order's first
+            # case; no _seqdiff call, as both are in 0..2**32-1: rel == 0 is seq == nxt)
+            self._deliver(f, side, buf, s, e)
+            if side == 0:
+                f.next_c = (seq + plen) & MASK32
             else:
-                self._in_order(f, side, buf, seq, s, e, plen, -rel)
+                f.next_s = (seq + plen) & MASK32
+            if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
+                self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
+            return
+        rel = _seqdiff(seq, nxt)
+        if rel <= 0:
+            self._in_order(f, side, buf, seq, s, e, plen, -rel)
             if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
                 self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
             return
