@@ -314,23 +314,6 @@ class Flow:
 
 
 @cython.cfunc
-@cython.inline
-@cython.exceptval(check=False)
-def _side_of(f: Flow, ipproto: cython.int, vlan: cython.int, shi: cython.ulonglong, slo: cython.ulonglong,
-             sport: cython.int, dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int) -> cython.int:
-    """0 if the packet goes client -> server on flow *f*, 1 if server -> client, -1 not this flow."""
-    if f.ipproto != ipproto or f.vlan != vlan:
-        return -1
-    if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo and f.b_hi == dhi \
-            and f.b_port == dport:
-        return 0
-    if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo and f.b_hi == shi \
-            and f.b_port == sport:
-        return 1
-    return -1
-
-
-@cython.cfunc
 @cython.exceptval(check=False)
 def _push_flow(f: Flow) -> cython.void:
     """Add the flow's packets and bytes since the last push to its two hosts."""
@@ -455,7 +438,6 @@ class Engine:
     next_fid: cython.longlong
     next_link: cython.longlong
     # counters (hot ones as C fields; rare ones in a dict)
-    packets: cython.longlong
     bytes: cython.longlong
     n_ipv4: cython.longlong
     n_ipv6: cython.longlong
@@ -504,7 +486,6 @@ class Engine:
         self.interval_start = -1.0
         self.next_fid = 1
         self.next_link = 1
-        self.packets = 0
         self.bytes = 0
         self.n_ipv4 = 0
         self.n_ipv6 = 0
@@ -552,7 +533,7 @@ class Engine:
     def stats(self) -> dict:
         d = dict(self.counters)
         d.update({
-            "capture.packets": self.packets,
+            "capture.packets": self.frame,
             "capture.bytes": self.bytes,
             "decode.ipv4": self.n_ipv4,
             "decode.ipv6": self.n_ipv6,
@@ -802,8 +783,7 @@ class Engine:
         src: cython.ulonglong
         dst: cython.ulonglong
         capend: cython.Py_ssize_t
-        self.frame += 1
-        self.packets += 1
+        self.frame += 1     # (also the packet count: capture.packets)
         self.bytes += wirelen
         self.now = ts
         if self.interval_start < 0:
@@ -1025,12 +1005,12 @@ class Engine:
             smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
             shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
             frag: cython.bint):
-        sport: cython.int = 0
-        dport: cython.int = 0
-        flags: cython.int = 0
-        seq: cython.longlong = 0
+        sport: cython.int
+        dport: cython.int
+        flags: cython.int
+        seq: cython.longlong
         off: cython.int
-        pay: cython.Py_ssize_t = capend
+        pay: cython.Py_ssize_t
         h: cython.ulonglong
         side: cython.int
         f: Flow
@@ -1060,8 +1040,13 @@ class Engine:
             sport = (buf[l4] << 8) | buf[l4 + 1]
             dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
             pay = l4 + 8
+            flags = 0
+            seq = 0
         else:
             self.n_other_l4 += 1
+            sport = dport = flags = 0
+            seq = 0
+            pay = capend
         # the flow key is direction-free: hash the two endpoints in a canonical order.
         # Only equality of hashes matters (nothing reports them), so the interpreted path
         # uses CPython's tuple hash: five _mix64 calls would cost ~2.5 us a packet there.
@@ -1081,18 +1066,30 @@ class Engine:
         # hash: a Python int per lookup, so the slot saves it for the packets of busy flows)
         slot: cython.Py_ssize_t = h & FLOW_CACHE_MASK
         f = self.fcache[slot]
-        side = -1
-        if f is not None:
-            side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
-        if side < 0:
+        cached: cython.bint = True
+        if f is None:
             f = self.flows.get(h)
-            while f is not None:
-                side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
-                if side >= 0:
+            cached = False
+        side = -1
+        while f is not None:
+            # the packet's side on flow f (0 client -> server, 1 server -> client), if it is
+            # f's; written out in the loop, not a call: it runs for every packet
+            if f.ipproto == ipproto and f.vlan == vlan:
+                if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo \
+                        and f.b_hi == dhi and f.b_port == dport:
+                    side = 0
                     break
+                if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo \
+                        and f.b_hi == shi and f.b_port == sport:
+                    side = 1
+                    break
+            if cached:
+                f = self.flows.get(h)      # not the slot's flow: walk the table's chain
+                cached = False
+            else:
                 f = f.chain
-            if f is not None:
-                self.fcache[slot] = f
+        if f is not None and not cached:
+            self.fcache[slot] = f
         if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
                 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
             # a new connection reusing the 4-tuple of a closed one
@@ -1134,7 +1131,21 @@ class Engine:
                     f.payload_s += plen
                 if f.core is not None or f.probing or f.app == APP_TLS:
                     f.state |= ST_DATA
-                    self._segment(f, side, self.cur, seq, pay, capend, plen)
+                    if seq == (f.next_c if side == 0 else f.next_s) and capend - pay == plen:
+                        # the usual segment: exactly the next bytes, all captured (the first
+                        # case of _in_order, tested here without a call; seq and next are both
+                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0)
+                        self._deliver(f, side, self.cur, pay, capend)
+                        if side == 0:
+                            f.next_c = (seq + plen) & MASK32
+                            if len(f.ooo_c) > 0 or (f.state & ST_FIN_C) != 0:
+                                self._drain_ooo(f, 0, False)    # (only queued segments or a FIN need it)
+                        else:
+                            f.next_s = (seq + plen) & MASK32
+                            if len(f.ooo_s) > 0 or (f.state & ST_FIN_S) != 0:
+                                self._drain_ooo(f, 1, False)
+                    else:
+                        self._segment(f, side, self.cur, seq, pay, capend, plen)
             if flags & 0x01:
                 if side == 0:
                     f.state |= ST_FIN_C
@@ -1270,6 +1281,8 @@ class Engine:
     @cython.cfunc
     def _segment(self, f: Flow, side: cython.int, buf, seq: cython.longlong,
                  s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t):
+        """A payload that is not simply the next bytes (_l4 delivers those itself): the
+        first of a stream, a retransmission, an overlap, a snaplen cut, or ahead of a hole."""
         nxt: cython.longlong = f.next_c if side == 0 else f.next_s
         rel: cython.longlong
         i: cython.Py_ssize_t
@@ -1280,17 +1293,6 @@ class Engine:
             else:
                 f.next_s = nxt
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
-        if seq == nxt and e - s == plen:
-            # the usual segment: exactly the next bytes, all captured (_in_order's first
-            # case; no _seqdiff call, as both are in 0..2**32-1: rel == 0 is seq == nxt)
-            self._deliver(f, side, buf, s, e)
-            if side == 0:
-                f.next_c = (seq + plen) & MASK32
-            else:
-                f.next_s = (seq + plen) & MASK32
-            if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
-                self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
-            return
         rel = _seqdiff(seq, nxt)
         if rel <= 0:
             self._in_order(f, side, buf, seq, s, e, plen, -rel)
