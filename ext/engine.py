@@ -618,7 +618,12 @@ class Engine:
         rec = _REC_BE if self.big else _REC_LE
         unit: cython.double = 1e-9 if self.nanos else 1e-6
         lt: cython.int = self.linktype
-        while pos + 16 <= n:
+        body: cython.Py_ssize_t
+        rec_end: cython.Py_ssize_t
+        last: cython.Py_ssize_t = n - 16     # where the last whole record header can start
+        # (the loop compares offsets without computing new ones: interpreted, an offset
+        # into a 4 MiB buffer is a new int object each time it is computed)
+        while pos <= last:
             if not cython.compiled and STRUCT_READS:
                 sec, frac, caplen, wirelen = rec.unpack_from(buf, pos)
             else:
@@ -632,11 +637,13 @@ class Engine:
                 self.skip_rest = True
                 self._count("capture.skipped_bytes", n - pos)
                 return n
-            if pos + 16 + caplen > n:
+            body = pos + 16
+            rec_end = body + caplen
+            if rec_end > n:
                 break
             ts = sec + frac * unit
-            self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, lt)
-            pos += 16 + caplen
+            self._packet(buf, body, rec_end, wirelen, ts, lt)
+            pos = rec_end
         if final and pos < n:
             self._count("capture.truncated_records")
             self._anomaly(APP_NONE, 0, 0, -1, "capture.truncated_record",
@@ -783,6 +790,7 @@ class Engine:
         src: cython.ulonglong
         dst: cython.ulonglong
         capend: cython.Py_ssize_t
+        realend: cython.Py_ssize_t
         self.frame += 1     # (also the packet count: capture.packets)
         self.bytes += wirelen
         self.now = ts
@@ -878,10 +886,11 @@ class Engine:
                 self._count("decode.ipv4_fragments")
                 if frag & 0x1FFF:   # not the first fragment: no L4 header here
                     return
-            capend = p + total
-            if capend > end:
-                capend = end      # snaplen cut; the IP header still says how long the datagram was
-            self._l4(buf, proto, p + ihl, capend, p + total, wirelen, vlan, smac, dmac, 0, src, 0, dst,
+            realend = p + total
+            # a snaplen cut ends the captured bytes first; the IP header still says how long
+            # the datagram was
+            capend = realend if realend < end else end
+            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst,
                      (frag & 0x2000) != 0)
         elif etype == ETH_IPV6:
             self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
@@ -1029,7 +1038,7 @@ class Engine:
                 off = buf[l4 + 12]
                 flags = buf[l4 + 13]
             pay = l4 + (off >> 4) * 4
-            if pay < l4 + 20 or pay > capend:
+            if off < 0x50 or pay > capend:      # (off < 0x50: a data offset under 5 words)
                 self._count("decode.bad_tcp_header")
                 return
         elif ipproto == 17:
@@ -1050,18 +1059,20 @@ class Engine:
         # the flow key is direction-free: hash the two endpoints in a canonical order.
         # Only equality of hashes matters (nothing reports them), so the interpreted path
         # uses CPython's tuple hash: five _mix64 calls would cost ~2.5 us a packet there.
+        # It is not masked to 64 bits (a new int object a packet): a negative h is as good a
+        # dict key, and h & FLOW_CACHE_MASK is a slot index either way.
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
             if cython.compiled:
                 h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
                            (sport * SHIFT16) | dport)
             else:
-                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport)) & MASK64
+                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport))
         else:
             if cython.compiled:
                 h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
                            (dport * SHIFT16) | sport)
             else:
-                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport)) & MASK64
+                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport))
         # the last flow seen in this hash's cache slot, else the table (a dict keyed by the
         # hash: a Python int per lookup, so the slot saves it for the packets of busy flows)
         slot: cython.Py_ssize_t = h & FLOW_CACHE_MASK
@@ -1131,10 +1142,11 @@ class Engine:
                     f.payload_s += plen
                 if f.core is not None or f.probing or f.app == APP_TLS:
                     f.state |= ST_DATA
-                    if seq == (f.next_c if side == 0 else f.next_s) and capend - pay == plen:
+                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend:
                         # the usual segment: exactly the next bytes, all captured (the first
                         # case of _in_order, tested here without a call; seq and next are both
-                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0)
+                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0 is
+                        # realend - pay, so all captured is capend == realend)
                         self._deliver(f, side, self.cur, pay, capend)
                         if side == 0:
                             f.next_c = (seq + plen) & MASK32
