@@ -10,8 +10,8 @@ path).  Rules that keep the two identical:
 * every integer that could exceed its C type is masked explicitly;
 * no C-only constructs in the code both paths run.  ``cython.compiled`` is
   tested in these places, each with the reason beside it: the flow hash (any
-  hash will do; the interpreted path uses CPython's), the pcap record, IPv4
-  and TCP headers (one ``struct`` call each when interpreted, the same fields
+  hash will do; the interpreted path uses CPython's), the pcap record, Ethernet
+  type, IPv4 and TCP headers (one ``struct`` call each when interpreted, the same fields
   as the byte reads beside them: ``STRUCT_READS``, checked both ways by
   tests/ext/test_engine_equivalence.py) and the kernels' C entry (compiled
   only: ``_c_feed``).  The C declarations the compiled build needs are in
@@ -129,6 +129,8 @@ MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 # exactly the fields of the arithmetic beside it; tests/ext/test_engine.py runs the
 # interpreted engine both ways (STRUCT_READS False/True) and compares the records.
 STRUCT_READS = True
+# Ethernet II header: the type after the two MACs
+_ETH_TYPE = struct.Struct(">12xH")
 # pcap record header: ts seconds, ts fraction, captured length, wire length
 _REC_LE = struct.Struct("<IIII")
 _REC_BE = struct.Struct(">IIII")
@@ -807,7 +809,10 @@ class Engine:
                 return
             dmac = p
             smac = p + 6
-            etype = (buf[p + 12] << 8) | buf[p + 13]
+            if not cython.compiled and STRUCT_READS:
+                etype = _ETH_TYPE.unpack_from(buf, p)[0]   # interpreted: one call, not two byte reads
+            else:
+                etype = (buf[p + 12] << 8) | buf[p + 13]
             p += 14
             if etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
                 self.n_vlan += 1
