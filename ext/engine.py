@@ -1155,11 +1155,11 @@ class Engine:
                         self._deliver(f, side, self.cur, pay, capend)
                         if side == 0:
                             f.next_c = (seq + plen) & MASK32
-                            if len(f.ooo_c) > 0 or (f.state & ST_FIN_C) != 0:
+                            if f.ooo_c or (f.state & ST_FIN_C) != 0:
                                 self._drain_ooo(f, 0, False)    # (only queued segments or a FIN need it)
                         else:
                             f.next_s = (seq + plen) & MASK32
-                            if len(f.ooo_s) > 0 or (f.state & ST_FIN_S) != 0:
+                            if f.ooo_s or (f.state & ST_FIN_S) != 0:
                                 self._drain_ooo(f, 1, False)
                     else:
                         self._segment(f, side, self.cur, seq, pay, capend, plen)
@@ -1420,7 +1420,7 @@ class Engine:
                 st = _call_feed(f.cfeed, f.core, side, data, s, e, self.now, self.frame, self.kbuf)
             else:
                 st = f.core.feed(side, data, s, e, self.now, self.frame, self.kbuf)
-            if len(self.kbuf) > 0:
+            if self.kbuf:     # (a truth test: len() is a builtin call when interpreted)
                 self._drain_kernel(f)
             if st < 0 and not f.core.confirmed:
                 self._reject(f, side, data, s, e)

@@ -546,7 +546,7 @@ class MQTTCore:
                 pos += k
                 self.bytes_skipped += k
                 continue
-            if len(d.buf) == 0:
+            if not d.buf:    # (a truth test: len() is a builtin call when interpreted)
                 r = _scan(buf, pos, stop, self.level)
                 if r == _S_NEED:
                     d.buf += buf[pos:stop]

@@ -537,7 +537,7 @@ class OPCUACore:
         # bytes accounted so far: on a violation, only what _frames has not already counted
         # (a resync scan, an oversized chunk) is added as skipped
         acc: cython.longlong = self.bytes_decoded + self.bytes_skipped + self.bytes_encrypted
-        if len(d.buf) == 0:
+        if not d.buf:    # (a truth test: len() is a builtin call when interpreted)
             pos = self._frames(sd, d, data, s, e, ts, frame, out)
             if pos < 0:
                 return self._violation(d, (e - s) - (self.bytes_decoded + self.bytes_skipped
