@@ -10,8 +10,8 @@ path).  Rules that keep the two identical:
 * every integer that could exceed its C type is masked explicitly;
 * no C-only constructs in the code both paths run.  ``cython.compiled`` is
   tested in these places, each with the reason beside it: the flow hash (any
-  hash will do; the interpreted path uses CPython's), the pcap record, IPv4
-  and TCP headers (one ``struct`` call each when interpreted, the same fields
+  hash will do; the interpreted path uses CPython's), the pcap record, Ethernet
+  type, IPv4 and TCP headers (one ``struct`` call each when interpreted, the same fields
   as the byte reads beside them: ``STRUCT_READS``, checked both ways by
   tests/ext/test_engine_equivalence.py) and the kernels' C entry (compiled
   only: ``_c_feed``).  The C declarations the compiled build needs are in
@@ -129,6 +129,8 @@ MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 # exactly the fields of the arithmetic beside it; tests/ext/test_engine.py runs the
 # interpreted engine both ways (STRUCT_READS False/True) and compares the records.
 STRUCT_READS = True
+# Ethernet II header: the type after the two MACs
+_ETH_TYPE = struct.Struct(">12xH")
 # pcap record header: ts seconds, ts fraction, captured length, wire length
 _REC_LE = struct.Struct("<IIII")
 _REC_BE = struct.Struct(">IIII")
@@ -316,23 +318,6 @@ class Flow:
 
 
 @cython.cfunc
-@cython.inline
-@cython.exceptval(check=False)
-def _side_of(f: Flow, ipproto: cython.int, vlan: cython.int, shi: cython.ulonglong, slo: cython.ulonglong,
-             sport: cython.int, dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int) -> cython.int:
-    """0 if the packet goes client -> server on flow *f*, 1 if server -> client, -1 not this flow."""
-    if f.ipproto != ipproto or f.vlan != vlan:
-        return -1
-    if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo and f.b_hi == dhi \
-            and f.b_port == dport:
-        return 0
-    if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo and f.b_hi == shi \
-            and f.b_port == sport:
-        return 1
-    return -1
-
-
-@cython.cfunc
 @cython.exceptval(check=False)
 def _push_flow(f: Flow) -> cython.void:
     """Add the flow's packets and bytes since the last push to its two hosts."""
@@ -459,7 +444,6 @@ class Engine:
     next_fid: cython.longlong
     next_link: cython.longlong
     # counters (hot ones as C fields; rare ones in a dict)
-    packets: cython.longlong
     bytes: cython.longlong
     n_ipv4: cython.longlong
     n_ipv6: cython.longlong
@@ -510,7 +494,6 @@ class Engine:
         self.interval_start = -1.0
         self.next_fid = 1
         self.next_link = 1
-        self.packets = 0
         self.bytes = 0
         self.n_ipv4 = 0
         self.n_ipv6 = 0
@@ -558,7 +541,7 @@ class Engine:
     def stats(self) -> dict:
         d = dict(self.counters)
         d.update({
-            "capture.packets": self.packets,
+            "capture.packets": self.frame,
             "capture.bytes": self.bytes,
             "decode.ipv4": self.n_ipv4,
             "decode.ipv6": self.n_ipv6,
@@ -639,9 +622,18 @@ class Engine:
         sec: cython.ulonglong
         frac: cython.ulonglong
         ts: cython.double
-        while pos + 16 <= n:
+        # the file's byte order, time unit and link type, read once per call, not per record
+        rec = _REC_BE if self.big else _REC_LE
+        unit: cython.double = 1e-9 if self.nanos else 1e-6
+        lt: cython.int = self.linktype
+        body: cython.Py_ssize_t
+        rec_end: cython.Py_ssize_t
+        last: cython.Py_ssize_t = n - 16     # where the last whole record header can start
+        # (the loop compares offsets without computing new ones: interpreted, an offset
+        # into a 4 MiB buffer is a new int object each time it is computed)
+        while pos <= last:
             if not cython.compiled and STRUCT_READS:
-                sec, frac, caplen, wirelen = (_REC_BE if self.big else _REC_LE).unpack_from(buf, pos)
+                sec, frac, caplen, wirelen = rec.unpack_from(buf, pos)
             else:
                 sec = self._u32(buf, pos)
                 frac = self._u32(buf, pos + 4)
@@ -653,14 +645,13 @@ class Engine:
                 self.skip_rest = True
                 self._count("capture.skipped_bytes", n - pos)
                 return n
-            if pos + 16 + caplen > n:
+            body = pos + 16
+            rec_end = body + caplen
+            if rec_end > n:
                 break
-            if self.nanos:
-                ts = sec + frac * 1e-9
-            else:
-                ts = sec + frac * 1e-6
-            self._packet(buf, pos + 16, pos + 16 + caplen, wirelen, ts, self.linktype)
-            pos += 16 + caplen
+            ts = sec + frac * unit
+            self._packet(buf, body, rec_end, wirelen, ts, lt)
+            pos = rec_end
         if final and pos < n:
             self._count("capture.truncated_records")
             self._anomaly(APP_NONE, 0, 0, -1, "capture.truncated_record",
@@ -799,8 +790,16 @@ class Engine:
         smac: cython.Py_ssize_t = -1     # offset of the source MAC in buf, or -1
         dmac: cython.Py_ssize_t = -1
         fam: cython.uint
-        self.frame += 1
-        self.packets += 1
+        ihl: cython.Py_ssize_t
+        vihl: cython.uint
+        total: cython.Py_ssize_t
+        frag: cython.uint
+        proto: cython.int
+        src: cython.ulonglong
+        dst: cython.ulonglong
+        capend: cython.Py_ssize_t
+        realend: cython.Py_ssize_t
+        self.frame += 1     # (also the packet count: capture.packets)
         self.bytes += wirelen
         self.now = ts
         if self.interval_start < 0:
@@ -816,7 +815,10 @@ class Engine:
                 return
             dmac = p
             smac = p + 6
-            etype = (buf[p + 12] << 8) | buf[p + 13]
+            if not cython.compiled and STRUCT_READS:
+                etype = _ETH_TYPE.unpack_from(buf, p)[0]   # interpreted: one call, not two byte reads
+            else:
+                etype = (buf[p + 12] << 8) | buf[p + 13]
             p += 14
             if etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
                 self.n_vlan += 1
@@ -867,7 +869,40 @@ class Engine:
             self._count("decode.unsupported_linktype.%d" % lt)
             return
         if etype == ETH_IPV4:
-            self._ipv4(buf, p, end, wirelen, vlan, smac, dmac)
+            # IPv4 (RFC 791), written out here, its only caller: a call costs more than
+            # the header when interpreted
+            if end - p < 20:
+                self._count("decode.truncated_l3")
+                return
+            if not cython.compiled and STRUCT_READS:
+                vihl, total, frag, proto, src, dst = _IPV4_HDR.unpack_from(buf, p)
+                src |= V4_MAPPED
+                dst |= V4_MAPPED
+            else:
+                vihl = buf[p]
+                total = (buf[p + 2] << 8) | buf[p + 3]
+                frag = (buf[p + 6] << 8) | buf[p + 7]
+                proto = buf[p + 9]
+                src = V4_MAPPED | (buf[p + 12] * SHIFT24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
+                dst = V4_MAPPED | (buf[p + 16] * SHIFT24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
+            if (vihl >> 4) != 4:
+                self._count("decode.bad_ip_version")
+                return
+            self.n_ipv4 += 1
+            ihl = (vihl & 15) * 4
+            if ihl < 20 or total < ihl:
+                self._count("decode.bad_ipv4_header")
+                return
+            if frag & 0x3FFF:
+                self._count("decode.ipv4_fragments")
+                if frag & 0x1FFF:   # not the first fragment: no L4 header here
+                    return
+            realend = p + total
+            # a snaplen cut ends the captured bytes first; the IP header still says how long
+            # the datagram was
+            capend = realend if realend < end else end
+            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst,
+                     (frag & 0x2000) != 0)
         elif etype == ETH_IPV6:
             self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
         elif etype == ETH_ARP:
@@ -917,48 +952,6 @@ class Engine:
             self.hosts[k] = h
             self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
         return h
-
-    @cython.cfunc
-    def _ipv4(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
-              vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
-        ihl: cython.Py_ssize_t
-        vihl: cython.uint
-        total: cython.Py_ssize_t
-        frag: cython.uint
-        proto: cython.int
-        src: cython.ulonglong
-        dst: cython.ulonglong
-        if end - p < 20:
-            self._count("decode.truncated_l3")
-            return
-        if not cython.compiled and STRUCT_READS:
-            vihl, total, frag, proto, src, dst = _IPV4_HDR.unpack_from(buf, p)
-            src |= V4_MAPPED
-            dst |= V4_MAPPED
-        else:
-            vihl = buf[p]
-            total = (buf[p + 2] << 8) | buf[p + 3]
-            frag = (buf[p + 6] << 8) | buf[p + 7]
-            proto = buf[p + 9]
-            src = V4_MAPPED | (buf[p + 12] * SHIFT24) | (buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]
-            dst = V4_MAPPED | (buf[p + 16] * SHIFT24) | (buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]
-        if (vihl >> 4) != 4:
-            self._count("decode.bad_ip_version")
-            return
-        self.n_ipv4 += 1
-        ihl = (vihl & 15) * 4
-        if ihl < 20 or total < ihl:
-            self._count("decode.bad_ipv4_header")
-            return
-        if frag & 0x3FFF:
-            self._count("decode.ipv4_fragments")
-            if frag & 0x1FFF:   # not the first fragment: no L4 header here
-                return
-        capend: cython.Py_ssize_t = p + total
-        if capend > end:
-            capend = end      # snaplen cut; the IP header still says how long the datagram was
-        self._l4(buf, proto, p + ihl, capend, p + total, wirelen, vlan, smac, dmac, 0, src, 0, dst,
-                 (frag & 0x2000) != 0)
 
     @cython.cfunc
     def _ipv6(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
@@ -1032,15 +1025,16 @@ class Engine:
             smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
             shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
             frag: cython.bint):
-        sport: cython.int = 0
-        dport: cython.int = 0
-        flags: cython.int = 0
-        seq: cython.longlong = 0
+        sport: cython.int
+        dport: cython.int
+        flags: cython.int
+        seq: cython.longlong
         off: cython.int
-        pay: cython.Py_ssize_t = capend
+        pay: cython.Py_ssize_t
         h: cython.ulonglong
         side: cython.int
         f: Flow
+        plen: cython.Py_ssize_t
         if ipproto == 6:
             if capend - l4 < 20:
                 self._count("decode.truncated_l4")
@@ -1055,7 +1049,7 @@ class Engine:
                 off = buf[l4 + 12]
                 flags = buf[l4 + 13]
             pay = l4 + (off >> 4) * 4
-            if pay < l4 + 20 or pay > capend:
+            if off < 0x50 or pay > capend:      # (off < 0x50: a data offset under 5 words)
                 self._count("decode.bad_tcp_header")
                 return
         elif ipproto == 17:
@@ -1066,39 +1060,58 @@ class Engine:
             sport = (buf[l4] << 8) | buf[l4 + 1]
             dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
             pay = l4 + 8
+            flags = 0
+            seq = 0
         else:
             self.n_other_l4 += 1
+            sport = dport = flags = 0
+            seq = 0
+            pay = capend
         # the flow key is direction-free: hash the two endpoints in a canonical order.
         # Only equality of hashes matters (nothing reports them), so the interpreted path
         # uses CPython's tuple hash: five _mix64 calls would cost ~2.5 us a packet there.
+        # It is not masked to 64 bits (a new int object a packet): a negative h is as good a
+        # dict key, and h & FLOW_CACHE_MASK is a slot index either way.
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
             if cython.compiled:
                 h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
                            (sport * SHIFT16) | dport)
             else:
-                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport)) & MASK64
+                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport))
         else:
             if cython.compiled:
                 h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
                            (dport * SHIFT16) | sport)
             else:
-                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport)) & MASK64
+                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport))
         # the last flow seen in this hash's cache slot, else the table (a dict keyed by the
         # hash: a Python int per lookup, so the slot saves it for the packets of busy flows)
         slot: cython.Py_ssize_t = h & FLOW_CACHE_MASK
         f = self.fcache[slot]
-        side = -1
-        if f is not None:
-            side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
-        if side < 0:
+        cached: cython.bint = True
+        if f is None:
             f = self.flows.get(h)
-            while f is not None:
-                side = _side_of(f, ipproto, vlan, shi, slo, sport, dhi, dlo, dport)
-                if side >= 0:
+            cached = False
+        side = -1
+        while f is not None:
+            # the packet's side on flow f (0 client -> server, 1 server -> client), if it is
+            # f's; written out in the loop, not a call: it runs for every packet
+            if f.ipproto == ipproto and f.vlan == vlan:
+                if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo \
+                        and f.b_hi == dhi and f.b_port == dport:
+                    side = 0
                     break
+                if f.a_lo == dlo and f.a_hi == dhi and f.a_port == dport and f.b_lo == slo \
+                        and f.b_hi == shi and f.b_port == sport:
+                    side = 1
+                    break
+            if cached:
+                f = self.flows.get(h)      # not the slot's flow: walk the table's chain
+                cached = False
+            else:
                 f = f.chain
-            if f is not None:
-                self.fcache[slot] = f
+        if f is not None and not cached:
+            self.fcache[slot] = f
         if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
                 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
             # a new connection reusing the 4-tuple of a closed one
@@ -1118,9 +1131,61 @@ class Engine:
         if frag:
             return
         if ipproto == 6:
-            self._tcp(f, side, self.cur, flags, seq, pay, capend, realend)
+            # TCP state and reassembly, written out here, its only caller: a call costs
+            # more than the checks when interpreted
+            plen = realend - pay
+            if plen < 0:
+                plen = 0
+            if flags & 0x02:
+                f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
+                seq = (seq + 1) & MASK32
+                if side == 0:
+                    if f.next_c < 0 or (f.state & ST_DATA) == 0:
+                        f.next_c = seq
+                elif f.next_s < 0 or (f.state & ST_DATA) == 0:
+                    f.next_s = seq
+            if flags & 0x04:
+                f.state |= ST_RST
+            if plen > 0:
+                if side == 0:
+                    f.payload_c += plen
+                else:
+                    f.payload_s += plen
+                if f.core is not None or f.probing or f.app == APP_TLS:
+                    f.state |= ST_DATA
+                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend:
+                        # the usual segment: exactly the next bytes, all captured (the first
+                        # case of _in_order, tested here without a call; seq and next are both
+                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0 is
+                        # realend - pay, so all captured is capend == realend)
+                        self._deliver(f, side, self.cur, pay, capend)
+                        if side == 0:
+                            f.next_c = (seq + plen) & MASK32
+                            if f.ooo_c or (f.state & ST_FIN_C) != 0:
+                                self._drain_ooo(f, 0, False)    # (only queued segments or a FIN need it)
+                        else:
+                            f.next_s = (seq + plen) & MASK32
+                            if f.ooo_s or (f.state & ST_FIN_S) != 0:
+                                self._drain_ooo(f, 1, False)
+                    else:
+                        self._segment(f, side, self.cur, seq, pay, capend, plen)
+            if flags & 0x01:
+                if side == 0:
+                    f.state |= ST_FIN_C
+                    if len(f.ooo_c) == 0 and not f.eof_c:
+                        f.eof_c = True
+                        if f.core is not None:
+                            f.core.eof(0, self.now, self.frame, self.kbuf)
+                            self._drain_kernel(f)
+                else:
+                    f.state |= ST_FIN_S
+                    if len(f.ooo_s) == 0 and not f.eof_s:
+                        f.eof_s = True
+                        if f.core is not None:
+                            f.core.eof(1, self.now, self.frame, self.kbuf)
+                            self._drain_kernel(f)
         elif ipproto == 17:
-            plen: cython.Py_ssize_t = capend - pay
+            plen = capend - pay
             if side == 0:
                 f.payload_c += plen
             else:
@@ -1237,48 +1302,10 @@ class Engine:
     # TCP: state and reassembly
     # ------------------------------------------------------------------
     @cython.cfunc
-    def _tcp(self, f: Flow, side: cython.int, buf, flags: cython.int, seq: cython.longlong,
-             pay: cython.Py_ssize_t, capend: cython.Py_ssize_t, realend: cython.Py_ssize_t):
-        plen: cython.Py_ssize_t = realend - pay
-        if plen < 0:
-            plen = 0
-        if flags & 0x02:
-            f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
-            seq = (seq + 1) & MASK32
-            if side == 0:
-                if f.next_c < 0 or (f.state & ST_DATA) == 0:
-                    f.next_c = seq
-            elif f.next_s < 0 or (f.state & ST_DATA) == 0:
-                f.next_s = seq
-        if flags & 0x04:
-            f.state |= ST_RST
-        if plen > 0:
-            if side == 0:
-                f.payload_c += plen
-            else:
-                f.payload_s += plen
-            if f.core is not None or f.probing or f.app == APP_TLS:
-                f.state |= ST_DATA
-                self._segment(f, side, buf, seq, pay, capend, plen)
-        if flags & 0x01:
-            if side == 0:
-                f.state |= ST_FIN_C
-                if len(f.ooo_c) == 0 and not f.eof_c:
-                    f.eof_c = True
-                    if f.core is not None:
-                        f.core.eof(0, self.now, self.frame, self.kbuf)
-                        self._drain_kernel(f)
-            else:
-                f.state |= ST_FIN_S
-                if len(f.ooo_s) == 0 and not f.eof_s:
-                    f.eof_s = True
-                    if f.core is not None:
-                        f.core.eof(1, self.now, self.frame, self.kbuf)
-                        self._drain_kernel(f)
-
-    @cython.cfunc
     def _segment(self, f: Flow, side: cython.int, buf, seq: cython.longlong,
                  s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t):
+        """A payload that is not simply the next bytes (_l4 delivers those itself): the
+        first of a stream, a retransmission, an overlap, a snaplen cut, or ahead of a hole."""
         nxt: cython.longlong = f.next_c if side == 0 else f.next_s
         rel: cython.longlong
         i: cython.Py_ssize_t
@@ -1288,18 +1315,10 @@ class Engine:
                 f.next_c = nxt
             else:
                 f.next_s = nxt
-        rel = _seqdiff(seq, nxt)
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
+        rel = _seqdiff(seq, nxt)
         if rel <= 0:
-            if rel == 0 and e - s == plen:
-                # the usual segment: exactly the next bytes, all captured (_in_order's first case)
-                self._deliver(f, side, buf, s, e)
-                if side == 0:
-                    f.next_c = (seq + plen) & MASK32
-                else:
-                    f.next_s = (seq + plen) & MASK32
-            else:
-                self._in_order(f, side, buf, seq, s, e, plen, -rel)
+            self._in_order(f, side, buf, seq, s, e, plen, -rel)
             if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
                 self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
             return
@@ -1407,7 +1426,7 @@ class Engine:
                 st = _call_feed(f.cfeed, f.core, side, data, s, e, self.now, self.frame, self.kbuf)
             else:
                 st = f.core.feed(side, data, s, e, self.now, self.frame, self.kbuf)
-            if len(self.kbuf) > 0:
+            if self.kbuf:     # (a truth test: len() is a builtin call when interpreted)
                 self._drain_kernel(f)
             if st < 0 and not f.core.confirmed:
                 self._reject(f, side, data, s, e)

@@ -406,7 +406,7 @@ class ModbusCore:
         pend: bytearray = self.buf1 if side else self.buf0
         n: cython.Py_ssize_t
         consumed: cython.Py_ssize_t
-        while len(pend) > 0 and start < end:
+        while pend and start < end:      # (truth tests, not len(): no builtin call interpreted)
             n = self._need(side, pend)
             if n > end - start:
                 n = end - start
@@ -760,7 +760,7 @@ class ModbusCore:
         self.confirmed = True
         self.messages += 1
         self.bytes_decoded += total
-        if len(pend) > 0:
+        if pend:
             p = pend.pop(pk, None)
         if p is not None:
             req = p.req

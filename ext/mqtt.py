@@ -58,6 +58,7 @@ _FEED_VIOLATION = cython.declare(cython.int, _common.FEED_VIOLATION)
 _CONNECT = cython.declare(cython.int, _spec.MSG_CONNECT)
 _CONNACK = cython.declare(cython.int, _spec.MSG_CONNACK)
 _PUBLISH = cython.declare(cython.int, _spec.MSG_PUBLISH)
+_PUBLISH_B0 = cython.declare(cython.int, _spec.MSG_PUBLISH << 4)   # its first byte, flags masked
 _PUBACK = cython.declare(cython.int, _spec.MSG_PUBACK)
 _PUBCOMP = cython.declare(cython.int, _spec.MSG_PUBCOMP)
 _SUBSCRIBE = cython.declare(cython.int, _spec.MSG_SUBSCRIBE)
@@ -107,7 +108,7 @@ _FLAGS2_MASK = cython.declare(cython.int, _mask(t for t, f in _spec.REQUIRED_FLA
 _DETAIL_MASK = cython.declare(cython.int, _mask(_spec.ALWAYS_DETAILED))
 _CLIENT_MASK = cython.declare(cython.int, _mask(_spec.CLIENT_TYPES))
 _SERVER_MASK = cython.declare(cython.int, _mask(_spec.SERVER_TYPES))
-assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._repeat
+assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._publish, repeat path
 
 # _scan() results below zero (>= 0 is total * 8 + header length).
 _S_NEED = cython.declare(cython.int, -1)
@@ -545,7 +546,7 @@ class MQTTCore:
                 pos += k
                 self.bytes_skipped += k
                 continue
-            if len(d.buf) == 0:
+            if not d.buf:    # (a truth test: len() is a builtin call when interpreted)
                 r = _scan(buf, pos, stop, self.level)
                 if r == _S_NEED:
                     d.buf += buf[pos:stop]
@@ -564,7 +565,10 @@ class MQTTCore:
                     pos += k
                     continue
                 if stop - pos >= total:
-                    if self._packet(d, side, buf, pos, hl, total, ts, frame, out) < 0:
+                    # (PUBLISH, the usual packet, goes straight to _publish: a call fewer)
+                    if (self._publish(d, side, buf, pos, hl, total, ts, frame, out)
+                            if (buf[pos] & 0xF0) == _PUBLISH_B0 else
+                            self._packet(d, side, buf, pos, hl, total, ts, frame, out)) < 0:
                         self.bytes_skipped += stop - pos
                         return _FEED_VIOLATION
                     pos += total
@@ -888,7 +892,23 @@ class MQTTCore:
                 if o is not None:
                     e = o
                     if e.b0 == b0 and e.level == level:
-                        return self._repeat(d, side, e, buf, off, total, ts, frame, out)
+                        # a repeat: what _finish does for a valid, known, alias-free PUBLISH
+                        # (written out here: a call costs more than this when interpreted)
+                        t: Tally = e.tally
+                        self.confirmed = True
+                        if d.fresh:     # (PUBLISH is allowed both ways, so _first reports nothing else)
+                            self._first(d, side, _PUBLISH, ts, frame, out)
+                        self.messages += 1
+                        self.bytes_decoded += total
+                        # _bump, written out
+                        t.count += 1
+                        t.nbytes += total
+                        t.last_ts = ts
+                        t.int_count += 1
+                        t.int_bytes += total
+                        if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
+                            out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
+                        return 0
         bad = None
         topic = ""
         self.alias_value = -1
@@ -953,26 +973,6 @@ class MQTTCore:
             e.tally = self.last_tally
             e.topic = topic
             d.pubs[shape] = e
-        return 0
-
-    @cython.cfunc
-    def _repeat(self, d: _Direction, side: cython.int, e: _Pub, buf: cython.p_const_uchar, off: cython.Py_ssize_t,
-                total: cython.longlong, ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
-        """A PUBLISH of a cached shape: what _finish does for a valid, known, alias-free one."""
-        t: Tally = e.tally
-        self.confirmed = True
-        if d.fresh:     # (PUBLISH is allowed both ways, so _first reports nothing else)
-            self._first(d, side, _PUBLISH, ts, frame, out)
-        self.messages += 1
-        self.bytes_decoded += total
-        # _bump, written out: a call costs more than the bumps when interpreted
-        t.count += 1
-        t.nbytes += total
-        t.last_ts = ts
-        t.int_count += 1
-        t.int_bytes += total
-        if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
-            out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
         return 0
 
     @cython.cfunc

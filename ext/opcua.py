@@ -537,7 +537,7 @@ class OPCUACore:
         # bytes accounted so far: on a violation, only what _frames has not already counted
         # (a resync scan, an oversized chunk) is added as skipped
         acc: cython.longlong = self.bytes_decoded + self.bytes_skipped + self.bytes_encrypted
-        if len(d.buf) == 0:
+        if not d.buf:    # (a truth test: len() is a builtin call when interpreted)
             pos = self._frames(sd, d, data, s, e, ts, frame, out)
             if pos < 0:
                 return self._violation(d, (e - s) - (self.bytes_decoded + self.bytes_skipped
@@ -679,7 +679,16 @@ class OPCUACore:
                 continue
             if size > avail:
                 return pos
-            self._chunk(side, d, code, buf, pos, pos + size, ts, frame, out)
+            # a complete chunk (what every type shares is done here; MSG and CLO, the usual
+            # ones, go straight to _symmetric: a call fewer per message when interpreted)
+            self.confirmed = True
+            if d.max_chunk > 0 and size > d.max_chunk:
+                self._anomaly(out, side, ts, frame, A_NEGOTIATED,
+                              "chunk of %d bytes exceeds the negotiated buffer size %d" % (size, d.max_chunk))
+            if code == _MSG or code == _CLO:
+                self._symmetric(side, d, code, buf[pos + 3] & 0xFF, buf, pos, pos + size, ts, frame, out)
+            else:
+                self._chunk(side, d, code, buf, pos, pos + size, ts, frame, out)
             pos += size
 
     @cython.cfunc
@@ -759,17 +768,12 @@ class OPCUACore:
     @cython.cfunc
     def _chunk(self, side: cython.int, d: _Direction, code: cython.int, buf: cython.p_const_uchar, p: cython.Py_ssize_t,
                q: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong, out: list):
+        """A complete HEL, ACK, ERR, RHE or OPN chunk (_frames has set confirmed, checked
+        the negotiated size, and handed MSG and CLO to _symmetric)."""
         size: cython.longlong = q - p
         ct: cython.int = buf[p + 3] & 0xFF
         other: _Direction
-        self.confirmed = True
-        if d.max_chunk > 0 and size > d.max_chunk:
-            self._anomaly(out, side, ts, frame, A_NEGOTIATED,
-                          "chunk of %d bytes exceeds the negotiated buffer size %d" % (size, d.max_chunk))
         key: tuple
-        if code == _MSG or code == _CLO:
-            self._symmetric(side, d, code, ct, buf, p, q, ts, frame, out)
-            return
         if code == _HEL or code == _ACK:
             other = self._d0 if side else self._d1
             self.bytes_decoded += size

@@ -85,7 +85,7 @@ def test_garbage_files_same_outcome(blob):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(packets(), st.sampled_from([1, 101, 113]), st.booleans())
 def test_interpreted_struct_reads_equal_the_byte_reads(pkts, linktype, big):
-    """Interpreted, the engine reads the pcap record, IPv4 and TCP headers with one
+    """Interpreted, the engine reads the pcap record, Ethernet type, IPv4 and TCP headers with one
     ``struct`` call each (STRUCT_READS); the byte arithmetic the compiled path uses must
     give the same records.  Runs without the compiled build."""
     blob = cb.pcap(_frames(pkts, linktype), linktype=linktype, big=big)
