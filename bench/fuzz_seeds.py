@@ -218,8 +218,8 @@ def _recording_kernels(impl: str, log: list):
         core_cls = getattr(mod, CORES[name])
 
         class Rec:
-            def __init__(self, seen, detail_all, limits, _cls=core_cls, _name=name):
-                self.inner = _cls(seen, detail_all, limits)
+            def __init__(self, seen, detail_all, limits, seen_server=None, _cls=core_cls, _name=name):
+                self.inner = _cls(seen, detail_all, limits, seen_server)
                 self.ops: list = []
                 log.append((_name, self.ops))
 

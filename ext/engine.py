@@ -50,7 +50,7 @@ R_HOSTSTAT = cython.declare(cython.int, 13)   # (tag, mac, ip, vlan, pkts_tx, by
 R_LINK = cython.declare(cython.int, 14)       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport)
 R_MSG = cython.declare(cython.int, 15)        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
 R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
-R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes)
+R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes, side)
 R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
 R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
 
@@ -432,8 +432,8 @@ class Engine:
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
     nflows: cython.longlong
     hosts: dict                    # (mac, ip, vlan) -> Host
-    links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen)
-    link_seen: dict                # link_id -> (app, seen dict)
+    links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen_client, seen_server)
+    link_seen: dict                # link_id -> (app, seen_client, seen_server): tallies per direction
     out: list
     cur: object                    # the buffer being walked (bytes or bytearray; records get copies)
     kbuf: list                     # records appended by protocol kernels during one call
@@ -1281,9 +1281,9 @@ class Engine:
         if v is None:
             lid: cython.longlong = self.next_link
             self.next_link += 1
-            v = (lid, {})
+            v = (lid, {}, {})      # tallies of what the client sends, of what the server sends
             self.links[k] = v
-            self.link_seen[lid] = (app, v[1])
+            self.link_seen[lid] = (app, v[1], v[2])
             self.out.append((R_LINK, lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port))
         return v[0]
 
@@ -1294,7 +1294,8 @@ class Engine:
         f.app = app
         f.link_id = self._link(f, app, cip, sip)
         cls = self.kernels[app][0]
-        f.core = cls(self.link_seen[f.link_id][1], self.detail_all, self.limits)
+        ls = self.link_seen[f.link_id]
+        f.core = cls(ls[1], self.detail_all, self.limits, ls[2])
         f.cfeed = _c_feed(f.core)
         f.probing = False
 
@@ -1640,12 +1641,13 @@ class Engine:
                 f = f.chain
         for lid, v in self.link_seen.items():
             app = v[0]
-            for key, t in v[1].items():
-                if t.int_count > 0:
-                    self.out.append((R_AGG, app, lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
-                                     t.int_count, t.int_bytes))
-                    t.int_count = 0
-                    t.int_bytes = 0
+            for side in range(2):
+                for key, t in v[1 + side].items():
+                    if t.int_count > 0:
+                        self.out.append((R_AGG, app, lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
+                                         t.int_count, t.int_bytes, side))
+                        t.int_count = 0
+                        t.int_bytes = 0
         for h in self.hosts.values():
             if h.dirty:
                 self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,

@@ -283,7 +283,8 @@ class ModbusCore:
     unanswered = cython.declare(cython.Py_ssize_t, visibility="public")
     violation = cython.declare(str, visibility="public")
 
-    seen: dict
+    seen: dict               # tallies of the client's messages (requests)
+    seen_s: dict             # ... of the server's (responses, exceptions); `seen` itself when not given
     detail_all: cython.bint
     max_pending: cython.Py_ssize_t
     probe_max: cython.Py_ssize_t
@@ -304,8 +305,9 @@ class ModbusCore:
     dropped: cython.Py_ssize_t
     fail_pos: cython.Py_ssize_t
 
-    def __init__(self, seen: dict, detail_all: bool = False, limits=DEFAULT_LIMITS):
+    def __init__(self, seen: dict, detail_all: bool = False, limits=DEFAULT_LIMITS, seen_server: dict = None):
         self.seen = seen
+        self.seen_s = seen if seen_server is None else seen_server
         self.detail_all = True if detail_all else False
         self.max_pending = limits.modbus_max_pending
         if self.max_pending < 1:
@@ -776,7 +778,7 @@ class ModbusCore:
             self.exceptions += 1
             code = buf[pos + 8] if total >= 9 else ABSENT
             key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
-            _tally(self.seen, key, total, ts, frame)
+            _tally(self.seen_s, key, total, ts, frame)
             detail = True
             if fc & 0x7F == 0:
                 a2 = "modbus.invalid_function_code"
@@ -794,12 +796,12 @@ class ModbusCore:
                     key = req.resp_key
                 else:
                     key = (MSG_RESPONSE,) + req.key[1:]
-                    t = _tally(self.seen, key, total, ts, frame)
+                    t = _tally(self.seen_s, key, total, ts, frame)
                     req.resp_key = key
                     req.resp_tally = t
             else:
                 key = (MSG_RESPONSE, unit, fc, ABSENT, ABSENT)
-                t = _tally(self.seen, key, total, ts, frame)
+                t = _tally(self.seen_s, key, total, ts, frame)
             detail = (DETAIL[fc] & DETAIL_RESP) != 0 or t.count == 1
             if fc == 0:
                 a2 = "modbus.invalid_function_code"

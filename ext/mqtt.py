@@ -371,7 +371,8 @@ class MQTTCore:
     bytes_skipped = cython.declare(cython.longlong, visibility="readonly")
     bytes_encrypted = cython.declare(cython.longlong, visibility="readonly")
     violation = cython.declare(str, visibility="readonly")
-    seen: dict
+    seen: dict              # tallies of the client's packets
+    seen_s: dict            # ... of the server's; `seen` itself when not given
     detail_all: cython.bint
     max_message: cython.longlong
     max_aliases: cython.Py_ssize_t
@@ -385,8 +386,9 @@ class MQTTCore:
     d0: _Direction
     d1: _Direction
 
-    def __init__(self, seen: dict, detail_all: bool = False, limits=DEFAULT_LIMITS):
+    def __init__(self, seen: dict, detail_all: bool = False, limits=DEFAULT_LIMITS, seen_server: dict = None):
         self.seen = seen
+        self.seen_s = seen if seen_server is None else seen_server
         self.detail_all = detail_all
         self.max_message = min(limits.mqtt_max_message, limits.stream_max_buffer)
         self.max_aliases = limits.mqtt_max_aliases
@@ -677,13 +679,14 @@ class MQTTCore:
         return 0
 
     @cython.cfunc
-    def _tally(self, key: tuple, typ: cython.int, nbytes: cython.longlong, ts: cython.double,
+    def _tally(self, side: cython.int, key: tuple, typ: cython.int, nbytes: cython.longlong, ts: cython.double,
                frame: cython.longlong) -> cython.bint:
-        """Count one message under *key* (its Tally is left in last_tally); True if it must be reported."""
-        t = self.seen.get(key)
+        """Count one message of *side* under *key* (its Tally is left in last_tally); True if it must be reported."""
+        seen: dict = self.seen_s if side else self.seen
+        t = seen.get(key)
         if t is None:
             n: Tally = Tally(nbytes, ts, frame)
-            self.seen[key] = n
+            seen[key] = n
             self.last_tally = n
             return True
         tt: Tally = t
@@ -705,7 +708,7 @@ class MQTTCore:
         self._first(d, side, typ, ts, frame, out)
         self.messages += 1
         self.bytes_decoded += hl
-        if self._tally(key, _TRUNCATED, total, ts, frame):
+        if self._tally(side, key, _TRUNCATED, total, ts, frame):
             out.append((_REC_MSG, side, ts, frame, key, buf[off : off + hl], (self.level, None)))
         return 0
 
@@ -832,7 +835,7 @@ class MQTTCore:
             self.level = level
         self.messages += 1
         self.bytes_decoded += total
-        if self._tally(key, typ, total, ts, frame):
+        if self._tally(side, key, typ, total, ts, frame):
             if raw is None:
                 raw = buf[off : off + total]
             if typ == _PUBLISH:

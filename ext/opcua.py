@@ -468,10 +468,12 @@ class OPCUACore:
     _mismatch_reported: cython.bint
     _d0: _Direction
     _d1: _Direction
-    _tallies: list  # slot -> Tally counted by this connection (see _S_*)
+    _tallies: list  # slot (+ _NSLOTS for the server's messages) -> Tally counted by this connection (see _S_*)
+    seen_s: dict    # tallies of the server's messages (`seen`: the client's); `seen` itself when not given
 
-    def __init__(self, seen, detail_all=False, limits=DEFAULT_LIMITS):
+    def __init__(self, seen, detail_all=False, limits=DEFAULT_LIMITS, seen_server=None):
         self.seen = seen if seen is not None else {}
+        self.seen_s = self.seen if seen_server is None else seen_server
         self.detail_all = bool(detail_all)
         self.confirmed = False
         self.messages = 0
@@ -489,7 +491,7 @@ class OPCUACore:
         self._mismatch_reported = False
         self._d0 = _Direction()
         self._d1 = _Direction()
-        self._tallies = [None] * _NSLOTS
+        self._tallies = [None] * (2 * _NSLOTS)   # the client's slots, then the server's
 
     # ------------------------------------------------------------------ api
     def feed(self, side, data, start, end, ts, frame, out) -> int:
@@ -707,6 +709,8 @@ class OPCUACore:
         tt: Tally
         self.messages += 1
         if slot > 0:
+            if side:
+                slot += _NSLOTS
             o = self._tallies[slot]
             if o is not None:
                 tt = o
@@ -717,10 +721,11 @@ class OPCUACore:
                 tt.int_count += 1
                 tt.int_bytes += nbytes
                 return always or self.detail_all
-        t = self.seen.get(key)
+        seen: dict = self.seen_s if side else self.seen
+        t = seen.get(key)
         if t is None:
             n: Tally = Tally(nbytes, ts, frame)
-            self.seen[key] = n
+            seen[key] = n
             if slot > 0:
                 self._tallies[slot] = n
             return True
@@ -731,7 +736,7 @@ class OPCUACore:
         return always or self.detail_all
 
     @cython.cfunc
-    def _service(self, tid: cython.long, nbytes: cython.longlong, ts: cython.double,
+    def _service(self, side: cython.int, tid: cython.long, nbytes: cython.longlong, ts: cython.double,
                  frame: cython.longlong) -> tuple:
         """Tally a plaintext service message of type id *tid* (-1: not a ns=0 numeric
         NodeId): its key when a record must be emitted, else None.  One call where
@@ -742,9 +747,9 @@ class OPCUACore:
         if slot == 0:
             # not a known service: no slot, never always detailed
             key = (_MSG, tid)
-            return key if self._record(0, key, 0, nbytes, ts, frame, False) else None
+            return key if self._record(side, key, 0, nbytes, ts, frame, False) else None
         always: cython.bint = (_TID_FLAGS[tid] & 2) != 0
-        o = self._tallies[slot]
+        o = self._tallies[slot + _NSLOTS if side else slot]
         if o is not None:
             tt: Tally = o
             self.messages += 1
@@ -756,7 +761,7 @@ class OPCUACore:
             tt.int_bytes += nbytes
             return _TID_KEYS[tid] if always or self.detail_all else None
         key = _TID_KEYS[tid]
-        return key if self._record(0, key, slot, nbytes, ts, frame, always) else None
+        return key if self._record(side, key, slot, nbytes, ts, frame, always) else None
 
     @cython.cfunc
     def _ctx(self, encrypted: cython.bint) -> tuple:
@@ -926,7 +931,7 @@ class OPCUACore:
             if code == _CLO:
                 key = _KEY_CLO if self._record(side, _KEY_CLO, _S_CLO, size, ts, frame, True) else None
             else:
-                key = self._service(_type_id(buf, p + _SYM_BODY, q - sig), size, ts, frame)
+                key = self._service(side, _type_id(buf, p + _SYM_BODY, q - sig), size, ts, frame)
             if key is not None:
                 out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig), self._ctx(False)))
             return
@@ -1012,7 +1017,7 @@ class OPCUACore:
         slot: cython.int
         always: cython.bint = True
         if part.kind == _MSG:
-            key = self._service(_type_id(raw, _SYM_BODY, n), part.wire, ts, frame)
+            key = self._service(side, _type_id(raw, _SYM_BODY, n), part.wire, ts, frame)
             if key is not None:
                 out.append((_REC_MSG, side, ts, frame, key, bytes(raw), self._ctx(encrypted)))
             return

@@ -138,6 +138,7 @@ class Aggregate:
     kind: str
     op: str
     target: str
+    direction: str          # "request" (sent by the client) or "response" (sent by the server)
     link_id: int
     client: str
     server: str

@@ -174,11 +174,12 @@ class Pipeline:
     def _record(self, r: tuple) -> None:
         tag = r[0]
         if tag == 17:   # R_AGG
-            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes = r
+            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side = r
             kind, op, target = self.decoders.describe(app, key)
             li = self._links[lid]
-            self._emit(O.Aggregate(li.protocol, kind, op, target, lid, li.client, li.server, li.port,
-                                   count, nbytes, first_ts, last_ts, icount, ibytes, key))
+            self._emit(O.Aggregate(li.protocol, kind, op, target, "request" if side == common.CLIENT else "response",
+                                   lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
+                                   icount, ibytes, key))
         elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)

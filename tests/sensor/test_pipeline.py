@@ -233,3 +233,32 @@ def test_anomalies_below_the_threshold_are_all_reported(tmp_path, impl):
     ids = [o.id for o in obs if type(o) is O.Anomaly]
     assert ids == ["modbus.unsolicited_response"] * 40
     assert "anomaly.suppressed" not in stats
+
+
+def _stream(dport, segments):
+    """A TCP conversation from (side, payload) segments, in order."""
+    pk = [tcp(C, S, 40000, dport, 100, "S"), tcp(S, C, dport, 40000, 900, "SA", smac=SM, dmac=CM),
+          tcp(C, S, 40000, dport, 101, "A")]
+    seq = {0: 101, 1: 901}
+    for side, data in segments:
+        if side == 0:
+            pk.append(tcp(C, S, 40000, dport, seq[0], "PA", data))
+        else:
+            pk.append(tcp(S, C, dport, 40000, seq[1], "PA", data, smac=SM, dmac=CM))
+        seq[side] += len(data)
+    return [(1_700_000_000 + i * 0.01, p) for i, p in enumerate(pk)]
+
+
+def test_tallies_are_kept_per_direction(tmp_path, impl):
+    """An MQTT client that only ever received topic a/b from the broker and then publishes it: its
+    first PUBLISH is a new message, and the aggregates tell the two directions apart."""
+    connect = bytes.fromhex("100f00044d5154540402003c0003636964")
+    connack = bytes.fromhex("20020000")
+    publish = bytes.fromhex("30060003612f6278")        # QoS 0, topic a/b, payload "x"
+    segs = [(0, connect), (1, connack)] + [(1, publish)] * 3 + [(0, publish)] * 2
+    obs, _ = run(tmp_path, _stream(1883, segs), implementation=impl)
+    pubs = [(m.direction, m.frame) for m in obs if type(m) is O.Message and m.kind == "mqtt.publish"]
+    assert pubs == [("response", 6), ("request", 9)]
+    aggs = {(a.direction, a.kind): a.count for a in obs if type(a) is O.Aggregate}
+    assert aggs[("response", "mqtt.publish")] == 3 and aggs[("request", "mqtt.publish")] == 2
+    assert aggs[("request", "mqtt.connect")] == 1 and aggs[("response", "mqtt.connack")] == 1

@@ -11,8 +11,8 @@ from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_MSG, Tally
 class EchoCore:
     log: list = []        # class-wide, reset by each test: (side, kind, value)
 
-    def __init__(self, seen, detail_all, limits):
-        self.seen = seen
+    def __init__(self, seen, detail_all, limits, seen_server=None):
+        self.seen = (seen, seen if seen_server is None else seen_server)   # per direction
         self.confirmed = False
         self.messages = 0
         self.bytes_decoded = 0
@@ -29,9 +29,10 @@ class EchoCore:
         self.bytes_decoded += len(chunk)
         EchoCore.log.append((side, "data", chunk))
         key = (1, side)
-        t = self.seen.get(key)
+        seen = self.seen[side]
+        t = seen.get(key)
         if t is None:
-            self.seen[key] = Tally(len(chunk), ts, frame)
+            seen[key] = Tally(len(chunk), ts, frame)
             out.append((REC_MSG, side, ts, frame, key, chunk, None))
         else:
             t.count += 1
