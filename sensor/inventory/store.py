@@ -47,7 +47,9 @@ import heapq
 import ipaddress
 import json
 import os
+import sqlite3
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -222,6 +224,7 @@ class Inventory:
         self._tagged: dict[str, set[int]] = {}
         """ip -> the tagged VLANs (≠ 0) it is known on: resolves evidence that names no VLAN."""
         self._since_flush = 0
+        self._writers: dict[str, _Writer] = {}
         self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
         self._load()
 
@@ -271,18 +274,34 @@ class Inventory:
             for table in PKS:                             # assets first, then children
                 rows = self._dirty[table]
                 if rows:
-                    self.db[table].upsert_all((_dump(table, r) for r in rows.values()), pk=PKS[table])
+                    self._write(table, rows.values())
             if events:
-                self.db["asset_events"].insert_all(
-                    ({"type": e.type, "asset_id": e.asset_id, "ts": e.ts, "frame": e.frame,
-                      "detail": json.dumps(e.detail, ensure_ascii=False, default=str)} for e in events),
-                    pk="id")
+                self._write_events(events)
         for table in PKS:
             self._dirty[table].clear()
             self._deleted[table].clear()
         self._since_flush = 0
         self.counts["flushes"] += 1
         return events
+
+    def _write(self, table: str, rows: Iterable[dict]) -> None:
+        """Upsert *rows* of *table*: the statement sqlite-utils' ``upsert_all`` builds (INSERT … ON CONFLICT
+        (pk) DO UPDATE SET every other column), prepared once per table and run with ``executemany``.
+        A row that does not fit the fast path (a column missing, a value sqlite3 cannot bind) sends the
+        batch through ``upsert_all`` itself, so the result is the same either way."""
+        w = self._writers.get(table)
+        if w is None:
+            w = self._writers[table] = _Writer(self.db, table)
+        try:
+            self.db.conn.executemany(w.sql, w.params(rows))
+        except (KeyError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+            self.counts["slow_writes"] = self.counts.get("slow_writes", 0) + 1
+            self.db[table].upsert_all((_dump(table, r) for r in rows), pk=PKS[table])
+
+    def _write_events(self, events: list[AssetEvent]) -> None:
+        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame,
+                                                  json.dumps(e.detail, ensure_ascii=False, default=str))
+                                                 for e in events])
 
     def close(self) -> None:
         self.flush()
@@ -898,6 +917,43 @@ class Inventory:
 
 
 # ---------------------------------------------------------------------- (de)serialise
+_EVENT_INSERT = "INSERT INTO [asset_events] ([type], [asset_id], [ts], [frame], [detail]) VALUES (?, ?, ?, ?, ?)"
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v or {}, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class _Writer:
+    """The prepared upsert of one table: every column of the table (as the database has it), in order."""
+
+    __slots__ = ("sql", "getter", "json_idx")
+
+    def __init__(self, db: Database, table: str):
+        cols = [c.name for c in db[table].columns]
+        pk = PKS[table]
+        q = ", ".join(f"[{c}]" for c in cols)
+        upd = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c not in pk)
+        self.sql = (f"INSERT INTO [{table}] ({q}) VALUES ({', '.join('?' * len(cols))}) "
+                    f"ON CONFLICT({', '.join(f'[{c}]' for c in pk)}) "
+                    + (f"DO UPDATE SET {upd}" if upd else "DO NOTHING"))
+        self.getter = itemgetter(*cols)
+        self.json_idx = tuple(i for i, c in enumerate(cols) if c in JSON_COLUMNS.get(table, ()))
+
+    def params(self, rows: Iterable[dict]) -> list:
+        get = self.getter
+        if not self.json_idx:
+            return [get(r) for r in rows]
+        out = []
+        ji = self.json_idx
+        for r in rows:
+            v = list(get(r))
+            for i in ji:
+                v[i] = _dumps(v[i])
+            out.append(v)
+        return out
+
+
 def _dump(table: str, row: dict) -> dict:
     cols = JSON_COLUMNS.get(table)
     if not cols:
