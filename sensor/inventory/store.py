@@ -74,6 +74,8 @@ ENV_DB = "OTWATCH_DB"
 DEVICE_ID_KINDS = frozenset({"modbus.encapsulated_interface_transport", "modbus.report_server_id"})
 """Modbus FC 43 (MEI 14 Read Device Identification) and FC 17: asking a device what it is."""
 
+_PK_GET = {t: itemgetter(*cols) for t, cols in PKS.items() if len(cols) > 1}
+"""table -> the function that reads a row's primary key (a tuple) from the row."""
 _LIMITS = {"addresses": MAX_ADDRESSES, "names": MAX_NAMES, "peers": MAX_PEERS, "topics": MAX_TOPICS,
            "identity": MAX_IDENTITY, "services": MAX_SERVICES, "findings": MAX_FINDINGS, "roles": 64}
 _COUNTERS = ("packets_sent", "bytes_sent", "packets_received", "bytes_received")
@@ -133,10 +135,17 @@ def _ip_ok(ip: str) -> bool:
     return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
 
 
+_MAC_OK: dict[str, bool] = {}
+_MAC_OK_MAX = 65536
+
+
 def _mac_ok(mac: str) -> bool:
-    if len(mac) != 17 or mac == "00:00:00:00:00:00":
-        return False
-    return not int(mac[:2], 16) & 1   # group (broadcast/multicast) bit
+    ok = _MAC_OK.get(mac)
+    if ok is None:
+        ok = len(mac) == 17 and mac != "00:00:00:00:00:00" and not int(mac[:2], 16) & 1   # group bit
+        if len(_MAC_OK) < _MAC_OK_MAX:
+            _MAC_OK[mac] = ok
+    return ok
 
 
 WELL_KNOWN = {("udp", 53): "dns", ("tcp", 53): "dns", ("udp", 67): "dhcp", ("udp", 68): "dhcp",
@@ -215,6 +224,8 @@ class Inventory:
         self._link_vlan: dict[int, int] = {}
         self._dirty: dict[str, dict[tuple, dict]] = {name: {} for name in PKS}
         self._deleted: dict[str, set[tuple]] = {name: set() for name in PKS}
+        self._dirty_assets = self._dirty["assets"]
+        self._deleted_assets = self._deleted["assets"]
         self._events: list[AssetEvent] = []
         self._untaken: list[AssetEvent] = []
         self._flows: dict[int, tuple] = {}
@@ -299,8 +310,7 @@ class Inventory:
             self.db[table].upsert_all((_dump(table, r) for r in rows), pk=PKS[table])
 
     def _write_events(self, events: list[AssetEvent]) -> None:
-        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame,
-                                                  json.dumps(e.detail, ensure_ascii=False, default=str))
+        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame, _ENCODE_EVENT(e.detail))
                                                  for e in events])
 
     def close(self) -> None:
@@ -318,18 +328,21 @@ class Inventory:
 
     def note(self, obs: Any) -> list[AssetEvent]:
         """Fold one observation into memory; return the asset events it caused."""
-        before = len(self._events)
+        events = self._events
+        before = len(events)
         self.counts["observations"] += 1
         h = self._handlers.get(type(obs))
         if h is not None:
             h(self, obs)
-        new = self._events[before:]
-        if new:
+        if len(events) != before:
+            new = events[before:]
             self._untaken.extend(new)
             if self.on_events is not None:
                 self.on_events(new)
+        else:
+            new = []
         self._since_flush += 1
-        if isinstance(obs, O.IntervalEnd) or self._since_flush >= self.batch:
+        if self._since_flush >= self.batch or isinstance(obs, O.IntervalEnd):
             self.flush()
         return new
 
@@ -338,9 +351,19 @@ class Inventory:
         self._events.append(AssetEvent(typ, aid, ts, frame, detail))
 
     def _touch(self, table: str, row: dict) -> None:
-        pk = tuple(row[c] for c in PKS[table])
+        """*row* is written with the next batch (its primary key is read from the row)."""
+        if table == "assets":
+            pk = (row["asset_id"],)
+        else:
+            pk = _PK_GET[table](row)
         self._dirty[table][pk] = row
         self._deleted[table].discard(pk)
+
+    def _touch_asset(self, row: dict) -> None:
+        """``_touch("assets", row)``."""
+        pk = (row["asset_id"],)
+        self._dirty_assets[pk] = row
+        self._deleted_assets.discard(pk)
 
     def _child(self, a: Asset, table: str, key: tuple, ts: float, frame: int, ip: str,
                init: dict | None = None) -> tuple[dict | None, bool]:
@@ -357,7 +380,7 @@ class Inventory:
         if len(rows) >= _LIMITS[table]:
             d = a.row["dropped"]
             d[table] = d.get(table, 0) + 1
-            self._touch("assets", a.row)
+            self._touch_asset(a.row)
             return None, False
         row = {"asset_id": a.id}
         row.update(zip(PKS[table][1:], key))
@@ -374,7 +397,7 @@ class Inventory:
             r["last_seen"] = ts
         if ts and (not r["first_seen"] or ts < r["first_seen"]):
             r["first_seen"] = ts
-        self._touch("assets", r)
+        self._touch_asset(r)
 
     # ------------------------------------------------------------------ identity of assets
     def _new_asset(self, aid: str, anchor: str, mac: str, ip: str, ts: float, frame: int, via: str = "",
@@ -389,7 +412,7 @@ class Inventory:
                "bytes_received": 0, "behaviour": {}, "dropped": {}}
         a = Asset(row)
         self.assets[aid] = a
-        self._touch("assets", row)
+        self._touch_asset(row)
         detail = {"mac": mac, "ip": ip, "vendor": row["vendor"], "via": via}
         if vlan:
             detail["vlan"] = vlan
@@ -441,7 +464,7 @@ class Inventory:
                 self._event("address.new", a.id, ts, frame, **detail)
             self._own(vlan, ip, a.id)
             a.row["ip"], a.row["vlan"] = ip, vlan
-            self._touch("assets", a.row)
+            self._touch_asset(a.row)
             for n in self._pending_names.pop(ip, ()):
                 self._name(a, n)
         row, _ = self._child(a, "addresses", ("ip", ip, vlan), ts, frame, ip, {"how": how})
@@ -527,7 +550,7 @@ class Inventory:
     def _make_gateway(self, gw: Asset, keys: list[tuple[int, str]], ts: float, frame: int, why: str) -> None:
         gw.row["gateway"] = 1
         gw.row["behaviour"]["gateway_evidence"] = why
-        self._touch("assets", gw.row)
+        self._touch_asset(gw.row)
         self._event("asset.gateway", gw.id, ts, frame, ips=sorted(ip for _, ip in keys)[:32], count=len(keys),
                     reason=why)
         self._reclassify.add(gw.id)
@@ -559,7 +582,7 @@ class Inventory:
         del self.assets[src.id]
         self._deleted["assets"].add((src.id,))
         self._dirty["assets"].pop((src.id,), None)
-        self._touch("assets", dst.row)
+        self._touch_asset(dst.row)
         self._reclassify.discard(src.id)
         self._reclassify.add(dst.id)
 
@@ -689,7 +712,7 @@ class Inventory:
                         subject=hit.subject, detail=hit.detail)
 
     def _behaviour(self, a: Asset) -> dict:
-        self._touch("assets", a.row)
+        self._touch_asset(a.row)
         self._reclassify.add(a.id)
         return a.row["behaviour"]
 
@@ -913,15 +936,20 @@ class Inventory:
                 self._event("class.changed", a.id, r["last_seen"] or 0, 0, old=r["device_class"], new=cls,
                             reason=why)
             r["device_class"], r["class_confidence"], r["class_reason"] = cls, conf, why
-            self._touch("assets", r)
+            self._touch_asset(r)
 
 
 # ---------------------------------------------------------------------- (de)serialise
 _EVENT_INSERT = "INSERT INTO [asset_events] ([type], [asset_id], [ts], [frame], [detail]) VALUES (?, ?, ?, ?, ?)"
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+"""``json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)`` without building an encoder per call."""
+_ENCODE_EVENT = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _dumps(v: Any) -> str:
-    return json.dumps(v or {}, ensure_ascii=False, sort_keys=True, default=str)
+    return _ENCODE(v or {})
 
 
 class _Writer:
