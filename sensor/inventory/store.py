@@ -451,7 +451,9 @@ class Inventory:
                 row["last_seen"] = ts
             if ts and ts < (row.get("first_seen") or ts):
                 row["first_seen"] = ts
-            self._touch(table, row)
+            pk = _PK_GET[table](row)                  # _touch(table, row)
+            self._dirty[table][pk] = row
+            self._deleted[table].discard(pk)
             return row, False
         if len(rows) >= _LIMITS[table]:
             d = a.row["dropped"]
@@ -582,12 +584,16 @@ class Inventory:
         *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
         """
         ipok = _ip_ok(ip)
-        if not _mac_ok(mac):
+        macok = _MAC_OK.get(mac)
+        if macok is None:
+            macok = _mac_ok(mac)
+        if not macok:
             if not ipok:
                 return None
             owner = self.ip_owner.get((vlan, ip))
             return self.assets[owner] if owner else self._ip_asset(ip, vlan, ts, frame)
-        a = self._mac_asset(mac, ts, frame)
+        aid = self.mac_asset.get(mac)
+        a = self.assets[aid] if aid is not None else self._mac_asset(mac, ts, frame)
         if a is None:
             return None
         if vlan:
@@ -602,7 +608,8 @@ class Inventory:
             if len(claims) < MAX_MAC_IPS:
                 claims[key] = c
         else:
-            c[0] = c[0] or how == "arp"
+            if not c[0] and how == "arp":
+                c[0] = True
             if ts and (not c[1] or ts < c[1]):
                 c[1] = ts
             c[2] = max(c[2], ts, last_ts)
@@ -614,7 +621,19 @@ class Inventory:
             if owner and owner != a.id:
                 return self.assets[owner]
             return self._ip_asset(ip, vlan, ts, frame, via=a.id)
-        self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
+        row = a.t["addresses"].get(("ip", ip, vlan)) if self.ip_owner.get(key) == a.id else None
+        if row is None:
+            self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
+        else:   # _bind_ip of an IP the asset already owns: _child's update of a known row, then arp/last_ts
+            if ts > (row["last_seen"] or 0):
+                row["last_seen"] = ts
+            if ts and ts < (row["first_seen"] or ts):
+                row["first_seen"] = ts
+            if how == "arp" and row["how"] != "arp":
+                row["how"] = "arp"
+            if last_ts > (row["last_seen"] or 0):
+                row["last_seen"] = last_ts
+            self._touch("addresses", row)
         if not a.row["gateway"] and len(claims) >= GATEWAY_MIN_IPS:
             why = self._gateway_evidence(claims)
             if why:
@@ -746,8 +765,9 @@ class Inventory:
 
     def _peer(self, a: Asset, peer: Asset, protocol: str, direction: str, port: int, ts: float, frame: int,
               ip: str, peer_ip: str) -> dict | None:
-        row, _ = self._child(a, "peers", (peer.id, protocol, direction, port), ts, frame, ip,
-                             {"peer_ip": peer_ip, "ops": {}, "messages": 0})
+        row, created = self._child(a, "peers", (peer.id, protocol, direction, port), ts, frame, ip)
+        if created:
+            row["peer_ip"], row["ops"], row["messages"] = peer_ip, {}, 0
         return row
 
     def _identity(self, a: Asset, f: I.Fact, ts: float, frame: int, ip: str, source: str) -> None:
@@ -822,10 +842,14 @@ class Inventory:
         if c is None or s is None or c is s:
             return
         label = _label(o.protocol, o.transport, o.server_port)
-        for x, y, d, xip, yip in ((c, s, "client", o.client, o.server), (s, c, "server", o.server, o.client)):
-            row = self._peer(x, y, label, d, o.server_port, o.ts, o.frame, xip, yip)
-            if row is not None:
-                row["ops"]["flows"] = row["ops"].get("flows", 0) + 1
+        row = self._peer(c, s, label, "client", o.server_port, o.ts, o.frame, o.client, o.server)
+        if row is not None:
+            ops = row["ops"]
+            ops["flows"] = ops.get("flows", 0) + 1
+        row = self._peer(s, c, label, "server", o.server_port, o.ts, o.frame, o.server, o.client)
+        if row is not None:
+            ops = row["ops"]
+            ops["flows"] = ops.get("flows", 0) + 1
 
     def _on_flow_end(self, o: O.FlowEnd) -> None:
         info = self._flows.pop(o.flow_id, None)
