@@ -256,6 +256,7 @@ def max_concurrent(spans: Iterable[tuple[float, float]]) -> int:
     return best
 
 
+@lru_cache(maxsize=4096)
 def _label(protocol: str, transport: str, port: int) -> str:
     if protocol and protocol != "none":
         return protocol
