@@ -602,7 +602,9 @@ class Inventory:
         if not ipok:
             return a
         key = (vlan, ip)
-        claims = self.mac_ips.setdefault(mac, {})
+        claims = self.mac_ips.get(mac)
+        if claims is None:
+            claims = self.mac_ips[mac] = {}
         c = claims.get(key)
         if c is None:
             c = [how == "arp", ts, max(ts, last_ts)]
@@ -617,7 +619,8 @@ class Inventory:
         claimed = c[0]
         if how == "arp":
             self._local_net(vlan, ip)
-        if a.row["gateway"] and not claimed:
+        gateway = a.row["gateway"]
+        if gateway and not claimed:
             owner = self.ip_owner.get(key)
             if owner and owner != a.id:
                 return self.assets[owner]
@@ -635,7 +638,7 @@ class Inventory:
             if last_ts > (row["last_seen"] or 0):
                 row["last_seen"] = last_ts
             self._touch("addresses", row)
-        if not a.row["gateway"] and len(claims) >= GATEWAY_MIN_IPS:
+        if not gateway and len(claims) >= GATEWAY_MIN_IPS:
             why = self._gateway_evidence(claims)
             if why:
                 self._make_gateway(a, [k for k, v in claims.items() if not v[0]], ts, frame, why)
