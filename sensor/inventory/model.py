@@ -4,9 +4,11 @@ Rule 1: every table's key and JSON columns, every cap on a per-asset list and
 every id (asset event types, posture findings, device classes) is declared
 here once, and read by the store, the migrations, the CLI and the docs test.
 
-Rows live in memory as plain dicts whose keys are the column names, so the
-store writes them with ``upsert_all`` and reads them back unchanged.  Columns
-listed in ``JSON_COLUMNS`` hold dicts/lists in memory and JSON text on disk.
+Rows live in memory as plain dicts whose keys are the column names (every
+column of their table), so the store writes them with the upsert
+``upsert_all`` would build, prepared once per table (``store.Inventory._write``),
+and reads them back unchanged.  Columns listed in ``JSON_COLUMNS`` hold
+dicts/lists in memory and JSON text on disk.
 """
 from __future__ import annotations
 

@@ -47,7 +47,10 @@ import heapq
 import ipaddress
 import json
 import os
+import re
+import sqlite3
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -72,6 +75,8 @@ ENV_DB = "OTWATCH_DB"
 DEVICE_ID_KINDS = frozenset({"modbus.encapsulated_interface_transport", "modbus.report_server_id"})
 """Modbus FC 43 (MEI 14 Read Device Identification) and FC 17: asking a device what it is."""
 
+_PK_GET = {t: itemgetter(*cols) for t, cols in PKS.items() if len(cols) > 1}
+"""table -> the function that reads a row's primary key (a tuple) from the row."""
 _LIMITS = {"addresses": MAX_ADDRESSES, "names": MAX_NAMES, "peers": MAX_PEERS, "topics": MAX_TOPICS,
            "identity": MAX_IDENTITY, "services": MAX_SERVICES, "findings": MAX_FINDINGS, "roles": 64}
 _COUNTERS = ("packets_sent", "bytes_sent", "packets_received", "bytes_received")
@@ -111,13 +116,88 @@ def open_inventory(path: str | None = None, **kw) -> "Inventory":
 
 @lru_cache(maxsize=4096)
 def oui_vendor(mac: str) -> str:
-    """Organisation of the MAC's OUI in the IEEE registry (netaddr), "" when not registered."""
+    """Organisation of the MAC's OUI in the IEEE registry (netaddr), "" when not registered.
+
+    Same answer as ``str(netaddr.EUI(mac).oui.registration().org)`` (tested against it), read from
+    netaddr's own registry files without loading its whole OUI and IAB indices (~0.1 s, ~35 000
+    entries) for the few MACs an inventory sees: ``_registry_org``.  MACs not written
+    ``xx:xx:xx:xx:xx:xx``, or a netaddr whose files are not laid out as expected, go through
+    netaddr's API.
+    """
+    if len(mac) == 17 and _MAC_RE.fullmatch(mac):
+        org = _registry_org(int(mac[0:2] + mac[3:5] + mac[6:8], 16))
+        if org is not None:
+            return org
+    return _netaddr_vendor(mac)
+
+
+def _netaddr_vendor(mac: str) -> str:
     try:
         import netaddr
 
         return str(netaddr.EUI(mac).oui.registration().org)
     except Exception:   # NotRegisteredError, locally administered, malformed
         return ""
+
+
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_REGISTRY: list = []
+"""[oui.idx bytes, path of oui.txt] once read; [None] when netaddr's files cannot be used."""
+
+
+def _registry_org(oui: int) -> str | None:
+    """The ``org`` of *oui*'s first registration, as netaddr's ``OUI(oui).registration(0).org`` gives it
+    ("" when not registered), or None when netaddr's registry files are not usable here.
+
+    netaddr keeps the registry as ``oui.txt`` (the IEEE text) and ``oui.idx`` (lines
+    ``oui,offset,size`` in file order: netaddr's index appends each one, registration 0 is the first);
+    ``OUI._parse_data`` takes the org from the record's ``(hex)`` line, after its second field.
+    """
+    if not _REGISTRY:
+        try:
+            from importlib.resources import files
+
+            base = files("netaddr.eui")
+            idx = base.joinpath("oui.idx").read_bytes()
+            txt = base.joinpath("oui.txt")
+            if not idx[:1].isdigit() or not txt.is_file():
+                raise ValueError("unexpected netaddr registry layout")
+            _REGISTRY[:] = [idx, txt]
+        except Exception:
+            _REGISTRY[:] = [None]
+    idx = _REGISTRY[0]
+    if idx is None:
+        return None
+    key = b"\n%d," % oui                # a line of oui.idx for this OUI, with the newline before it
+    if idx.startswith(key[1:]):
+        pos = 0
+    else:
+        pos = idx.find(key) + 1
+        if pos == 0:
+            return ""                   # not registered (netaddr: NotRegisteredError)
+    spans = []
+    while True:
+        end = idx.find(b"\n", pos)
+        spans.append(idx[pos:end] if end >= 0 else idx[pos:])
+        nxt = idx.find(key, end) if end >= 0 else -1
+        if nxt < 0:
+            break
+        pos = nxt + 1
+    orgs = []
+    try:                                # netaddr parses every registration of the OUI; any error: ""
+        with _REGISTRY[1].open("rb") as fh:
+            for span in spans:
+                _, offset, size = (int(x) for x in span.split(b","))
+                fh.seek(offset)
+                org = ""
+                for line in fh.read(size).decode("UTF-8").split("\n"):
+                    line = line.strip()
+                    if line and "(hex)" in line:
+                        org = line.split(None, 2)[2]
+                orgs.append(org)
+    except Exception:
+        return ""
+    return orgs[0]
 
 
 @lru_cache(maxsize=65536)
@@ -131,10 +211,17 @@ def _ip_ok(ip: str) -> bool:
     return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
 
 
+_MAC_OK: dict[str, bool] = {}
+_MAC_OK_MAX = 65536
+
+
 def _mac_ok(mac: str) -> bool:
-    if len(mac) != 17 or mac == "00:00:00:00:00:00":
-        return False
-    return not int(mac[:2], 16) & 1   # group (broadcast/multicast) bit
+    ok = _MAC_OK.get(mac)
+    if ok is None:
+        ok = len(mac) == 17 and mac != "00:00:00:00:00:00" and not int(mac[:2], 16) & 1   # group bit
+        if len(_MAC_OK) < _MAC_OK_MAX:
+            _MAC_OK[mac] = ok
+    return ok
 
 
 WELL_KNOWN = {("udp", 53): "dns", ("tcp", 53): "dns", ("udp", 67): "dhcp", ("udp", 68): "dhcp",
@@ -169,6 +256,7 @@ def max_concurrent(spans: Iterable[tuple[float, float]]) -> int:
     return best
 
 
+@lru_cache(maxsize=4096)
 def _label(protocol: str, transport: str, port: int) -> str:
     if protocol and protocol != "none":
         return protocol
@@ -213,6 +301,8 @@ class Inventory:
         self._link_vlan: dict[int, int] = {}
         self._dirty: dict[str, dict[tuple, dict]] = {name: {} for name in PKS}
         self._deleted: dict[str, set[tuple]] = {name: set() for name in PKS}
+        self._dirty_assets = self._dirty["assets"]
+        self._deleted_assets = self._deleted["assets"]
         self._events: list[AssetEvent] = []
         self._untaken: list[AssetEvent] = []
         self._flows: dict[int, tuple] = {}
@@ -222,6 +312,7 @@ class Inventory:
         self._tagged: dict[str, set[int]] = {}
         """ip -> the tagged VLANs (≠ 0) it is known on: resolves evidence that names no VLAN."""
         self._since_flush = 0
+        self._writers: dict[str, _Writer] = {}
         self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
         self._load()
 
@@ -271,18 +362,33 @@ class Inventory:
             for table in PKS:                             # assets first, then children
                 rows = self._dirty[table]
                 if rows:
-                    self.db[table].upsert_all((_dump(table, r) for r in rows.values()), pk=PKS[table])
+                    self._write(table, rows.values())
             if events:
-                self.db["asset_events"].insert_all(
-                    ({"type": e.type, "asset_id": e.asset_id, "ts": e.ts, "frame": e.frame,
-                      "detail": json.dumps(e.detail, ensure_ascii=False, default=str)} for e in events),
-                    pk="id")
+                self._write_events(events)
         for table in PKS:
             self._dirty[table].clear()
             self._deleted[table].clear()
         self._since_flush = 0
         self.counts["flushes"] += 1
         return events
+
+    def _write(self, table: str, rows: Iterable[dict]) -> None:
+        """Upsert *rows* of *table*: the statement sqlite-utils' ``upsert_all`` builds (INSERT … ON CONFLICT
+        (pk) DO UPDATE SET every other column), prepared once per table and run with ``executemany``.
+        A row that does not fit the fast path (a column missing, a value sqlite3 cannot bind) sends the
+        batch through ``upsert_all`` itself, so the result is the same either way."""
+        w = self._writers.get(table)
+        if w is None:
+            w = self._writers[table] = _Writer(self.db, table)
+        try:
+            self.db.conn.executemany(w.sql, w.params(rows))
+        except (KeyError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+            self.counts["slow_writes"] = self.counts.get("slow_writes", 0) + 1
+            self.db[table].upsert_all((_dump(table, r) for r in rows), pk=PKS[table])
+
+    def _write_events(self, events: list[AssetEvent]) -> None:
+        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame, _ENCODE_EVENT(e.detail))
+                                                 for e in events])
 
     def close(self) -> None:
         self.flush()
@@ -299,18 +405,21 @@ class Inventory:
 
     def note(self, obs: Any) -> list[AssetEvent]:
         """Fold one observation into memory; return the asset events it caused."""
-        before = len(self._events)
+        events = self._events
+        before = len(events)
         self.counts["observations"] += 1
         h = self._handlers.get(type(obs))
         if h is not None:
             h(self, obs)
-        new = self._events[before:]
-        if new:
+        if len(events) != before:
+            new = events[before:]
             self._untaken.extend(new)
             if self.on_events is not None:
                 self.on_events(new)
+        else:
+            new = []
         self._since_flush += 1
-        if isinstance(obs, O.IntervalEnd) or self._since_flush >= self.batch:
+        if self._since_flush >= self.batch or isinstance(obs, O.IntervalEnd):
             self.flush()
         return new
 
@@ -319,9 +428,19 @@ class Inventory:
         self._events.append(AssetEvent(typ, aid, ts, frame, detail))
 
     def _touch(self, table: str, row: dict) -> None:
-        pk = tuple(row[c] for c in PKS[table])
+        """*row* is written with the next batch (its primary key is read from the row)."""
+        if table == "assets":
+            pk = (row["asset_id"],)
+        else:
+            pk = _PK_GET[table](row)
         self._dirty[table][pk] = row
         self._deleted[table].discard(pk)
+
+    def _touch_asset(self, row: dict) -> None:
+        """``_touch("assets", row)``."""
+        pk = (row["asset_id"],)
+        self._dirty_assets[pk] = row
+        self._deleted_assets.discard(pk)
 
     def _child(self, a: Asset, table: str, key: tuple, ts: float, frame: int, ip: str,
                init: dict | None = None) -> tuple[dict | None, bool]:
@@ -333,12 +452,14 @@ class Inventory:
                 row["last_seen"] = ts
             if ts and ts < (row.get("first_seen") or ts):
                 row["first_seen"] = ts
-            self._touch(table, row)
+            pk = _PK_GET[table](row)                  # _touch(table, row)
+            self._dirty[table][pk] = row
+            self._deleted[table].discard(pk)
             return row, False
         if len(rows) >= _LIMITS[table]:
             d = a.row["dropped"]
             d[table] = d.get(table, 0) + 1
-            self._touch("assets", a.row)
+            self._touch_asset(a.row)
             return None, False
         row = {"asset_id": a.id}
         row.update(zip(PKS[table][1:], key))
@@ -355,7 +476,7 @@ class Inventory:
             r["last_seen"] = ts
         if ts and (not r["first_seen"] or ts < r["first_seen"]):
             r["first_seen"] = ts
-        self._touch("assets", r)
+        self._touch_asset(r)
 
     # ------------------------------------------------------------------ identity of assets
     def _new_asset(self, aid: str, anchor: str, mac: str, ip: str, ts: float, frame: int, via: str = "",
@@ -370,7 +491,7 @@ class Inventory:
                "bytes_received": 0, "behaviour": {}, "dropped": {}}
         a = Asset(row)
         self.assets[aid] = a
-        self._touch("assets", row)
+        self._touch_asset(row)
         detail = {"mac": mac, "ip": ip, "vendor": row["vendor"], "via": via}
         if vlan:
             detail["vlan"] = vlan
@@ -422,7 +543,7 @@ class Inventory:
                 self._event("address.new", a.id, ts, frame, **detail)
             self._own(vlan, ip, a.id)
             a.row["ip"], a.row["vlan"] = ip, vlan
-            self._touch("assets", a.row)
+            self._touch_asset(a.row)
             for n in self._pending_names.pop(ip, ()):
                 self._name(a, n)
         row, _ = self._child(a, "addresses", ("ip", ip, vlan), ts, frame, ip, {"how": how})
@@ -464,12 +585,16 @@ class Inventory:
         *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
         """
         ipok = _ip_ok(ip)
-        if not _mac_ok(mac):
+        macok = _MAC_OK.get(mac)
+        if macok is None:
+            macok = _mac_ok(mac)
+        if not macok:
             if not ipok:
                 return None
             owner = self.ip_owner.get((vlan, ip))
             return self.assets[owner] if owner else self._ip_asset(ip, vlan, ts, frame)
-        a = self._mac_asset(mac, ts, frame)
+        aid = self.mac_asset.get(mac)
+        a = self.assets[aid] if aid is not None else self._mac_asset(mac, ts, frame)
         if a is None:
             return None
         if vlan:
@@ -477,27 +602,43 @@ class Inventory:
         if not ipok:
             return a
         key = (vlan, ip)
-        claims = self.mac_ips.setdefault(mac, {})
+        claims = self.mac_ips.get(mac)
+        if claims is None:
+            claims = self.mac_ips[mac] = {}
         c = claims.get(key)
         if c is None:
             c = [how == "arp", ts, max(ts, last_ts)]
             if len(claims) < MAX_MAC_IPS:
                 claims[key] = c
         else:
-            c[0] = c[0] or how == "arp"
+            if not c[0] and how == "arp":
+                c[0] = True
             if ts and (not c[1] or ts < c[1]):
                 c[1] = ts
             c[2] = max(c[2], ts, last_ts)
         claimed = c[0]
         if how == "arp":
             self._local_net(vlan, ip)
-        if a.row["gateway"] and not claimed:
+        gateway = a.row["gateway"]
+        if gateway and not claimed:
             owner = self.ip_owner.get(key)
             if owner and owner != a.id:
                 return self.assets[owner]
             return self._ip_asset(ip, vlan, ts, frame, via=a.id)
-        self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
-        if not a.row["gateway"] and len(claims) >= GATEWAY_MIN_IPS:
+        row = a.t["addresses"].get(("ip", ip, vlan)) if self.ip_owner.get(key) == a.id else None
+        if row is None:
+            self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
+        else:   # _bind_ip of an IP the asset already owns: _child's update of a known row, then arp/last_ts
+            if ts > (row["last_seen"] or 0):
+                row["last_seen"] = ts
+            if ts and ts < (row["first_seen"] or ts):
+                row["first_seen"] = ts
+            if how == "arp" and row["how"] != "arp":
+                row["how"] = "arp"
+            if last_ts > (row["last_seen"] or 0):
+                row["last_seen"] = last_ts
+            self._touch("addresses", row)
+        if not gateway and len(claims) >= GATEWAY_MIN_IPS:
             why = self._gateway_evidence(claims)
             if why:
                 self._make_gateway(a, [k for k, v in claims.items() if not v[0]], ts, frame, why)
@@ -508,7 +649,7 @@ class Inventory:
     def _make_gateway(self, gw: Asset, keys: list[tuple[int, str]], ts: float, frame: int, why: str) -> None:
         gw.row["gateway"] = 1
         gw.row["behaviour"]["gateway_evidence"] = why
-        self._touch("assets", gw.row)
+        self._touch_asset(gw.row)
         self._event("asset.gateway", gw.id, ts, frame, ips=sorted(ip for _, ip in keys)[:32], count=len(keys),
                     reason=why)
         self._reclassify.add(gw.id)
@@ -540,7 +681,7 @@ class Inventory:
         del self.assets[src.id]
         self._deleted["assets"].add((src.id,))
         self._dirty["assets"].pop((src.id,), None)
-        self._touch("assets", dst.row)
+        self._touch_asset(dst.row)
         self._reclassify.discard(src.id)
         self._reclassify.add(dst.id)
 
@@ -628,8 +769,9 @@ class Inventory:
 
     def _peer(self, a: Asset, peer: Asset, protocol: str, direction: str, port: int, ts: float, frame: int,
               ip: str, peer_ip: str) -> dict | None:
-        row, _ = self._child(a, "peers", (peer.id, protocol, direction, port), ts, frame, ip,
-                             {"peer_ip": peer_ip, "ops": {}, "messages": 0})
+        row, created = self._child(a, "peers", (peer.id, protocol, direction, port), ts, frame, ip)
+        if created:
+            row["peer_ip"], row["ops"], row["messages"] = peer_ip, {}, 0
         return row
 
     def _identity(self, a: Asset, f: I.Fact, ts: float, frame: int, ip: str, source: str) -> None:
@@ -670,7 +812,7 @@ class Inventory:
                         subject=hit.subject, detail=hit.detail)
 
     def _behaviour(self, a: Asset) -> dict:
-        self._touch("assets", a.row)
+        self._touch_asset(a.row)
         self._reclassify.add(a.id)
         return a.row["behaviour"]
 
@@ -704,10 +846,14 @@ class Inventory:
         if c is None or s is None or c is s:
             return
         label = _label(o.protocol, o.transport, o.server_port)
-        for x, y, d, xip, yip in ((c, s, "client", o.client, o.server), (s, c, "server", o.server, o.client)):
-            row = self._peer(x, y, label, d, o.server_port, o.ts, o.frame, xip, yip)
-            if row is not None:
-                row["ops"]["flows"] = row["ops"].get("flows", 0) + 1
+        row = self._peer(c, s, label, "client", o.server_port, o.ts, o.frame, o.client, o.server)
+        if row is not None:
+            ops = row["ops"]
+            ops["flows"] = ops.get("flows", 0) + 1
+        row = self._peer(s, c, label, "server", o.server_port, o.ts, o.frame, o.server, o.client)
+        if row is not None:
+            ops = row["ops"]
+            ops["flows"] = ops.get("flows", 0) + 1
 
     def _on_flow_end(self, o: O.FlowEnd) -> None:
         info = self._flows.pop(o.flow_id, None)
@@ -894,10 +1040,52 @@ class Inventory:
                 self._event("class.changed", a.id, r["last_seen"] or 0, 0, old=r["device_class"], new=cls,
                             reason=why)
             r["device_class"], r["class_confidence"], r["class_reason"] = cls, conf, why
-            self._touch("assets", r)
+            self._touch_asset(r)
 
 
 # ---------------------------------------------------------------------- (de)serialise
+_EVENT_INSERT = "INSERT INTO [asset_events] ([type], [asset_id], [ts], [frame], [detail]) VALUES (?, ?, ?, ?, ?)"
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+"""``json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)`` without building an encoder per call."""
+_ENCODE_EVENT = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _dumps(v: Any) -> str:
+    return _ENCODE(v or {})
+
+
+class _Writer:
+    """The prepared upsert of one table: every column of the table (as the database has it), in order."""
+
+    __slots__ = ("sql", "getter", "json_idx")
+
+    def __init__(self, db: Database, table: str):
+        cols = [c.name for c in db[table].columns]
+        pk = PKS[table]
+        q = ", ".join(f"[{c}]" for c in cols)
+        upd = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c not in pk)
+        self.sql = (f"INSERT INTO [{table}] ({q}) VALUES ({', '.join('?' * len(cols))}) "
+                    f"ON CONFLICT({', '.join(f'[{c}]' for c in pk)}) "
+                    + (f"DO UPDATE SET {upd}" if upd else "DO NOTHING"))
+        self.getter = itemgetter(*cols)
+        self.json_idx = tuple(i for i, c in enumerate(cols) if c in JSON_COLUMNS.get(table, ()))
+
+    def params(self, rows: Iterable[dict]) -> list:
+        get = self.getter
+        if not self.json_idx:
+            return [get(r) for r in rows]
+        out = []
+        ji = self.json_idx
+        for r in rows:
+            v = list(get(r))
+            for i in ji:
+                v[i] = _dumps(v[i])
+            out.append(v)
+        return out
+
+
 def _dump(table: str, row: dict) -> dict:
     cols = JSON_COLUMNS.get(table)
     if not cols:
