@@ -12,7 +12,8 @@ the same file, one after the other, pinned to one CPU:
   otwatch compiled  otwatch analyze -q --db FRESH.db, OTWATCH_REQUIRE_EXTENSIONS=1: end to end as
                     the issue defines it (decode, flows, reassembly, observations, inventory
                     updates into a new SQLite database); also with --no-inventory
-  otwatch pure      the same two with OTWATCH_NO_EXTENSIONS=1 (on a prefix, see --pure-packets; best of 2)
+  otwatch pure      the same two with OTWATCH_NO_EXTENSIONS=1 (on a prefix, see --pure-packets; best of
+                    --repeat runs like the compiled rows)
   tshark            -T fields with the equivalent L3/L4 + Modbus + MQTT + OPC UA fields (prefix)
   scapy             PcapReader with scapy.contrib.modbus/mqtt, reading the same fields (prefix)
   dpkt              pcap.Reader + Ethernet + IP + TCP, counting ports
@@ -307,7 +308,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tshark-packets", type=int, default=200_000, help="prefix for tshark (0: full file)")
     ap.add_argument("--scapy-packets", type=int, default=20_000, help="prefix for scapy (0: full file)")
     ap.add_argument("--dpkt-packets", type=int, default=0, help="prefix for dpkt (0: full file)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of compiled otwatch (best CPU time counts)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs of each otwatch row, compiled and pure (best CPU time counts)")
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin children to (default: the last one)")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--skip", default="", help="comma-separated: pure,tshark,scapy,dpkt,memory,stages")
@@ -346,20 +348,24 @@ def main(argv=None) -> int:
     startup_noinv = best([measure(otwatch_cmd(empty, False), env_with(OTWATCH_REQUIRE_EXTENSIONS="1"), cpu)
                           for _ in range(3)])
 
-    # (a) compiled, end to end (inventory included), then without the inventory
-    compiled_env = env_with(OTWATCH_REQUIRE_EXTENSIONS="1")
-    for inv in (True, False):
-        runs = [measure(otwatch_cmd(path, inv), compiled_env, cpu) for _ in range(a.repeat)]
-        rows.append(row("otwatch compiled" + ("" if inv else ", --no-inventory"), best(runs),
-                        full_n, full_b, full_n, full_b))
-        say(rows[-1])
-    # (b) pure, the same two
+    # (a) compiled and (b) pure, end to end (inventory included) and without the inventory.
+    # Interleaved: each round runs every variant once, and each row keeps its best round, so a
+    # slow minute of a shared machine touches every variant alike (the ratios stay fair).
+    variants = [("otwatch compiled", True, env_with(OTWATCH_REQUIRE_EXTENSIONS="1"), (path, full_n, full_b)),
+                ("otwatch compiled, --no-inventory", False, env_with(OTWATCH_REQUIRE_EXTENSIONS="1"),
+                 (path, full_n, full_b))]
     if "pure" not in skip:
-        p, k, b = sub(a.pure_packets)
-        for inv in (True, False):
-            r = best([measure(otwatch_cmd(p, inv), env_with(OTWATCH_NO_EXTENSIONS="1"), cpu) for _ in range(2)])
-            rows.append(row("otwatch pure" + ("" if inv else ", --no-inventory"), r, k, b, full_n, full_b))
-            say(rows[-1])
+        pure_file = sub(a.pure_packets)
+        variants += [("otwatch pure", True, env_with(OTWATCH_NO_EXTENSIONS="1"), pure_file),
+                     ("otwatch pure, --no-inventory", False, env_with(OTWATCH_NO_EXTENSIONS="1"), pure_file)]
+    runs: dict = {name: [] for name, *_ in variants}
+    for _ in range(a.repeat):
+        for name, inv, env, (p, _k, _b) in variants:
+            runs[name].append(measure(otwatch_cmd(p, inv), env, cpu))
+    for name, inv, env, (p, k, b) in variants:
+        rows.append(row(name, best(runs[name]), k, b, full_n, full_b))
+        rows[-1]["spread"] = (min(x["cpu"] for x in runs[name]), max(x["cpu"] for x in runs[name]))
+        say(rows[-1])
     # (c) tshark
     tshark_check = None
     if "tshark" not in skip and shutil.which("tshark"):
@@ -405,7 +411,7 @@ def main(argv=None) -> int:
     # stages (in one process: CPU time per stage)
     stages = {}
     if "stages" not in skip:
-        for impl, n, reps in (("compiled", 0, 3), ("pure", min(a.pure_packets or full_n, 100_000), 1)):
+        for impl, n, reps in (("compiled", 0, 3), ("pure", min(a.pure_packets or full_n, 100_000), 3)):
             p, k, _ = sub(n)
             r = measure([sys.executable, os.path.join(HERE, "stages.py"), p, "--impl", impl, "--repeat", str(reps)],
                         env_with(OTWATCH_REQUIRE_EXTENSIONS="1") if impl == "compiled" else env_with(),
@@ -451,6 +457,9 @@ def render(res: dict) -> str:
                "\"Packets timed\" below the capture size means the tool ran on that prefix of the same file "
                "and its full-file time is extrapolated from its rate there.  Peak RSS includes shared "
                "libraries; peak private is RssAnon, the process's own heap.\n")
+    spread = [f"{r['tool']} {r['spread'][0]:.2f}–{r['spread'][1]:.2f} s" for r in rows if r.get("spread")]
+    if spread:
+        out.append(f"Spread of CPU time over the {rows[0]['runs']} interleaved rounds: " + "; ".join(spread) + ".\n")
     by = {r["tool"]: r for r in rows}
     for suffix, what in (("", "end to end (inventory included)"), (", --no-inventory", "without the inventory")):
         c, p = by.get("otwatch compiled" + suffix), by.get("otwatch pure" + suffix)
@@ -474,7 +483,7 @@ def render(res: dict) -> str:
                        f"{x['anon_mb']:.0f} |")
         out.append("")
     if res["stages"]:
-        out.append("Where the time goes (one process, CPU s, best of 3 for compiled; each stage includes the "
+        out.append("Where the time goes (one process, CPU s, best of 3 runs of each stage; each stage includes the "
                    "ones above it, so the difference between two rows is that stage's cost):\n")
         out.append("| stage | compiled | per packet | pure | per packet |\n|---|---:|---:|---:|---:|")
         c = res["stages"].get("compiled", {})
