@@ -430,9 +430,9 @@ class Inventory:
     def _touch(self, table: str, row: dict) -> None:
         """*row* is written with the next batch (its primary key is read from the row)."""
         if table == "assets":
-            pk = (row["asset_id"],)
-        else:
-            pk = _PK_GET[table](row)
+            self._touch_asset(row)
+            return
+        pk = _PK_GET[table](row)
         self._dirty[table][pk] = row
         self._deleted[table].discard(pk)
 
@@ -585,10 +585,7 @@ class Inventory:
         *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
         """
         ipok = _ip_ok(ip)
-        macok = _MAC_OK.get(mac)
-        if macok is None:
-            macok = _mac_ok(mac)
-        if not macok:
+        if not _mac_ok(mac):
             if not ipok:
                 return None
             owner = self.ip_owner.get((vlan, ip))
@@ -625,19 +622,7 @@ class Inventory:
             if owner and owner != a.id:
                 return self.assets[owner]
             return self._ip_asset(ip, vlan, ts, frame, via=a.id)
-        row = a.t["addresses"].get(("ip", ip, vlan)) if self.ip_owner.get(key) == a.id else None
-        if row is None:
-            self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
-        else:   # _bind_ip of an IP the asset already owns: _child's update of a known row, then arp/last_ts
-            if ts > (row["last_seen"] or 0):
-                row["last_seen"] = ts
-            if ts and ts < (row["first_seen"] or ts):
-                row["first_seen"] = ts
-            if how == "arp" and row["how"] != "arp":
-                row["how"] = "arp"
-            if last_ts > (row["last_seen"] or 0):
-                row["last_seen"] = last_ts
-            self._touch("addresses", row)
+        self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
         if not gateway and len(claims) >= GATEWAY_MIN_IPS:
             why = self._gateway_evidence(claims)
             if why:
