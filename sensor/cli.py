@@ -116,6 +116,9 @@ def version() -> None:
     click.echo(f"kernels: {ext.IMPLEMENTATION}")
     if ext.WHY_PURE:
         click.echo(f"  (pure because: {ext.WHY_PURE})")
+    from .live.capture import describe
+
+    click.echo(f"live capture: {describe()}")
     click.echo(f"python: {sys.version.split()[0]}")
 
 

@@ -70,13 +70,16 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_sensor_matches_analyze_and_never_transmits(workdir):
+@pytest.mark.parametrize("capture", ["libpcap", "afpacket"])
+def test_sensor_matches_analyze_and_never_transmits(workdir, capture):
     v = VethPair()
     try:
         before = v.counters("sensor")
         sdb, sjson = os.path.join(workdir, "sensor.db"), os.path.join(workdir, "sensor.jsonl")
         err = open(os.path.join(workdir, "sensor.err"), "w+")
         env = dict(os.environ, OTWATCH_DB=sdb)
+        if capture == "afpacket":
+            env["OTWATCH_NO_LIBPCAP"] = "1"
         proc = v.popen(v.sensor_ns, [OTWATCH, "sensor", "-i", v.sensor_if, "--db", sdb, "--json", sjson,
                                      "--user", "nobody", "--heartbeat", "1", "--interval", "60"],
                        stdout=subprocess.DEVNULL, stderr=err, env=env)
@@ -100,6 +103,7 @@ def test_sensor_matches_analyze_and_never_transmits(workdir):
 
     # passive: not one packet left the sensor's interface
     assert after["tx_packets"] == before["tx_packets"] and after["tx_bytes"] == before["tx_bytes"]
+    assert ("libpcap version" in log) == (capture == "libpcap"), log
     assert "now user nobody" in log and f"stopped after {n} packets (0 dropped" in log, log
 
     adb, ajson = os.path.join(workdir, "analyze.db"), os.path.join(workdir, "analyze.jsonl")
