@@ -18,9 +18,11 @@ class Problem:
     column: int      # 1-based
     message: str
     path: str = ""
+    code: str = ""   # stable short id of the kind of problem (docs/rules.md lists them all)
 
     def __str__(self) -> str:
-        return f"{self.path or '<policy>'}:{self.line}:{self.column}: {self.message}"
+        tail = f" [{self.code}]" if self.code else ""
+        return f"{self.path or '<policy>'}:{self.line}:{self.column}: {self.message}{tail}"
 
 
 class PolicyError(ValueError):
@@ -31,4 +33,22 @@ class PolicyError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-__all__ = ["Problem", "PolicyError"]
+PROBLEM_CODES = (
+    # reading the file
+    "unreadable", "not-utf8", "too-large", "too-many-nodes", "empty-file", "yaml-syntax", "duplicate-key",
+    # shape and types
+    "not-mapping", "merge-key", "bad-key", "unknown-key", "missing-key", "not-list", "not-text", "not-integer",
+    "not-boolean", "out-of-range", "bad-choice", "bad-range", "backwards-range",
+    # top level
+    "missing-version", "bad-version", "missing-zones",
+    # zones
+    "bad-name", "reserved-zone", "no-members", "bad-network", "host-bits", "bad-mac", "empty-asset", "bad-level",
+    "zone-overlap", "listed-twice",
+    # conduits and rules
+    "unknown-zone", "empty-allow", "ports-not-applicable", "wrong-section", "bad-topic-filter", "unknown-service",
+    # detections
+    "bad-rule-id", "unknown-rule", "bad-threshold", "bad-allow-entry",
+)
+"""Every ``Problem.code`` the loader can report (docs/rules.md explains each; a test keeps them in step)."""
+
+__all__ = ["Problem", "PolicyError", "PROBLEM_CODES"]

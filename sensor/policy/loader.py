@@ -29,7 +29,7 @@ from .model import (DEFAULT_PORTS, MODBUS_OPERATIONS, MODBUS_TABLES, OPCUA_SESSI
                     PURDUE_LEVELS, SECURITY_LEVELS, SECURITY_MODES, UNZONED, Conduit, DetectionSetting,
                     ModbusAllow, MQTTAllow, OPCUAAllow, Policy, Rule, Zone)
 from .ranges import RangeSet
-from .yamlsrc import compose, position
+from .yamlsrc import MAX_NODES, compose, position
 
 VERSION = 1
 """The only policy language version so far; a file says which one it is written in."""
@@ -95,17 +95,31 @@ def known_rules() -> dict[str, tuple | None]:
     return out
 
 
+class _TooManyNodes(Exception):
+    pass
+
+
 class _Reader:
-    """Walks the YAML nodes, collecting problems; each method returns a value or None."""
+    """Walks the YAML nodes, collecting problems; each method returns a value or None.
+
+    Aliases let a short file name the same big list many times; every list and
+    mapping entry visited is counted and the walk stops at ``MAX_NODES``.
+    """
 
     def __init__(self, path: str):
         self.path = path
         self.problems: list[Problem] = []
+        self.visited = 0
+
+    def _visit(self, n: int) -> None:
+        self.visited += n
+        if self.visited > MAX_NODES:
+            raise _TooManyNodes
 
     # -- reporting ----------------------------------------------------------
-    def err(self, node, msg: str) -> None:
+    def err(self, node, code: str, msg: str) -> None:
         line, col = position(node)
-        self.problems.append(Problem(line, col, msg, self.path))
+        self.problems.append(Problem(line, col, msg, self.path, code))
 
     @staticmethod
     def _hint(word: str, choices) -> str:
@@ -118,22 +132,23 @@ class _Reader:
     def mapping(self, node, what: str, keys: tuple | None) -> list:
         """[(key text, key node, value node)] of a mapping; unknown keys reported."""
         if not isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a mapping (key: value lines), not {self._kind(node)}")
+            self.err(node, "not-mapping", f"{what} must be a mapping (key: value lines), not {self._kind(node)}")
             return []
+        self._visit(len(node.value))
         out = []
         for k, v in node.value:
             if k.tag == "tag:yaml.org,2002:merge":
-                self.err(k, "merge keys (<<) are not supported; repeat the keys or use an alias for a whole value")
+                self.err(k, "merge-key", "merge keys (<<) are not supported; repeat the keys or use an alias for a whole value")
                 continue
             if not isinstance(k, yaml.ScalarNode) or k.tag == _NULL:
-                self.err(k, f"{what}: keys must be plain names")
+                self.err(k, "bad-key", f"{what}: keys must be plain names")
                 continue
             if keys is not None and k.value not in keys:
                 if keys:
-                    self.err(k, f"unknown key {k.value!r} in {what}{self._hint(k.value, keys)}; "
+                    self.err(k, "unknown-key", f"unknown key {k.value!r} in {what}{self._hint(k.value, keys)}; "
                                 f"allowed: {', '.join(keys)}")
                 else:
-                    self.err(k, f"unknown key {k.value!r}: {what} takes none")
+                    self.err(k, "unknown-key", f"unknown key {k.value!r}: {what} takes none")
                 continue
             out.append((k.value, k, v))
         return out
@@ -141,10 +156,11 @@ class _Reader:
     def items(self, node, what: str) -> list:
         """The nodes of a list; a single scalar counts as a list of one."""
         if isinstance(node, yaml.SequenceNode):
+            self._visit(len(node.value))
             return list(node.value)
         if isinstance(node, yaml.ScalarNode) and node.tag != _NULL:
             return [node]
-        self.err(node, f"{what} must be a list, not {self._kind(node)}")
+        self.err(node, "not-list", f"{what} must be a list, not {self._kind(node)}")
         return []
 
     @staticmethod
@@ -161,7 +177,7 @@ class _Reader:
     # -- scalars ------------------------------------------------------------
     def text(self, node, what: str) -> str | None:
         if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
-            self.err(node, f"{what} must be text, not {self._kind(node)}")
+            self.err(node, "not-text", f"{what} must be text, not {self._kind(node)}")
             return None
         return node.value
 
@@ -173,17 +189,17 @@ class _Reader:
             elif node.tag == _STR and re.fullmatch(r"\s*\d+\s*", node.value):
                 v = int(node.value)
         if v is None:
-            self.err(node, f"{what} must be a whole number, not {self._kind(node)}")
+            self.err(node, "not-integer", f"{what} must be a whole number, not {self._kind(node)}")
             return None
         if not lo <= v <= hi:
-            self.err(node, f"{what} {v} is out of range {lo}..{hi}")
+            self.err(node, "out-of-range", f"{what} {v} is out of range {lo}..{hi}")
             return None
         return v
 
     def boolean(self, node, what: str) -> bool | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
             return _C.construct_object(node)
-        self.err(node, f"{what} must be true or false, not {self._kind(node)}")
+        self.err(node, "not-boolean", f"{what} must be true or false, not {self._kind(node)}")
         return None
 
     def choice(self, node, what: str, choices) -> str | None:
@@ -191,7 +207,7 @@ class _Reader:
         if t is None:
             return None
         if t not in choices:
-            self.err(node, f"{what} {t!r} is not one of {', '.join(map(str, choices))}{self._hint(t, choices)}")
+            self.err(node, "bad-choice", f"{what} {t!r} is not one of {', '.join(map(str, choices))}{self._hint(t, choices)}")
             return None
         return t
 
@@ -211,14 +227,14 @@ class _Reader:
         if isinstance(node, yaml.ScalarNode) and node.tag in (_STR, _INT) and "-" in node.value:
             m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", node.value)
             if not m:
-                self.err(node, f"{what}: {node.value!r} is not a number or a range like 100-199")
+                self.err(node, "bad-range", f"{what}: {node.value!r} is not a number or a range like 100-199")
                 return None
             a, b = int(m.group(1)), int(m.group(2))
             if a > b:
-                self.err(node, f"{what}: range {node.value!r} runs backwards (write {b}-{a})")
+                self.err(node, "backwards-range", f"{what}: range {node.value!r} runs backwards (write {b}-{a})")
                 return None
             if a < lo or b > hi:
-                self.err(node, f"{what}: range {node.value!r} is out of range {lo}..{hi}")
+                self.err(node, "out-of-range", f"{what}: range {node.value!r} is out of range {lo}..{hi}")
                 return None
             return (a, b)
         v = self.integer(node, what, lo, hi)
@@ -238,16 +254,16 @@ class _Builder(_Reader):
         top = {k: (kn, v) for k, kn, v in self.mapping(root, "the policy file", TOP_KEYS)}
         version = None
         if "version" not in top:
-            self.err(root, f"missing `version: {VERSION}` at the top of the policy")
+            self.err(root, "missing-version", f"missing `version: {VERSION}` at the top of the policy")
         else:
             version = self.integer(top["version"][1], "version", 1, 10**6)
             if version is not None and version != VERSION:
-                self.err(top["version"][1], f"version {version} is not supported (this otwatch reads version {VERSION})")
+                self.err(top["version"][1], "bad-version", f"version {version} is not supported (this otwatch reads version {VERSION})")
         name = self.text(top["name"][1], "name") if "name" in top else ""
         desc = self.text(top["description"][1], "description") if "description" in top else ""
         zones: dict[str, Zone] = {}
         if "zones" not in top:
-            self.err(root, "missing `zones:`: a policy defines at least one zone")
+            self.err(root, "missing-zones", "missing `zones:`: a policy defines at least one zone")
         else:
             zone_nodes = self.mapping(top["zones"][1], "zones", None)
             self.declared = {zname for zname, _, _ in zone_nodes}
@@ -274,7 +290,7 @@ class _Builder(_Reader):
     # -- zones ----------------------------------------------------------------
     def _name(self, node, name: str, what: str) -> bool:
         if not NAME_RE.match(name):
-            self.err(node, f"{what} name {name!r}: use letters, digits, '_', '.', '-' (at most 64, no spaces)")
+            self.err(node, "bad-name", f"{what} name {name!r}: use letters, digits, '_', '.', '-' (at most 64, no spaces)")
             return False
         return True
 
@@ -283,16 +299,16 @@ class _Builder(_Reader):
         if prev is None:
             self.claims[(kind, value)] = (zone, position(node)[0])
         elif prev[0] != zone:
-            self.err(node, f"zones overlap: {shown} is already in zone {prev[0]!r} (line {prev[1]}); "
+            self.err(node, "zone-overlap", f"zones overlap: {shown} is already in zone {prev[0]!r} (line {prev[1]}); "
                            "an address belongs to one zone")
         else:
-            self.err(node, f"{shown} is listed twice in zone {zone!r} (line {prev[1]})")
+            self.err(node, "listed-twice", f"{shown} is listed twice in zone {zone!r} (line {prev[1]})")
 
     def zone(self, name: str, kn, node) -> Zone | None:
         before = len(self.problems)
         self._name(kn, name, "zone")
         if name == UNZONED:
-            self.err(kn, f"{UNZONED!r} is the implicit zone of unlisted addresses; it cannot be defined")
+            self.err(kn, "reserved-zone", f"{UNZONED!r} is the implicit zone of unlisted addresses; it cannot be defined")
         fields = {k: (kk, v) for k, kk, v in self.mapping(node, f"zone {name!r}", ZONE_KEYS)}
         z: dict = {}
         if "description" in fields:
@@ -303,7 +319,7 @@ class _Builder(_Reader):
             if isinstance(n, yaml.ScalarNode) and n.tag in (_INT, _FLOAT):
                 lv = _C.construct_object(n)
             if lv not in PURDUE_LEVELS:
-                self.err(n, f"level {lv if lv is not None else self._kind(n)} is not a Purdue level "
+                self.err(n, "bad-level", f"level {lv if lv is not None else self._kind(n)} is not a Purdue level "
                             f"({', '.join(map(str, PURDUE_LEVELS))})")
             else:
                 z["level"] = lv
@@ -334,7 +350,7 @@ class _Builder(_Reader):
                 continue
             a = a.strip()
             if not a:
-                self.err(item, "asset id is empty")
+                self.err(item, "empty-asset", "asset id is empty")
                 continue
             if a.startswith("mac:"):
                 m = self.mac(item, a[4:])
@@ -348,7 +364,7 @@ class _Builder(_Reader):
         if "intra_zone" in fields:
             z["intra_zone"] = self.choice(fields["intra_zone"][1], "intra_zone", ("allow", "deny")) or "allow"
         if not (nets or vlans or macs or assets) and len(self.problems) == before:
-            self.err(kn, f"zone {name!r} has no members: give networks, vlans, macs or assets")
+            self.err(kn, "no-members", f"zone {name!r} has no members: give networks, vlans, macs or assets")
         if len(self.problems) != before:
             return None
         return Zone(name, position(kn)[0], networks=tuple(nets), vlans=tuple(vlans), macs=tuple(macs),
@@ -364,9 +380,9 @@ class _Builder(_Reader):
             try:
                 loose = ipaddress.ip_network(t.strip(), strict=False)
             except ValueError:
-                self.err(node, f"{t!r} is not an IP address or CIDR network ({exc})")
+                self.err(node, "bad-network", f"{t!r} is not an IP address or CIDR network ({exc})")
                 return None
-            self.err(node, f"{t!r} has host bits set; the network is {loose} (or write a single address as "
+            self.err(node, "host-bits", f"{t!r} has host bits set; the network is {loose} (or write a single address as "
                            f"{loose.network_address if loose.prefixlen == loose.max_prefixlen else t.split('/')[0]})")
             return None
 
@@ -376,7 +392,7 @@ class _Builder(_Reader):
             return None
         t = t.strip()
         if not MAC_RE.match(t):
-            self.err(node, f"{t!r} is not a MAC address (six hex bytes, e.g. 00:80:f4:0a:00:0b)")
+            self.err(node, "bad-mac", f"{t!r} is not a MAC address (six hex bytes, e.g. 00:80:f4:0a:00:0b)")
             return None
         h = re.sub(r"[:\-]", "", t).lower()
         return ":".join(h[i:i + 2] for i in range(0, 12, 2))
@@ -390,7 +406,7 @@ class _Builder(_Reader):
                 continue
             if t not in zones and t != UNZONED:
                 if t not in self.declared:
-                    self.err(item, f"{what}: unknown zone {t!r}{self._hint(t, sorted(self.declared) + [UNZONED])}")
+                    self.err(item, "unknown-zone", f"{what}: unknown zone {t!r}{self._hint(t, sorted(self.declared) + [UNZONED])}")
                 continue
             out.append(t)
         return tuple(out)
@@ -401,7 +417,7 @@ class _Builder(_Reader):
         fields = {k: (kk, v) for k, kk, v in self.mapping(node, f"conduit {name!r}", CONDUIT_KEYS)}
         for req in ("from", "to", "allow"):
             if req not in fields and isinstance(node, yaml.MappingNode):
-                self.err(kn, f"conduit {name!r} needs `{req}:`")
+                self.err(kn, "missing-key", f"conduit {name!r} needs `{req}:`")
         src = self.zone_refs(fields["from"][1], "from", zones) if "from" in fields else ()
         dst = self.zone_refs(fields["to"][1], "to", zones) if "to" in fields else ()
         desc = self.text(fields["description"][1], "description") if "description" in fields else ""
@@ -410,7 +426,7 @@ class _Builder(_Reader):
         if "allow" in fields:
             nodes = self.items(fields["allow"][1], "allow")
             if not nodes and isinstance(fields["allow"][1], yaml.SequenceNode):
-                self.err(fields["allow"][1], f"conduit {name!r} allows nothing: list at least one rule "
+                self.err(fields["allow"][1], "empty-allow", f"conduit {name!r} allows nothing: list at least one rule "
                                              "(or remove the conduit: default is deny)")
             for i, rn in enumerate(nodes, 1):
                 r = self.rule(rn, i, name)
@@ -426,7 +442,7 @@ class _Builder(_Reader):
         fields = {k: (kk, v) for k, kk, v in self.mapping(node, what, RULE_KEYS)}
         if "protocol" not in fields:
             if isinstance(node, yaml.MappingNode):
-                self.err(node, f"{what} needs `protocol:` ({', '.join(PROTOCOLS)})")
+                self.err(node, "missing-key", f"{what} needs `protocol:` ({', '.join(PROTOCOLS)})")
             return None
         proto = self.choice(fields["protocol"][1], "protocol", PROTOCOLS)
         if proto is None:
@@ -434,7 +450,7 @@ class _Builder(_Reader):
         ports = None
         if "ports" in fields:
             if proto in ("icmp", "any"):
-                self.err(fields["ports"][0], f"`ports` does not apply to protocol {proto}")
+                self.err(fields["ports"][0], "ports-not-applicable", f"`ports` does not apply to protocol {proto}")
             else:
                 ports = self.rangeset(fields["ports"][1], "ports", 1, MAX_PORT)
         elif proto in DEFAULT_PORTS:
@@ -443,7 +459,7 @@ class _Builder(_Reader):
         for sec in ("modbus", "mqtt", "opcua"):
             if sec in fields:
                 if proto != sec:
-                    self.err(fields[sec][0], f"a `{sec}:` section needs `protocol: {sec}` (this rule is {proto})")
+                    self.err(fields[sec][0], "wrong-section", f"a `{sec}:` section needs `protocol: {sec}` (this rule is {proto})")
                     continue
                 sections[sec] = getattr(self, sec)(fields[sec][1])
         if len(self.problems) != before:
@@ -481,7 +497,7 @@ class _Builder(_Reader):
                         continue
                     why = topics.filter_problem(t)
                     if why:
-                        self.err(n, f"{key}: topic filter {t!r}: {why}")
+                        self.err(n, "bad-topic-filter", f"{key}: topic filter {t!r}: {why}")
                     else:
                         filters.append(t)
                 out[key] = tuple(filters)
@@ -498,7 +514,7 @@ class _Builder(_Reader):
                 if t is None:
                     continue
                 if t not in known:
-                    self.err(n, f"unknown OPC UA service {t!r}{self._hint(t, known)} (names as in Part 4, "
+                    self.err(n, "unknown-service", f"unknown OPC UA service {t!r}{self._hint(t, known)} (names as in Part 4, "
                                 "e.g. Read, Write, Browse, Call)")
                 else:
                     got.append(t)
@@ -514,12 +530,12 @@ class _Builder(_Reader):
 
         before = len(self.problems)
         if not RULE_ID_RE.match(rid):
-            self.err(kn, f"{rid!r} is not a rule id (dotted lower-case, e.g. policy.flow_denied)")
+            self.err(kn, "bad-rule-id", f"{rid!r} is not a rule id (dotted lower-case, e.g. policy.flow_denied)")
             return None
         known = self.rules if self.rules is not None else known_rules()
         thresholds_known = known.get(rid)
         if rid not in known and (rid.startswith("policy.") or _catalogue_installed()):
-            self.err(kn, f"unknown rule {rid!r}{self._hint(rid, known)}")
+            self.err(kn, "unknown-rule", f"unknown rule {rid!r}{self._hint(rid, known)}")
             return None
         f = {k: (kk, v) for k, kk, v in self.mapping(node, f"detection {rid!r}", DETECTION_KEYS)}
         enabled, severity, thresholds, allow = True, None, {}, []
@@ -532,11 +548,11 @@ class _Builder(_Reader):
                 if isinstance(tv, yaml.ScalarNode) and tv.tag in (_INT, _FLOAT):
                     val = _C.construct_object(tv)
                     if val < 0 or val != val:
-                        self.err(tv, f"threshold {tname} must be a number >= 0")
+                        self.err(tv, "bad-threshold", f"threshold {tname} must be a number >= 0")
                     else:
                         thresholds[tname] = val
                 else:
-                    self.err(tv, f"threshold {tname} must be a number, not {self._kind(tv)}")
+                    self.err(tv, "bad-threshold", f"threshold {tname} must be a number, not {self._kind(tv)}")
         if "allow" in f:
             for n in self.items(f["allow"][1], "allow"):
                 t = self.text(n, "allow entry")
@@ -548,7 +564,7 @@ class _Builder(_Reader):
                 try:
                     allow.append(ipaddress.ip_network(t.strip(), strict=False))
                 except ValueError:
-                    self.err(n, f"allow: {t!r} is neither an address, a network nor a zone"
+                    self.err(n, "bad-allow-entry", f"allow: {t!r} is neither an address, a network nor a zone"
                                 f"{self._hint(t, zones)}")
         if len(self.problems) != before:
             return None
@@ -571,7 +587,11 @@ def parse_policy(text: str, path: str = "", rules: dict | None = None) -> Policy
     b.problems.extend(problems)
     if root is None:
         raise PolicyError(b.problems)
-    policy = b.policy(root)
+    try:
+        policy = b.policy(root)
+    except _TooManyNodes:
+        raise PolicyError([Problem(1, 1, f"the document expands (through aliases) to more than {MAX_NODES} "
+                                         "values", path, "too-many-nodes")]) from None
     if b.problems:
         raise PolicyError(b.problems)
     return policy
@@ -583,13 +603,13 @@ def load_policy(path, rules: dict | None = None) -> Policy:
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise PolicyError([Problem(1, 1, f"cannot read: {exc.strerror or exc}", str(path))]) from None
+        raise PolicyError([Problem(1, 1, f"cannot read: {exc.strerror or exc}", str(path), "unreadable")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise PolicyError([Problem(line, col, "not UTF-8 text", str(path))]) from None
+        raise PolicyError([Problem(line, col, "not UTF-8 text", str(path), "not-utf8")]) from None
     return parse_policy(text, str(path), rules)
 
 

@@ -62,20 +62,20 @@ def compose(text: str, path: str = "") -> tuple[yaml.Node | None, list[Problem]]
     """Parse one YAML document into nodes; syntax errors and duplicate keys as problems."""
     problems: list[Problem] = []
     if len(text) > MAX_BYTES:
-        return None, [Problem(1, 1, f"file larger than {MAX_BYTES} bytes", path)]
+        return None, [Problem(1, 1, f"file larger than {MAX_BYTES} bytes", path, "too-large")]
     loader = _Base(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         line, col = _mark(exc.problem_mark or exc.context_mark)
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        return None, [Problem(line, col, f"YAML syntax: {what}", path)]
+        return None, [Problem(line, col, f"YAML syntax: {what}", path, "yaml-syntax")]
     except yaml.YAMLError as exc:
-        return None, [Problem(1, 1, f"YAML: {exc}", path)]
+        return None, [Problem(1, 1, f"YAML: {exc}", path, "yaml-syntax")]
     finally:
         loader.dispose()
     if node is None:
-        return None, [Problem(1, 1, "empty file: a policy needs at least `version` and `zones`", path)]
+        return None, [Problem(1, 1, "empty file: a policy needs at least `version` and `zones`", path, "empty-file")]
     # duplicate keys anywhere in the tree (each mapping node once, even if aliased)
     stack, seen, count = [node], set(), 0
     while stack:
@@ -85,14 +85,14 @@ def compose(text: str, path: str = "") -> tuple[yaml.Node | None, list[Problem]]
         seen.add(id(n))
         count += 1
         if count > MAX_NODES:
-            problems.append(Problem(1, 1, f"document has more than {MAX_NODES} nodes", path))
+            problems.append(Problem(1, 1, f"document has more than {MAX_NODES} nodes", path, "too-many-nodes"))
             return None, problems
         if isinstance(n, yaml.MappingNode):
             for first, dup in duplicate_keys(n):
                 fl, _ = _mark(first)
                 line, col = _mark(dup)
                 problems.append(Problem(line, col, f"duplicate key {dup.value!r} (first at line {fl}); "
-                                                   "YAML would silently keep only the last one", path))
+                                                   "YAML would silently keep only the last one", path, "duplicate-key"))
             for k, v in n.value:
                 stack.append(k)
                 stack.append(v)
