@@ -47,7 +47,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 """Zone and conduit names: they appear in alerts, syslog and file names, so no spaces or quotes."""
 RULE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 """Alert rule ids are stable dotted names (``policy.flow_denied``)."""
-MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:\-]?)[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}([:\-]?)[0-9a-fA-F]{2}(\2[0-9a-fA-F]{2}){4}"
+                    r"|[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4})$")
+"""aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff, aabbccddeeff, or Cisco's aabb.ccdd.eeff."""
 
 MAX_PORT = 65535
 MAX_VLAN = 4094          # 802.1Q: 0 means "no VLAN" (priority tag) and 4095 is reserved
@@ -394,7 +396,7 @@ class _Builder(_Reader):
         if not MAC_RE.match(t):
             self.err(node, "bad-mac", f"{t!r} is not a MAC address (six hex bytes, e.g. 00:80:f4:0a:00:0b)")
             return None
-        h = re.sub(r"[:\-]", "", t).lower()
+        h = re.sub(r"[:.\-]", "", t).lower()
         return ":".join(h[i:i + 2] for i in range(0, 12, 2))
 
     # -- conduits -------------------------------------------------------------
