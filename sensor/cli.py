@@ -87,6 +87,7 @@ class _LazyGroup(click.Group):
     """
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
+            "rules": ("otwatch.sensor.policy.cli", "rules"),
             "sensor": ("otwatch.sensor.live.cli", "sensor")}
 
     def list_commands(self, ctx):
