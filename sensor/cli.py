@@ -88,7 +88,8 @@ class _LazyGroup(click.Group):
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
             "rules": ("otwatch.sensor.policy.cli", "rules"),
-            "sensor": ("otwatch.sensor.live.cli", "sensor")}
+            "sensor": ("otwatch.sensor.live.cli", "sensor"),
+            "tui": ("otwatch.sensor.tui.cli", "tui")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

@@ -1,0 +1,268 @@
+"""The TUI application: five screens as tabs over one model, a tick that feeds them, global keys.
+
+``OtwatchApp(model)``: ``model`` is a ``model.LiveModel`` (its feed is
+started on mount) or a ``model.DbModel``.  Every ``TICK_S`` the model is
+brought up to date (``model.tick()``) and only the visible screen redraws,
+inside one ``batch_update``; the hidden ones collect what changed and catch up
+when shown.  Keys (the footer shows the main ones, ``?`` all of them, derived
+from the bindings; ``ctrl+p`` the command palette):
+
+``1``–``5`` screens · ``/`` filter · Enter open · Esc clear filter / back ·
+``p`` pause ("+N new") · ``s`` ``<`` ``>`` ``I`` sort · ``?``/F1 help ·
+``ctrl+l`` redraw · ``q`` quit; per screen see its module.
+"""
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from . import alertsrc
+from .alerts import AlertsPane, evidence_dir
+from .assets import AssetsPane
+from .comms import CommsPane
+from .help import HelpScreen
+from .model import Changes
+from .overview import OverviewPane
+from .policy import PolicyPane
+from .safe import clean
+
+TICK_S = 0.25
+"""UI ticks per second: 4 (updates batched; a key waits at most one tick's work)."""
+
+SCREENS = (("overview", "1 Overview", OverviewPane), ("assets", "2 Assets", AssetsPane),
+           ("comms", "3 Comms", CommsPane), ("alerts", "4 Alerts", AlertsPane), ("policy", "5 Policy", PolicyPane))
+
+
+class OtwatchCommands(Provider):
+    """Command palette: ``verb: Noun`` commands valid in the current state."""
+
+    def _commands(self):
+        app = self.app
+        out = [(f"screen: {label.split(' ', 1)[1]}", partial(app.action_show, key), f"go to {label}")
+               for key, label, _ in SCREENS]
+        out += [("pause: toggle", app.action_pause, "freeze or resume the live views"),
+                ("filter: clear", app.action_clear_filter, "clear the filter of this screen"),
+                ("policy: reload", app.action_reload_policy, "re-read the policy file"),
+                ("help: keys", app.action_help, "every key of this screen"),
+                ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
+                ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
+        return out
+
+    async def discover(self) -> Hits:
+        for name, cb, help_ in self._commands():
+            yield Hit(1.0, name, cb, help=help_)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, cb, help_ in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), cb, help=help_)
+
+
+class OtwatchApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "otwatch"
+    COMMANDS = App.COMMANDS | {OtwatchCommands}
+    BINDINGS = [
+        Binding("1", "show('overview')", "Overview", show=False),
+        Binding("2", "show('assets')", "Assets", show=False),
+        Binding("3", "show('comms')", "Comms", show=False),
+        Binding("4", "show('alerts')", "Alerts", show=False),
+        Binding("5", "show('policy')", "Policy", show=False),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("p", "pause", "Pause"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("ctrl+l", "redraw", "Redraw", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+    _SINGLE_KEY_ACTIONS = {"show", "help", "pause", "quit"}
+
+    def __init__(self, model, tick: float = TICK_S, ansi: bool = False, start_feed: bool = True):
+        super().__init__(ansi_color=ansi)
+        self.model = model
+        self.tick_s = tick
+        self.paused = False
+        self.start_feed = start_feed
+        self.pending: dict[str, Changes] = {k: Changes() for k, _l, _c in SCREENS}
+        self._ansi = ansi
+        self.last_change = time.monotonic()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status", markup=False)
+        with TabbedContent(id="tabs"):
+            for key, label, cls in SCREENS:
+                with TabPane(label, id=key):
+                    yield cls(self.model, id=f"pane-{key}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._ansi:
+            self.theme = "textual-ansi"
+        feed = getattr(self.model, "feed", None)
+        if feed is not None and self.start_feed:
+            feed.start()
+        self.refresh_all()
+        self.set_interval(self.tick_s, self.tick)
+        self.pane("overview").focus_table()
+
+    def on_unmount(self) -> None:
+        self.model.close()
+
+    # -- data --------------------------------------------------------------------------------
+    def pane(self, key: str):
+        return self.query_one(f"#pane-{key}")
+
+    @property
+    def current(self) -> str:
+        return self.query_one(TabbedContent).active or "overview"
+
+    def tick(self) -> None:
+        ch = self.model.tick()
+        if ch.any:
+            self.last_change = time.monotonic()
+            for p in self.pending.values():
+                p.assets |= ch.assets
+                p.alerts |= ch.alerts
+                p.any = True
+        cur = self.current
+        with self.batch_update():
+            pend = self.pending[cur]
+            if pend.any or cur == "overview":
+                self.pending[cur] = Changes()
+                self.pane(cur).refresh_data(pend)
+            if self.paused:
+                for k, _l, _c in SCREENS:
+                    if k != cur and self.pending[k].any:
+                        self.pane(k).refresh_data(self.pending[k])
+                        self.pending[k] = Changes()
+            self._status()
+
+    def refresh_all(self) -> None:
+        for k, _l, _c in SCREENS:
+            self.pending[k] = Changes()
+            self.pane(k).refresh_data(full=True)
+        self._status()
+
+    def _status(self) -> None:
+        m = self.model
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("otwatch ", style="bold")
+        t.append(clean(m.status, 100))
+        t.append(f" · {len(m.assets):,} assets · {sum(1 for a in list(m.alerts.values()) if a.status == 'open'):,}"
+                 f" open alerts")
+        age = time.monotonic() - self.last_change
+        if age >= 5:
+            t.append(f" · data {age:,.0f} s old", style="dim")
+        if self.paused:
+            t.append(" · PAUSED", style="bold reverse")
+        if getattr(m, "read_only", False):
+            t.append(" · RO", style="bold")
+        self.query_one("#status", Static).update(t)
+
+    def mark_alert_changed(self, aid: str) -> None:
+        for p in self.pending.values():
+            p.alerts.add(aid)
+            p.any = True
+
+    # -- navigation --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in self._SINGLE_KEY_ACTIONS and isinstance(self.focused, Input):
+            return False           # typing "1" or "q" into the filter must not switch screens or quit
+        if action == "reload_policy" and not getattr(self.model, "policy_path", None):
+            return None
+        return True
+
+    def action_show(self, key: str) -> None:
+        tc = self.query_one(TabbedContent)
+        tc.active = key
+        pend = self.pending[key]
+        self.pending[key] = Changes()
+        pane = self.pane(key)
+        if pend.any:
+            pane.refresh_data(pend)
+        pane.focus_table()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        key = event.pane.id
+        if key in self.pending and self.pending[key].any:
+            pend = self.pending[key]
+            self.pending[key] = Changes()
+            self.pane(key).refresh_data(pend)
+
+    def show_list(self, target: str, query: str = "") -> None:
+        self.action_show(target)
+        pane = self.pane(target)
+        if hasattr(pane, "set_filter"):
+            pane.set_filter(query)
+            pane.focus_table()
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        pane = self.pane(self.current)
+        if pane.clear_filter():
+            return
+        if self.current != "overview":
+            self.action_show("overview")
+
+    def action_clear_filter(self) -> None:
+        self.pane(self.current).clear_filter()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        for k, _l, _c in SCREENS:
+            self.pane(k).set_paused(self.paused)
+        self._status()
+
+    def action_help(self) -> None:
+        pane = self.pane(self.current)
+        groups = [(f"{dict((k, l) for k, l, _ in SCREENS)[self.current]} screen", list(type(pane).BINDINGS) +
+                   [b for cls in type(pane).__mro__[1:] for b in getattr(cls, "BINDINGS", [])])]
+        groups.append(("Everywhere", list(self.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette"),
+                                                            Binding("1-5", "show", "Screens 1 Overview … 5 Policy"),
+                                                            Binding("tab", "focus_next", "Next pane/widget")]))
+        groups.append(("Tables", [Binding("j,down", "", "Down"), Binding("k,up", "", "Up"),
+                                  Binding("g,home", "", "Top"), Binding("G,end", "", "Bottom"),
+                                  Binding("pageup,pagedown", "", "Page")]))
+        self.push_screen(HelpScreen(groups))
+
+    def action_redraw(self) -> None:
+        self.refresh(layout=True)
+        self.screen.refresh(layout=True)
+
+    def action_reload_policy(self) -> None:
+        self.action_show("policy")
+        self.pane("policy").action_reload()
+
+    def action_matrix(self) -> None:
+        self.action_show("comms")
+        pane = self.pane("comms")
+        if not pane.matrix_shown:
+            pane.action_matrix()
+
+    # -- evidence ----------------------------------------------------------------------------
+    def write_evidence(self, aid: str) -> None:
+        a = self.model.alerts.get(aid)
+        if a is None or not alertsrc.evidence_supported():
+            self.notify("evidence pcaps need the alerts package", markup=False, severity="warning")
+            return
+        self._write_evidence(a, evidence_dir())
+
+    @work(thread=True, exclusive=True, group="evidence")
+    def _write_evidence(self, alert, out_dir: str) -> None:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            msg = alertsrc.write_evidence(alert, out_dir)
+        except Exception as exc:   # noqa: BLE001 - shown to the operator
+            msg = f"evidence not written: {exc}"
+        self.call_from_thread(self.notify, clean(msg, 300), markup=False)

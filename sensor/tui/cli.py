@@ -1,0 +1,61 @@
+"""``otwatch tui``: the terminal UI over a capture file, a live interface or a database.
+
+    otwatch tui FILE.pcap [--speed 1x|10x|max] [--policy P]
+    otwatch tui --db PATH [--policy P] [--read-only]     (attached when a sensor writes PATH)
+    otwatch tui --interface IFACE [--policy P]
+
+Exactly one source.  Errors (missing file, bad speed) are one line and exit 2;
+a policy file with problems is not an error here: the Policy screen lists them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from otwatch.parsers.common import escape
+
+
+@click.command()
+@click.argument("capture", required=False)
+@click.option("--db", "db_path", metavar="PATH", default=None, help="Browse (or attach to) this database.")
+@click.option("-i", "--interface", default=None, help="Capture live on this interface (needs CAP_NET_RAW).")
+@click.option("--speed", default="max", type=click.Choice(["1x", "10x", "max"]), show_default=True,
+              help="Replay speed of a capture file: packet time, ten times faster, or as fast as it goes.")
+@click.option("--policy", default=None, metavar="PATH", help="Segmentation policy (YAML) to check and show.")
+@click.option("--read-only", is_flag=True, help="Never write (hides acknowledge).")
+@click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (textual-ansi theme).")
+def tui(capture, db_path, interface, speed, policy, read_only, ansi) -> None:
+    """Watch the plant in the terminal: a capture FILE, --db PATH, or --interface IFACE."""
+    given = [x for x in (capture, db_path, interface) if x]
+    if len(given) != 1:
+        click.echo("otwatch tui: give exactly one of FILE, --db PATH, --interface IFACE", err=True)
+        sys.exit(2)
+    from .model import DbModel, LiveModel
+
+    if capture:
+        if capture != "-" and not os.path.exists(capture):
+            click.echo(f"otwatch tui: {escape(capture)}: no such file", err=True)
+            sys.exit(2)
+        from .feed import ReplayFeed, parse_speed
+
+        model = LiveModel(ReplayFeed(capture, parse_speed(speed)), policy, source=capture)
+        model.read_only = read_only
+    elif interface:
+        from .feed import LiveFeed
+
+        model = LiveModel(LiveFeed(interface), policy, source=f"iface:{interface}")
+        model.read_only = read_only
+    else:
+        if not os.path.exists(db_path):
+            click.echo(f"otwatch tui: {escape(db_path)}: no such database", err=True)
+            sys.exit(2)
+        model = DbModel(db_path, policy, read_only=read_only)
+    from .app import OtwatchApp
+
+    OtwatchApp(model, ansi=ansi).run()
+    err = getattr(model, "error", "")
+    if err:
+        click.echo(f"otwatch tui: {escape(err)}", err=True)
+        sys.exit(1)

@@ -1,0 +1,242 @@
+"""The list grammar every table screen shares: title line, ``/`` filter, sort, pause with "+N new".
+
+A screen subclasses ``ListPane`` and supplies:
+
+* ``COLUMNS``: (column key, label, width) — fixed widths (no re-measuring on updates);
+* ``all_keys()`` and ``record(key) -> (values, cells) | None``: raw values (for
+  the filter) and Text cells (for the table) of one row;
+* ``changed_keys(changes) -> set | None``: the rows a model tick touched
+  (None: re-read all);
+* ``open(key)``: Enter on a row.
+
+Live updates touch only the rows that changed (``KeyTable.upsert``); a filter
+or sort change rebuilds once and puts the cursor back on the same row key.
+While paused (``p``) the table does not move and the title counts "+N new".
+"""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from .widgets import SEV_LABEL, FilterBar, KeyTable, matches, parse_filter
+
+_SEV_ORDER = {label: i for i, label in enumerate(reversed(list(SEV_LABEL.values())))}
+
+
+def cell_sort_key(cell):
+    s = cell.plain if isinstance(cell, Text) else str(cell)
+    if s in _SEV_ORDER:
+        return (0, _SEV_ORDER[s], ())
+    t = s.replace(",", "")
+    try:
+        return (0, float(t), ())
+    except ValueError:
+        pass
+    head = s.split(" ", 1)[0].split("→", 1)[0]
+    parts = head.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return (1, 0, tuple(int(p) for p in parts))
+    return (2, 0, (s.casefold(),))
+
+
+class ListPane(Vertical):
+    COLUMNS: list = []
+    TITLE = ""
+    DEFAULT_SORT = 0
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("enter", "open", "Open", show=False),
+        Binding("less_than_sign", "sort(-1)", "Sort ←", show=False),
+        Binding("greater_than_sign", "sort(1)", "Sort →", show=False),
+        Binding("s", "sort(1)", "Sort"),
+        Binding("I", "invert", "Invert sort", show=False),
+    ]
+
+    def __init__(self, model, **kw):
+        super().__init__(**kw)
+        self.model = model
+        self.filter_text = ""
+        self.sort_col = self.DEFAULT_SORT
+        self.sort_reverse = False
+        self.paused = False
+        self.new_while_paused = 0
+        self._dirty = True
+        self.values: dict = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-title", markup=False)
+        fb = FilterBar(classes="filter")
+        fb.display = False
+        yield fb
+        yield KeyTable(self.COLUMNS)
+
+    @property
+    def table(self) -> KeyTable:
+        return self.query_one(KeyTable)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    # -- hooks ---------------------------------------------------------------------------
+    def all_keys(self):
+        return ()
+
+    def record(self, key):
+        return None
+
+    def changed_keys(self, changes):
+        return None
+
+    def open(self, key: str) -> None:
+        pass
+
+    def extra_title(self) -> str:
+        return ""
+
+    # -- data ----------------------------------------------------------------------------
+    def _accept(self, values: dict) -> bool:
+        if not self.filter_text:
+            return True
+        fields, words = parse_filter(self.filter_text)
+        text = " ".join(str(v) for v in values.values()).lower()
+        return matches(fields, words, values, text)
+
+    def refresh_data(self, changes=None, full: bool = False) -> None:
+        """Apply a model tick (only what changed), or re-read everything (full)."""
+        if self.paused:
+            if changes is not None:
+                keys = self.changed_keys(changes)
+                self.new_while_paused += len([k for k in (keys or ()) if k not in self.values])
+                self._dirty = True
+            self._title()
+            return
+        if not self.is_mounted:
+            return
+        keys = None if (full or self._dirty or changes is None) else self.changed_keys(changes)
+        t = self.table
+        if keys is None:
+            rows = []
+            self.values = {}
+            for k in list(self.all_keys()):
+                rec = self.record(k)
+                if rec is None:
+                    continue
+                values, cells = rec
+                self.values[k] = values
+                if self._accept(values):
+                    rows.append((k, cells))
+            t.rebuild(rows)
+            added = True
+            self._dirty = False
+        else:
+            added = False
+            for k in keys:
+                rec = self.record(k)
+                if rec is None:
+                    self.values.pop(k, None)
+                    t.drop(k)
+                    continue
+                values, cells = rec
+                self.values[k] = values
+                if self._accept(values):
+                    added |= t.upsert(k, cells)
+                else:
+                    t.drop(k)
+        if added:
+            self._sort()
+        self._title()
+
+    def _sort(self) -> None:
+        t = self.table
+        if t.row_count and self.COLUMNS:
+            keep = t.selected_key() if t.cursor_row > 0 else None    # at the top: stay on the newest
+            t.sort(self.COLUMNS[self.sort_col][0], key=cell_sort_key, reverse=self.sort_reverse)
+            if keep is None:
+                t.move_cursor(row=0)
+            else:
+                t.restore(keep)
+
+    def _title(self) -> None:
+        if not self.is_mounted:
+            return
+        col = self.COLUMNS[self.sort_col][1] if self.COLUMNS else ""
+        parts = [f"{self.TITLE} {self.table.row_count:,}/{len(self.values):,}"]
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text}")
+        parts.append(f"sort {col}{'↓' if self.sort_reverse else '↑'}")
+        extra = self.extra_title()
+        if extra:
+            parts.append(extra)
+        if self.paused:
+            parts.append(f"PAUSED +{self.new_while_paused} new")
+        self.query_one(".pane-title", Static).update(Text(" · ".join(parts), no_wrap=True, overflow="ellipsis"))
+
+    # -- actions -------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if not paused:
+            self.new_while_paused = 0
+            self.refresh_data(full=True)
+        self._title()
+
+    def action_filter(self) -> None:
+        fb = self.filter_bar
+        fb.display = True
+        fb.focus()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        fb = self.filter_bar
+        fb.value = self.filter_text
+        fb.display = bool(self.filter_text)
+        self.refresh_data(full=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.filter_bar.remember(event.value)
+        self.set_filter(event.value)
+        self.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if len(self.values) <= 20_000:        # live narrowing; very big lists wait for Enter
+            self.filter_text = event.value.strip()
+            self.refresh_data(full=True)
+
+    def clear_filter(self) -> bool:
+        """Escape: clear the filter first (True when there was one)."""
+        fb = self.filter_bar
+        if self.filter_text or fb.display:
+            self.set_filter("")
+            fb.display = False
+            self.table.focus()
+            return True
+        return False
+
+    def action_sort(self, step: int) -> None:
+        self.sort_col = (self.sort_col + step) % len(self.COLUMNS)
+        self._sort()
+        self._title()
+
+    def action_invert(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._sort()
+        self._title()
+
+    def action_open(self) -> None:
+        k = self.table.selected_key()
+        if k is not None:
+            self.open(k)
+
+    def on_data_table_row_selected(self, event) -> None:
+        event.stop()
+        k = event.row_key.value if event.row_key is not None else None
+        if k is not None:
+            self.open(k)
+
+    def focus_table(self) -> None:
+        self.table.focus()

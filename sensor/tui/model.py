@@ -1,0 +1,414 @@
+"""What the screens read: one ``PlantModel`` interface, fed live (``LiveModel``) or from SQLite (``DbModel``).
+
+Contract (both models)
+----------------------
+* ``assets``: asset id -> the inventory's asset row (docs/inventory.md);
+  ``kids(aid)``: that asset's child rows by table (identity, services, peers,
+  findings, names, roles, topics, addresses).
+* ``alerts``: alert id -> ``sensor.alerts.model.Alert``.
+* ``stats``: ``Stats`` (packet and message counts, a rate series, protocol
+  mix, decode coverage, drops, memory).
+* ``tick() -> Changes``: called by the UI a few times a second; brings the
+  model up to date (applies a batch of observations, or re-reads the database
+  when SQLite says it changed) and says what changed.
+* ``policy`` / ``policy_errors`` / ``reload_policy()``; ``zone(row)``.
+* ``status``: one line for the header (source, progress, data age).
+Raw values are kept as received; screens show them through ``safe.safe_text``.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import observations as O
+from . import alertsrc
+
+RATE_POINTS = 60
+"""Samples kept per rate series (one per tick that moved time): a sparkline's width at 80 columns."""
+TICK_BUDGET_S = 0.04
+"""Wall time one UI tick may spend applying observations: keys stay answered within ~50 ms."""
+DB_MIN_INTERVAL_S = 0.3
+"""A database is re-read at most this often (and only when SQLite's data_version moved)."""
+CHILD = ("addresses", "names", "roles", "identity", "services", "peers", "topics", "findings")
+
+
+@dataclass
+class Changes:
+    assets: set = field(default_factory=set)      # asset ids whose row or children changed ("*" = all)
+    alerts: set = field(default_factory=set)      # alert ids new or changed
+    any: bool = False
+
+
+@dataclass
+class Stats:
+    packets: int = 0
+    messages: int = 0
+    observations: int = 0
+    by_protocol: Counter = field(default_factory=Counter)     # messages per protocol
+    packet_rate: deque = field(default_factory=lambda: deque(maxlen=RATE_POINTS))
+    message_rate: deque = field(default_factory=lambda: deque(maxlen=RATE_POINTS))
+    decoded_bytes: int = 0
+    skipped_bytes: int = 0
+    encrypted_bytes: int = 0
+    dropped: int = 0          # capture drops (kernel), live or attached
+    rss_bytes: int = 0
+    last_ts: float = 0.0      # newest packet time seen
+    progress: float | None = None   # 0..1 of a capture file, None when unknown
+
+    @property
+    def coverage(self) -> float | None:
+        total = self.decoded_bytes + self.skipped_bytes + self.encrypted_bytes
+        return self.decoded_bytes / total if total else None
+
+
+class Tally:
+    """Consumer: message counts per protocol and decode coverage (flow ends)."""
+
+    def __init__(self, stats: Stats):
+        self.stats = stats
+
+    def observe(self, obs) -> None:
+        s = self.stats
+        t = type(obs)
+        if t is O.Aggregate:
+            if obs.direction == "request":
+                s.by_protocol[obs.protocol] += obs.interval_count
+                s.messages += obs.interval_count
+        elif t is O.FlowEnd:
+            s.decoded_bytes += obs.decoded_bytes
+            s.skipped_bytes += obs.skipped_bytes
+            s.encrypted_bytes += obs.encrypted_bytes
+        ts = getattr(obs, "ts", 0.0)
+        if ts and ts > s.last_ts:
+            s.last_ts = ts
+
+
+def load_policy_file(path: str | None):
+    """(policy, errors): errors are ``file:line:column: what`` lines; no policy when None or invalid."""
+    if not path:
+        return None, []
+    from ..policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path), []
+    except PolicyError as exc:
+        return None, [str(p) for p in exc.problems]
+    except OSError as exc:
+        return None, [f"{path}: {exc}"]
+
+
+class _PolicyMixin:
+    policy_path: str | None
+    policy: Any = None
+    policy_errors: list = []
+    zonemap: Any = None
+
+    def _set_policy(self, path: str | None) -> None:
+        self.policy_path = path
+        self.policy, self.policy_errors = load_policy_file(path)
+        self.zonemap = None
+        if self.policy is not None:
+            from ..policy.zones import ZoneMap
+
+            self.zonemap = ZoneMap(self.policy)
+
+    def zone(self, row: dict) -> str:
+        if self.zonemap is None:
+            return row.get("zone") or ""
+        return self.zonemap.zone(row.get("ip") or "", row.get("mac") or "", row.get("vlan") or 0,
+                                 row.get("asset_id") or "")
+
+    def ip_zone(self, ip: str) -> str:
+        return self.zonemap.zone(ip) if self.zonemap is not None else ""
+
+
+class LiveModel(_PolicyMixin):
+    """Observations (from a ReplayFeed or a live capture) applied to an inventory in memory,
+    the policy checker and the alert producers, in the UI thread, a time-budgeted batch per tick."""
+
+    read_only = False
+
+    def __init__(self, feed, policy_path: str | None = None, source: str = ""):
+        from ..inventory.store import Inventory, connect
+
+        self.feed = feed
+        self.source = source
+        self.mode = feed.mode
+        self.stats = Stats()
+        self.inventory = Inventory(connect(":memory:"))
+        self.collector, alert_consumers = alertsrc.producers(self.inventory, source)
+        self._set_policy(policy_path)
+        self.checker = self._make_checker()
+        self._alert_consumers = alert_consumers
+        self._tally = Tally(self.stats)
+        self.alerts = self.collector.alerts
+        self._last_tick = time.monotonic()
+        self._last_counts = (0, 0)
+        self.finished = False
+        self.error = ""
+
+    def _make_checker(self):
+        if self.policy is None:
+            return None
+        from ..policy import PolicyChecker
+
+        return PolicyChecker(self.policy, alertsrc.sink_of(self.collector), self.source)
+
+    def reload_policy(self) -> None:
+        self._set_policy(self.policy_path)
+        self.checker = self._make_checker()
+
+    @property
+    def assets(self) -> dict:
+        return _RowView(self.inventory.assets)
+
+    def kids(self, aid: str) -> dict:
+        a = self.inventory.assets.get(aid)
+        if a is None:
+            return {t: [] for t in CHILD}
+        return {t: list(a.t.get(t, {}).values()) for t in CHILD}
+
+    def all_kids(self, table: str):
+        for a in list(self.inventory.assets.values()):
+            yield from a.t.get(table, {}).values()
+
+    @property
+    def status(self) -> str:
+        s = self.stats
+        if self.error:
+            return f"{self.mode}: {self.error}"
+        if self.finished:
+            return f"{self.mode}: done"
+        if s.progress is not None:
+            return f"{self.mode} {s.progress * 100:.0f}%"
+        return self.mode
+
+    def tick(self) -> Changes:
+        ch = Changes()
+        deadline = time.monotonic() + TICK_BUDGET_S
+        applied = 0
+        inv_assets = self.inventory.assets
+        before = set(inv_assets)
+        touched = ch.assets
+        consumers = [self.inventory, self._tally] + ([self.checker] if self.checker else []) + self._alert_consumers
+        while time.monotonic() < deadline:
+            item = self.feed.poll()
+            if item is None:
+                break
+            batch, st = item
+            for obs in batch:
+                for c in consumers:
+                    c.observe(obs)
+                for attr in ("client", "server", "ip"):
+                    v = getattr(obs, attr, None)
+                    if v:
+                        touched.add(v)
+            applied += len(batch)
+            self._stats_from(st)
+        for c in self._alert_consumers:
+            t = getattr(c, "tick", None)
+            if t is not None:
+                t()
+        if touched:
+            # addresses → asset ids (an address touched means its owner may have changed)
+            owner = self.inventory.ip_owner
+            ids = {owner.get((0, ip)) for ip in touched} - {None}
+            ids |= set(inv_assets) - before
+            ch.assets = ids
+        ch.alerts = self.collector.take_changed()
+        self.stats.observations += applied
+        self._rates()
+        if self.feed.done() and self.feed.empty() and not self.finished:
+            self.finished = True
+            self.error = self.feed.error
+            self.inventory.flush()
+            ch.assets = {"*"}
+        ch.any = bool(applied or ch.alerts or ch.assets)
+        return ch
+
+    def _stats_from(self, st: dict) -> None:
+        s = self.stats
+        s.packets = st.get("capture.packets", s.packets)
+        if "progress" in st:
+            s.progress = st["progress"]
+        s.dropped = st.get("kernel_dropped", s.dropped)
+
+    def _rates(self) -> None:
+        now = time.monotonic()
+        dt = now - self._last_tick
+        if dt < 0.2:
+            return
+        p0, m0 = self._last_counts
+        s = self.stats
+        s.packet_rate.append((s.packets - p0) / dt)
+        s.message_rate.append((s.messages - m0) / dt)
+        self._last_counts = (s.packets, s.messages)
+        self._last_tick = now
+        from ..live.loop import rss_bytes
+
+        s.rss_bytes = rss_bytes()
+
+    def acknowledge(self, aid: str) -> str:
+        a = self.alerts.get(aid)
+        if a is None:
+            return "no such alert"
+        if a.status == "open":
+            a.status = "acknowledged"
+            return "acknowledged"
+        return "unchanged"
+
+    def close(self) -> None:
+        self.feed.stop()
+
+
+class _RowView:
+    """asset id -> row over the inventory's Asset objects (no copy)."""
+
+    def __init__(self, assets: dict):
+        self._a = assets
+
+    def __len__(self):
+        return len(self._a)
+
+    def __contains__(self, k):
+        return k in self._a
+
+    def get(self, k, default=None):
+        a = self._a.get(k)
+        return a.row if a is not None else default
+
+    def __getitem__(self, k):
+        return self._a[k].row
+
+    def keys(self):
+        return self._a.keys()
+
+    def values(self):
+        return [a.row for a in list(self._a.values())]
+
+    def items(self):
+        return [(k, a.row) for k, a in list(self._a.items())]
+
+
+class DbModel(_PolicyMixin):
+    """A stored inventory, its alerts and the sensor's heartbeats, read-only; re-read when it changes."""
+
+    mode = "db"
+
+    def __init__(self, path: str, policy_path: str | None = None, read_only: bool = False):
+        from . import dbread
+
+        self.path = path
+        self.read_only = read_only
+        self.reader = dbread.Reader(path)
+        self._set_policy(policy_path)
+        self.stats = Stats()
+        self.assets: dict = {}
+        self._kids: dict = {}
+        self.alerts: dict = {}
+        self._last_read = 0.0
+        self._read_at = 0.0
+        self.heartbeat: dict = {}
+        self.error = ""
+        self._sig: dict = {}
+        self._load(Changes())
+
+    def reload_policy(self) -> None:
+        self._set_policy(self.policy_path)
+
+    @property
+    def attached(self) -> bool:
+        """A sensor wrote a heartbeat into this database recently (wall clock)."""
+        return bool(self.heartbeat) and time.time() - self.heartbeat.get("_at", 0) < 3 * max(
+            self.heartbeat.get("interval", 60), 1)
+
+    @property
+    def status(self) -> str:
+        age = time.monotonic() - self._read_at
+        what = "attached" if self.attached else "db"
+        err = f" · {self.error}" if self.error else ""
+        return f"{what} {os.path.basename(self.path)} · read {age:.0f} s ago{err}"
+
+    def kids(self, aid: str) -> dict:
+        return self._kids.get(aid) or {t: [] for t in CHILD}
+
+    def all_kids(self, table: str):
+        for k in list(self._kids.values()):
+            yield from k.get(table, ())
+
+    def tick(self) -> Changes:
+        ch = Changes()
+        now = time.monotonic()
+        if now - self._last_read < DB_MIN_INTERVAL_S:
+            return ch
+        self._last_read = now
+        try:
+            if self.reader.changed():
+                self._load(ch)
+            self._read_at = now
+            self.error = ""
+        except sqlite3.Error as exc:
+            self.error = f"database: {exc}"
+        return ch
+
+    def _load(self, ch: Changes) -> None:
+        snap = self.reader.snapshot()
+        from ..inventory.summary import by_asset
+
+        assets = {a["asset_id"]: a for a in snap["assets"]}
+        kids = by_asset(snap)
+        for aid, row in assets.items():
+            k = kids.get(aid, {})
+            sig = (row.get("last_seen"), row.get("device_class"), row.get("ip"), row.get("packets_sent"),
+                   row.get("packets_received"), sum(len(v) for v in k.values()))
+            if self._sig.get(aid) != sig:
+                self._sig[aid] = sig
+                ch.assets.add(aid)
+        for gone in set(self._sig) - set(assets):
+            del self._sig[gone]
+            ch.assets.add(gone)
+        self.assets, self._kids = assets, kids
+        alerts = {a.id: a for a in self.reader.alerts()}
+        for aid, a in alerts.items():
+            old = self.alerts.get(aid)
+            if old is None or (old.count, old.status, old.severity) != (a.count, a.status, a.severity):
+                ch.alerts.add(aid)
+        self.alerts = alerts
+        hb = self.reader.heartbeat()
+        if hb:
+            self.heartbeat = hb
+            s = self.stats
+            s.packets = hb.get("packets", s.packets)
+            s.packet_rate.append(hb.get("packets_per_s", 0.0))
+            s.dropped = hb.get("kernel_dropped", 0)
+            s.rss_bytes = hb.get("rss_bytes", 0)
+        self.stats.by_protocol = Counter()
+        msgs = 0
+        for k in kids.values():
+            for p in k.get("peers", ()):
+                if p.get("direction") == "client":
+                    n = p.get("messages") or 0
+                    self.stats.by_protocol[p.get("protocol") or "?"] += n
+                    msgs += n
+        self.stats.messages = msgs
+        self.stats.last_ts = max((a.get("last_seen") or 0 for a in assets.values()), default=0.0)
+        ch.any = bool(ch.assets or ch.alerts)
+
+    def acknowledge(self, aid: str) -> str:
+        if self.read_only:
+            return "read-only"
+        msg = alertsrc.acknowledge(self.path, aid)
+        a = self.alerts.get(aid)
+        if a is not None and msg == "acknowledged":
+            a.status = "acknowledged"
+        return msg
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+__all__ = ["Changes", "Stats", "Tally", "LiveModel", "DbModel", "load_policy_file", "CHILD"]
