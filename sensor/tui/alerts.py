@@ -47,8 +47,8 @@ def _technique(a) -> str:
 
 class AlertsPane(ListPane):
     TITLE = "Alerts"
-    COLUMNS = [("sev", "Sev", 6), ("last", "Last", 8), ("rule", "Rule", 22), ("pair", "Src → Dst", 26),
-               ("count", "×", 5), ("status", "Status", 5), ("message", "Message", 60)]
+    COLUMNS = [("sev", "Sev", 6), ("last", "Last", 8), ("status", "St", 4), ("count", "×", 5), ("rule", "Rule", 20),
+               ("pair", "Src → Dst", 24), ("message", "Message", 60)]
     DEFAULT_SORT = 1
     BINDINGS = [Binding("a", "ack", "Ack"), Binding("e", "evidence", "Evidence pcap")]
 
@@ -79,8 +79,8 @@ class AlertsPane(ListPane):
                   "last": a.last_ts, "technique": a.technique}
         status = {"open": "open", "acknowledged": "ack", "closed": "closed"}.get(a.status, a.status)
         dim = "dim" if a.status != "open" else ""
-        cells = (sev_text(a.severity), plain(when(a.last_ts), dim), safe_text(a.rule, 64, dim),
-                 safe_text(f"{a.src or '-'} → {a.dst or '-'}", 64, dim), num(a.count), plain(status, dim),
+        cells = (sev_text(a.severity), plain(when(a.last_ts), dim), plain(status, dim), num(a.count),
+                 safe_text(a.rule, 64, dim), safe_text(f"{a.src or '-'} → {a.dst or '-'}", 64, dim),
                  safe_text(a.message, 200, dim))
         return values, cells
 

@@ -97,11 +97,17 @@ class OtwatchApp(App):
         self.last_change = time.monotonic()
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="status", markup=False)
-        with TabbedContent(id="tabs"):
+        # widgets are kept by reference: while a detail or help screen is on top, app.query_one
+        # would search that screen, and the tick still updates these
+        self._status_w = Static("", id="status", markup=False)
+        self._tabs = TabbedContent(id="tabs")
+        self._panes = {}
+        yield self._status_w
+        with self._tabs:
             for key, label, cls in SCREENS:
                 with TabPane(label, id=key):
-                    yield cls(self.model, id=f"pane-{key}")
+                    self._panes[key] = cls(self.model, id=f"pane-{key}")
+                    yield self._panes[key]
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,11 +125,11 @@ class OtwatchApp(App):
 
     # -- data --------------------------------------------------------------------------------
     def pane(self, key: str):
-        return self.query_one(f"#pane-{key}")
+        return self._panes[key]
 
     @property
     def current(self) -> str:
-        return self.query_one(TabbedContent).active or "overview"
+        return self._tabs.active or "overview"
 
     def tick(self) -> None:
         ch = self.model.tick()
@@ -166,7 +172,7 @@ class OtwatchApp(App):
             t.append(" · PAUSED", style="bold reverse")
         if getattr(m, "read_only", False):
             t.append(" · RO", style="bold")
-        self.query_one("#status", Static).update(t)
+        self._status_w.update(t)
 
     def mark_alert_changed(self, aid: str) -> None:
         for p in self.pending.values():
@@ -182,8 +188,9 @@ class OtwatchApp(App):
         return True
 
     def action_show(self, key: str) -> None:
-        tc = self.query_one(TabbedContent)
-        tc.active = key
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        self._tabs.active = key
         pend = self.pending[key]
         self.pending[key] = Changes()
         pane = self.pane(key)

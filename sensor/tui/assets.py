@@ -40,8 +40,8 @@ def alerts_by_asset(model) -> dict:
 
 class AssetsPane(ListPane):
     TITLE = "Assets"
-    COLUMNS = [("name", "Asset", 16), ("ip", "IP", 14), ("class", "Class", 11), ("zone", "Zone", 8),
-               ("roles", "Roles", 14), ("packets", "Pkts", 7), ("findings", "Find", 4), ("alerts", "Alrt", 4),
+    COLUMNS = [("name", "Asset", 14), ("ip", "IP", 12), ("class", "Class", 10), ("zone", "Zone", 8),
+               ("roles", "Roles", 13), ("alerts", "Alrt", 4), ("findings", "Find", 4), ("packets", "Pkts", 7),
                ("vendor", "Vendor", 16), ("last", "Last seen", 8)]
     DEFAULT_SORT = 1
     BINDINGS = [Binding("c", "comms", "Comms"), Binding("a", "alerts", "Alerts")]
@@ -86,8 +86,8 @@ class AssetsPane(ListPane):
                   "role": roles, "roles": roles, "vendor": row.get("vendor") or "", "mac": row.get("mac") or "",
                   "packets": pk, "findings": nfind, "alerts": nal, "last": row.get("last_seen") or 0}
         cells = (safe_text(name or ip or aid, 64), plain(ip), plain(values["class"]), safe_text(zone, 32),
-                 plain(roles), num(pk), num(nfind, "bold" if worst in ("high", "critical") else ""),
-                 num(nal, "bold red" if nal else "dim"), safe_text(values["vendor"], 40), plain(when(values["last"])))
+                 plain(roles), num(nal, "bold red" if nal else "dim"),
+                 num(nfind, "bold" if worst in ("high", "critical") else ""), num(pk), safe_text(values["vendor"], 40), plain(when(values["last"])))
         return values, cells
 
     def open(self, key: str) -> None:

@@ -32,9 +32,9 @@ def violations_by_pair(model) -> dict:
 
 class CommsPane(ListPane):
     TITLE = "Pairs"
-    COLUMNS = [("client", "Client", 16), ("server", "Server", 16), ("proto", "Proto", 7), ("port", "Port", 5),
-               ("messages", "Msgs", 7), ("rate", "Msg/s", 6), ("ops", "Operations", 24), ("zones", "Zones", 14),
-               ("viol", "Viol", 4)]
+    COLUMNS = [("client", "Client", 13), ("server", "Server", 13), ("proto", "Proto", 6), ("viol", "Viol", 4),
+               ("messages", "Msgs", 7), ("rate", "Msg/s", 6), ("zones", "Zones", 14), ("port", "Port", 5),
+               ("ops", "Operations", 30)]
     DEFAULT_SORT = 4
     BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only")]
 
@@ -93,9 +93,9 @@ class CommsPane(ListPane):
                   "viol": viol}
         style = "bold" if viol else ""
         cells = (safe_text(asset_label(m, r["asset_id"]), 48, style), safe_text(asset_label(m, r["peer_id"]), 48, style),
-                 plain(values["proto"]), num(values["port"]), num(msgs), plain(f"{rate:,.1f}"), safe_text(ops_s, 120),
-                 safe_text(values["zones"] if (cz or sz) else "", 40),
-                 Text(f"!{viol}" if viol else "", style="bold red", end=""))
+                 plain(values["proto"]), Text(f"!{viol}" if viol else "", style="bold red", end=""), num(msgs),
+                 plain(f"{rate:,.1f}"), safe_text(values["zones"] if (cz or sz) else "", 40), num(values["port"]),
+                 safe_text(ops_s, 120))
         return values, cells
 
     # -- matrix -------------------------------------------------------------------------------

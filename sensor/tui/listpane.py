@@ -63,6 +63,7 @@ class ListPane(Vertical):
         self.sort_reverse = False
         self.paused = False
         self.new_while_paused = 0
+        self._new: set = set()
         self._dirty = True
         self.values: dict = {}
 
@@ -110,7 +111,10 @@ class ListPane(Vertical):
         if self.paused:
             if changes is not None:
                 keys = self.changed_keys(changes)
-                self.new_while_paused += len([k for k in (keys or ()) if k not in self.values])
+                if keys is None:
+                    keys = self.all_keys()
+                self._new.update(k for k in keys if k not in self.values)
+                self.new_while_paused = len(self._new)
                 self._dirty = True
             self._title()
             return
@@ -150,10 +154,11 @@ class ListPane(Vertical):
             self._sort()
         self._title()
 
-    def _sort(self) -> None:
+    def _sort(self, follow: bool = False) -> None:
+        """Re-sort; the cursor follows its row (a live update keeps a cursor at the top on the top row)."""
         t = self.table
         if t.row_count and self.COLUMNS:
-            keep = t.selected_key() if t.cursor_row > 0 else None    # at the top: stay on the newest
+            keep = t.selected_key() if (follow or t.cursor_row > 0) else None
             t.sort(self.COLUMNS[self.sort_col][0], key=cell_sort_key, reverse=self.sort_reverse)
             if keep is None:
                 t.move_cursor(row=0)
@@ -180,6 +185,7 @@ class ListPane(Vertical):
         self.paused = paused
         if not paused:
             self.new_while_paused = 0
+            self._new = set()
             self.refresh_data(full=True)
         self._title()
 
@@ -219,12 +225,12 @@ class ListPane(Vertical):
 
     def action_sort(self, step: int) -> None:
         self.sort_col = (self.sort_col + step) % len(self.COLUMNS)
-        self._sort()
+        self._sort(follow=True)
         self._title()
 
     def action_invert(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        self._sort()
+        self._sort(follow=True)
         self._title()
 
     def action_open(self) -> None:
