@@ -75,6 +75,11 @@ class ZoneMap:
             return z
         return self.by_vlan.get(vlan, UNZONED) if vlan else UNZONED
 
+    def zone_of(self, ip: str) -> str | None:
+        """The inventory's hook (``open_inventory(path, zone_of=...)``): ip -> zone, None when unzoned."""
+        z = self.zone(ip)
+        return None if z == UNZONED else z
+
     def ip_zone(self, ip: str) -> str | None:
         """The zone of an address by the networks alone (longest prefix), or None."""
         try:
