@@ -108,7 +108,7 @@ class PolicyChecker:
     # -- flows ------------------------------------------------------------------------
     def _flow_start(self, f: O.FlowStart) -> None:
         sz = self._zone(f.client, f.client_mac, f.vlan)
-        if self.zones.is_group(f.server) or self.zones.directed_broadcast(f.server) is not None:
+        if self.zones.group_destination(f.server):
             dz = sz
         else:
             dz = self._zone(f.server, f.server_mac, f.vlan)
