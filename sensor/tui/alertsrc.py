@@ -147,8 +147,8 @@ def read_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert
     try:
         cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE status IN ('open', 'acknowledged')"
                            f" ORDER BY last_ts DESC LIMIT {int(limit)}")
-    except sqlite3.Error:        # no alerts table (yet)
-        return []
+    except sqlite3.Error:        # no alerts table: a sensor that only queues alerts for delivery
+        return outbox_alerts(conn, limit)
     out = []
     for r in cur:
         d = dict(zip(COLUMNS, r))
@@ -156,6 +156,28 @@ def read_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert
         d["details"] = _loads(d["details"], {})
         out.append(_from_row(d))
     return out
+
+
+def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert]:
+    """The newest state of each alert the outbox holds (``alert`` records; sensor/sinks/alertfeed.py)."""
+    try:
+        cur = conn.execute("SELECT body FROM outbox WHERE kind = 'alert' ORDER BY seq DESC LIMIT ?", (limit * 4,))
+    except sqlite3.Error:
+        return []
+    seen: dict = {}
+    for (body,) in cur:
+        d = _loads(body, None)
+        if not isinstance(d, dict) or not d.get("id") or d["id"] in seen:
+            continue
+        d["evidence"] = [[e.get("source", ""), e.get("frame", 0), e.get("ts", 0.0), e.get("flow_id", 0)]
+                         if isinstance(e, dict) else e for e in d.get("evidence") or []]
+        try:
+            seen[d["id"]] = _from_row({c: d.get(c) for c in COLUMNS})
+        except (TypeError, ValueError):
+            continue
+        if len(seen) >= limit:
+            break
+    return list(seen.values())
 
 
 def acknowledge(path: str, aid: str) -> str:
@@ -176,6 +198,8 @@ def acknowledge(path: str, aid: str) -> str:
         with conn:
             n = conn.execute("UPDATE alerts SET status = 'acknowledged' WHERE id = ? AND status = 'open'",
                              (aid,)).rowcount
+    except sqlite3.Error as exc:
+        return f"not acknowledged ({exc})"
     finally:
         conn.close()
     return "acknowledged" if n else "unchanged"

@@ -37,6 +37,9 @@ from .safe import clean
 TICK_S = 0.25
 """UI ticks per second: 4 (updates batched; a key waits at most one tick's work)."""
 
+STALE_S = 5.0
+"""A live or attached source that changed nothing for this long shows its data age in the header."""
+
 SCREENS = (("overview", "1 Overview", OverviewPane), ("assets", "2 Assets", AssetsPane),
            ("comms", "3 Comms", CommsPane), ("alerts", "4 Alerts", AlertsPane), ("policy", "5 Policy", PolicyPane))
 
@@ -166,7 +169,7 @@ class OtwatchApp(App):
         t.append(f" · {len(m.assets):,} assets · {sum(1 for a in list(m.alerts.values()) if a.status == 'open'):,}"
                  f" open alerts")
         age = time.monotonic() - self.last_change
-        if age >= 5:
+        if age >= STALE_S and m.mode in ("live", "db"):
             t.append(f" · data {age:,.0f} s old", style="dim")
         if self.paused:
             t.append(" · PAUSED", style="bold reverse")

@@ -142,8 +142,8 @@ def detail_text(model, aid: str) -> Text:
                        f"  packets {row.get('packets_sent') or 0:,} sent / {row.get('packets_received') or 0:,} received\n"))
     _section(out, "Identity (value · evidence)", [
         _t((f"{r['protocol']}.{r['attribute']}", "bold"), " = ", (r.get("value"), ""),
-           (f"  · {r.get('source') or ''} frame {r.get('frame')}", "dim"),
-           (f", last {r.get('last_frame')}" if r.get("last_frame") else "", "dim"),
+           (f"  · {r.get('source') or '?'}", "dim"),
+           (f" (first frame {r.get('frame')}, last {r.get('last_frame') or r.get('frame')})", "dim"),
            (f", changed {r['changes']}×" if r.get("changes") else "", "yellow"))
         for r in sorted(k["identity"], key=lambda r: (r["protocol"], r["attribute"]))])
     _section(out, "Addresses", [_t((r["type"], "bold"), " ", (r["value"], ""), (f"  · {r.get('how') or ''} frame "

@@ -159,7 +159,9 @@ class ListPane(Vertical):
         t = self.table
         if t.row_count and self.COLUMNS:
             keep = t.selected_key() if (follow or t.cursor_row > 0) else None
-            t.sort(self.COLUMNS[self.sort_col][0], key=cell_sort_key, reverse=self.sort_reverse)
+            cols = [self.COLUMNS[self.sort_col][0]] + [c[0] for i, c in enumerate(self.COLUMNS) if i != self.sort_col]
+            # the other columns break ties, so the order never depends on arrival order
+            t.sort(*cols, key=lambda row: tuple(cell_sort_key(c) for c in row), reverse=self.sort_reverse)
             if keep is None:
                 t.move_cursor(row=0)
             else:

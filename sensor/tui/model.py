@@ -221,7 +221,8 @@ class LiveModel(_PolicyMixin):
             ch.assets = ids
         ch.alerts = self.collector.take_changed()
         self.stats.observations += applied
-        self._rates()
+        if not self.finished:
+            self._rates()
         if self.feed.done() and self.feed.empty() and not self.finished:
             self.finished = True
             self.error = self.feed.error
