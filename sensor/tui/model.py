@@ -33,6 +33,10 @@ TICK_BUDGET_S = 0.04
 """Wall time one UI tick may spend applying observations: keys stay answered within ~50 ms."""
 DB_MIN_INTERVAL_S = 0.3
 """A database is re-read at most this often (and only when SQLite's data_version moved)."""
+HEARTBEAT_S = 60.0
+"""The sensor's default heartbeat period (``otwatch sensor --heartbeat``), when the heartbeat does not say."""
+ATTACHED_BEATS = 3
+"""Heartbeats that may be missed before the header stops saying "attached"."""
 CHILD = ("addresses", "names", "roles", "identity", "services", "peers", "topics", "findings")
 
 
@@ -323,9 +327,13 @@ class DbModel(_PolicyMixin):
 
     @property
     def attached(self) -> bool:
-        """A sensor wrote a heartbeat into this database recently (wall clock)."""
-        return bool(self.heartbeat) and time.time() - self.heartbeat.get("_at", 0) < 3 * max(
-            self.heartbeat.get("interval", 60), 1)
+        """A sensor wrote a heartbeat into this database within ``ATTACHED_BEATS`` heartbeat periods (wall
+        clock), and it was not its last ("stopped") heartbeat."""
+        hb = self.heartbeat
+        if not hb or "stopped" in str(hb.get("message", "")):
+            return False
+        period = hb.get("interval") or HEARTBEAT_S
+        return time.time() - (hb.get("_at") or 0) < ATTACHED_BEATS * max(period, 1)
 
     @property
     def status(self) -> str:

@@ -59,7 +59,7 @@ async def test_attached_database_shows_a_new_alert(demo_db, tmp_path):
         assert "attached" not in H.screen_text(app)
         ob = Outbox(str(path))
         ob.append("heartbeat", "hb:test:1", "info", time.time(),
-                  {"message": "sensor test alive", "packets": 5315, "packets_per_s": 118.0, "interval": 1})
+                  {"message": "sensor test alive on iface:vs", "packets": 5315, "packets_per_s": 118.0})
         f = Finding("policy.flow_denied", ("unzoned", "control", "10.10.0.66", "10.10.0.11", 502), "high", "policy",
                     "10.10.0.66 (zone unzoned) → 10.10.0.11 (zone control): no conduit allows it",
                     Evidence("iface:vs", 4711, 1_700_000_000.0, 3), "10.10.0.66", "10.10.0.11",
