@@ -71,6 +71,14 @@ def _n(x: int) -> str:
     return f"{x:,}"
 
 
+IRREGULAR = {"IP host": "IP hosts", "MAC address": "MAC addresses", "client→server link": "client→server links"}
+
+
+def plural(n: int, word: str) -> str:
+    """``1 flow``, ``2 flows``, ``1 MAC address``, ``3 MAC addresses`` (count with thousands separators)."""
+    return f"{n:,} {word if n == 1 else IRREGULAR.get(word) or word + ('es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's')}"
+
+
 def _bytes(x: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if x < 1024 or unit == "GB":

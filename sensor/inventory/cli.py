@@ -17,21 +17,25 @@ import click
 from otwatch.parsers.common import escape
 
 from . import graph as G
-from .store import connect, default_path, load_rows
+from ..clikit import db_option
+from ..store import default_path, open_read, read_snapshot
+from ..store import runs as runs_mod
+from .store import load_rows
 from .summary import best_name, by_asset, identity_line, resolve, when, with_vlan
 
-_db_option = click.option("--db", "db_path", metavar="PATH", default=None,
-                          help="Inventory database (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
+_db_option = db_option
 
 
 def _snapshot(ctx: click.Context, db_path: str | None) -> dict:
+    """Every inventory row and the runs, read in one snapshot from the database opened read-only
+    (a missing or unreadable database: ``StoreError``, one line and exit 2 through the CLI group)."""
     path = db_path or (ctx.obj or {}).get("db") or default_path()
+    db = open_read(path)
     try:
-        db = connect(path, create=False)
-    except FileNotFoundError:
-        raise click.ClickException(f"no inventory at {escape(path)} (run `otwatch analyze CAPTURE` first)") from None
-    try:
-        return load_rows(db)
+        with read_snapshot(db):
+            snap = load_rows(db)
+            snap["runs"] = runs_mod.load(db)
+        return snap
     finally:
         db.close()
 
@@ -58,27 +62,139 @@ def inventory(ctx: click.Context, db_path: str | None) -> None:
         ctx.invoke(table, db_path=db_path)
 
 
-@inventory.command("table")
-@_db_option
-@click.pass_context
-def table(ctx: click.Context, db_path: str | None) -> None:
-    """Print one line per asset (the default of `otwatch inventory`)."""
-    snap = _snapshot(ctx, db_path)
+COLUMNS = (
+    # header, priority (lower stays longer when the terminal is narrow), min width, max width
+    ("ASSET", 0, 21, 40),       # never cut below a MAC asset id: it is what `inventory show` takes
+    ("IP", 1, 10, 24),
+    ("NAME", 4, 8, 24),
+    ("VENDOR", 7, 8, 24),
+    ("CLASS", 2, 10, 26),
+    ("ROLES", 3, 12, 40),
+    ("IDENTITY", 6, 12, 60),
+    ("FIND", 5, 4, 4),
+    ("LAST SEEN (UTC)", 8, 19, 19),
+)
+"""Columns of `otwatch inventory`: on a terminal the lowest-priority ones are dropped until the rest
+fit its width (`--wide` keeps all and wraps); piped, every column is written tab-separated."""
+
+
+def _rows(snap: dict) -> list[tuple[str, ...]]:
     kids = by_asset(snap)
-    cols = (("ASSET", 22), ("IP", 15), ("NAME", 16), ("VENDOR", 18), ("CLASS", 23), ("ROLES", 26),
-            ("IDENTITY", 40), ("FIND", 4), ("LAST SEEN (UTC)", 19))
-    lines = ["  ".join(h.ljust(w) for h, w in cols).rstrip()]
-    order = sorted(snap["assets"], key=lambda a: (_ip_key(a["ip"]), a["asset_id"]))
-    for a in order:
+    out = []
+    for a in sorted(snap["assets"], key=lambda a: (_ip_key(a["ip"]), a["asset_id"])):
         k = kids[a["asset_id"]]
         roles = ",".join(sorted(r["role"] for r in k["roles"]))
         cls = f"{a['device_class']} ({a['class_confidence']:.2f})" if a["device_class"] != "unknown" else "unknown"
-        vals = (a["asset_id"], with_vlan(a["ip"], a.get("vlan")) or "-", best_name(a, k) or "-", a["vendor"] or "-", cls, roles or "-",
-                identity_line(k) or "-", str(len(k["findings"])), when(a["last_seen"]))
-        lines.append("  ".join(_fit(_e(v), w).ljust(w) for v, (_, w) in zip(vals, cols)).rstrip())
-    click.echo("\n".join(lines))
-    click.echo(f"{len(snap['assets'])} assets, {len(snap['findings'])} findings, "
-               f"{len(snap['asset_events'])} asset events")
+        vals = (a["asset_id"], with_vlan(a["ip"], a.get("vlan")) or "-", best_name(a, k) or "-", a["vendor"] or "-",
+                cls, roles or "-", identity_line(k) or "-", str(len(k["findings"])), when(a["last_seen"]))
+        out.append(tuple(_e(v, 1024) for v in vals))
+    return out
+
+
+GAP = 3
+"""Characters between two columns: rich's padding on each side and the box's divider."""
+
+
+def _fit_columns(width: int, rows: list[tuple[str, ...]]) -> dict[int, int]:
+    """{column index: width} for the columns that fit a terminal *width*, in display order.
+
+    Each column wants its longest cell (at most its max); columns are left out, least important
+    first, until their minimums fit; the room left is shared in order of importance.
+    """
+    want = {i: min(max([len(COLUMNS[i][0])] + [len(r[i]) for r in rows]), COLUMNS[i][3])
+            for i in range(len(COLUMNS))}
+    lo = {i: min(COLUMNS[i][2], want[i]) for i in want}
+    keep = list(range(len(COLUMNS)))
+    for i in sorted(keep, key=lambda i: -COLUMNS[i][1]):
+        if sum(lo[j] + GAP for j in keep) - GAP <= width or len(keep) <= 2:
+            break
+        keep.remove(i)
+    widths = {i: lo[i] for i in keep}
+    room = width - (sum(widths.values()) + GAP * (len(keep) - 1))
+    for i in sorted(keep, key=lambda i: COLUMNS[i][1]):
+        extra = min(max(room, 0), want[i] - widths[i])
+        widths[i] += extra
+        room -= extra
+    return widths
+
+
+def run_note(runs: list[dict]) -> str:
+    """One line about the last run when it did not complete ("" when it did, or there is none)."""
+    if not runs:
+        return ""
+    r = runs[-1]
+    st = r["shown_status"]
+    if st == "completed":
+        return ""
+    srcs = ", ".join(_e(x, 80) for x in r["sources"][:3]) + (" …" if len(r["sources"]) > 3 else "")
+    what = {"interrupted": "was interrupted", "error": "stopped with an error", "killed": "was killed",
+            "running": "is still running"}.get(st, st)
+    tail = f": {_e(r.get('error'), 200)}" if st == "error" and r.get("error") else ""
+    return (f"last run (#{r['run_id']}, {srcs}) {what} after {r.get('packets') or 0:,} packets{tail}; "
+            "the inventory may be incomplete (`otwatch inventory runs`)")
+
+
+@inventory.command("table")
+@_db_option
+@click.option("--wide", is_flag=True, help="Every column, wrapped, even when the terminal is narrow.")
+@click.pass_context
+def table(ctx: click.Context, db_path: str | None, wide: bool = False) -> None:
+    """Print one line per asset (the default of `otwatch inventory`).
+
+    On a terminal: a table that fits its width (less important columns are
+    left out; --wide shows all).  Piped: a header line, then one
+    tab-separated line per asset with every column, nothing cut; the totals
+    go to stderr.
+    """
+    from rich.console import Console
+
+    snap = _snapshot(ctx, db_path)
+    rows = _rows(snap)
+    console = Console(highlight=False)
+    totals = (f"{len(snap['assets'])} assets, {len(snap['findings'])} findings, "
+              f"{len(snap['asset_events'])} asset events")
+    note = run_note(snap.get("runs", []))
+    if not console.is_terminal:
+        click.echo("\t".join(h for h, *_ in COLUMNS))
+        for r in rows:
+            click.echo("\t".join(r))
+        click.echo(totals, err=True)
+        if note:
+            click.echo(f"otwatch: {note}", err=True)
+        return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    widths = {i: None for i in range(len(COLUMNS))} if wide else _fit_columns(console.width, rows)
+    keep = list(widths)
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False, padding=(0, 1))
+    for i in keep:
+        h = COLUMNS[i][0]
+        t.add_column(h, width=widths[i], no_wrap=not wide, overflow="fold" if wide else "ellipsis",
+                     justify="right" if h == "FIND" else "left")
+    for r in rows:
+        t.add_row(*(Text(r[i]) for i in keep))
+    console.print(t)
+    left = [COLUMNS[i][0] for i in range(len(COLUMNS)) if i not in keep]
+    console.print(Text(totals + (f"  ({', '.join(left)} left out to fit; --wide shows all)" if left else "")))
+    if note:
+        console.print(Text(note, style="bold yellow"))
+
+
+@inventory.command("runs")
+@_db_option
+@click.pass_context
+def runs(ctx: click.Context, db_path: str | None) -> None:
+    """List the runs that wrote this database (analyze, sensor) and how each ended."""
+    snap = _snapshot(ctx, db_path)
+    for r in snap["runs"]:
+        srcs = ", ".join(_e(x, 120) for x in r["sources"])
+        err = f"  error: {_e(r.get('error'), 200)}" if r.get("error") else ""
+        click.echo(f"#{r['run_id']:<4} {when(r['started'])} UTC  {r['command']:<8} {r['shown_status']:<11} "
+                   f"{r.get('packets') or 0:>12,} packets  {srcs}{err}")
+    if not snap["runs"]:
+        click.echo("no runs recorded yet", err=True)
 
 
 def _ip_key(ip: str) -> tuple:

@@ -40,7 +40,15 @@ def test_gzip_and_stdin_give_the_same_observations(tmp_path):
     plain = otwatch("analyze", "--no-inventory", "-q", "--json", "-", str(DEMO), check=True).stdout
     zipped = otwatch("analyze", "--no-inventory", "-q", "--json", "-", str(gz), check=True).stdout
     piped = otwatch("analyze", "--no-inventory", "-q", "--json", "-", "-", stdin=DEMO.read_bytes(), check=True).stdout
-    assert plain == zipped == piped
+    def without_source(out: bytes) -> tuple[list[str], list[dict]]:
+        lines = out.decode().splitlines()
+        return ([x for x in lines if '"source.start"' not in x],
+                [json.loads(x) for x in lines if '"source.start"' in x])
+
+    (p_lines, p_src), (z_lines, z_src), (s_lines, s_src) = map(without_source, (plain, zipped, piped))
+    assert p_lines == z_lines == s_lines
+    assert [s["source"] for s in p_src + z_src + s_src] == [str(DEMO), str(gz), "stdin"]
+    assert {s["ts"] for s in p_src + z_src + s_src} == {json.loads(p_lines[1])["ts"]}
     lines = plain.decode().splitlines()
     assert json.loads(lines[0]) == {"type": "header", "schema": 1, "producer": "otwatch"}
     types = {json.loads(x)["type"] for x in lines[1:]}
