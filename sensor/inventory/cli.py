@@ -17,7 +17,7 @@ import click
 from otwatch.parsers.common import escape
 
 from . import graph as G
-from ..clikit import db_option
+from ..clikit import db_option, format_option
 from ..store import default_path, open_read, read_snapshot
 from ..store import runs as runs_mod
 from .store import load_rows
@@ -38,6 +38,11 @@ def _snapshot(ctx: click.Context, db_path: str | None) -> dict:
         return snap
     finally:
         db.close()
+
+
+def _at(capture, frame) -> str:
+    """An evidence pointer as shown: ``frame 9 of pcaps/plant.pcap`` (``frame 9`` when the source is unknown)."""
+    return f"frame {frame} of {_e(capture, 160)}" if capture else f"frame {frame}"
 
 
 def _e(v, limit: int = 256) -> str:
@@ -228,7 +233,8 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
     w(f"  class       {_e(a['device_class'])} ({a['class_confidence']:.2f}): {_e(a['class_reason'])}")
     w(f"  mac         {_e(a['mac']) or '-'}  vendor {_e(a['vendor']) or '-'}"
       + ("  [gateway: several IPs behind this MAC]" if a["gateway"] else ""))
-    w(f"  seen        {when(a['first_seen'])} .. {when(a['last_seen'])} UTC (first frame {a['first_frame']})")
+    w(f"  seen        {when(a['first_seen'])} .. {when(a['last_seen'])} UTC "
+      f"(first: {_at(a.get('first_capture'), a['first_frame'])})")
     w(f"  traffic     sent {a['packets_sent']} pkts / {a['bytes_sent']} B, "
       f"received {a['packets_received']} pkts / {a['bytes_received']} B")
     if a.get("zone"):
@@ -236,12 +242,12 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
     w("addresses")
     for r in sorted(k["addresses"], key=lambda r: (r["type"], r["value"], r.get("vlan") or 0)):
         tag = f" vlan {r['vlan']}" if r.get("vlan") and r["type"] == "ip" else ""
-        w(f"  {r['type']:<4} {_e(r['value']):<18}{tag} via {r['how']:<4} first {when(r['first_seen'])} frame {r['frame']}, "
+        w(f"  {r['type']:<4} {_e(r['value']):<18}{tag} via {r['how']:<4} first {when(r['first_seen'])} {_at(r.get('capture'), r['frame'])}, "
           f"last {when(r['last_seen'])}")
     if k["names"]:
         w("names")
         for r in sorted(k["names"], key=lambda r: r["name"]):
-            w(f"  {_e(r['name'])}  ({r['source']}, frame {r['frame']}, last {when(r['last_seen'])})")
+            w(f"  {_e(r['name'])}  ({r['source']}, {_at(r.get('capture'), r['frame'])}, last {when(r['last_seen'])})")
     w("roles")
     for r in sorted(k["roles"], key=lambda r: r["role"]):
         det = ""
@@ -249,16 +255,17 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
             det = " units " + ",".join(str(u) for u in r["detail"]["units"])
         w(f"  {r['role']:<14} {r['confidence']:.2f}{det}  — {_e(r['reason'])}")
     if k["identity"]:
-        w("identity  (attribute = value  [source; first evidence; last confirmed])")
+        w("identity  (attribute = value  [message; first evidence; last confirmed])")
         for r in sorted(k["identity"], key=lambda r: (r["protocol"], r["attribute"])):
             ch = f"; changed {r['changes']}x" if r.get("changes") else ""
             w(f"  {r['protocol']:<6} {_e(r['attribute'], 60)} = {_e(r['value'], 120)}")
-            w(f"         [{_e(r['source'])}; {when(r['first_seen'])}; last {when(r['last_seen'])} "
-              f"frame {r['last_frame']}{ch}]")
+            w(f"         [{_e(r['source'])}; first {_at(r.get('capture'), r['frame'])} at {when(r['first_seen'])}; "
+              f"last {_at(r.get('last_capture'), r['last_frame'])} at {when(r['last_seen'])}{ch}]")
     if k["services"]:
         w("services")
         for r in sorted(k["services"], key=lambda r: (r["transport"], r["port"])):
-            w(f"  {r['transport']}/{r['port']:<6} {_e(r['protocol'])}  (frame {r['frame']}, last {when(r['last_seen'])})")
+            w(f"  {r['transport']}/{r['port']:<6} {_e(r['protocol'])}  ({_at(r.get('capture'), r['frame'])}, "
+              f"last {when(r['last_seen'])})")
     if k["peers"]:
         w("peers")
         for r in sorted(k["peers"], key=lambda r: (r["protocol"], r["direction"], r["peer_id"])):
@@ -268,7 +275,7 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
     if k["topics"]:
         w("mqtt topics")
         for r in sorted(k["topics"], key=lambda r: (r["how"], r["topic"]))[:50]:
-            w(f"  {r['how']:<9} {_e(r['topic'], 120)}  (frame {r['frame']})")
+            w(f"  {r['how']:<9} {_e(r['topic'], 120)}  ({_at(r.get('capture'), r['frame'])})")
         if len(k["topics"]) > 50:
             w(f"  … {len(k['topics']) - 50} more (see export)")
     if k["findings"]:
@@ -279,7 +286,8 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
             w(f"  [{r['severity']}] {r['finding']}" + (f" ({_e(r['subject'], 100)})" if r["subject"] else ""))
             w(f"      {_e(r['title'])}")
             w(f"      {_e(r['detail'])}")
-            w(f"      evidence: {_e(ev.get('message'))} frame {ev.get('frame')} at {when(ev.get('ts'))}, "
+            w(f"      evidence: {_e(ev.get('message'))} {_at(ev.get('source') or r.get('capture'), ev.get('frame'))} "
+              f"at {when(ev.get('ts'))}, "
               f"{_e(ev.get('client'))} -> {_e(ev.get('server'))}:{ev.get('port')}; seen {r['count']}x")
     dropped = {t: n for t, n in (a["dropped"] or {}).items() if n}
     if dropped:
@@ -287,7 +295,7 @@ def show(ctx: click.Context, asset: str, db_path: str | None, n_events: int) -> 
     if n_events > 0 and k["asset_events"]:
         w("recent events")
         for r in sorted(k["asset_events"], key=lambda r: r["id"])[-n_events:]:
-            w(f"  {when(r['ts'])} frame {r['frame']:<6} {r['type']:<17} "
+            w(f"  {when(r['ts'])} {_at(r.get('capture'), r['frame'])}  {r['type']:<17} "
               f"{_e(json.dumps(r['detail'], ensure_ascii=False, sort_keys=True), 160)}")
     click.echo("\n".join(out))
 
@@ -389,17 +397,23 @@ def graph(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> Non
 
 @inventory.command()
 @click.option("--type", "types", multiple=True, help="Only these event types (repeatable), e.g. identity.changed.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+@format_option(("text", "json"), "text")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json (older spelling).")
 @_db_option
 @click.pass_context
-def events(ctx: click.Context, types: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
-    """List the asset events (new asset, new role or service, identity changed, new finding …)."""
+def events(ctx: click.Context, types: tuple[str, ...], fmt: str, as_json: bool, db_path: str | None) -> None:
+    """List the asset events (new asset, new role or service, identity changed, new finding …).
+
+    --format json writes one JSON object per line (the `asset_events` row: capture and frame are the evidence).
+    """
     snap = _snapshot(ctx, db_path)
+    as_json = as_json or fmt == "json"
     for r in sorted(snap["asset_events"], key=lambda r: r["id"]):
         if types and r["type"] not in types:
             continue
         if as_json:
-            click.echo(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str))
+            click.echo(_C1.sub(lambda m: "\\u%04x" % ord(m.group()),
+                               json.dumps(r, ensure_ascii=False, sort_keys=True, default=str)))
         else:
-            click.echo(f"{when(r['ts'])} frame {r['frame']:<6} {r['type']:<17} {_e(r['asset_id']):<24} "
+            click.echo(f"{when(r['ts'])} {_at(r.get('capture'), r['frame'])}  {r['type']:<17} {_e(r['asset_id']):<24} "
                        f"{_e(json.dumps(r['detail'], ensure_ascii=False, sort_keys=True), 160)}")

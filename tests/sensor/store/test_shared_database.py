@@ -9,44 +9,17 @@ import os
 import shutil
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import time
 
 import pytest
 
-from support.capbuild import eth, ipv4, pcap, tcp
+from support.minicaps import modbus_capture
 
 OTWATCH = [sys.executable, "-m", "otwatch.sensor"]
 WRITERS = 6
 PAIRS = 12            # client/server pairs per writer's capture
-
-
-def modbus_capture(path, writer: int, pairs: int = PAIRS) -> set[str]:
-    """A capture of *pairs* Modbus clients polling their own server, addresses unique to *writer*.
-
-    Packets are 10 ms apart, so ``--interval 0.01`` makes every packet close an interval and the
-    inventory commit a batch: many small write transactions that contend with the other writers.
-    Returns the MAC asset ids the inventory must hold afterwards.
-    """
-    pkts, ids = [], set()
-    t = 1_700_000_000.0 + writer * 1000
-    for p in range(pairs):
-        cmac, smac = f"02:00:00:{writer:02x}:{p:02x}:01", f"02:00:00:{writer:02x}:{p:02x}:02"
-        cip, sip = f"10.{writer + 10}.{p}.1", f"10.{writer + 10}.{p}.2"
-        ids |= {"mac:" + cmac, "mac:" + smac}
-        req = struct.pack("!HHHBBHH", 1, 0, 6, 1, 3, 0, 2)
-        rsp = struct.pack("!HHHBBB", 1, 0, 7, 1, 3, 4) + b"\x00\x01\x00\x02"
-        for seg, src in ((tcp(40000 + p, 502, 100, 0, "S"), "c"), (tcp(502, 40000 + p, 500, 101, "SA"), "s"),
-                         (tcp(40000 + p, 502, 101, 501, "PA", req), "c"),
-                         (tcp(502, 40000 + p, 501, 101 + len(req), "PA", rsp), "s")):
-            a, b = (cmac, smac) if src == "c" else (smac, cmac)
-            x, y = (cip, sip) if src == "c" else (sip, cip)
-            t += 0.01
-            pkts.append((t, eth(a, b, 0x0800, ipv4(x, y, 6, seg))))
-    path.write_bytes(pcap(pkts))
-    return ids
 
 
 def _run(args, db, **kw):
