@@ -17,7 +17,7 @@ import click
 from otwatch.parsers.common import escape
 
 from . import graph as G
-from ..clikit import db_option, format_option
+from ..clikit import Fatal, db_option, format_option, output_option
 from ..store import default_path, open_read, read_snapshot
 from ..store import runs as runs_mod
 from .store import load_rows
@@ -367,32 +367,36 @@ def _write(output: str, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        with open(output, "wb") as f:
-            f.write(data)
+        try:
+            with open(output, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise Fatal(f"{escape(output)}: cannot write ({exc.strerror or exc})") from None
 
 
 @inventory.command()
-@click.option("--format", "fmt", type=click.Choice(["dot", "svg"]), default="dot", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
-              help="Output file ('-' for stdout).")
+@format_option(("dot", "svg", "png"), "dot")
+@output_option()
+@click.option("--no-legend", is_flag=True, help="Leave the legend out.")
 @_db_option
 @click.pass_context
-def graph(ctx: click.Context, fmt: str, output: str, db_path: str | None) -> None:
-    """Draw the communication map: assets as nodes (role, identity), edges with protocol and operations.
+def graph(ctx: click.Context, fmt: str, output: str, no_legend: bool, db_path: str | None) -> None:
+    """Draw the communication map: assets as nodes (role, identity), one edge per client → server pair
+    with its protocols, ports and operations, and a legend.
 
-    svg needs Graphviz `dot` on PATH.
+    svg and png need Graphviz `dot` on PATH.
     """
     snap = _snapshot(ctx, db_path)
-    dot = G.to_dot(snap)
+    dot = G.to_dot(snap, legend=not no_legend)
     if fmt == "dot":
         _write(output, dot.encode("utf-8"))
         return
+    if fmt == "png" and output == "-" and sys.stdout.isatty():
+        raise Fatal("a PNG is not for the terminal: give -o FILE.png")
     try:
-        _write(output, G.to_svg(dot))
-    except G.DotMissing as exc:
-        raise click.ClickException(str(exc)) from None
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+        _write(output, G.render(dot, fmt))
+    except (G.DotMissing, RuntimeError) as exc:
+        raise Fatal(str(exc)) from None
 
 
 @inventory.command()
