@@ -92,7 +92,8 @@ class _LazyGroup(click.Group):
     ``StoreError``/``CaptureError`` becomes one line and exit 2 (``clikit.Fatal``).
     """
 
-    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory")}
+    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
+            "rules": ("otwatch.sensor.policy.cli", "rules")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
