@@ -55,8 +55,9 @@ def _fit(text: str, width: int) -> str:
 
 @click.group(invoke_without_command=True)
 @_db_option
+@click.option("--wide", is_flag=True, help="Without a sub-command: every column of the table (see `table`).")
 @click.pass_context
-def inventory(ctx: click.Context, db_path: str | None) -> None:
+def inventory(ctx: click.Context, db_path: str | None, wide: bool) -> None:
     """The asset inventory: every device seen, its roles, identity and posture.
 
     Without a sub-command, prints the inventory as a table.
@@ -64,7 +65,7 @@ def inventory(ctx: click.Context, db_path: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db_path
     if ctx.invoked_subcommand is None:
-        ctx.invoke(table, db_path=db_path)
+        ctx.invoke(table, db_path=db_path, wide=wide)
 
 
 COLUMNS = (
