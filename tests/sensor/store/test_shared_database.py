@@ -137,7 +137,8 @@ def test_missing_database_for_a_reader_is_one_line_exit_2(tmp_path):
 
 # ----------------------------------------------------------------------------------- runs and Ctrl-C
 
-def test_ctrl_c_exits_130_and_marks_the_run_interrupted(tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_exits_130_and_marks_the_run_interrupted(tmp_path, sig, code):
     cap = tmp_path / "c.pcap"
     modbus_capture(cap, 3, 4)
     data = cap.read_bytes()
@@ -156,10 +157,10 @@ def test_ctrl_c_exits_130_and_marks_the_run_interrupted(tmp_path):
             pass
         assert time.monotonic() < deadline and p.poll() is None
         time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=120)
     err = err.decode()
-    assert p.returncode == 130, err
+    assert p.returncode == code, err
     assert "Traceback" not in err and "Aborted" not in err
     assert err.strip().splitlines()[-1].startswith("otwatch: interrupted after ")
     con = sqlite3.connect(db)
