@@ -172,6 +172,13 @@ class Pipeline:
         self.source = "iface:" + name
         self._emit(O.SourceStart(self.source, "interface", first_ts))
 
+    def feed_chunk(self, buf, end: int) -> int:
+        """Walk the capture records in ``buf[:end]`` (a live capture writes them, header first),
+        hand the observations to the consumers, return the bytes consumed."""
+        used = self.engine.feed(buf, False, end)
+        self._drain()
+        return used
+
     def feed_packet(self, ts: float, linktype: int, data: bytes, wirelen: int = -1) -> None:
         self.engine.packet(ts, linktype, data, wirelen)
 

@@ -11,6 +11,8 @@
 #   graphviz   `otwatch inventory graph --format svg`
 #   iproute2   network namespaces and veth pairs for the plant
 #   util-linux `unshare`: the read-only-media test mounts a folder read-only in its own mount namespace
+#   libpcap-dev the live capture module (ext/capture.pyx) links libpcap
+#   tcpreplay  replays captures into a veth for the live sensor tests
 #   rsyslog, rsyslog-openssl  the real syslog collector the delivery tests send to (UDP, TCP, TLS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v dot >/dev/null || need+=(graphviz)
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
+[ -f /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
 if [ ${#need[@]} -gt 0 ]; then
