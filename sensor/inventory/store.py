@@ -5,9 +5,14 @@ Contract
 ``open_inventory(path) -> Inventory``; ``inv.observe(obs)`` for every
 observation (``sensor.observations``); ``inv.close()`` at the end.
 
+* The database is the shared one (``sensor.store``): ``open_inventory`` opens it
+  with ``open_write`` (migrated, WAL); every batch is one ``write_transaction``
+  (``BEGIN IMMEDIATE``, waits for other writers).
 * ``observe`` only updates memory; nothing is written per packet.  The store
   writes one transaction per batch: every ``batch`` observations, at every
-  ``IntervalEnd`` and on ``flush()``/``close()``.  A process killed mid-run
+  ``IntervalEnd`` and on ``flush()``/``close()``.
+* Evidence carries its source: the last ``SourceStart.source`` is stored as
+  ``capture`` beside every ``frame`` (``first_capture``/``last_capture``).  A process killed mid-run
   loses at most the last batch; the database stays consistent (WAL, one
   transaction per batch, every child row written with or after its asset).
 * Memory is authoritative while the store is open: the existing inventory is
