@@ -37,6 +37,8 @@ from .safe import clean
 TICK_S = 0.25
 """UI ticks per second: 4 (updates batched; a key waits at most one tick's work)."""
 
+ANSI_THEME = "ansi-dark"
+"""Textual's theme of the terminal's own 16 colours (called textual-ansi in older Textual releases)."""
 STALE_S = 5.0
 """A live or attached source that changed nothing for this long shows its data age in the header."""
 
@@ -115,7 +117,7 @@ class OtwatchApp(App):
 
     def on_mount(self) -> None:
         if self._ansi:
-            self.theme = "textual-ansi"
+            self.theme = ANSI_THEME
         feed = getattr(self.model, "feed", None)
         if feed is not None and self.start_feed:
             feed.start()

@@ -25,7 +25,7 @@ from otwatch.parsers.common import escape
               help="Replay speed of a capture file: packet time, ten times faster, or as fast as it goes.")
 @click.option("--policy", default=None, metavar="PATH", help="Segmentation policy (YAML) to check and show.")
 @click.option("--read-only", is_flag=True, help="Never write (hides acknowledge).")
-@click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (textual-ansi theme).")
+@click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (Textual's ansi-dark theme).")
 def tui(capture, db_path, interface, speed, policy, read_only, ansi) -> None:
     """Watch the plant in the terminal: a capture FILE, --db PATH, or --interface IFACE."""
     given = [x for x in (capture, db_path, interface) if x]

@@ -46,3 +46,22 @@ def test_snapshot(snap_compare, demo_model, view, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("view", ["overview", "alerts"])
+def test_snapshot_16_colours_read_only(snap_compare, demo_model, view):
+    """The textual-ansi theme (the terminal's own 16 colours) in read-only mode (RO, no acknowledge)."""
+    m = demo_model()
+    m.read_only = True
+    app = OtwatchApp(m, ansi=True)
+
+    async def run_before(pilot):
+        await H.wait_done(pilot, m)
+        H.freeze(m)
+        app.refresh_all()
+        for key in VIEWS[view]:
+            await pilot.press(key)
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -78,3 +78,35 @@ def test_tui_in_tmux_on_the_demo_capture(tmp_path, term):
         t.wait_for("EXITED=0")
     finally:
         subprocess.run(["tmux", "-L", t.sock, "kill-server"], capture_output=True)
+
+
+@pytest.mark.netns
+def test_tui_live_on_an_interface_in_tmux(tmp_path):
+    """``otwatch tui --interface`` in a network namespace, the demo plant replayed into its veth with tcpreplay."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.veth import VethPair, available
+
+    why = available() or (None if shutil.which("tcpreplay") else "tcpreplay missing (tests/run.sh installs it)")
+    if why:
+        pytest.skip(why)
+    v = VethPair(f"u{os.getpid() % 10000}")
+    t = Tmux(f"otwt-live-{os.getpid()}")
+    try:
+        cmd = (f"cd {ROOT} && ip netns exec {v.sensor_ns} env TERM=xterm-256color OTWATCH_DB={tmp_path / 'db'} "
+               f"{sys.executable} -m otwatch.sensor tui --interface {v.sensor_if} --policy rules/demo-plant.yaml; "
+               f"echo EXITED=$?; sleep 30")
+        t.run("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "80", "-y", "24", cmd)
+        t.run("set-option", "-g", "status", "off")
+        t.wait_for("1 Overview")
+        t.keys("2")
+        t.wait_for("Assets 0/0")
+        v.ns(v.replay_ns, "tcpreplay", "-q", "-i", v.replay_if, "--pps", "5000", str(ROOT / "pcaps" / "demo-plant.pcap"))
+        s = t.wait_for("Assets 12/12")
+        assert "live" in s and "plc1" in s
+        t.keys("4")
+        t.wait_for("HIGH")
+        t.keys("q")
+        t.wait_for("EXITED=0")
+    finally:
+        subprocess.run(["tmux", "-L", t.sock, "kill-server"], capture_output=True)
+        v.close()
