@@ -67,6 +67,7 @@ END_IDLE = "idle"
 END_CAP = "cap"
 END_CLOSED = "closed"
 END_EOF = "end_of_capture"
+END_REUSED = "reused"      # a new SYN with a new ISN on the same ports: the next connection began
 
 # TCP state bits kept per flow.
 ST_SYN = cython.declare(cython.int, 1)
@@ -133,6 +134,12 @@ HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"
 # unlike cython.cast, which is a Python call when not compiled).
 SHIFT16 = cython.declare(cython.ulonglong, 1 << 16)
 SHIFT24 = cython.declare(cython.ulonglong, 1 << 24)
+# Overlap checks: a fingerprint of the last delivered segment of each direction (its last
+# FP_MAX_BYTES bytes: every Modbus ADU, and the part of a longer segment a retransmission
+# is compared on) tells a retransmission that carries different bytes (tcp.overlap_inconsistent)
+FP_MAX_BYTES = cython.declare(cython.Py_ssize_t, 256)
+FNV_OFFSET = cython.declare(cython.ulonglong, 0xCBF29CE484222325)
+FNV_PRIME = cython.declare(cython.ulonglong, 0x100000001B3)
 MIX1 = cython.declare(cython.ulonglong, 0xBF58476D1CE4E5B9)
 MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 
@@ -182,6 +189,26 @@ def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
     h = ((h ^ (h >> 30)) * MIX1) & MASK64
     h = ((h ^ (h >> 27)) * MIX2) & MASK64
     return (h ^ (h >> 31)) & MASK64
+
+
+@cython.cfunc
+def _fp(data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.ulonglong:
+    """A fingerprint of data[s:e] (bytes or bytearray) for the overlap check: equal bytes give
+    equal fingerprints.  Compiled, FNV-1a over 8-byte words read in place; interpreted,
+    CPython's bytes hash (a loop per byte would cost more than the packet).  The two differ,
+    but only their equality is ever used, within one run."""
+    if not cython.compiled:
+        return hash(bytes(data[s:e])) & MASK64
+    p: cython.p_const_uchar = data
+    h: cython.ulonglong = FNV_OFFSET
+    i: cython.Py_ssize_t = s
+    while i + 8 <= e:
+        h = (h ^ cython.cast(cython.p_ulonglong, p + i)[0]) * FNV_PRIME
+        i += 8
+    while i < e:
+        h = (h ^ p[i]) * FNV_PRIME
+        i += 1
+    return h ^ (e - s)
 
 
 @cython.cfunc
@@ -280,6 +307,17 @@ class Flow:
     ooo_bytes_s: cython.longlong
     eof_c: cython.bint
     eof_s: cython.bint
+    fin_c: cython.longlong   # sequence number of the side's FIN, -1 none seen: the stream ends
+    fin_s: cython.longlong   # only once every byte before it arrived (RFC 9293 3.10.7.4)
+    syn_c: cython.longlong   # the client's ISN + 1 from its SYN, -1 none seen (port reuse test)
+    # the last delivered segment's fingerprinted tail, per side: first sequence number,
+    # length (0 none) and fingerprint (_fp)
+    fseq_c: cython.longlong
+    fseq_s: cython.longlong
+    flen_c: cython.Py_ssize_t
+    flen_s: cython.Py_ssize_t
+    fp_c: cython.ulonglong
+    fp_s: cython.ulonglong
     gap_bytes: cython.longlong
     # probing, for flows on ports we do not know
     probing: cython.bint
@@ -307,6 +345,15 @@ class Flow:
         self.ooo_bytes_s = 0
         self.eof_c = False
         self.eof_s = False
+        self.fin_c = -1
+        self.fin_s = -1
+        self.syn_c = -1
+        self.fseq_c = 0
+        self.fseq_s = 0
+        self.flen_c = 0
+        self.flen_s = 0
+        self.fp_c = 0
+        self.fp_s = 0
         self.gap_bytes = 0
         self.probing = False
         self.probe_bytes = 0
@@ -1127,11 +1174,18 @@ class Engine:
                 f = f.chain
         if f is not None and not cached:
             self.fcache[slot] = f
-        if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
-                and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
-            # a new connection reusing the 4-tuple of a closed one
-            self._end_flow(f, END_CLOSED)
-            f = None
+        if f is not None and ipproto == 6 and (flags & 0x12) == 0x02:
+            if side == 0 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
+                # a new connection reusing the 4-tuple of a closed one
+                self._end_flow(f, END_CLOSED)
+                f = None
+            elif (f.payload_c > 0 or f.payload_s > 0) and ((seq + 1) & MASK32) != f.syn_c:
+                # a SYN with a new ISN (higher or lower) after data, no FIN or RST seen: the
+                # next connection on these ports (Zeek and Suricata do the same); its bytes are
+                # neither retransmissions nor a multi-megabyte gap of the old one
+                self._count("flows.port_reused")
+                self._end_flow(f, END_REUSED)
+                f = None
         if f is None:
             f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags)
             side = 0 if (f.a_lo == slo and f.a_hi == shi and f.a_port == sport) else 1
@@ -1155,6 +1209,8 @@ class Engine:
                 f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
                 seq = (seq + 1) & MASK32
                 if side == 0:
+                    if (flags & 0x10) == 0 and f.syn_c < 0:
+                        f.syn_c = seq
                     if f.next_c < 0 or (f.state & ST_DATA) == 0:
                         f.next_c = seq
                 elif f.next_s < 0 or (f.state & ST_DATA) == 0:
@@ -1166,39 +1222,40 @@ class Engine:
                     f.payload_c += plen
                 else:
                     f.payload_s += plen
-                if f.core is not None or f.probing or f.app == APP_TLS:
+                if flags & 0x04:
+                    # data on a RST is a diagnostic at most (RFC 9293 3.5.3), never stream data
+                    self._count("tcp.rst_payload_ignored")
+                elif f.core is not None or f.probing or f.app == APP_TLS:
                     f.state |= ST_DATA
-                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend:
-                        # the usual segment: exactly the next bytes, all captured (the first
-                        # case of _in_order, tested here without a call; seq and next are both
-                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0 is
-                        # realend - pay, so all captured is capend == realend)
+                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend \
+                            and not (f.ooo_c if side == 0 else f.ooo_s):
+                        # the usual segment: exactly the next bytes, all captured, nothing held
+                        # (the first case of _in_order, tested here without a call; seq and next
+                        # are both in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0
+                        # is realend - pay, so all captured is capend == realend)
                         self._deliver(f, side, self.cur, pay, capend)
+                        if f.core is not None:
+                            self._remember(f, side, self.cur, seq, pay, capend)
                         if side == 0:
                             f.next_c = (seq + plen) & MASK32
-                            if f.ooo_c or (f.state & ST_FIN_C) != 0:
-                                self._drain_ooo(f, 0, False)    # (only queued segments or a FIN need it)
+                            if (f.state & ST_FIN_C) != 0:
+                                self._drain_ooo(f, 0, False)    # (only a FIN needs it)
                         else:
                             f.next_s = (seq + plen) & MASK32
-                            if f.ooo_s or (f.state & ST_FIN_S) != 0:
+                            if (f.state & ST_FIN_S) != 0:
                                 self._drain_ooo(f, 1, False)
                     else:
                         self._segment(f, side, self.cur, seq, pay, capend, plen)
             if flags & 0x01:
+                # the FIN ends the stream only once every byte before it has arrived: a FIN
+                # overtaking the last data must not end the stream early
                 if side == 0:
                     f.state |= ST_FIN_C
-                    if len(f.ooo_c) == 0 and not f.eof_c:
-                        f.eof_c = True
-                        if f.core is not None:
-                            f.core.eof(0, self.now, self.frame, self.kbuf)
-                            self._drain_kernel(f)
+                    f.fin_c = (seq + plen) & MASK32
                 else:
                     f.state |= ST_FIN_S
-                    if len(f.ooo_s) == 0 and not f.eof_s:
-                        f.eof_s = True
-                        if f.core is not None:
-                            f.core.eof(1, self.now, self.frame, self.kbuf)
-                            self._drain_kernel(f)
+                    f.fin_s = (seq + plen) & MASK32
+                self._drain_ooo(f, side, False)
         elif ipproto == 17:
             plen = capend - pay
             if side == 0:
@@ -1366,17 +1423,26 @@ class Engine:
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
         rel = _seqdiff(seq, nxt)
         if rel <= 0:
-            self._in_order(f, side, buf, seq, s, e, plen, -rel)
+            if len(ooo) > 0:
+                # bytes held ahead were there first: where this segment covers them with other
+                # bytes, the held ones win (and the difference is reported)
+                data = self._patch_held(f, side, ooo, seq, _bytes(buf, s, e))
+                self._in_order(f, side, data, seq, 0, len(data), plen, -rel)
+            else:
+                self._in_order(f, side, buf, seq, s, e, plen, -rel)
             if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
                 self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
             return
         # ahead of what we expect: keep it until the hole fills, within bounds
         held: cython.longlong = f.ooo_bytes_c if side == 0 else f.ooo_bytes_s
         self._count("reassembly.out_of_order")
+        data = _bytes(buf, s, e)
+        if len(ooo) > 0:
+            data = self._patch_held(f, side, ooo, seq, data)
         i = 0
         while i < len(ooo) and _seqdiff(ooo[i][0], nxt) <= rel:
             i += 1
-        ooo.insert(i, (seq, _bytes(buf, s, e), plen))
+        ooo.insert(i, (seq, data, plen))
         held += e - s
         if side == 0:
             f.ooo_bytes_c = held
@@ -1391,6 +1457,13 @@ class Engine:
                   s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t, skip: cython.Py_ssize_t):
         """Deliver a segment that starts at or before the next expected byte."""
         cap: cython.Py_ssize_t = e - s
+        if plen == 1 and skip == 1:
+            # a keep-alive (RFC 1122 4.2.3.6: one garbage byte at SND.NXT - 1): not stream
+            # data, and its byte is not compared with the one it repeats
+            self._count("tcp.keepalives")
+            return
+        if skip > 0:
+            self._check_overlap(f, side, data, seq, s, e if skip >= cap else s + skip)
         if skip >= plen:
             self._count("reassembly.retransmitted_segments")
             return
@@ -1398,6 +1471,8 @@ class Engine:
             self._count("reassembly.overlap_bytes", skip)
         if skip < cap:
             self._deliver(f, side, data, s + skip, e)
+            if f.core is not None:
+                self._remember(f, side, data, (seq + skip) & MASK32, s + skip, e)
         if cap < plen:     # snaplen cut the segment: the rest is a hole in the stream
             self._count("capture.snaplen_cut_segments")
             self._gap(f, side, plen - (cap if cap > skip else skip))
@@ -1405,6 +1480,65 @@ class Engine:
             f.next_c = (seq + plen) & MASK32
         else:
             f.next_s = (seq + plen) & MASK32
+
+    @cython.cfunc
+    def _remember(self, f: Flow, side: cython.int, data, seq: cython.longlong,
+                  s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        """Fingerprint the tail (FP_MAX_BYTES) of the segment data[s:e] just delivered at *seq*."""
+        if e - s > FP_MAX_BYTES:
+            seq = (seq + (e - s - FP_MAX_BYTES)) & MASK32
+            s = e - FP_MAX_BYTES
+        if side == 0:
+            f.fseq_c = seq
+            f.flen_c = e - s
+            f.fp_c = _fp(data, s, e)
+        else:
+            f.fseq_s = seq
+            f.flen_s = e - s
+            f.fp_s = _fp(data, s, e)
+
+    @cython.cfunc
+    def _check_overlap(self, f: Flow, side: cython.int, data, seq: cython.longlong,
+                       s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        """data[s:e], at *seq*, repeats bytes already delivered: when it covers the last
+        delivered segment's fingerprinted tail, it must carry the same bytes.  The copy
+        delivered first stands (the kernels saw it); a different one is reported."""
+        flen: cython.Py_ssize_t = f.flen_c if side == 0 else f.flen_s
+        fseq: cython.longlong = f.fseq_c if side == 0 else f.fseq_s
+        off: cython.longlong
+        if flen == 0:
+            return
+        off = _seqdiff(fseq, seq)
+        if off < 0 or off + flen > e - s:
+            return
+        if _fp(data, s + off, s + off + flen) != (f.fp_c if side == 0 else f.fp_s):
+            self._overlap_anomaly(f, side, fseq, flen)
+
+    @cython.cfunc
+    def _overlap_anomaly(self, f: Flow, side: cython.int, seq: cython.longlong, n: cython.Py_ssize_t):
+        self._flow_anomaly(f, (0, side, self.now, self.frame, "tcp.overlap_inconsistent",
+                               "%d byte(s) at sequence number %d retransmitted with different data; "
+                               "the first copy is kept" % (n, seq)))
+
+    @cython.cfunc
+    def _patch_held(self, f: Flow, side: cython.int, ooo: list, seq: cython.longlong, data: bytes) -> bytes:
+        """*data* at *seq* overlaps segments held out of order: where it carries other bytes
+        than a held segment, the held (first) copy wins and the difference is reported."""
+        a: cython.longlong
+        lo: cython.Py_ssize_t
+        hi: cython.Py_ssize_t
+        n: cython.Py_ssize_t = len(data)
+        for h in ooo:
+            hdata: bytes = h[1]
+            a = _seqdiff(h[0], seq)          # where the held segment starts in data
+            lo = a if a > 0 else 0
+            hi = a + len(hdata)
+            if hi > n:
+                hi = n
+            if lo < hi and data[lo:hi] != hdata[lo - a:hi - a]:
+                self._overlap_anomaly(f, side, (seq + lo) & MASK32, hi - lo)
+                data = data[:lo] + hdata[lo - a:hi - a] + data[hi:]
+        return data
 
     @cython.cfunc
     def _drain_ooo(self, f: Flow, side: cython.int, force: cython.bint):
@@ -1430,7 +1564,10 @@ class Engine:
             if force and len(ooo) <= self.max_ooo_segs // 2 and \
                     (f.ooo_bytes_c if side == 0 else f.ooo_bytes_s) <= self.max_ooo_bytes // 2:
                 force = False
-        if (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) and len(ooo) == 0:
+        nxt = f.next_c if side == 0 else f.next_s
+        fin: cython.longlong = f.fin_c if side == 0 else f.fin_s
+        if (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) and len(ooo) == 0 \
+                and (force or nxt < 0 or fin < 0 or _seqdiff(nxt, fin) >= 0):
             if side == 0 and not f.eof_c:
                 f.eof_c = True
                 if f.core is not None:
