@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from support import capbuild as cb
-from support.tcpconv import (C, CM, S, SM, T0, Conv, anomalies, messages, of, per_frame, run, stamp,
+from support.tcpconv import (C, CM, S, SM, T0, Conv, anomalies, messages, of, per_frame, run, split_ipv4, stamp,
                              tshark_available, tshark_frames, write)
 from otwatch.parsers.limits import DEFAULT_LIMITS
 
@@ -35,26 +35,6 @@ def polls(n=3, port=502, **kw):
 def ipv4(src, dst, proto, payload, ident=1, frag=0, total=None):
     tl = 20 + len(payload) if total is None else total
     return struct.pack("!BBHHHBBH4s4s", 0x45, 0, tl, ident, frag, 64, proto, 0, cb.ip(src), cb.ip(dst)) + payload
-
-
-def split_ipv4(frame: bytes, size: int, ident: int, order=None, extra=()):
-    """The IPv4 datagram in an Ethernet *frame* as fragments of *size* payload bytes (a
-    multiple of 8), in *order* (indexes), plus *extra* (offset, bytes) fragments."""
-    eth, ip = frame[:14], frame[14:]
-    src, dst, proto = ip[12:16], ip[16:20], ip[9]
-    body = ip[20:]
-    pieces = [(o, body[o:o + size]) for o in range(0, len(body), size)]
-    out = []
-    for k, (o, chunk) in enumerate(pieces):
-        more = 0x2000 if k < len(pieces) - 1 else 0
-        out.append(eth + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(chunk), ident, more | (o // 8), 64, proto,
-                                     0, src, dst) + chunk)
-    for o, chunk in extra:
-        out.append(eth + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(chunk), ident, 0x2000 | (o // 8), 64, proto,
-                                     0, src, dst) + chunk)
-    if order is not None:
-        out = [out[i] for i in order]
-    return out
 
 
 def fragmented(size=16, order=None, extra_for=None):
