@@ -475,7 +475,7 @@ def _bytes(buf, a: cython.Py_ssize_t, b: cython.Py_ssize_t) -> bytes:
 @cython.cclass
 class Engine:
     # configuration
-    kernels: dict          # app -> (CoreClass, probe function)
+    kernels: dict          # app -> (CoreClass, probe function[, side_hint function or None])
     port_map: dict         # server port -> app
     tls_ports: dict        # server port -> app carried inside TLS
     limits: object
@@ -1516,6 +1516,14 @@ class Engine:
         asrc = self.port_map.get(sport)
         sd: cython.int = 0
         ss: cython.int = 0
+        if ad is not None and ad == asrc and capend > pay and ad in self.kernels \
+                and len(self.kernels[ad]) > 2 and self.kernels[ad][2] is not None:
+            # the same protocol's port on both sides (502 to 502): the shape of the message
+            # (a request's or a response's) says who sent it
+            sd = self.kernels[ad][2](self.cur, pay, capend)
+            if sd >= 0:
+                self._count("flows.oriented_by_content")
+                return sd == 0
         if ad is not None and asrc is not None and ad != asrc and capend > pay:
             if ad in self.kernels:
                 sd = self.kernels[ad][1](self.cur, pay, capend)

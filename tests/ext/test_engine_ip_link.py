@@ -184,3 +184,17 @@ def test_midstream_client_on_another_protocols_port_is_oriented_by_content(tmp_p
     assert stats["flows.oriented_by_content"] == 1
     if tshark_available():
         assert per_frame(obs, "modbus") == tshark_frames(path, "modbus")
+
+
+@pytest.mark.parametrize("first", ["response", "request"])
+def test_midstream_with_502_on_both_sides_is_oriented_by_message_shape(tmp_path, impl, first):
+    pk = polls(cport=502)[3:-3]            # no handshake
+    if first == "response":
+        pk = pk[1:]                        # the first packet is a PLC's response
+    obs, stats = run(write(tmp_path, pk), impl)
+    (start,) = of(obs, "FlowStart")
+    assert (start.client, start.server, start.guessed) == (C, S, True)
+    assert not [a for a in anomalies(obs) if a in ("modbus.unsolicited_response", "modbus.unanswered_request")
+                and first == "request"]
+    dirs = [m.direction for m in messages(obs)]
+    assert dirs == (["request", "response"] * 3)[1 if first == "response" else 0:]
