@@ -67,6 +67,7 @@ END_IDLE = "idle"
 END_CAP = "cap"
 END_CLOSED = "closed"
 END_EOF = "end_of_capture"
+END_REUSED = "reused"      # a new SYN with a new ISN on the same ports: the next connection began
 
 # TCP state bits kept per flow.
 ST_SYN = cython.declare(cython.int, 1)
@@ -119,6 +120,9 @@ AUX_MAX = cython.declare(cython.int, 1500)
 # are "plausible" for anything.  8 is a Modbus MBAP header and function code, an OPC UA
 # message header, and more than any MQTT fixed header.
 PROBE_MIN_BYTES = cython.declare(cython.Py_ssize_t, 8)
+# While a flow has sent fewer bytes than this, a side's probe reads everything it sent so far
+# (joined); past it, each segment alone (a join per segment of a bulk transfer would cost).
+PROBE_JOIN_BYTES = cython.declare(cython.longlong, 256)
 
 # First bytes that are certainly not an OT protocol on its own port: an HTTP request or
 # status line, or a TLS record header (content type 20-23, version 3.x).  A port-bound
@@ -133,6 +137,12 @@ HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"
 # unlike cython.cast, which is a Python call when not compiled).
 SHIFT16 = cython.declare(cython.ulonglong, 1 << 16)
 SHIFT24 = cython.declare(cython.ulonglong, 1 << 24)
+# Overlap checks: a fingerprint of the last delivered segment of each direction (its last
+# FP_MAX_BYTES bytes: every Modbus ADU, and the part of a longer segment a retransmission
+# is compared on) tells a retransmission that carries different bytes (tcp.overlap_inconsistent)
+FP_MAX_BYTES = cython.declare(cython.Py_ssize_t, 256)
+FNV_OFFSET = cython.declare(cython.ulonglong, 0xCBF29CE484222325)
+FNV_PRIME = cython.declare(cython.ulonglong, 0x100000001B3)
 MIX1 = cython.declare(cython.ulonglong, 0xBF58476D1CE4E5B9)
 MIX2 = cython.declare(cython.ulonglong, 0x94D049BB133111EB)
 
@@ -152,6 +162,11 @@ _REC_BE = struct.Struct(">IIII")
 _IPV4_HDR = struct.Struct(">BxHxxHxBxxII")
 # TCP header (RFC 9293): ports, sequence number, data offset byte, flags (ack skipped)
 _TCP_HDR = struct.Struct(">HHI4xBB")
+
+# Pieces one IPv4 datagram may arrive in before further ones are dropped (counted): 64 KiB in
+# 8-byte fragments would be 8192, and each piece is compared with those held (overlaps), so an
+# attacker's tiny fragments are cut off here; real stacks send a handful (MTU-sized).
+MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
 
 # Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
 FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
@@ -182,6 +197,26 @@ def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
     h = ((h ^ (h >> 30)) * MIX1) & MASK64
     h = ((h ^ (h >> 27)) * MIX2) & MASK64
     return (h ^ (h >> 31)) & MASK64
+
+
+@cython.cfunc
+def _fp(data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.ulonglong:
+    """A fingerprint of data[s:e] (bytes or bytearray) for the overlap check: equal bytes give
+    equal fingerprints.  Compiled, FNV-1a over 8-byte words read in place; interpreted,
+    CPython's bytes hash (a loop per byte would cost more than the packet).  The two differ,
+    but only their equality is ever used, within one run."""
+    if not cython.compiled:
+        return hash(bytes(data[s:e])) & MASK64
+    p: cython.p_const_uchar = data
+    h: cython.ulonglong = FNV_OFFSET
+    i: cython.Py_ssize_t = s
+    while i + 8 <= e:
+        h = (h ^ cython.cast(cython.p_ulonglong, p + i)[0]) * FNV_PRIME
+        i += 8
+    while i < e:
+        h = (h ^ p[i]) * FNV_PRIME
+        i += 1
+    return h ^ (e - s)
 
 
 @cython.cfunc
@@ -280,6 +315,17 @@ class Flow:
     ooo_bytes_s: cython.longlong
     eof_c: cython.bint
     eof_s: cython.bint
+    fin_c: cython.longlong   # sequence number of the side's FIN, -1 none seen: the stream ends
+    fin_s: cython.longlong   # only once every byte before it arrived (RFC 9293 3.10.7.4)
+    syn_c: cython.longlong   # the client's ISN + 1 from its SYN, -1 none seen (port reuse test)
+    # the last delivered segment's fingerprinted tail, per side: first sequence number,
+    # length (0 none) and fingerprint (_fp)
+    fseq_c: cython.longlong
+    fseq_s: cython.longlong
+    flen_c: cython.Py_ssize_t
+    flen_s: cython.Py_ssize_t
+    fp_c: cython.ulonglong
+    fp_s: cython.ulonglong
     gap_bytes: cython.longlong
     # probing, for flows on ports we do not know
     probing: cython.bint
@@ -307,6 +353,15 @@ class Flow:
         self.ooo_bytes_s = 0
         self.eof_c = False
         self.eof_s = False
+        self.fin_c = -1
+        self.fin_s = -1
+        self.syn_c = -1
+        self.fseq_c = 0
+        self.fseq_s = 0
+        self.flen_c = 0
+        self.flen_s = 0
+        self.fp_c = 0
+        self.fp_s = 0
         self.gap_bytes = 0
         self.probing = False
         self.probe_bytes = 0
@@ -420,7 +475,7 @@ def _bytes(buf, a: cython.Py_ssize_t, b: cython.Py_ssize_t) -> bytes:
 @cython.cclass
 class Engine:
     # configuration
-    kernels: dict          # app -> (CoreClass, probe function)
+    kernels: dict          # app -> (CoreClass, probe function[, side_hint function or None])
     port_map: dict         # server port -> app
     tls_ports: dict        # server port -> app carried inside TLS
     limits: object
@@ -437,12 +492,18 @@ class Engine:
     big: cython.bint               # byte order of the current file/section
     nanos: cython.bint             # pcap: nanosecond timestamps
     linktype: cython.int           # pcap: the file's link type
+    fcs_len: cython.Py_ssize_t     # pcap: bytes of frame check sequence ending every frame (0 none)
     ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
     header_done: cython.bint
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     anom_report: cython.longlong   # limits.anomalies_reported_per_flow
     anom_sample: cython.longlong   # limits.anomaly_sample_rate
     # state
+    frags: dict                    # (src, dst, proto, IPv4 id) -> incomplete datagram (see _fragment)
+    frag_bytes: cython.longlong    # bytes held in frags
+    frag_max: cython.Py_ssize_t
+    frag_max_bytes: cython.longlong
+    frag_timeout: cython.double
     flows: dict                    # hash -> Flow (chained)
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
     nflows: cython.longlong
@@ -492,10 +553,16 @@ class Engine:
         self.big = False
         self.nanos = False
         self.linktype = -1
+        self.fcs_len = 0
         self.ifaces = []
         self.header_done = False
         self.skip_rest = False
         self.flows = {}
+        self.frags = {}
+        self.frag_bytes = 0
+        self.frag_max = limits.ipv4_frag_max_datagrams
+        self.frag_max_bytes = limits.ipv4_frag_max_bytes
+        self.frag_timeout = limits.ipv4_frag_timeout
         self.fcache = [None] * FLOW_CACHE_SIZE
         self.nflows = 0
         self.hosts = {}
@@ -638,7 +705,12 @@ class Engine:
                 else:
                     raise ValueError("not a pcap or pcapng file (magic %08x)" % m)
                 self.fmt = FMT_PCAP
-                self.linktype = self._u32(mv, 20) & 0x0FFFFFFF
+                lt_raw: cython.ulonglong = self._u32(mv, 20)
+                # the link type is the low 16 bits; bit 26 says the top 4 bits give the FCS
+                # length in 16-bit words (libpcap LT_FCS_LENGTH, draft-ietf-opsawg-pcap 4)
+                self.linktype = lt_raw & 0xFFFF
+                if lt_raw & 0x04000000:
+                    self.fcs_len = ((lt_raw >> 28) & 0xF) * 2
                 self.header_done = True
                 pos = 24
         if self.fmt == FMT_PCAP:
@@ -681,7 +753,12 @@ class Engine:
             if rec_end > n:
                 break
             ts = sec + frac * unit
-            self._packet(buf, body, rec_end, wirelen, ts, lt)
+            if self.fcs_len != 0 and caplen >= wirelen and caplen >= self.fcs_len:
+                # the frame check sequence is no part of the packet (when the frame was captured
+                # whole; a snaplen cut took it already)
+                self._packet(buf, body, rec_end - self.fcs_len, wirelen - self.fcs_len, ts, lt)
+            else:
+                self._packet(buf, body, rec_end, wirelen, ts, lt)
             pos = rec_end
         if final and pos < n:
             self._count("capture.truncated_records")
@@ -781,6 +858,8 @@ class Engine:
         code: cython.uint
         olen: cython.Py_ssize_t
         v: cython.int
+        hi: cython.ulonglong
+        lo: cython.ulonglong
         while p + 4 <= end:
             code = self._u16(buf, p)
             olen = self._u16(buf, p + 2)
@@ -792,11 +871,17 @@ class Engine:
                     div = 2.0 ** (v & 0x7F)
                 else:
                     div = 10.0 ** v
-            elif code == 14 and olen >= 8:  # if_tsoffset, seconds
+            elif code == 14 and olen >= 8:  # if_tsoffset: seconds, a *signed* 64-bit integer
                 if self.big:
-                    off = float((self._u32(buf, p + 4) << 32) | self._u32(buf, p + 8))
+                    hi = self._u32(buf, p + 4)
+                    lo = self._u32(buf, p + 8)
                 else:
-                    off = float(self._u32(buf, p + 4) | (self._u32(buf, p + 8) << 32))
+                    lo = self._u32(buf, p + 4)
+                    hi = self._u32(buf, p + 8)
+                if hi & 0x80000000:
+                    off = (hi - 4294967296.0) * 4294967296.0 + lo
+                else:
+                    off = hi * 4294967296.0 + lo
             p += 4 + ((olen + 3) & ~3)
         return (lt, div, off)
 
@@ -851,15 +936,6 @@ class Engine:
             else:
                 etype = (buf[p + 12] << 8) | buf[p + 13]
             p += 14
-            if etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
-                self.n_vlan += 1
-                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
-                    if end - p < 4:
-                        self._count("decode.truncated_l2")
-                        return
-                    vlan = ((buf[p] << 8) | buf[p + 1]) & 0x0FFF   # innermost tag wins
-                    etype = (buf[p + 2] << 8) | buf[p + 3]
-                    p += 4
         elif lt == LT_SLL:
             if end - p < 16:
                 self._count("decode.truncated_l2")
@@ -899,6 +975,17 @@ class Engine:
         else:
             self._count("decode.unsupported_linktype.%d" % lt)
             return
+        if etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+            # 802.1Q/802.1ad tags: after Ethernet, and after Linux cooked headers too
+            # (``tcpdump -i any`` on a tagged interface writes SLL protocol 0x8100 + the tag)
+            self.n_vlan += 1
+            while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                if end - p < 4:
+                    self._count("decode.truncated_l2")
+                    return
+                vlan = ((buf[p] << 8) | buf[p + 1]) & 0x0FFF   # innermost tag wins
+                etype = (buf[p + 2] << 8) | buf[p + 3]
+                p += 4
         if etype == ETH_IPV4:
             # IPv4 (RFC 791), written out here, its only caller: a call costs more than
             # the header when interpreted
@@ -921,19 +1008,23 @@ class Engine:
                 return
             self.n_ipv4 += 1
             ihl = (vihl & 15) * 4
+            if total == 0 and ihl >= 20 and end - p >= ihl:
+                # total length 0: a segment the capturing host's NIC was to split (TSO); the
+                # frame is the datagram (tshark: "presumed to be because of TSO")
+                self._count("decode.ipv4_tso_length0")
+                total = end - p
             if ihl < 20 or total < ihl:
                 self._count("decode.bad_ipv4_header")
                 return
-            if frag & 0x3FFF:
-                self._count("decode.ipv4_fragments")
-                if frag & 0x1FFF:   # not the first fragment: no L4 header here
-                    return
             realend = p + total
             # a snaplen cut ends the captured bytes first; the IP header still says how long
             # the datagram was
             capend = realend if realend < end else end
-            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst,
-                     (frag & 0x2000) != 0)
+            if frag & 0x3FFF:
+                self._count("decode.ipv4_fragments")
+                self._fragment(buf, p, ihl, capend, realend, wirelen, vlan, smac, dmac, proto, src, dst, frag)
+                return
+            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst, False)
         elif etype == ETH_IPV6:
             self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
         elif etype == ETH_ARP:
@@ -985,6 +1076,109 @@ class Engine:
         return h
 
     @cython.cfunc
+    def _fragment(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, ihl: cython.Py_ssize_t,
+                  capend: cython.Py_ssize_t, realend: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+                  vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t, proto: cython.int,
+                  src: cython.ulonglong, dst: cython.ulonglong, frag: cython.uint):
+        """One IPv4 fragment: kept until its datagram is whole, which then goes to _l4.
+
+        Bounded (limits.ipv4_frag_*: datagrams, bytes, seconds of packet time; pieces per
+        datagram, MAX_FRAG_PIECES); what a bound drops is counted.  Where fragments overlap
+        with different bytes the first copy wins and ``ip.fragment_overlap`` is raised
+        (the Teardrop/Rose family, and the IDS evasion of RFC 1858)."""
+        off: cython.Py_ssize_t = (frag & 0x1FFF) * 8
+        n: cython.Py_ssize_t = realend - p - ihl
+        a: cython.Py_ssize_t
+        lo: cython.Py_ssize_t
+        hi: cython.Py_ssize_t
+        if capend < realend:
+            self._count("decode.ipv4_fragments_cut")     # snaplen cut: cannot be reassembled
+            return
+        if off + n > 65535 - ihl:
+            self._count("decode.ipv4_fragments_too_long")
+            self._anomaly(APP_NONE, 0, 0, -1, "ip.fragment_too_long",
+                          "fragment at offset %d makes a datagram longer than 65535 bytes" % off)
+            return
+        key = (src, dst, proto, (buf[p + 4] << 8) | buf[p + 5])
+        d = self.frags.get(key)
+        if d is None:
+            if len(self.frags) >= self.frag_max or self.frag_bytes + n > self.frag_max_bytes:
+                self._frag_evict()
+            # [first ts, pieces [(offset, bytes)], total length or -1, bytes held, wire bytes,
+            #  MAC bytes of the first fragment seen]
+            d = [self.now, [], -1, 0, 0, b""]
+            self.frags[key] = d
+        pieces: list = d[1]
+        if len(pieces) >= MAX_FRAG_PIECES:
+            self._count("decode.ipv4_fragments_dropped")
+            return
+        data = _bytes(self.cur, p + ihl, realend)
+        for pc in pieces:
+            a = pc[0] - off                  # where the held piece starts in data
+            lo = a if a > 0 else 0
+            hi = a + len(pc[1])
+            if hi > n:
+                hi = n
+            if lo < hi and data[lo:hi] != pc[1][lo - a:hi - a]:
+                self._count("decode.ipv4_fragment_overlaps")
+                self._anomaly(APP_NONE, 0, 0, -1, "ip.fragment_overlap",
+                              "IPv4 id %d: %d byte(s) at offset %d sent again with different data; "
+                              "the first copy is kept" % (key[3], hi - lo, off + lo))
+                data = data[:lo] + pc[1][lo - a:hi - a] + data[hi:]
+        pieces.append((off, data))
+        d[3] += n
+        d[4] += wirelen
+        self.frag_bytes += n
+        if (frag & 0x2000) == 0:
+            d[2] = off + n
+        if smac >= 0 and dmac >= 0 and off == 0:
+            d[5] = _bytes(self.cur, dmac, dmac + 6) + _bytes(self.cur, smac, smac + 6)
+        elif len(d[5]) == 0 and smac >= 0 and dmac >= 0:
+            d[5] = _bytes(self.cur, dmac, dmac + 6) + _bytes(self.cur, smac, smac + 6)
+        if d[2] < 0:
+            return
+        # whole? walk the pieces in offset order
+        pieces.sort(key=_by_offset)
+        out = bytearray()
+        for pc in pieces:
+            if pc[0] > len(out):
+                return                       # a hole still
+            if pc[0] + len(pc[1]) > len(out):
+                out += pc[1][len(out) - pc[0]:]
+        if len(out) < d[2]:
+            return
+        del self.frags[key]
+        self.frag_bytes -= d[3]
+        self._count("decode.ipv4_reassembled")
+        macs: bytes = d[5]
+        whole = macs + bytes(out[:d[2]])
+        saved = self.cur
+        self.cur = whole
+        mv: cython.const[cython.uchar][::1] = whole
+        m: cython.Py_ssize_t = len(macs)
+        self._l4(mv, proto, m, len(whole), len(whole), d[4], vlan, 6 if m else -1, 0 if m else -1,
+                 0, src, 0, dst, False)
+        self.cur = saved
+
+    @cython.cfunc
+    def _frag_evict(self):
+        """Make room for a new datagram: drop the oldest incomplete one (counted)."""
+        for k in self.frags:
+            d = self.frags.pop(k)
+            self.frag_bytes -= d[3]
+            self._count("decode.ipv4_fragments_dropped", len(d[1]))
+            return
+
+    @cython.cfunc
+    def _frag_expire(self, now: cython.double):
+        """Drop incomplete datagrams older than limits.ipv4_frag_timeout (packet time)."""
+        old = [k for k, d in self.frags.items() if now - d[0] > self.frag_timeout]
+        for k in old:
+            d = self.frags.pop(k)
+            self.frag_bytes -= d[3]
+            self._count("decode.ipv4_fragments_timeout", len(d[1]))
+
+    @cython.cfunc
     def _ipv6(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
               vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
         nh: cython.int
@@ -1027,10 +1221,14 @@ class Engine:
                 if capend - q < 8:
                     self._count("decode.truncated_l3")
                     return
-                self._count("decode.ipv6_fragments")
-                frag = True
-                if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF8) != 0:
-                    return
+                if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF9) == 0:
+                    # an atomic fragment (offset 0, M=0) is a whole packet (RFC 6946)
+                    self._count("decode.ipv6_atomic_fragments")
+                else:
+                    self._count("decode.ipv6_fragments")
+                    frag = True
+                    if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF8) != 0:
+                        return
                 nh = buf[q]
                 q += 8
             elif nh == 51:
@@ -1098,23 +1296,26 @@ class Engine:
             sport = dport = flags = 0
             seq = 0
             pay = capend
-        # the flow key is direction-free: hash the two endpoints in a canonical order.
+        # the flow key is direction-free: hash the two endpoints in a canonical order.  The
+        # VLAN is no part of it (as in Zeek): a connection whose two directions are tagged
+        # differently (a router on a stick, a SPAN of both VLANs) is one flow; the flow keeps
+        # the VLAN of its first packet.
         # Only equality of hashes matters (nothing reports them), so the interpreted path
         # uses CPython's tuple hash: five _mix64 calls would cost ~2.5 us a packet there.
         # It is not masked to 64 bits (a new int object a packet): a negative h is as good a
         # dict key, and h & FLOW_CACHE_MASK is a slot index either way.
         if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sport <= dport))):
             if cython.compiled:
-                h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, shi), slo), dhi), dlo),
+                h = _mix64(_mix64(_mix64(_mix64(_mix64(ipproto, shi), slo), dhi), dlo),
                            (sport * SHIFT16) | dport)
             else:
-                h = hash((vlan, ipproto, shi, slo, dhi, dlo, sport, dport))
+                h = hash((ipproto, shi, slo, dhi, dlo, sport, dport))
         else:
             if cython.compiled:
-                h = _mix64(_mix64(_mix64(_mix64(_mix64((vlan << 8) | ipproto, dhi), dlo), shi), slo),
+                h = _mix64(_mix64(_mix64(_mix64(_mix64(ipproto, dhi), dlo), shi), slo),
                            (dport * SHIFT16) | sport)
             else:
-                h = hash((vlan, ipproto, dhi, dlo, shi, slo, dport, sport))
+                h = hash((ipproto, dhi, dlo, shi, slo, dport, sport))
         # the last flow seen in this hash's cache slot, else the table (a dict keyed by the
         # hash: a Python int per lookup, so the slot saves it for the packets of busy flows)
         slot: cython.Py_ssize_t = h & FLOW_CACHE_MASK
@@ -1127,7 +1328,7 @@ class Engine:
         while f is not None:
             # the packet's side on flow f (0 client -> server, 1 server -> client), if it is
             # f's; written out in the loop, not a call: it runs for every packet
-            if f.ipproto == ipproto and f.vlan == vlan:
+            if f.ipproto == ipproto:
                 if f.a_lo == slo and f.a_hi == shi and f.a_port == sport and f.b_lo == dlo \
                         and f.b_hi == dhi and f.b_port == dport:
                     side = 0
@@ -1143,13 +1344,21 @@ class Engine:
                 f = f.chain
         if f is not None and not cached:
             self.fcache[slot] = f
-        if f is not None and ipproto == 6 and (flags & 0x12) == 0x02 and side == 0 \
-                and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
-            # a new connection reusing the 4-tuple of a closed one
-            self._end_flow(f, END_CLOSED)
-            f = None
+        if f is not None and ipproto == 6 and (flags & 0x12) == 0x02:
+            if side == 0 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
+                # a new connection reusing the 4-tuple of a closed one
+                self._end_flow(f, END_CLOSED)
+                f = None
+            elif (f.payload_c > 0 or f.payload_s > 0) and ((seq + 1) & MASK32) != f.syn_c:
+                # a SYN with a new ISN (higher or lower) after data, no FIN or RST seen: the
+                # next connection on these ports (Zeek and Suricata do the same); its bytes are
+                # neither retransmissions nor a multi-megabyte gap of the old one
+                self._count("flows.port_reused")
+                self._end_flow(f, END_REUSED)
+                f = None
         if f is None:
-            f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags)
+            f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags,
+                               pay, capend)
             side = 0 if (f.a_lo == slo and f.a_hi == shi and f.a_port == sport) else 1
         f.last_ts = self.now
         f.last_frame = self.frame
@@ -1171,6 +1380,8 @@ class Engine:
                 f.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
                 seq = (seq + 1) & MASK32
                 if side == 0:
+                    if (flags & 0x10) == 0 and f.syn_c < 0:
+                        f.syn_c = seq
                     if f.next_c < 0 or (f.state & ST_DATA) == 0:
                         f.next_c = seq
                 elif f.next_s < 0 or (f.state & ST_DATA) == 0:
@@ -1182,39 +1393,40 @@ class Engine:
                     f.payload_c += plen
                 else:
                     f.payload_s += plen
-                if f.core is not None or f.probing or f.app == APP_TLS:
+                if flags & 0x04:
+                    # data on a RST is a diagnostic at most (RFC 9293 3.5.3), never stream data
+                    self._count("tcp.rst_payload_ignored")
+                elif f.core is not None or f.probing or f.app == APP_TLS:
                     f.state |= ST_DATA
-                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend:
-                        # the usual segment: exactly the next bytes, all captured (the first
-                        # case of _in_order, tested here without a call; seq and next are both
-                        # in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0 is
-                        # realend - pay, so all captured is capend == realend)
+                    if seq == (f.next_c if side == 0 else f.next_s) and capend == realend \
+                            and not (f.ooo_c if side == 0 else f.ooo_s):
+                        # the usual segment: exactly the next bytes, all captured, nothing held
+                        # (the first case of _in_order, tested here without a call; seq and next
+                        # are both in 0..2**32-1, so this is _seqdiff(seq, next) == 0, and plen > 0
+                        # is realend - pay, so all captured is capend == realend)
                         self._deliver(f, side, self.cur, pay, capend)
+                        if f.core is not None:
+                            self._remember(f, side, self.cur, seq, pay, capend)
                         if side == 0:
                             f.next_c = (seq + plen) & MASK32
-                            if f.ooo_c or (f.state & ST_FIN_C) != 0:
-                                self._drain_ooo(f, 0, False)    # (only queued segments or a FIN need it)
+                            if (f.state & ST_FIN_C) != 0:
+                                self._drain_ooo(f, 0, False)    # (only a FIN needs it)
                         else:
                             f.next_s = (seq + plen) & MASK32
-                            if f.ooo_s or (f.state & ST_FIN_S) != 0:
+                            if (f.state & ST_FIN_S) != 0:
                                 self._drain_ooo(f, 1, False)
                     else:
                         self._segment(f, side, self.cur, seq, pay, capend, plen)
             if flags & 0x01:
+                # the FIN ends the stream only once every byte before it has arrived: a FIN
+                # overtaking the last data must not end the stream early
                 if side == 0:
                     f.state |= ST_FIN_C
-                    if len(f.ooo_c) == 0 and not f.eof_c:
-                        f.eof_c = True
-                        if f.core is not None:
-                            f.core.eof(0, self.now, self.frame, self.kbuf)
-                            self._drain_kernel(f)
+                    f.fin_c = (seq + plen) & MASK32
                 else:
                     f.state |= ST_FIN_S
-                    if len(f.ooo_s) == 0 and not f.eof_s:
-                        f.eof_s = True
-                        if f.core is not None:
-                            f.core.eof(1, self.now, self.frame, self.kbuf)
-                            self._drain_kernel(f)
+                    f.fin_s = (seq + plen) & MASK32
+                self._drain_ooo(f, side, False)
         elif ipproto == 17:
             plen = capend - pay
             if side == 0:
@@ -1236,7 +1448,8 @@ class Engine:
     def _new_flow(self, buf: cython.const[cython.uchar][::1], h: cython.ulonglong, ipproto: cython.int, vlan: cython.int,
                   smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
                   shi: cython.ulonglong, slo: cython.ulonglong, sport: cython.int,
-                  dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int, flags: cython.int) -> Flow:
+                  dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int, flags: cython.int,
+                  pay: cython.Py_ssize_t, capend: cython.Py_ssize_t) -> Flow:
         f: Flow = Flow()
         sender_is_client: cython.bint = True
         guessed: cython.bint = False
@@ -1249,7 +1462,7 @@ class Engine:
                 sender_is_client = False
             else:
                 guessed = True
-                sender_is_client = self._client_by_port(sport, dport)
+                sender_is_client = self._orient(sport, dport, pay, capend)
         elif ipproto == 17:
             # UDP: the first sender is the client (Zeek's convention), unless it answers from a service port
             if (sport in AUX_UDP and dport not in AUX_UDP) or \
@@ -1291,6 +1504,38 @@ class Engine:
         self.out.append((R_FLOW_NEW, f.fid, self.now, self.frame, ipproto, vlan, cip, f.a_port, sip2, f.b_port,
                          cmac, smac2, guessed, APP_NAMES[f.app], f.link_id))
         return f
+
+    @cython.cfunc
+    def _orient(self, sport: cython.int, dport: cython.int, pay: cython.Py_ssize_t,
+                capend: cython.Py_ssize_t) -> cython.bint:
+        """Mid-stream orientation (the flow is marked guessed): is the sender the client?
+        When both ports are protocols' ports (a client whose ephemeral port is 4840 talking
+        to 502), the payload says which protocol this is, and that protocol's port is the
+        server's; otherwise the port rules of _client_by_port."""
+        ad = self.port_map.get(dport)
+        asrc = self.port_map.get(sport)
+        sd: cython.int = 0
+        ss: cython.int = 0
+        if ad is not None and ad == asrc and capend > pay and ad in self.kernels \
+                and len(self.kernels[ad]) > 2 and self.kernels[ad][2] is not None:
+            # the same protocol's port on both sides (502 to 502): the shape of the message
+            # (a request's or a response's) says who sent it
+            sd = self.kernels[ad][2](self.cur, pay, capend)
+            if sd >= 0:
+                self._count("flows.oriented_by_content")
+                return sd == 0
+        if ad is not None and asrc is not None and ad != asrc and capend > pay:
+            if ad in self.kernels:
+                sd = self.kernels[ad][1](self.cur, pay, capend)
+            if asrc in self.kernels:
+                ss = self.kernels[asrc][1](self.cur, pay, capend)
+            if ss > sd:
+                self._count("flows.oriented_by_content")
+                return False
+            if sd > ss:
+                self._count("flows.oriented_by_content")
+                return True
+        return self._client_by_port(sport, dport)
 
     @cython.cfunc
     def _client_by_port(self, sport: cython.int, dport: cython.int) -> cython.bint:
@@ -1382,17 +1627,26 @@ class Engine:
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
         rel = _seqdiff(seq, nxt)
         if rel <= 0:
-            self._in_order(f, side, buf, seq, s, e, plen, -rel)
+            if len(ooo) > 0:
+                # bytes held ahead were there first: where this segment covers them with other
+                # bytes, the held ones win (and the difference is reported)
+                data = self._patch_held(f, side, ooo, seq, _bytes(buf, s, e))
+                self._in_order(f, side, data, seq, 0, len(data), plen, -rel)
+            else:
+                self._in_order(f, side, buf, seq, s, e, plen, -rel)
             if len(ooo) > 0 or (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) != 0:
                 self._drain_ooo(f, side, False)    # nothing to do without queued segments or a FIN
             return
         # ahead of what we expect: keep it until the hole fills, within bounds
         held: cython.longlong = f.ooo_bytes_c if side == 0 else f.ooo_bytes_s
         self._count("reassembly.out_of_order")
+        data = _bytes(buf, s, e)
+        if len(ooo) > 0:
+            data = self._patch_held(f, side, ooo, seq, data)
         i = 0
         while i < len(ooo) and _seqdiff(ooo[i][0], nxt) <= rel:
             i += 1
-        ooo.insert(i, (seq, _bytes(buf, s, e), plen))
+        ooo.insert(i, (seq, data, plen))
         held += e - s
         if side == 0:
             f.ooo_bytes_c = held
@@ -1407,6 +1661,13 @@ class Engine:
                   s: cython.Py_ssize_t, e: cython.Py_ssize_t, plen: cython.Py_ssize_t, skip: cython.Py_ssize_t):
         """Deliver a segment that starts at or before the next expected byte."""
         cap: cython.Py_ssize_t = e - s
+        if plen == 1 and skip == 1:
+            # a keep-alive (RFC 1122 4.2.3.6: one garbage byte at SND.NXT - 1): not stream
+            # data, and its byte is not compared with the one it repeats
+            self._count("tcp.keepalives")
+            return
+        if skip > 0:
+            self._check_overlap(f, side, data, seq, s, e if skip >= cap else s + skip)
         if skip >= plen:
             self._count("reassembly.retransmitted_segments")
             return
@@ -1414,6 +1675,8 @@ class Engine:
             self._count("reassembly.overlap_bytes", skip)
         if skip < cap:
             self._deliver(f, side, data, s + skip, e)
+            if f.core is not None:
+                self._remember(f, side, data, (seq + skip) & MASK32, s + skip, e)
         if cap < plen:     # snaplen cut the segment: the rest is a hole in the stream
             self._count("capture.snaplen_cut_segments")
             self._gap(f, side, plen - (cap if cap > skip else skip))
@@ -1421,6 +1684,65 @@ class Engine:
             f.next_c = (seq + plen) & MASK32
         else:
             f.next_s = (seq + plen) & MASK32
+
+    @cython.cfunc
+    def _remember(self, f: Flow, side: cython.int, data, seq: cython.longlong,
+                  s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        """Fingerprint the tail (FP_MAX_BYTES) of the segment data[s:e] just delivered at *seq*."""
+        if e - s > FP_MAX_BYTES:
+            seq = (seq + (e - s - FP_MAX_BYTES)) & MASK32
+            s = e - FP_MAX_BYTES
+        if side == 0:
+            f.fseq_c = seq
+            f.flen_c = e - s
+            f.fp_c = _fp(data, s, e)
+        else:
+            f.fseq_s = seq
+            f.flen_s = e - s
+            f.fp_s = _fp(data, s, e)
+
+    @cython.cfunc
+    def _check_overlap(self, f: Flow, side: cython.int, data, seq: cython.longlong,
+                       s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        """data[s:e], at *seq*, repeats bytes already delivered: when it covers the last
+        delivered segment's fingerprinted tail, it must carry the same bytes.  The copy
+        delivered first stands (the kernels saw it); a different one is reported."""
+        flen: cython.Py_ssize_t = f.flen_c if side == 0 else f.flen_s
+        fseq: cython.longlong = f.fseq_c if side == 0 else f.fseq_s
+        off: cython.longlong
+        if flen == 0:
+            return
+        off = _seqdiff(fseq, seq)
+        if off < 0 or off + flen > e - s:
+            return
+        if _fp(data, s + off, s + off + flen) != (f.fp_c if side == 0 else f.fp_s):
+            self._overlap_anomaly(f, side, fseq, flen)
+
+    @cython.cfunc
+    def _overlap_anomaly(self, f: Flow, side: cython.int, seq: cython.longlong, n: cython.Py_ssize_t):
+        self._flow_anomaly(f, (0, side, self.now, self.frame, "tcp.overlap_inconsistent",
+                               "%d byte(s) at sequence number %d retransmitted with different data; "
+                               "the first copy is kept" % (n, seq)))
+
+    @cython.cfunc
+    def _patch_held(self, f: Flow, side: cython.int, ooo: list, seq: cython.longlong, data: bytes) -> bytes:
+        """*data* at *seq* overlaps segments held out of order: where it carries other bytes
+        than a held segment, the held (first) copy wins and the difference is reported."""
+        a: cython.longlong
+        lo: cython.Py_ssize_t
+        hi: cython.Py_ssize_t
+        n: cython.Py_ssize_t = len(data)
+        for h in ooo:
+            hdata: bytes = h[1]
+            a = _seqdiff(h[0], seq)          # where the held segment starts in data
+            lo = a if a > 0 else 0
+            hi = a + len(hdata)
+            if hi > n:
+                hi = n
+            if lo < hi and data[lo:hi] != hdata[lo - a:hi - a]:
+                self._overlap_anomaly(f, side, (seq + lo) & MASK32, hi - lo)
+                data = data[:lo] + hdata[lo - a:hi - a] + data[hi:]
+        return data
 
     @cython.cfunc
     def _drain_ooo(self, f: Flow, side: cython.int, force: cython.bint):
@@ -1446,7 +1768,10 @@ class Engine:
             if force and len(ooo) <= self.max_ooo_segs // 2 and \
                     (f.ooo_bytes_c if side == 0 else f.ooo_bytes_s) <= self.max_ooo_bytes // 2:
                 force = False
-        if (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) and len(ooo) == 0:
+        nxt = f.next_c if side == 0 else f.next_s
+        fin: cython.longlong = f.fin_c if side == 0 else f.fin_s
+        if (f.state & (ST_FIN_C if side == 0 else ST_FIN_S)) and len(ooo) == 0 \
+                and (force or nxt < 0 or fin < 0 or _seqdiff(nxt, fin) >= 0):
             if side == 0 and not f.eof_c:
                 f.eof_c = True
                 if f.core is not None:
@@ -1575,9 +1900,14 @@ class Engine:
         everything this side has sent so far; "certainly" (2) attaches the kernel, "plausible"
         (1) on both sides does, once each side sent PROBE_MIN_BYTES."""
         score: cython.int
-        f.probe_buf.append((side, _bytes(data, s, e), self.now, self.frame))
+        chunk = _bytes(data, s, e)
+        f.probe_buf.append((side, chunk, self.now, self.frame))
         f.probe_bytes += e - s
-        acc = b"".join([c[1] for c in f.probe_buf if c[0] == side])
+        acc = chunk
+        if f.probe_bytes - (e - s) < PROBE_JOIN_BYTES:
+            # the first bytes of a flow: what this side sent so far, as one buffer (a message
+            # may come a few bytes a segment); later segments are probed alone
+            acc = b"".join([c[1] for c in f.probe_buf if c[0] == side])
         for app, v in self.kernels.items():
             if f.rejected & (1 << app):
                 continue
@@ -1674,6 +2004,8 @@ class Engine:
     def _sweep(self, now: cython.double):
         f: Flow
         self.last_sweep = now
+        if self.frags:
+            self._frag_expire(now)
         dead = []
         for head in self.flows.values():
             f = head
@@ -1752,6 +2084,10 @@ class Engine:
 
 def _by_fid(f: Flow):
     return f.fid
+
+
+def _by_offset(piece):
+    return piece[0]
 
 
 def _by_last(f: Flow):

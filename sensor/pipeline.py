@@ -116,7 +116,7 @@ class Pipeline:
         for name, app in APP_BY_NAME.items():
             mod = ext.load(name, impl)
             core = getattr(mod, {"modbus": "ModbusCore", "mqtt": "MQTTCore", "opcua": "OPCUACore"}[name])
-            kernels[app] = (core, mod.probe)
+            kernels[app] = (core, mod.probe, getattr(mod, "side_hint", None))
         port_map = {}
         for port, name in s.ports.items():
             if name not in APP_BY_NAME:

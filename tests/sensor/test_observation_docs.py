@@ -27,10 +27,12 @@ def test_every_type_and_field_is_documented():
 
 def test_engine_anomaly_ids_are_documented():
     src = (ROOT / "ext" / "engine.py").read_text()
-    ids = set(re.findall(r'"((?:capture|dispatch)\.[a-z_]+)"', src))
+    ids = set(re.findall(r'"((?:capture|dispatch|tcp|ip)\.[a-z_]+)"', src))
     ids = {i for i in ids if not i.startswith(("dispatch.detected.", "dispatch.rejected."))}
     anomalies = {i for i in ids if re.search(r'_anomaly\([^)]*"%s"|"%s",\n' % (re.escape(i), re.escape(i)), src)}
     anomalies |= {"dispatch.detected_by_content"}
+    anomalies |= {i for i in ids if re.search(r'_flow_anomaly\([^\n]*\n?[^\n]*"%s"' % re.escape(i), src)}
+    assert "tcp.overlap_inconsistent" in anomalies
     flow_ids = set(re.findall(r'"(flow\.[a-z_]+)"', src))     # raised per flow (anomaly sampling)
     assert flow_ids == {"flow.anomalies_suppressed"}
     anomalies |= flow_ids

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import shutil
+import struct
 import subprocess
 
 from support import capbuild as cb
@@ -23,6 +24,26 @@ T0 = 1_700_000_000.0
 def tcp_frame(src, dst, sport, dport, seq, flags="A", payload=b"", ack=0, smac=CM, dmac=SM, vlans=()):
     return cb.eth(smac, dmac, 0x0800, cb.ipv4(src, dst, 6, cb.tcp(sport, dport, seq, ack, flags, payload)),
                   vlans=vlans)
+
+
+def split_ipv4(frame: bytes, size: int, ident: int, order=None, extra=()):
+    """The IPv4 datagram in an Ethernet *frame* as fragments of *size* payload bytes (a
+    multiple of 8), in *order* (indexes), plus *extra* (offset, bytes) fragments."""
+    eth, ip = frame[:14], frame[14:]
+    src, dst, proto = ip[12:16], ip[16:20], ip[9]
+    body = ip[20:]
+    pieces = [(o, body[o:o + size]) for o in range(0, len(body), size)]
+    out = []
+    for k, (o, chunk) in enumerate(pieces):
+        more = 0x2000 if k < len(pieces) - 1 else 0
+        out.append(eth + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(chunk), ident, more | (o // 8), 64, proto,
+                                     0, src, dst) + chunk)
+    for o, chunk in extra:
+        out.append(eth + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(chunk), ident, 0x2000 | (o // 8), 64, proto,
+                                     0, src, dst) + chunk)
+    if order is not None:
+        out = [out[i] for i in order]
+    return out
 
 
 class Conv:
