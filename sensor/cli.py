@@ -86,7 +86,8 @@ class _LazyGroup(click.Group):
     --no-inventory`` should not pay for that at start-up.
     """
 
-    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory")}
+    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
+            "alerts": ("otwatch.sensor.alerts.cli", "alerts")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -131,15 +132,40 @@ def version() -> None:
 @click.option("--db", "db_path", metavar="PATH", default=None,
               help="Inventory database to update (default: the per-user one; see `otwatch inventory`).")
 @click.option("--no-inventory", is_flag=True, help="Do not update the inventory database.")
-def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_inventory) -> None:
+@click.option("--policy", "policy_path", metavar="PATH", default=None,
+              help="Policy file: segmentation policy and detection settings (docs/alerts.md, docs/rules.md).")
+@click.option("--fail-on", type=click.Choice(("none", "info", "low", "medium", "high", "critical"),
+                                             case_sensitive=False), default="none", show_default=True,
+              help="Exit 1 when an alert at or above this severity was raised (exit 2 on errors).")
+@click.option("--alerts-json", metavar="PATH|-", default=None,
+              help="Write the alerts as JSON lines (docs/alerts.md; '-' for stdout).")
+@click.option("--evidence", "evidence_dir", metavar="DIR", default=None,
+              help="Write one small pcap per alert with the packets behind it into DIR.")
+@click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
+def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path, fail_on,
+            alerts_json, evidence_dir, no_alerts) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
-    anomalies and decode coverage.  The inventory database is updated unless
-    --no-inventory is given.
+    anomalies, decode coverage and alerts.  The inventory database (and the
+    alerts stored with it) is updated unless --no-inventory is given.
+
+    Exit status, like a linter: 0 when no alert reaches --fail-on, 1 when one
+    does, 2 on errors (an unreadable capture or policy).
     """
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
+    if no_alerts and (policy_path or alerts_json or evidence_dir or fail_on.lower() != "none"):
+        raise click.UsageError("--no-alerts cannot be combined with --policy, --alerts-json, --evidence or --fail-on")
+    alert_settings = None
+    if policy_path:
+        from .alerts.policyfile import PolicyFileError, load_detection_settings
+
+        try:
+            alert_settings = load_detection_settings(policy_path)
+        except PolicyFileError as exc:
+            click.echo(f"otwatch: {exc}", err=True)
+            sys.exit(2)
     settings = Settings(ports=_port_option(ports, DEFAULT_PORTS), tls_ports=dict(DEFAULT_TLS_PORTS),
                         detail_all=every_message, interval=interval)
     from .report import Summary, render
@@ -163,12 +189,26 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
 
         inventory = open_inventory(db_path)
         consumers.append(inventory)
+    alerts = None
+    alerts_stream = None
+    if not no_alerts:
+        from .alerts.analysis import OfflineAlerts
+
+        if alerts_json == "-":
+            alerts_stream = sys.stdout
+        elif alerts_json:
+            alerts_stream = open(alerts_json, "w", encoding="ascii")
+        alerts = OfflineAlerts(alert_settings, inventory, inventory.db if inventory is not None else None,
+                               alerts_stream)
+        consumers += alerts.consumers
     pipe = Pipeline(consumers, settings)
     show = not quiet and sys.stderr.isatty()
     started = time.monotonic()
     failed = False
     for path in files:
         prog = Progress(os.path.basename(path) if path != "-" else "stdin", show)
+        if alerts is not None:
+            alerts.start_file(path, pipe.engine.stats()["capture.packets"])
         try:
             pipe.run_file(path, progress=prog)
         except (CaptureError, ValueError) as exc:
@@ -178,6 +218,10 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
             continue
         prog.done()
     pipe.finish()
+    if alerts is not None:
+        alerts.finish()
+        if alerts_stream is not None and alerts_stream is not sys.stdout:
+            alerts_stream.close()
     if jsonw is not None:
         jsonw.close()
         if out_stream is not sys.stdout:
@@ -185,10 +229,22 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
     if inventory is not None:
         inventory.close()
     seconds = time.monotonic() - started
-    if not quiet and json_out != "-":
+    if not quiet and json_out != "-" and alerts_json != "-":
         click.echo(render(list(files), summary, pipe.stats(), pipe.implementation, seconds), nl=False)
+        if alerts is not None:
+            click.echo(alerts.render(), nl=False)
+    if alerts is not None and evidence_dir:
+        from .alerts.evidence import write_evidence
+
+        rep = write_evidence(alerts.alerts(), evidence_dir)
+        if not quiet:
+            click.echo(f"evidence: {len(rep.files)} pcaps ({rep.packets} packets) in {escape(evidence_dir)}", err=True)
+        for src, why in rep.skipped_sources.items():
+            click.echo(f"otwatch: evidence from {escape(src)} not written: {escape(why)}", err=True)
     if failed:
         sys.exit(2)
+    if alerts is not None:
+        sys.exit(alerts.exit_code(fail_on.lower()))
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""The detection-settings section of a policy file, for ``analyze --policy``.
+
+Contract
+--------
+``load_detection_settings(path) -> AlertSettings`` reads the YAML file (safe
+loader) and its top-level ``detections:`` mapping (``settings.AlertSettings``
+documents the keys); a file without one gives the defaults.  Every problem is
+a ``PolicyFileError`` whose message starts with the path — never a traceback.
+The zones-and-conduits part of the file belongs to ``sensor.policy``, whose
+loader reports positions (``file:line:column``); this reader only needs the
+settings, so ``analyze`` can apply them whether or not a checker runs.
+"""
+from __future__ import annotations
+
+import yaml
+
+from otwatch.parsers.common import escape
+
+from .settings import AlertSettings
+
+SECTION = "detections"
+MAX_BYTES = 16 * 1024 * 1024
+"""A policy file larger than this is refused (a policy is a few kB; this is a guard, not a format limit)."""
+
+
+class PolicyFileError(Exception):
+    pass
+
+
+def load_detection_settings(path: str) -> AlertSettings:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise PolicyFileError(f"{escape(path)}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise PolicyFileError(f"{escape(path)}: larger than {MAX_BYTES} bytes")
+    try:
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PolicyFileError(f"{escape(path)}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise PolicyFileError(f"{escape(path)}{where}: {escape(str(getattr(exc, 'problem', '') or exc))}") from None
+    if doc is None:
+        return AlertSettings()
+    if not isinstance(doc, dict):
+        raise PolicyFileError(f"{escape(path)}: expected a mapping at the top level")
+    try:
+        return AlertSettings.from_mapping(doc.get(SECTION), SECTION)
+    except ValueError as exc:
+        raise PolicyFileError(f"{escape(path)}: {escape(str(exc))}") from None
