@@ -46,9 +46,11 @@ TECHNIQUES: dict[str, str] = {
     "T0806": "Brute Force I/O",
     "T0812": "Default Credentials",
     "T0814": "Denial of Service",
+    "T0815": "Denial of View",
     "T0816": "Device Restart/Shutdown",
     "T0830": "Adversary-in-the-Middle",
     "T0836": "Modify Parameter",
+    "T0839": "Module Firmware",
     "T0842": "Network Sniffing",
     "T0843": "Program Download",
     "T0845": "Program Upload",
@@ -85,30 +87,14 @@ def _r(id: str, severity: str, category: str, title: str, technique: str = "") -
     return Rule(id, severity, category, title, technique)
 
 
-_BASELINE = [
-    _r("baseline.new_asset", "medium", "baseline", "New asset detected"),
-    _r("baseline.new_pair", "medium", "baseline", "New communication pair", "T0848"),
-    _r("baseline.new_protocol", "medium", "baseline", "New protocol or port on a communication pair", "T0869"),
-    _r("baseline.new_function_code", "medium", "baseline", "New function code or operation on a pair", "T0855"),
-    _r("baseline.first_write", "high", "baseline", "First write on a pair that only read", "T0836"),
-    _r("baseline.program_operation", "critical", "baseline", "Program or firmware operation on a controller",
-       "T0843"),
-    _r("baseline.read_outside_coverage", "low", "baseline", "Read outside the learned register coverage", "T0861"),
-    _r("baseline.write_outside_coverage", "high", "baseline", "Write outside the learned register coverage",
-       "T0836"),
-    _r("baseline.new_unit_id", "medium", "baseline", "New Modbus unit id addressed", "T0846"),
-    _r("baseline.new_topic_published", "medium", "baseline", "New MQTT topic published by a client", "T0855"),
-    _r("baseline.new_topic_subscribed", "low", "baseline", "New MQTT topic filter subscribed by a client", "T0801"),
-    _r("baseline.wildcard_subscription", "medium", "baseline", "First '#' subscription by a client", "T0801"),
-    _r("baseline.new_opcua_service", "medium", "baseline", "New OPC UA service on a pair", "T0855"),
-    _r("baseline.new_node_written", "high", "baseline", "New OPC UA node written", "T0836"),
-    _r("baseline.security_downgrade", "high", "baseline", "OPC UA security mode below the learned one", "T0830"),
-    _r("baseline.new_certificate", "medium", "baseline", "New OPC UA application certificate", "T0830"),
-    _r("baseline.poll_stopped", "medium", "baseline", "Periodic poll stopped"),
-    _r("baseline.period_changed", "low", "baseline", "Poll period changed"),
-    _r("baseline.rate_out_of_band", "medium", "baseline", "Message rate outside its learned band"),
-    _r("baseline.exception_storm", "medium", "baseline", "Burst of protocol exceptions on a pair"),
-]
+def _baseline_rules() -> list[Rule]:
+    """The baseline's own table (sensor/baseline/rules.py), which the baseline package owns."""
+    from ..baseline.rules import RULES as B
+
+    return [Rule(r.id, r.severity, r.category, r.title, r.technique) for r in B.values()]
+
+
+_BASELINE = _baseline_rules()
 
 _POLICY = [
     _r("policy.no_conduit", "high", "policy", "Traffic between zones without a conduit (default deny)", "T0886"),

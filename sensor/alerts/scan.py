@@ -98,7 +98,7 @@ class _Counter:
             self.windows[key] = w
             if len(self.windows) > MAX_SOURCES:
                 self.windows.popitem(last=False)
-                self.stats["recon.windows_forgotten"] = self.stats.get("recon.windows_forgotten", 0) + 1
+                self.stats["windows_forgotten"] = self.stats.get("windows_forgotten", 0) + 1
         self.windows.move_to_end(key)
         if item in w.items:
             return
