@@ -141,9 +141,11 @@ def version() -> None:
               help="Write the alerts as JSON lines (docs/alerts.md; '-' for stdout).")
 @click.option("--evidence", "evidence_dir", metavar="DIR", default=None,
               help="Write one small pcap per alert with the packets behind it into DIR.")
+@click.option("--baseline", "baseline_path", metavar="PATH", default=None,
+              help="Detect departures from this learned baseline (otwatch baseline learn).")
 @click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
 def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path, fail_on,
-            alerts_json, evidence_dir, no_alerts) -> None:
+            alerts_json, evidence_dir, baseline_path, no_alerts) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
@@ -155,14 +157,15 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
     """
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
-    if no_alerts and (policy_path or alerts_json or evidence_dir or fail_on.lower() != "none"):
-        raise click.UsageError("--no-alerts cannot be combined with --policy, --alerts-json, --evidence or --fail-on")
-    alert_settings = None
+    if no_alerts and (policy_path or alerts_json or evidence_dir or baseline_path or fail_on.lower() != "none"):
+        raise click.UsageError("--no-alerts cannot be combined with --policy, --baseline, --alerts-json, --evidence "
+                               "or --fail-on")
+    alert_settings = policy = None
     if policy_path:
-        from .alerts.policyfile import PolicyFileError, load_detection_settings
+        from .alerts.policyfile import PolicyFileError, load as load_policy_file
 
         try:
-            alert_settings = load_detection_settings(policy_path)
+            alert_settings, policy = load_policy_file(policy_path)
         except PolicyFileError as exc:
             click.echo(f"otwatch: {exc}", err=True)
             sys.exit(2)
@@ -200,6 +203,18 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
             alerts_stream = open(alerts_json, "w", encoding="ascii")
         alerts = OfflineAlerts(alert_settings, inventory, inventory.db if inventory is not None else None,
                                alerts_stream)
+        if policy is not None:
+            from .policy.checker import PolicyChecker
+
+            alerts.add_producer(PolicyChecker(policy, alerts.sink))
+        if baseline_path:
+            from .alerts.analysis import baseline_detector
+
+            try:
+                alerts.add_producer(baseline_detector(baseline_path, alerts.sink))
+            except (OSError, ValueError, ImportError) as exc:
+                click.echo(f"otwatch: baseline {escape(baseline_path)}: {escape(str(exc))}", err=True)
+                sys.exit(2)
         consumers += alerts.consumers
     pipe = Pipeline(consumers, settings)
     show = not quiet and sys.stderr.isatty()

@@ -2,7 +2,8 @@
 
 Contract
 --------
-* ``raise_finding(f)``: a disabled rule is counted and dropped; a severity
+* ``raise_finding(f)``: a disabled rule, or a source on the rule's
+  allow-list (``settings.allowed``), is counted and dropped; a severity
   override replaces the finding's severity; the finding is folded into the
   in-memory ``Alert`` with its ``alert_id`` (``model.add_occurrence``: count,
   first/last time, bounded evidence), or a new one is opened.
@@ -49,7 +50,7 @@ class AlertBook(AlertSink):
         self._alerts: OrderedDict[str, Alert] = OrderedDict()   # least recently changed first
         self._delta: dict[str, int] = {}        # id -> occurrences since the last flush
         self._new: set[str] = set()
-        self.counts = {"findings": 0, "disabled": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
+        self.counts = {"findings": 0, "disabled": 0, "allowed": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
         self.overflow_by_rule: dict[str, int] = {}
         self.disabled_by_rule: dict[str, int] = {}
         self.seen_ids: set[str] = set()
@@ -65,6 +66,9 @@ class AlertBook(AlertSink):
         if not s.enabled(f.rule):
             self.counts["disabled"] += 1
             self.disabled_by_rule[f.rule] = self.disabled_by_rule.get(f.rule, 0) + 1
+            return
+        if s.allowed(f.rule, f.src, f.src_zone):
+            self.counts["allowed"] += 1
             return
         sev = s.severity_of(f.rule, f.severity)
         if sev != f.severity:

@@ -27,6 +27,14 @@ SHOWN = 25
 """Alerts listed in the summary (most severe first); the rest are counted (``otwatch alerts`` lists all)."""
 
 
+def baseline_detector(path: str, sink) -> Any:
+    """The baseline package's detector for the baseline stored at *path* (ImportError when not installed)."""
+    from ..baseline.detect import Detector
+    from ..baseline.store import load_baseline
+
+    return Detector(load_baseline(path, missing_ok=False), sink)
+
+
 class OfflineAlerts:
     def __init__(self, settings: AlertSettings | None = None, inventory: Any = None, db: Any = None,
                  json_stream: IO[str] | None = None, report_new_assets: bool | None = None):
@@ -46,10 +54,16 @@ class OfflineAlerts:
         self.worst = -1
         self.book.add_listener(self._note)
         self.by_id: dict[str, Alert] = {}
+        self.producers: list = []
+
+    def add_producer(self, consumer: Any) -> None:
+        """Another producer raising into ``sink`` (policy checker, baseline detector): fed before the stage,
+        and told the source of each capture (its ``source`` attribute) by ``start_file``."""
+        self.producers.append(consumer)
 
     @property
     def consumers(self) -> list:
-        return [self.stage]
+        return [*self.producers, self.stage]
 
     @property
     def sink(self) -> AlertBook:
@@ -58,6 +72,9 @@ class OfflineAlerts:
 
     def start_file(self, path: str, frame_base: int) -> None:
         self.ctx.set_source(path, frame_base)
+        for p in self.producers:
+            if hasattr(p, "source"):
+                p.source = path
 
     def _note(self, changes) -> None:
         for c in changes:

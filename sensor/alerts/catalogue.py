@@ -77,6 +77,7 @@ class Rule:
     category: str        # model.CATEGORIES
     title: str           # what an operator sees as the alert's name
     technique: str = ""  # TECHNIQUES key, "" when none fits
+    thresholds: tuple = ()   # names its detection settings may set (``thresholds:``), read by the policy loader
 
     @property
     def technique_name(self) -> str:
@@ -91,22 +92,29 @@ def _baseline_rules() -> list[Rule]:
     """The baseline's own table (sensor/baseline/rules.py), which the baseline package owns."""
     from ..baseline.rules import RULES as B
 
-    return [Rule(r.id, r.severity, r.category, r.title, r.technique) for r in B.values()]
+    return [Rule(r.id, r.severity, r.category, r.title, r.technique, tuple(getattr(r, "thresholds", ()) or ()))
+            for r in B.values()]
 
 
 _BASELINE = _baseline_rules()
 
-_POLICY = [
-    _r("policy.no_conduit", "high", "policy", "Traffic between zones without a conduit (default deny)", "T0886"),
-    _r("policy.protocol_not_allowed", "high", "policy", "Protocol or port not allowed on the conduit", "T0885"),
-    _r("policy.operation_not_allowed", "high", "policy", "Operation not allowed on the conduit", "T0855"),
-    _r("policy.write_not_allowed", "high", "policy", "Write not allowed on the conduit", "T0836"),
-    _r("policy.program_not_allowed", "critical", "policy", "Program or firmware operation not allowed", "T0843"),
-    _r("policy.topic_not_allowed", "medium", "policy", "MQTT topic outside the conduit's filters", "T0855"),
-    _r("policy.security_below_minimum", "high", "policy", "OPC UA security mode below the conduit's minimum",
-       "T0830"),
-    _r("policy.unzoned_asset", "low", "policy", "Asset in no zone of the policy"),
-]
+def _policy_rules() -> list[Rule]:
+    """The policy's own table (sensor/policy/catalogue.py) when installed; else the same three ids."""
+    try:
+        from ..policy.catalogue import RULES as P
+    except ImportError:
+        return [
+            _r("policy.flow_denied", "high", "policy", "A flow between zones that no conduit allows", "T0869"),
+            _r("policy.operation_denied", "high", "policy",
+               "An operation (function code, register, topic, service) a conduit does not allow", "T0855"),
+            _r("policy.security_mode_below_minimum", "medium", "policy",
+               "An OPC UA secure channel below the conduit's minimum security mode"),
+        ]
+    return [Rule(r.id, r.severity, r.category, r.title, r.technique, tuple(getattr(r, "thresholds", ()) or ()))
+            for r in P.values()]
+
+
+_POLICY = _policy_rules()
 
 # posture.<inventory finding id>: severities follow sensor/inventory/posture.py FINDINGS (a test checks it)
 _POSTURE = [
@@ -174,8 +182,32 @@ _IDENTITY = [
     _r("identity.address_moved", "medium", "identity", "IP address moved to another device", "T0830"),
 ]
 
-RULES: dict[str, Rule] = {r.id: r for r in (*_BASELINE, *_POLICY, *_POSTURE, *_PROTOCOL, *_RECON, *_DOS, *_AUTH,
-                                             *_IDENTITY)}
+SCAN_WINDOW = 300.0
+"""Seconds of packet time a source's probes are counted together.  nmap's default timing probes 1,000 ports
+in seconds, slow scans spread over minutes; five minutes catches both without remembering a source forever."""
+LOGIN_WINDOW = 60.0
+"""A login brute force or connection flood is dozens of attempts a minute; a misconfigured client retrying
+every few seconds with a wrong password makes 5 in well under a minute too, and should be seen."""
+
+THRESHOLDS: dict[str, dict[str, float]] = {
+    "recon.host_scan": {"hosts": 10, "window": SCAN_WINDOW},
+    "recon.port_scan": {"ports": 10, "window": SCAN_WINDOW},
+    "recon.modbus_function_sweep": {"codes": 12, "window": SCAN_WINDOW},
+    "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
+    "recon.modbus_register_sweep": {"ranges": 64, "failed": 8, "window": SCAN_WINDOW},
+    "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
+    "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
+}
+"""Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
+in the detection settings may set.  docs/alerts.md says why each value."""
+
+
+def _with_thresholds(rules: list[Rule]) -> list[Rule]:
+    return [replace(r, thresholds=tuple(THRESHOLDS[r.id])) if r.id in THRESHOLDS else r for r in rules]
+
+
+RULES: dict[str, Rule] = {r.id: r for r in _with_thresholds([*_BASELINE, *_POLICY, *_POSTURE, *_PROTOCOL, *_RECON,
+                                                              *_DOS, *_AUTH, *_IDENTITY])}
 
 RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.")
 

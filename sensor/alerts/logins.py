@@ -4,14 +4,14 @@ Contract
 --------
 ``LoginDetector(sink, ctx, settings).message(m)`` reads MQTT CONNECT and
 CONNACK messages (the kernel reports every one of them in full) and counts,
-per (client IP, broker) over a window of packet time (``auth.window``,
-default ``WINDOW`` s):
+per (client IP, broker) over a window of packet time (each rule's threshold
+``window``, default ``WINDOW`` s):
 
 * refused CONNACKs (any non-zero return/reason code): at
-  ``auth.mqtt_brute_force.refused`` (default 5) in one window the pair raises
+  threshold ``refused`` (default 5) in one window the pair raises
   ``auth.mqtt_brute_force`` with the refused CONNACKs as evidence (the first
   ones kept before the threshold, then each further one);
-* CONNECTs: at ``dos.mqtt_connection_flood.connects`` (default 200) in one
+* CONNECTs: at threshold ``connects`` (default 200) in one
   window, ``dos.mqtt_connection_flood`` likewise.
 
 State is bounded by ``MAX_PAIRS`` pairs (least recently active forgotten first).
@@ -21,17 +21,15 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import observations as O
-from .catalogue import finding
+from .catalogue import LOGIN_WINDOW, THRESHOLDS, finding
 from .context import Context
 from .model import AlertSink, Evidence
 from .settings import AlertSettings
 
-WINDOW = 60.0
-"""A login brute force or connection flood is dozens of attempts a minute; a misconfigured client retrying
-every few seconds with a wrong password makes 5 in well under a minute too, and should be seen."""
 MAX_PAIRS = 4096
 SAMPLES = 15
-DEFAULTS = {"auth.mqtt_brute_force.refused": 5, "dos.mqtt_connection_flood.connects": 200}
+DEFAULTS = {k: THRESHOLDS[k] for k in ("auth.mqtt_brute_force", "dos.mqtt_connection_flood")}
+WINDOW = LOGIN_WINDOW
 
 
 class _Run:
@@ -74,14 +72,14 @@ class _RateCounter:
 class LoginDetector:
     def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
         s = settings or AlertSettings()
-        window = s.threshold("auth.window", WINDOW)
         self.ctx = ctx
-        self.refused = _RateCounter(sink, "auth.mqtt_brute_force",
-                                    s.threshold("auth.mqtt_brute_force.refused",
-                                                DEFAULTS["auth.mqtt_brute_force.refused"]), window)
-        self.connects = _RateCounter(sink, "dos.mqtt_connection_flood",
-                                     s.threshold("dos.mqtt_connection_flood.connects",
-                                                 DEFAULTS["dos.mqtt_connection_flood.connects"]), window)
+
+        def mk(rule: str, name: str) -> _RateCounter:
+            d = DEFAULTS[rule]
+            return _RateCounter(sink, rule, s.threshold(rule, name, d[name]), s.threshold(rule, "window", d["window"]))
+
+        self.refused = mk("auth.mqtt_brute_force", "refused")
+        self.connects = mk("dos.mqtt_connection_flood", "connects")
 
     def message(self, m: O.Message) -> None:
         if m.protocol != "mqtt":

@@ -1,14 +1,14 @@
-"""The detection-settings section of a policy file, for ``analyze --policy``.
+"""The policy file for ``analyze --policy``: its detection settings, and the policy itself when the policy package is installed.
 
 Contract
 --------
-``load_detection_settings(path) -> AlertSettings`` reads the YAML file (safe
-loader) and its top-level ``detections:`` mapping (``settings.AlertSettings``
-documents the keys); a file without one gives the defaults.  Every problem is
-a ``PolicyFileError`` whose message starts with the path — never a traceback.
-The zones-and-conduits part of the file belongs to ``sensor.policy``, whose
-loader reports positions (``file:line:column``); this reader only needs the
-settings, so ``analyze`` can apply them whether or not a checker runs.
+``load(path) -> (AlertSettings, policy | None)``.  With ``sensor.policy``
+installed, the file is loaded by its strict loader (every problem as
+``file:line:column``) and the settings come from the loaded policy's
+``detections``; the policy is returned for a ``PolicyChecker``.  Without it,
+the YAML is read with the safe loader and only its ``detections:`` section is
+used (``settings.AlertSettings.from_mapping``).  Every problem is a
+``PolicyFileError`` whose message starts with the path — never a traceback.
 """
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ MAX_BYTES = 16 * 1024 * 1024
 
 class PolicyFileError(Exception):
     pass
+
+
+def load(path: str):
+    try:
+        from ..policy.errors import PolicyError
+        from ..policy.loader import load_policy
+    except ImportError:
+        return load_detection_settings(path), None
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        raise PolicyFileError(escape(str(exc), 4096)) from None
+    return AlertSettings.from_policy(policy), policy
 
 
 def load_detection_settings(path: str) -> AlertSettings:

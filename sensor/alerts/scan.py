@@ -4,8 +4,8 @@ Contract
 --------
 ``ScanDetector(sink, ctx, settings)`` is an observation consumer (``observe``)
 that raises ``recon.*`` findings.  Counting is per source (and per target for
-port scans and Modbus sweeps) over a window of packet time (``recon.window``,
-default ``WINDOW`` s); a window starts with the source's first counted item
+port scans and Modbus sweeps) over a window of packet time (threshold ``window``
+of each rule, default ``WINDOW`` s); a window starts with the source's first counted item
 and restarts after it expires.  State is bounded: ``MAX_SOURCES`` windows (the
 least recently active forgotten first, counted), each holding at most
 ``MAX_ITEMS`` distinct items.
@@ -14,18 +14,18 @@ least recently active forgotten first, counted), each holding at most
   carried no payload (a SYN answered by RST, or a connect-and-close), a UDP
   flow the server never answered, any ICMP flow.  Sessions that carried data
   are not probes, so an HMI opening connections to forty PLCs is not a scan.
-  ``recon.host_scan``: ``recon.host_scan.hosts`` (default 10) distinct hosts
-  probed by one source; ``recon.port_scan``: ``recon.port_scan.ports``
+  ``recon.host_scan``: threshold ``hosts`` (default 10) distinct hosts
+  probed by one source; ``recon.port_scan``: ``ports``
   (default 10) distinct ports probed on one host.
 * **Modbus sweeps** come from ``Message`` (requests: the kernels report the
   first message of each key on a link, i.e. each new function code, unit and
   register range) and exception responses:
-  ``recon.modbus_function_sweep``: ``recon.modbus_function_sweep.codes``
+  ``recon.modbus_function_sweep``: ``codes``
   (12) distinct function codes from one client to one server;
-  ``recon.modbus_unit_sweep``: ``.units`` (32) distinct unit ids, or
-  ``.failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
-  ``recon.modbus_register_sweep``: ``.ranges`` (64) distinct (table, address,
-  quantity) requests, or ``.failed`` (8) distinct addresses answered with
+  ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
+  ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
+  ``recon.modbus_register_sweep``: ``ranges`` (64) distinct (table, address,
+  quantity) requests, or ``failed`` (8) distinct addresses answered with
   exception 2 (illegal data address).
 * When a threshold is crossed, the detector raises one finding per item it
   kept as a sample (the first ``SAMPLES`` items of the window, with their
@@ -39,14 +39,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import observations as O
-from .catalogue import finding
+from .catalogue import SCAN_WINDOW, THRESHOLDS, finding
 from .context import Context
 from .model import AlertSink, Evidence
 from .settings import AlertSettings
 
-WINDOW = 300.0
-"""Seconds of packet time a source's probes are counted together.  nmap's default timing probes 1,000 ports
-in seconds, slow scans spread over minutes; five minutes catches both without remembering a source forever."""
 MAX_SOURCES = 4096
 """Sources (or source → target pairs) with a window open.  A spoofed-source flood cannot grow memory past it."""
 MAX_ITEMS = 2048
@@ -54,16 +51,8 @@ MAX_ITEMS = 2048
 SAMPLES = 15
 """Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
 
-DEFAULTS = {
-    "recon.host_scan.hosts": 10,
-    "recon.port_scan.ports": 10,
-    "recon.modbus_function_sweep.codes": 12,
-    "recon.modbus_unit_sweep.units": 32,
-    "recon.modbus_unit_sweep.failed": 8,
-    "recon.modbus_register_sweep.ranges": 64,
-    "recon.modbus_register_sweep.failed": 8,
-}
-"""Thresholds (settings ``thresholds:`` keys); docs/alerts.md says why each value."""
+DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k.startswith("recon.")}
+WINDOW = SCAN_WINDOW
 GATEWAY_EXCEPTIONS = frozenset({10, 11})    # Modbus Application Protocol v1.1b3 §7: gateway path / target failed
 ILLEGAL_DATA_ADDRESS = 2
 ICMP = frozenset({"ip/1", "ip/58"})
@@ -127,18 +116,21 @@ class _Counter:
 class ScanDetector:
     def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
         s = settings or AlertSettings()
-        t = {k: s.threshold(k, v) for k, v in DEFAULTS.items()}
-        window = s.threshold("recon.window", WINDOW)
         self.ctx = ctx
         self.counts: dict = {"probes": 0}
-        mk = lambda rule, k: _Counter(sink, rule, t[k], window, self.counts)   # noqa: E731
-        self.hosts = mk("recon.host_scan", "recon.host_scan.hosts")
-        self.ports = mk("recon.port_scan", "recon.port_scan.ports")
-        self.fcs = mk("recon.modbus_function_sweep", "recon.modbus_function_sweep.codes")
-        self.units = mk("recon.modbus_unit_sweep", "recon.modbus_unit_sweep.units")
-        self.units_failed = mk("recon.modbus_unit_sweep", "recon.modbus_unit_sweep.failed")
-        self.ranges = mk("recon.modbus_register_sweep", "recon.modbus_register_sweep.ranges")
-        self.ranges_failed = mk("recon.modbus_register_sweep", "recon.modbus_register_sweep.failed")
+
+        def mk(rule: str, name: str) -> _Counter:
+            d = DEFAULTS[rule]
+            return _Counter(sink, rule, s.threshold(rule, name, d[name]), s.threshold(rule, "window", d["window"]),
+                            self.counts)
+
+        self.hosts = mk("recon.host_scan", "hosts")
+        self.ports = mk("recon.port_scan", "ports")
+        self.fcs = mk("recon.modbus_function_sweep", "codes")
+        self.units = mk("recon.modbus_unit_sweep", "units")
+        self.units_failed = mk("recon.modbus_unit_sweep", "failed")
+        self.ranges = mk("recon.modbus_register_sweep", "ranges")
+        self.ranges_failed = mk("recon.modbus_register_sweep", "failed")
 
     # -- probes ------------------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi) -> None:

@@ -37,11 +37,15 @@ def test_flush_tells_listeners_what_changed_with_deltas():
 
 
 def test_disabled_rules_and_severity_overrides():
-    s = AlertSettings.from_mapping({"disable": ["protocol.*"], "severity": {"recon.port_scan": "critical"}})
+    s = AlertSettings.from_mapping({"protocol.*": {"enabled": False},
+                                    "recon.port_scan": {"severity": "critical", "allow": ["10.9.0.0/16", "eng"]}})
     book = AlertBook(s)
     book.raise_finding(f("protocol.modbus_malformed", ("x",)))
-    book.raise_finding(f())
+    book.raise_finding(f(src="10.0.0.66"))
+    book.raise_finding(f(key=("other",), src="10.9.1.2"))          # allow-listed network
+    book.raise_finding(f(key=("zoned",), src="10.0.0.7", src_zone="eng"))   # allow-listed zone
     assert book.counts["disabled"] == 1 and book.disabled_by_rule == {"protocol.modbus_malformed": 1}
+    assert book.counts["allowed"] == 2
     (a,) = book.alerts()
     assert a.rule == "recon.port_scan" and a.severity == "critical"
 
@@ -60,11 +64,13 @@ def test_memory_is_bounded_flushed_alerts_are_forgotten_and_the_rest_counted():
 
 
 @pytest.mark.parametrize("bad, msg", [
-    ({"severity": {"x": "urgent"}}, "unknown severity"),
-    ({"disable": "recon.port_scan"}, "list of rule ids"),
-    ({"thresholds": {"recon.window": -1}}, "positive number"),
-    ({"thresholds": {"recon.window": True}}, "positive number"),
-    ({"enable": []}, "unknown key"),
+    ({"x": {"severity": "urgent"}}, "x.severity: unknown severity"),
+    ({"x": {"enabled": "no"}}, "x.enabled: expected true or false"),
+    ({"x": {"thresholds": {"window": -1}}}, "x.thresholds.window: expected a positive number"),
+    ({"x": {"thresholds": {"window": True}}}, "positive number"),
+    ({"x": {"disable": True}}, "unknown key"),
+    ({"x": ["a"]}, "expected a mapping"),
+    ({"x": {"allow": [5]}}, "networks or zone names"),
 ])
 def test_settings_errors_are_clear(bad, msg):
     with pytest.raises(ValueError, match=msg):

@@ -115,13 +115,14 @@ def test_exit_codes_like_a_linter(tmp_path):
     assert otwatch("analyze", "-q", str(DEMO), "--db", db, "--fail-on", "critical").returncode == 0
     assert otwatch("analyze", "-q", str(DEMO), "--db", db, "--fail-on", "medium").returncode == 1
     bad = tmp_path / "bad.yaml"
-    bad.write_text("detections:\n  severity: {recon.port_scan: urgent}\n")
+    bad.write_text("detections:\n  recon.port_scan: {severity: urgent}\n")
     r = otwatch("analyze", "-q", str(DEMO), "--db", db, "--policy", str(bad))
     assert r.returncode == 2 and b"unknown severity" in r.stderr and b"Traceback" not in r.stderr
     r = otwatch("analyze", "-q", str(tmp_path / "missing.pcap"), "--db", db, "--fail-on", "info")
     assert r.returncode == 2
     pol = tmp_path / "p.yaml"
-    pol.write_text("detections:\n  disable: ['recon.*', 'posture.*', 'protocol.*']\n")
+    pol.write_text("detections:\n  'recon.*': {enabled: false}\n  'posture.*': {enabled: false}\n"
+                   "  'protocol.*': {enabled: false}\n")
     assert otwatch("analyze", "-q", str(DEMO), "--no-inventory", "--policy", str(pol),
                    "--fail-on", "low").returncode == 0
 

@@ -12,8 +12,8 @@ from otwatch.sensor.alerts.stage import AlertStage
 from .helpers import flow_end, flow_start
 
 
-def _stage(**thresholds):
-    book = AlertBook(AlertSettings(thresholds=thresholds))
+def _stage(detections=None):
+    book = AlertBook(AlertSettings.from_mapping(detections))
     return book, AlertStage(book, Context("cap.pcap"))
 
 
@@ -37,7 +37,7 @@ def test_host_scan_counts_distinct_hosts_probed_without_a_session():
 
 
 def test_port_scan_threshold_from_settings_and_window_expiry():
-    book, st = _stage(**{"recon.port_scan.ports": 3, "recon.window": 10})
+    book, st = _stage({"recon.port_scan": {"thresholds": {"ports": 3, "window": 10}}})
     _probe(st, 1, "a", "b", 21, 0.0, 1)
     _probe(st, 2, "a", "b", 22, 1.0, 3)
     _probe(st, 3, "a", "b", 23, 20.0, 5)           # the window expired: counting restarts
