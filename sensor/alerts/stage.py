@@ -10,6 +10,8 @@ observation type (one dict lookup; everything else costs nothing):
   scan detector (probes);
 * ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``);
 * ``Anomaly``: ``anomalies``;
+* ``SourceStart`` (when the engine emits it): evidence names that source and
+  its frames count from 1;
 * ``IntervalEnd``: inventory events are pulled (``assets``) and the book is
   flushed (listeners: store, JSON lines, …).
 
@@ -44,11 +46,17 @@ class AlertStage:
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
                           O.Anomaly: self.anomalies.anomaly, O.IntervalEnd: self._interval}
+        source_start = getattr(O, "SourceStart", None)
+        if source_start is not None:      # the engine restarts frame numbers per source and says so
+            self._dispatch[source_start] = self._source
 
     def observe(self, obs) -> None:
         h = self._dispatch.get(type(obs))
         if h is not None:
             h(obs)
+
+    def _source(self, o) -> None:
+        self.ctx.set_source(o.source, 0)
 
     def _flow_start(self, o: O.FlowStart) -> None:
         self.ctx.flow_started(o)

@@ -41,6 +41,12 @@ from .aggregate import AlertChange
 from .model import CLOSE_REASONS, MAX_EVIDENCE, SEVERITIES, Alert, Evidence, severity_rank
 
 migrations = Migrations("otwatch.alerts")
+try:                                   # the shared database module applies every registered set
+    from ..store import register as _register
+except ImportError:                    # pragma: no cover - before sensor/store existed
+    _register = None
+else:
+    _register(migrations)
 
 COLUMNS = ("id", "rule", "severity", "category", "message", "src", "dst", "src_asset", "dst_asset", "src_zone",
            "dst_zone", "protocol", "port", "technique", "first_ts", "last_ts", "count", "evidence", "details",
