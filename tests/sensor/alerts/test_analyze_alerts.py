@@ -115,16 +115,22 @@ def test_exit_codes_like_a_linter(tmp_path):
     assert otwatch("analyze", "-q", str(DEMO), "--db", db, "--fail-on", "critical").returncode == 0
     assert otwatch("analyze", "-q", str(DEMO), "--db", db, "--fail-on", "medium").returncode == 1
     bad = tmp_path / "bad.yaml"
-    bad.write_text("detections:\n  recon.port_scan: {severity: urgent}\n")
+    bad.write_text("version: 1\nzones:\n  plant: {networks: [10.10.0.0/24]}\n"
+                   "detections:\n  recon.port_scan: {severity: urgent}\n")
     r = otwatch("analyze", "-q", str(DEMO), "--db", db, "--policy", str(bad))
-    assert r.returncode == 2 and b"unknown severity" in r.stderr and b"Traceback" not in r.stderr
+    assert r.returncode == 2 and b"urgent" in r.stderr and b"Traceback" not in r.stderr
     r = otwatch("analyze", "-q", str(tmp_path / "missing.pcap"), "--db", db, "--fail-on", "info")
     assert r.returncode == 2
     pol = tmp_path / "p.yaml"
-    pol.write_text("detections:\n  'recon.*': {enabled: false}\n  'posture.*': {enabled: false}\n"
-                   "  'protocol.*': {enabled: false}\n")
+    # one zone for the whole plant (no policy findings); the rogue's alerts disabled or lowered to info
+    pol.write_text("version: 1\nzones:\n  plant: {networks: [10.10.0.0/24]}\ndetections:\n"
+                   "  recon.port_scan: {enabled: false}\n  recon.modbus_function_sweep: {enabled: false}\n"
+                   "  protocol.modbus_illegal_function: {enabled: false}\n"
+                   "  protocol.modbus_response_mismatch: {severity: info}\n")
     assert otwatch("analyze", "-q", str(DEMO), "--no-inventory", "--policy", str(pol),
                    "--fail-on", "low").returncode == 0
+    assert otwatch("analyze", "-q", str(DEMO), "--no-inventory", "--policy", str(pol),
+                   "--fail-on", "info").returncode == 1
 
 
 def test_ids_are_stable_across_runs_and_statuses_survive_a_rerun(tmp_path):
