@@ -2,10 +2,10 @@
 
 Contract
 --------
-* ``open_store(path)`` opens the inventory database (default location as
-  ``otwatch inventory``; WAL, busy timeout) and applies this module's
-  migrations (set ``otwatch.alerts``), so the alerts live beside the assets
-  they name.  ``AlertStore(db)`` wraps an open sqlite-utils ``Database``.
+* ``open_store(path)`` opens the shared database (``sensor.store``: the
+  inventory's, default location as ``otwatch inventory``; WAL, busy timeout)
+  with this module's migration set ``otwatch.alerts`` registered, so the
+  alerts live beside the assets they name.  ``AlertStore(db)`` wraps an open sqlite-utils ``Database``.
 * ``store.write(changes)`` is an ``AlertBook`` listener: one transaction per
   flush, one upsert per changed alert, by id:
   - a new id is inserted ``open``;
@@ -22,8 +22,11 @@ Contract
   accepted); closing an open alert directly is allowed; ``reopen`` puts a
   closed one back.  Status changes carry the wall-clock time of the operator's
   action (``status_at``, ISO 8601 UTC) — the only wall-clock value stored.
-* Readers (``otwatch alerts``) open the database read-only and never block
-  the writer (WAL).
+* Writes go through the shared database's ``write_transaction`` (``BEGIN
+  IMMEDIATE`` with retry), so an analysis and an operator's ``alerts ack``
+  take turns instead of failing with "database is locked".  Readers
+  (``otwatch alerts``) open it read-only (``open_read``) and never block a
+  writer (WAL).
 * Every value goes through SQL parameters; strings are stored as received.
 """
 from __future__ import annotations
@@ -32,27 +35,21 @@ import datetime as _dt
 import json
 import os
 import sqlite3
-from pathlib import Path
 from typing import Iterable
 
 from sqlite_utils import Database, Migrations
 
+from ..store import NoDatabase, migrate, open_read, open_write, register, write_transaction
+
 from .aggregate import AlertChange
 from .model import CLOSE_REASONS, MAX_EVIDENCE, SEVERITIES, Alert, Evidence, severity_rank
 
-migrations = Migrations("otwatch.alerts")
-try:                                   # the shared database module applies every registered set
-    from ..store import register as _register
-except ImportError:                    # pragma: no cover - before sensor/store existed
-    _register = None
-else:
-    _register(migrations)
+migrations = register(Migrations("otwatch.alerts"))
+"""Registered with the shared database (``sensor.store``): ``open_write`` applies it with the others."""
 
 COLUMNS = ("id", "rule", "severity", "category", "message", "src", "dst", "src_asset", "dst_asset", "src_zone",
            "dst_zone", "protocol", "port", "technique", "first_ts", "last_ts", "count", "evidence", "details",
            "status", "close_reason", "status_at", "status_note", "reopened")
-BUSY_TIMEOUT_MS = 5000
-"""How long a writer waits for another writer's transaction (analyze and `alerts ack` at once)."""
 
 
 @migrations()
@@ -108,26 +105,27 @@ def merge_evidence(old: list, new: list, limit: int = MAX_EVIDENCE) -> list:
 
 
 def default_path() -> str:
-    from ..inventory.store import default_path as inv_default
+    from ..store import default_path as shared_default
 
-    return inv_default()
+    return shared_default()
 
 
 def connect(path: str | None = None, create: bool = True, readonly: bool = False) -> Database:
-    """The inventory database at *path* with the alerts table (migrated unless *readonly*)."""
+    """The shared database at *path* (default location when None) with the alerts table.
+
+    *readonly*: opened ``mode=ro`` (never created or migrated; ``FileNotFoundError`` when missing);
+    not *create*: an existing database opened for writing (``FileNotFoundError`` when missing).
+    Other problems raise ``sensor.store.StoreError`` with one line for the user.
+    """
     p = path or default_path()
     if readonly:
-        if p != ":memory:" and not os.path.exists(p):
-            raise FileNotFoundError(p)
-        conn = sqlite3.connect(f"file:{Path(p).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        return Database(conn)
-    from ..inventory.store import connect as inv_connect
-
-    db = inv_connect(p, create=create)
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if migrations.pending(db):
-        migrations.apply(db)
-    return db
+        try:
+            return open_read(p)
+        except NoDatabase:
+            raise FileNotFoundError(p) from None
+    if not create and p != ":memory:" and not os.path.exists(p):
+        raise FileNotFoundError(p)
+    return open_write(p, sets=(migrations,))
 
 
 def open_store(path: str | None = None) -> "AlertStore":
@@ -141,8 +139,7 @@ def has_alerts_table(db: Database) -> bool:
 class AlertStore:
     def __init__(self, db: Database):
         self.db = db
-        if migrations.pending(db):
-            migrations.apply(db)
+        migrate(db, (migrations,))          # a database opened before this module registered its set
         self.counts = {"inserted": 0, "updated": 0, "reopened": 0, "writes": 0}
 
     # -- writer (AlertBook listener) -------------------------------------------
@@ -153,7 +150,7 @@ class AlertStore:
         if not changes:
             return
         conn = self.db.conn
-        with self.db.atomic():
+        with write_transaction(self.db):
             for ch in changes:
                 a = ch.alert
                 row = conn.execute("SELECT severity, first_ts, last_ts, count, evidence, details, status, "
@@ -184,7 +181,7 @@ class AlertStore:
 
     # -- lifecycle ---------------------------------------------------------------
     def _set_status(self, aid: str, status: str, reason: str, note: str, allowed_from: tuple[str, ...]) -> dict:
-        with self.db.atomic():
+        with write_transaction(self.db):
             row = self.db.conn.execute("SELECT status FROM alerts WHERE id = ?", (aid,)).fetchone()
             if row is None:
                 raise KeyError(aid)
