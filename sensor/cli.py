@@ -93,6 +93,7 @@ class _LazyGroup(click.Group):
     """
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
+            "alerts": ("otwatch.sensor.alerts.cli", "alerts"),
             "rules": ("otwatch.sensor.policy.cli", "rules"),
             "sensor": ("otwatch.sensor.live.cli", "sensor"),
             "tui": ("otwatch.sensor.tui.cli", "tui")}
@@ -163,19 +164,46 @@ class _Stop(Exception):
               help="Also decode PROTO on PORT, e.g. --port modbus=5020 (repeatable).")
 @db_option
 @click.option("--no-inventory", is_flag=True, help="Do not update the inventory database (no run is recorded).")
-def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory) -> None:
+@click.option("--policy", "policy_path", metavar="PATH", default=None,
+              help="Policy file: zones, conduits and detection settings (docs/rules.md, docs/alerts.md).")
+@click.option("--baseline", "baseline_path", metavar="PATH", default=None,
+              help="Detect departures from this learned baseline (otwatch baseline learn).")
+@click.option("--fail-on", type=click.Choice(("none", "info", "low", "medium", "high", "critical"),
+                                             case_sensitive=False), default="none", show_default=True,
+              help="Exit 1 when an alert at or above this severity was raised (exit 2 on errors).")
+@click.option("--alerts-json", metavar="PATH|-", default=None,
+              help="Write the alerts as JSON lines (docs/alerts.md; '-' for stdout).")
+@click.option("--evidence", "evidence_dir", metavar="DIR", default=None,
+              help="Write one small pcap per alert with the packets behind it into DIR.")
+@click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
+def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path,
+            baseline_path, fail_on, alerts_json, evidence_dir, no_alerts) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
     anomalies and decode coverage (docs/user-guide.md explains each part).
     The inventory database is updated, and the run recorded, unless
-    --no-inventory is given.  A capture that cannot be read stops the run
+    --no-inventory is given.  Alerts (docs/alerts.md) are listed after the
+    summary and stored with the inventory; the exit status is a linter's: 0
+    when no alert reaches --fail-on, 1 when one does, 2 on an error.  A capture that cannot be read stops the run
     with one line and exit status 2; Ctrl-C stops it with status 130 and the
     run is marked interrupted.
     """
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
     json_out = output or json_out
+    fail_on = fail_on.lower()
+    if no_alerts and (policy_path or alerts_json or evidence_dir or baseline_path or fail_on != "none"):
+        raise click.UsageError("--no-alerts cannot be combined with --policy, --baseline, --alerts-json, --evidence "
+                               "or --fail-on")
+    alert_settings = policy = None
+    if policy_path and not no_alerts:
+        from .alerts.policyfile import PolicyFileError, load as load_policy_file
+
+        try:
+            alert_settings, policy = load_policy_file(policy_path)
+        except PolicyFileError as exc:
+            raise Fatal(str(exc)) from None
     settings = Settings(ports=_port_option(ports, DEFAULT_PORTS), tls_ports=dict(DEFAULT_TLS_PORTS),
                         detail_all=every_message, interval=interval)
     for path in files:          # refuse what cannot be a capture before anything is written
@@ -206,6 +234,29 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         inventory = open_inventory(db_path)
         run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)
         consumers.append(inventory)
+    alerts = alerts_stream = None
+    if not no_alerts:
+        from .alerts.analysis import OfflineAlerts, baseline_detector
+
+        if alerts_json == "-":
+            alerts_stream = sys.stdout
+        elif alerts_json:
+            try:
+                alerts_stream = open(alerts_json, "w", encoding="ascii")
+            except OSError as exc:
+                raise Fatal(f"{escape(alerts_json)}: cannot write ({exc.strerror or exc})") from None
+        alerts = OfflineAlerts(alert_settings, inventory, inventory.db if inventory is not None else None,
+                               alerts_stream)
+        if policy is not None:
+            from .policy.checker import PolicyChecker
+
+            alerts.add_producer(PolicyChecker(policy, alerts.sink))
+        if baseline_path:
+            try:
+                alerts.add_producer(baseline_detector(baseline_path, alerts.sink))
+            except (OSError, ValueError, ImportError) as exc:
+                raise Fatal(f"baseline {escape(baseline_path)}: {escape(str(exc))}") from None
+        consumers += alerts.consumers
     pipe = Pipeline(consumers, settings)
     prog = Progress(not quiet and sys.stderr.isatty())
     started = time.monotonic()
@@ -214,9 +265,13 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
     try:
         for path in files:
             prog.begin(os.path.basename(path) if path != "-" else "stdin")
+            if alerts is not None:
+                alerts.start_file(source_name(path), 0)
             pipe.run_file(path, progress=prog)
         prog.done()
         pipe.finish()
+        if alerts is not None:
+            alerts.finish()
     except (KeyboardInterrupt, _Stop) as exc:
         prog.done()
         status = "interrupted"
@@ -229,6 +284,11 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         signal.signal(signal.SIGTERM, old_term)
         _close(jsonw, out_stream)
     packets = pipe.stats().get("capture.packets", 0)
+    if alerts is not None:
+        if status != "completed":
+            alerts.finish()           # what was raised before the stop is kept (stored, listed)
+        if alerts_stream is not None and alerts_stream is not sys.stdout:
+            alerts_stream.close()
     if inventory is not None:
         inventory.flush()
         run.finish(status, packets, summary.first_ts, summary.last_ts, error)
@@ -240,8 +300,23 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
     if status == "error":
         raise Fatal(escape(error, 1024))
     seconds = time.monotonic() - started
-    if not quiet and json_out != "-":
+    if not quiet and json_out != "-" and alerts_json != "-":
         click.echo(render(list(files), summary, pipe.stats(), pipe.implementation, seconds), nl=False)
+        if alerts is not None:
+            click.echo(alerts.render(), nl=False)
+    if alerts is None:
+        return
+    if evidence_dir:
+        from .alerts.evidence import write_evidence
+
+        rep = write_evidence(alerts.alerts(), evidence_dir)
+        if not quiet:
+            click.echo(f"evidence: {len(rep.files)} pcaps ({rep.packets} packets) in {escape(evidence_dir)}", err=True)
+        for src, why in rep.skipped_sources.items():
+            click.echo(f"otwatch: evidence from {escape(src)} not written: {escape(why)}", err=True)
+    code = alerts.exit_code(fail_on)
+    if code:
+        sys.exit(code)
 
 
 def _on_sigterm(signum, frame):

@@ -13,10 +13,11 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 """Ordered; ``severity_rank('high') > severity_rank('medium')``."""
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
-CATEGORIES = ("baseline", "policy", "posture", "protocol", "reconnaissance", "dos", "identity")
+CATEGORIES = ("baseline", "policy", "posture", "protocol", "reconnaissance", "dos", "identity", "credentials")
 """What raised it: a departure from the learned baseline, a segmentation-policy
 violation, a security-posture finding, a protocol anomaly, a scan or sweep, a
-flood, a changed device identity."""
+flood, a changed device identity, guessing of credentials (appended later:
+new categories only ever go at the end)."""
 
 STATUSES = ("open", "acknowledged", "closed")
 CLOSE_REASONS = ("resolved", "accepted")   # accepted = learned into the baseline
@@ -25,6 +26,14 @@ CLOSE_REASONS = ("resolved", "accepted")   # accepted = learned into the baselin
 def severity_rank(s: str) -> int:
     """0 (info) .. 4 (critical); unknown text ranks as info."""
     return _RANK.get(s, 0)
+
+
+def parse_severity(s: str) -> str:
+    """*s* as one of SEVERITIES (case-insensitive); ValueError otherwise (for options and settings files)."""
+    v = str(s).strip().lower()
+    if v not in _RANK:
+        raise ValueError(f"unknown severity {s!r} (one of {', '.join(SEVERITIES)})")
+    return v
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,5 +151,5 @@ class ListSink(AlertSink):
         self.findings.append(f)
 
 
-__all__ = ["SEVERITIES", "CATEGORIES", "STATUSES", "CLOSE_REASONS", "severity_rank", "Evidence", "Finding",
+__all__ = ["SEVERITIES", "CATEGORIES", "STATUSES", "CLOSE_REASONS", "severity_rank", "parse_severity", "Evidence", "Finding",
            "Alert", "alert_id", "add_occurrence", "MAX_EVIDENCE", "AlertSink", "ListSink"]

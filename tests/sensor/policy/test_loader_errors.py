@@ -180,6 +180,9 @@ def test_yaml_syntax_error_position():
 
 
 def test_other_producers_rule_ids_are_accepted():
-    p = parse_policy(Z + "detections:\n  baseline.new_pair: {severity: low}\n  vendor.custom_rule: {enabled: false}\n")
+    p = parse_policy(Z + "detections:\n  baseline.new_pair: {severity: low}\n  recon.port_scan: {enabled: false}\n")
     assert p.detections["baseline.new_pair"].severity == "low"
-    assert p.detections["vendor.custom_rule"].enabled is False      # no installed table owns vendor.*
+    assert p.detections["recon.port_scan"].enabled is False         # the alerts catalogue's id
+    # the alerts catalogue is installed and owns every id: one it does not list is unknown
+    with pytest.raises(PolicyError, match="unknown rule 'vendor.custom_rule'"):
+        parse_policy(Z + "detections:\n  vendor.custom_rule: {enabled: false}\n")

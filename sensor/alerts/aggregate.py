@@ -1,0 +1,120 @@
+"""AlertBook: the aggregator every producer raises findings into (an ``AlertSink``).
+
+Contract
+--------
+* ``raise_finding(f)``: a disabled rule, or a source on the rule's
+  allow-list (``settings.allowed``), is counted and dropped; a severity
+  override replaces the finding's severity; the finding is folded into the
+  in-memory ``Alert`` with its ``alert_id`` (``model.add_occurrence``: count,
+  first/last time, bounded evidence), or a new one is opened.
+* Memory is bounded: at most ``max_alerts`` alerts are held.  When full, the
+  least recently changed alert that listeners have already been told about is
+  forgotten (the store has it; its next occurrence starts a fresh in-memory
+  record whose counts the store adds up).  When every held alert has unflushed
+  changes the finding is dropped and counted in ``counts["overflow"]`` (and
+  per rule in ``overflow_by_rule``) — never silently.
+* ``flush()`` hands listeners one ``AlertChange`` per alert changed since the
+  last flush (``delta``: occurrences since then, ``new``: first time this book
+  saw the id) and returns them.  Listeners are the store, the JSON lines sink,
+  the summary; they are called in order, at most once per alert per flush.
+* ``alerts()`` is what is held now (for the summary at the end of analyze).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from .model import Alert, AlertSink, Finding, add_occurrence
+from .settings import AlertSettings
+
+MAX_ALERTS = 10_000
+"""Alerts held in memory.  A scan of a /16 keyed per target could mint 65,536;
+10,000 keeps a few MB and is far more than an operator reads.  Past it, flushed
+alerts are forgotten (they are stored) and the rest is counted as overflow."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    alert: Alert
+    delta: int        # occurrences since the previous flush
+    new: bool         # first time this book held this id (the store decides whether it is new to the database)
+
+
+class AlertBook(AlertSink):
+    def __init__(self, settings: AlertSettings | None = None, max_alerts: int = MAX_ALERTS,
+                 listeners: Iterable[Callable[[list[AlertChange]], None]] = ()):
+        self.settings = settings or AlertSettings()
+        self.max_alerts = max_alerts
+        self.listeners = list(listeners)
+        self._alerts: OrderedDict[str, Alert] = OrderedDict()   # least recently changed first
+        self._delta: dict[str, int] = {}        # id -> occurrences since the last flush
+        self._new: set[str] = set()
+        self.counts = {"findings": 0, "disabled": 0, "allowed": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
+        self.overflow_by_rule: dict[str, int] = {}
+        self.disabled_by_rule: dict[str, int] = {}
+        self.seen_ids: set[str] = set()
+        """Every id raised in this run (bounded by the catalogue x keys actually raised; ids only)."""
+
+    def add_listener(self, fn: Callable[[list[AlertChange]], None]) -> None:
+        self.listeners.append(fn)
+
+    # -- AlertSink ---------------------------------------------------------
+    def raise_finding(self, f: Finding) -> None:
+        self.counts["findings"] += 1
+        s = self.settings
+        if not s.enabled(f.rule):
+            self.counts["disabled"] += 1
+            self.disabled_by_rule[f.rule] = self.disabled_by_rule.get(f.rule, 0) + 1
+            return
+        if s.allowed(f.rule, f.src, f.src_zone):
+            self.counts["allowed"] += 1
+            return
+        sev = s.severity_of(f.rule, f.severity)
+        if sev != f.severity:
+            f = replace(f, severity=sev)
+        aid = f.alert_id
+        a = self._alerts.get(aid)
+        if a is not None:
+            add_occurrence(a, f)
+            self._alerts.move_to_end(aid)
+        else:
+            if len(self._alerts) >= self.max_alerts and not self._forget_one():
+                self.counts["overflow"] += 1
+                self.overflow_by_rule[f.rule] = self.overflow_by_rule.get(f.rule, 0) + 1
+                return
+            a = self._alerts[aid] = Alert.from_finding(f)
+            self._new.add(aid)
+            self.seen_ids.add(aid)
+        self._delta[aid] = self._delta.get(aid, 0) + 1
+
+    def _forget_one(self) -> bool:
+        for aid in self._alerts:            # oldest change first
+            if aid not in self._delta:
+                del self._alerts[aid]
+                self.counts["forgotten"] += 1
+                return True
+        return False
+
+    # -- output --------------------------------------------------------------
+    def flush(self) -> list[AlertChange]:
+        if not self._delta:
+            return []
+        changes = [AlertChange(self._alerts[aid], n, aid in self._new) for aid, n in self._delta.items()]
+        self._delta = {}
+        self._new = set()
+        self.counts["flushes"] += 1
+        for fn in self.listeners:
+            fn(changes)
+        for c in changes:
+            c.alert.updated = False
+        return changes
+
+    def alerts(self) -> list[Alert]:
+        return list(self._alerts.values())
+
+    def get(self, aid: str) -> Alert | None:
+        return self._alerts.get(aid)
+
+    def __len__(self) -> int:
+        return len(self._alerts)

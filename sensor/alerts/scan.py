@@ -1,0 +1,200 @@
+"""Scan and sweep detection: one source probing many hosts, ports, Modbus functions, units or registers.
+
+Contract
+--------
+``ScanDetector(sink, ctx, settings)`` is an observation consumer (``observe``)
+that raises ``recon.*`` findings.  Counting is per source (and per target for
+port scans and Modbus sweeps) over a window of packet time (threshold ``window``
+of each rule, default ``WINDOW`` s); a window starts with the source's first counted item
+and restarts after it expires.  State is bounded: ``MAX_SOURCES`` windows (the
+least recently active forgotten first, counted), each holding at most
+``MAX_ITEMS`` distinct items.
+
+* **Probes** (host and port scans) come from ``FlowEnd``: a TCP flow that
+  carried no payload (a SYN answered by RST, or a connect-and-close), a UDP
+  flow the server never answered, any ICMP flow.  Sessions that carried data
+  are not probes, so an HMI opening connections to forty PLCs is not a scan.
+  ``recon.host_scan``: threshold ``hosts`` (default 10) distinct hosts
+  probed by one source; ``recon.port_scan``: ``ports``
+  (default 10) distinct ports probed on one host.
+* **Modbus sweeps** come from ``Message`` (requests: the kernels report the
+  first message of each key on a link, i.e. each new function code, unit and
+  register range) and exception responses:
+  ``recon.modbus_function_sweep``: ``codes``
+  (12) distinct function codes from one client to one server;
+  ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
+  ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
+  ``recon.modbus_register_sweep``: ``ranges`` (64) distinct (table, address,
+  quantity) requests, or ``failed`` (8) distinct addresses answered with
+  exception 2 (illegal data address).
+* When a threshold is crossed, the detector raises one finding per item it
+  kept as a sample (the first ``SAMPLES`` items of the window, with their
+  frames: the evidence of the scan's start), then one per further distinct
+  item.  The alert's count is therefore the number of distinct items probed
+  (exact up to ``SAMPLES`` before the threshold), and its evidence frames lie
+  inside the scan.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import observations as O
+from .catalogue import SCAN_WINDOW, THRESHOLDS, finding
+from .context import Context
+from .model import AlertSink, Evidence
+from .settings import AlertSettings
+
+MAX_SOURCES = 4096
+"""Sources (or source → target pairs) with a window open.  A spoofed-source flood cannot grow memory past it."""
+MAX_ITEMS = 2048
+"""Distinct items remembered per window; past it, items are counted but not remembered."""
+SAMPLES = 15
+"""Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
+
+DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k.startswith("recon.")}
+WINDOW = SCAN_WINDOW
+GATEWAY_EXCEPTIONS = frozenset({10, 11})    # Modbus Application Protocol v1.1b3 §7: gateway path / target failed
+ILLEGAL_DATA_ADDRESS = 2
+ICMP = frozenset({"ip/1", "ip/58"})
+
+
+class _Window:
+    __slots__ = ("start", "items", "samples", "fired", "extra")
+
+    def __init__(self, start: float):
+        self.start = start
+        self.items: set = set()
+        self.samples: list = []        # [(item, Evidence)]
+        self.fired = False
+        self.extra = 0                 # distinct items beyond MAX_ITEMS (not remembered)
+
+
+class _Counter:
+    """Distinct items per key within a window, raising a rule's findings past a threshold."""
+
+    def __init__(self, sink: AlertSink, rule: str, threshold: float, window: float, stats: dict):
+        self.sink = sink
+        self.rule = rule
+        self.threshold = threshold
+        self.window = window
+        self.stats = stats
+        self.windows: OrderedDict = OrderedDict()
+
+    def add(self, key: tuple, item, ev: Evidence, message, fields: dict) -> None:
+        w = self.windows.get(key)
+        if w is None or ev.ts - w.start > self.window or ev.ts < w.start - self.window:
+            w = _Window(ev.ts)
+            self.windows[key] = w
+            if len(self.windows) > MAX_SOURCES:
+                self.windows.popitem(last=False)
+                self.stats["windows_forgotten"] = self.stats.get("windows_forgotten", 0) + 1
+        self.windows.move_to_end(key)
+        if item in w.items:
+            return
+        if len(w.items) >= MAX_ITEMS:
+            w.extra += 1
+            return
+        w.items.add(item)
+        if not w.fired:
+            if len(w.samples) < SAMPLES:
+                w.samples.append((item, ev))
+            if len(w.items) >= self.threshold:
+                w.fired = True
+                n = len(w.items)
+                for it, sev in w.samples:
+                    self.sink.raise_finding(finding(self.rule, key, message(n), sev, details={"distinct": n},
+                                                    **fields))
+                if not any(it == item for it, _ in w.samples):
+                    self.sink.raise_finding(finding(self.rule, key, message(n), ev, details={"distinct": n},
+                                                    **fields))
+                w.samples = []
+            return
+        self.sink.raise_finding(finding(self.rule, key, message(len(w.items)), ev,
+                                        details={"distinct": len(w.items)}, **fields))
+
+
+class ScanDetector:
+    def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
+        s = settings or AlertSettings()
+        self.ctx = ctx
+        self.counts: dict = {"probes": 0}
+
+        def mk(rule: str, name: str) -> _Counter:
+            d = DEFAULTS[rule]
+            return _Counter(sink, rule, s.threshold(rule, name, d[name]), s.threshold(rule, "window", d["window"]),
+                            self.counts)
+
+        self.hosts = mk("recon.host_scan", "hosts")
+        self.ports = mk("recon.port_scan", "ports")
+        self.fcs = mk("recon.modbus_function_sweep", "codes")
+        self.units = mk("recon.modbus_unit_sweep", "units")
+        self.units_failed = mk("recon.modbus_unit_sweep", "failed")
+        self.ranges = mk("recon.modbus_register_sweep", "ranges")
+        self.ranges_failed = mk("recon.modbus_register_sweep", "failed")
+
+    # -- probes ------------------------------------------------------------------
+    def flow_ended(self, o: O.FlowEnd, fi) -> None:
+        """Called by the stage with the FlowInfo it popped (None when the start was not seen)."""
+        if fi is None:
+            return
+        t = fi.transport
+        if t == "tcp":
+            if "data" in o.tcp_flags_seen:
+                return
+        elif t == "udp":
+            if o.packets_server:
+                return
+        elif t not in ICMP:
+            return
+        self.counts["probes"] += 1
+        ev = self.ctx.evidence(fi.frame, fi.ts, o.flow_id)
+        src, dst = fi.client, fi.server
+        self.hosts.add((src,), dst, ev,
+                       lambda n: f"{src} probed {n} hosts without a session (host scan)",
+                       {"src": src, "protocol": t})
+        if t != "tcp" and t != "udp":
+            return
+        port = fi.server_port
+        self.ports.add((src, dst), (t, port), ev,
+                       lambda n: f"{src} probed {n} ports of {dst} (port scan)",
+                       {"src": src, "dst": dst, "protocol": t})
+
+    # -- Modbus --------------------------------------------------------------------
+    def message(self, m: O.Message) -> None:
+        if m.protocol != "modbus":
+            return
+        e = m.event
+        if e is None:
+            return
+        ev = self.ctx.evidence(m.frame, m.ts, m.flow_id)
+        src, dst = m.client, m.server
+        key = (src, dst)
+        fields = {"src": src, "dst": dst, "protocol": "modbus", "port": m.server_port}
+        if m.direction == "request":
+            fc = getattr(e, "function", None)
+            if fc is not None:
+                self.fcs.add(key, fc, ev, lambda n: f"{src} tried {n} Modbus function codes on {dst} "
+                                                    f"(function code sweep)", fields)
+            unit = getattr(e, "unit", None)
+            if unit is not None:
+                self.units.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} "
+                                                        f"(unit id sweep)", fields)
+            table = getattr(e, "table", "")
+            addr = getattr(e, "address", None)
+            if table and addr is not None:
+                self.ranges.add(key, (unit, table, addr, getattr(e, "quantity", None)), ev,
+                                lambda n: f"{src} requested {n} different register ranges of {dst} "
+                                          f"(register sweep)", fields)
+            return
+        code = getattr(e, "exception_code", None)
+        if code is None:
+            return
+        unit = getattr(e, "unit", None)
+        if code in GATEWAY_EXCEPTIONS:
+            self.units_failed.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} that "
+                                                           f"do not exist (unit id sweep)", fields)
+        elif code == ILLEGAL_DATA_ADDRESS:
+            addr = getattr(e, "address", None)
+            self.ranges_failed.add(key, (unit, getattr(e, "table", ""), addr), ev,
+                                   lambda n: f"{src} requested {n} register addresses of {dst} that do not "
+                                             f"exist (register sweep)", fields)

@@ -1,0 +1,83 @@
+"""The alerting stage: one pipeline consumer that feeds the built-in producers and flushes the AlertBook.
+
+Contract
+--------
+``AlertStage(book, ctx, inventory=None, settings=None)`` is added to
+``Pipeline(consumers)`` after the inventory.  ``observe(obs)`` dispatches by
+observation type (one dict lookup; everything else costs nothing):
+
+* ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
+  scan detector (probes);
+* ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``);
+* ``Anomaly``: ``anomalies``;
+* ``SourceStart`` (when the engine emits it): evidence names that source and
+  its frames count from 1;
+* ``IntervalEnd``: inventory events are pulled (``assets``) and the book is
+  flushed (listeners: store, JSON lines, …).
+
+``finish()`` pulls and flushes once more; call it after ``Pipeline.finish()``
+and before the inventory is closed.  Other producers (policy checker,
+baseline detector) are consumers of their own that raise into the same book.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import observations as O
+from .aggregate import AlertBook
+from .anomalies import AnomalyMapper
+from .assets import AssetEventMapper
+from .context import Context
+from .logins import LoginDetector
+from .scan import ScanDetector
+from .settings import AlertSettings
+
+
+class AlertStage:
+    def __init__(self, book: AlertBook, ctx: Context | None = None, inventory: Any = None,
+                 settings: AlertSettings | None = None, report_new_assets: bool | None = None):
+        self.book = book
+        self.ctx = ctx or Context()
+        s = settings or book.settings
+        self.anomalies = AnomalyMapper(book, self.ctx)
+        self.scan = ScanDetector(book, self.ctx, s)
+        self.logins = LoginDetector(book, self.ctx, s)
+        self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
+            else None
+        self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
+                          O.Anomaly: self.anomalies.anomaly, O.IntervalEnd: self._interval}
+        source_start = getattr(O, "SourceStart", None)
+        if source_start is not None:      # the engine restarts frame numbers per source and says so
+            self._dispatch[source_start] = self._source
+
+    def observe(self, obs) -> None:
+        h = self._dispatch.get(type(obs))
+        if h is not None:
+            h(obs)
+
+    def _source(self, o) -> None:
+        self.ctx.set_source(o.source, 0)
+
+    def _flow_start(self, o: O.FlowStart) -> None:
+        self.ctx.flow_started(o)
+
+    def _flow_end(self, o: O.FlowEnd) -> None:
+        self.scan.flow_ended(o, self.ctx.flow_ended(o.flow_id))
+
+    def _message(self, m: O.Message) -> None:
+        p = m.protocol
+        if p == "modbus":
+            self.scan.message(m)
+        elif p == "mqtt":
+            self.logins.message(m)
+
+    def _interval(self, o: O.IntervalEnd) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.assets is not None:
+            self.assets.pull()
+        self.book.flush()
+
+    def finish(self) -> None:
+        self.flush()
