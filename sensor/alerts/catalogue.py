@@ -150,6 +150,9 @@ _PROTOCOL = [
     _r("protocol.opcua_channel_mismatch", "high", "protocol", "OPC UA message for another secure channel", "T0830"),
     _r("protocol.unexpected_protocol", "medium", "protocol", "Not the expected protocol on an OT port", "T0885"),
     _r("protocol.ot_on_unusual_port", "low", "protocol", "OT protocol on a port not configured for it"),
+    _r("protocol.inconsistent_overlap", "high", "protocol",
+       "Overlapping TCP segments or IP fragments with different data (evasion)"),
+    _r("protocol.ip_fragment_malformed", "medium", "protocol", "IP fragments that cannot form a valid datagram"),
 ]
 
 _RECON = [
@@ -217,6 +220,9 @@ RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos
 ANOMALY_RULES: dict[str, str] = {
     "dispatch.rejected": "protocol.unexpected_protocol",
     "dispatch.detected_by_content": "protocol.ot_on_unusual_port",
+    "tcp.overlap_inconsistent": "protocol.inconsistent_overlap",
+    "ip.fragment_overlap": "protocol.inconsistent_overlap",
+    "ip.fragment_too_long": "protocol.ip_fragment_malformed",
     "flow.anomalies_suppressed": "dos.anomaly_flood",
     "modbus.invalid_function_code": "protocol.modbus_illegal_function",
     "modbus.invalid_protocol_id": "protocol.modbus_malformed",
