@@ -232,7 +232,6 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         from .store.runs import RunLog
 
         inventory = open_inventory(db_path)
-        run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)
         consumers.append(inventory)
     alerts = alerts_stream = None
     if not no_alerts:
@@ -258,6 +257,8 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
                 raise Fatal(f"baseline {escape(baseline_path)}: {escape(str(exc))}") from None
         consumers += alerts.consumers
     pipe = Pipeline(consumers, settings)
+    if inventory is not None:   # recorded last: from here on an interruption is caught and marks the run
+        run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)
     prog = Progress(not quiet and sys.stderr.isatty())
     started = time.monotonic()
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
