@@ -31,13 +31,20 @@ def freeze(model) -> None:
     s.rss_bytes = 64_000_000
 
 
+DEMO_REL = "pcaps/demo-plant.pcap"
+"""The capture as a user names it from the checkout: evidence shows this text, so screens and
+snapshots do not depend on where the checkout lives."""
+
+
 @pytest.fixture
-def demo_model():
+def demo_model(monkeypatch):
     from otwatch.sensor.tui.feed import ReplayFeed
     from otwatch.sensor.tui.model import LiveModel
 
+    monkeypatch.chdir(ROOT)
+
     def make(policy: bool = True, speed: float = 0.0):
-        return LiveModel(ReplayFeed(str(DEMO), speed), str(POLICY) if policy else None, source=str(DEMO))
+        return LiveModel(ReplayFeed(DEMO_REL, speed), str(POLICY) if policy else None, source=DEMO_REL)
 
     return make
 
