@@ -86,7 +86,8 @@ class _LazyGroup(click.Group):
     --no-inventory`` should not pay for that at start-up.
     """
 
-    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory")}
+    LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
+            "baseline": ("otwatch.sensor.baseline.cli", "baseline")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

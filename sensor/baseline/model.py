@@ -84,31 +84,27 @@ class PairKey(NamedTuple):
 
 @dataclass
 class RateStats:
-    """Messages per second over learned intervals: count, band, mean and spread."""
+    """Messages per second over learned intervals: count, band, mean and spread (Welford)."""
 
     n: int = 0
     lo: float = math.inf
     hi: float = 0.0
-    s1: float = 0.0
-    s2: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
 
     def add(self, rate: float) -> None:
         self.n += 1
-        self.lo = min(self.lo, rate)
-        self.hi = max(self.hi, rate)
-        self.s1 += rate
-        self.s2 += rate * rate
-
-    @property
-    def mean(self) -> float:
-        return self.s1 / self.n if self.n else 0.0
+        if rate < self.lo:
+            self.lo = rate
+        if rate > self.hi:
+            self.hi = rate
+        d = rate - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (rate - self.mean)
 
     @property
     def std(self) -> float:
-        if self.n < 2:
-            return 0.0
-        m = self.mean
-        return math.sqrt(max(self.s2 / self.n - m * m, 0.0))
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
 
 
 @dataclass

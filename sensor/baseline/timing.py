@@ -7,7 +7,8 @@ whether an interval is long enough to learn or judge a rate from: the engine's
 last interval ends at the last packet and is usually short, and a rate measured
 over a few seconds says nothing.
 
-A request id is ``"<direction> <kind> <target>"`` (``"request
+Only what the client sends is tracked per request (its answers follow it);
+the pair's total counts both directions.  A request id is ``"<direction> <kind> <target>"`` (``"request
 modbus.read_coils unit=1/coils/0+16"``): the same text in every run, unlike
 the kernel's link ids.
 """
@@ -38,6 +39,8 @@ class IntervalCounts:
         pk = PairKey(a.client, a.server, a.protocol, a.server_port)
         n = a.interval_count
         self.per_pair[pk] = self.per_pair.get(pk, 0) + n
+        if a.direction != "request":
+            return      # a poll is the client's; its answers only count in the pair's rate
         d = self.per_key.get(pk)
         if d is None:
             d = self.per_key[pk] = {}
