@@ -22,6 +22,8 @@ from __future__ import annotations
 import ipaddress
 from typing import NamedTuple
 
+from otwatch.parsers.modbus import spec
+
 from .model import PairKey
 
 REGISTER_TABLES = frozenset({"coils", "discrete_inputs", "holding_registers", "input_registers"})
@@ -45,14 +47,24 @@ class Fact(NamedTuple):
     info: dict | None = None     # what the detector puts in a finding's details
 
 
+_HOST_IP: dict = {}
+_HOST_IP_MAX = 65_536
+"""Addresses whose answer is remembered (parsing an address costs ~30 µs; a flow has two)."""
+
+
 def _host_ip(ip: str) -> bool:
-    if not ip:
-        return False
-    try:
-        a = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
+    """An address that names one host (not multicast, broadcast or unspecified)."""
+    r = _HOST_IP.get(ip)
+    if r is None:
+        try:
+            a = ipaddress.ip_address(ip)
+            r = not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
+        except ValueError:
+            r = False
+        if len(_HOST_IP) >= _HOST_IP_MAX:
+            _HOST_IP.clear()
+        _HOST_IP[ip] = r
+    return r
 
 
 class FactReader:
@@ -98,8 +110,6 @@ class FactReader:
 
     # -- Modbus --------------------------------------------------------------
     def _modbus(self, o) -> list[Fact]:
-        from otwatch.parsers.modbus import spec
-
         ev = o.event
         pk = PairKey(o.client, o.server, "modbus", o.server_port)
         F = lambda kind, field, value, info=None: Fact(kind, pk, field, value, o.ts, o.frame, o.flow_id, info)  # noqa: E731
