@@ -446,7 +446,7 @@ def _check_flow_accounting(records):
 
 def _pipeline_observations(records, impl: str):
     """Turn engine records into observations and JSON, as otwatch analyze does."""
-    from otwatch.sensor.jsonout import jsonable
+    from otwatch.sensor.jsonout import dumps
     from otwatch.sensor.pipeline import Pipeline, Settings
 
     got = []
@@ -460,7 +460,7 @@ def _pipeline_observations(records, impl: str):
         p._record(r)
     doc = documented_ids()
     for obs in got:
-        json.dumps(jsonable(obs))
+        dumps(obs)
         ev = getattr(obs, "event", None)
         mal = getattr(ev, "malformed", None)
         if isinstance(mal, str) and mal.startswith(_BAD_MALFORMED):
@@ -646,8 +646,8 @@ def tls_target(data: bytes):
     side = data[0] & 1
     ev = (tls.parse_server_hello if side else tls.parse_client_hello)(data[1:])
     if ev is not None:
-        from otwatch.sensor.jsonout import jsonable
-        json.dumps(jsonable(ev))
+        from otwatch.sensor.jsonout import dumps
+        dumps(ev)
     return 1
 
 
@@ -662,8 +662,8 @@ def certs_target(data: bytes):
     if data and s is None:
         raise Finding("certs.none", "summarize returned None for %d bytes" % len(data))
     if s is not None:
-        from otwatch.sensor.jsonout import jsonable
-        json.dumps(jsonable(s))
+        from otwatch.sensor.jsonout import dumps
+        dumps(s)
         certs._summarize.cache_clear()      # the cache would make repeats free and hide memory use
     return 1
 

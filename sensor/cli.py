@@ -87,7 +87,8 @@ class _LazyGroup(click.Group):
     """
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
-            "baseline": ("otwatch.sensor.baseline.cli", "baseline")}
+            "baseline": ("otwatch.sensor.baseline.cli", "baseline"),
+            "rules": ("otwatch.sensor.policy.cli", "rules")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

@@ -1,0 +1,236 @@
+"""``PolicyChecker``: the pipeline consumer that turns policy violations into findings.
+
+    checker = PolicyChecker(load_policy("rules/demo-plant.yaml"), sink)
+    Pipeline([checker, ...]).run_file("capture.pcap")
+
+It reads the observation stream (sensor/observations.py):
+
+* ``FlowStart`` — every flow, OT or not: the client's and server's zones are
+  resolved (address, MAC, VLAN; ``zones.ZoneMap``) and the flow is checked
+  (``verdict.Verdicts.flow``); a denied flow raises ``policy.flow_denied``.
+  Multicast and broadcast destinations count as the sender's own zone.
+* ``Message`` and ``Aggregate`` requests — every operation a client asks for
+  (``operations.op_key``) is checked; a denial raises
+  ``policy.operation_denied``.  A message carries its frame; an aggregate (a
+  key the kernel tallied without a message, e.g. after its first occurrence was
+  reported) raises only when no message with that key on that link did, with
+  frame 0 and the aggregate's last time.
+* OPC UA ``OpenSecureChannel`` requests — the channel's security mode (from
+  the request body, or None when the policy is None; a channel whose body is
+  encrypted is at least Sign, and is known to be Sign-only once a readable
+  service request travels on it) is compared with the conduit's
+  ``min_security_mode``; below it raises ``policy.security_mode_below_minimum``.
+* ``source.start`` — the capture or interface now being read becomes
+  ``Evidence.source``.
+
+Findings go to an ``AlertSink`` (sensor/alerts/model.py); the alert
+aggregator folds repeats.  A policy's ``detections`` entry for a ``policy.*``
+rule may disable it, set its severity, or exempt addresses/zones (allow).
+Memory is bounded: per-flow and per-link state is capped (``STATE_MAX``) and
+dropped at ``FlowEnd``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from otwatch.sensor import observations as O
+from otwatch.sensor.alerts.model import AlertSink, Evidence, Finding
+
+from . import catalogue as C
+from .model import OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
+from .operations import describe, op_key
+from .verdict import CACHE_MAX, Verdict, Verdicts
+from .zones import ZoneMap
+
+STATE_MAX = 1 << 18
+"""Flows, links and reported (link, key) pairs remembered (each cleared when full):
+the engine's own flow table is bounded, this only has to hold the live ones."""
+
+MODE_UNKNOWN_SIGNED = 0
+"""A channel with a security policy other than None whose mode (Sign or SignAndEncrypt) is not yet known."""
+OPN = "opcua.open_secure_channel"
+
+
+def _framing(opk: tuple) -> bool:
+    """Connecting, keeping a session, acknowledging: allowed wherever the protocol is, and when
+    the protocol is not, the flow's own finding already says so (no second finding per CONNECT)."""
+    return opk[0] in ("session", "encrypted") or (opk[0] == "service" and opk[1] in OPCUA_SESSION_SERVICES)
+
+
+class PolicyChecker:
+    def __init__(self, policy: Policy, sink: AlertSink, source: str = "",
+                 asset_of: Callable[[str, str, int], str] | None = None, cache_max: int = CACHE_MAX):
+        self.policy = policy
+        self.sink = sink
+        self.source = source
+        self.asset_of = asset_of
+        self.zones = ZoneMap(policy)
+        self.verdicts = Verdicts(policy, cache_max)
+        self._flows: dict[int, tuple[str, str]] = {}
+        self._links: dict[int, tuple[str, str]] = {}
+        self._reported: set = set()
+        self._ua: dict[int, int] = {}          # flow id -> OPC UA security mode seen (or MODE_UNKNOWN_SIGNED)
+        self.counts = {r: 0 for r in C.RULES}
+        self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
+                          O.Aggregate: self._aggregate}
+
+    # -- consumer -------------------------------------------------------------------
+    def observe(self, obs) -> None:
+        f = self._dispatch.get(type(obs))
+        if f is not None:
+            f(obs)
+        elif getattr(obs, "type", None) == "source.start":
+            self.source = getattr(obs, "source", "") or ""
+
+    def stats(self) -> dict:
+        d = {f"{r}.findings": n for r, n in self.counts.items()}
+        d.update(self.verdicts.stats())
+        return d
+
+    # -- zones ------------------------------------------------------------------------
+    def _zone(self, ip: str, mac: str = "", vlan: int = 0) -> str:
+        asset = self.asset_of(ip, mac, vlan) if self.asset_of is not None else ""
+        return self.zones.zone(ip, mac, vlan, asset or "")
+
+    def _pair(self, flow_id: int, link_id: int, client: str, server: str) -> tuple[str, str]:
+        p = self._flows.get(flow_id) or self._links.get(link_id)
+        if p is None:
+            p = (self._zone(client), self._zone(server))
+        return p
+
+    @staticmethod
+    def _remember(d: dict, k, v) -> None:
+        if len(d) >= STATE_MAX:
+            d.clear()
+        d[k] = v
+
+    # -- flows ------------------------------------------------------------------------
+    def _flow_start(self, f: O.FlowStart) -> None:
+        sz = self._zone(f.client, f.client_mac, f.vlan)
+        if self.zones.is_group(f.server):
+            dz = sz
+        else:
+            dz = self._zone(f.server, f.server_mac, f.vlan)
+            if dz != sz and self.zones.directed_broadcast(f.server) == sz:
+                dz = sz
+        self._remember(self._flows, f.flow_id, (sz, dz))
+        if f.link_id:
+            self._remember(self._links, f.link_id, (sz, dz))
+        v = self.verdicts.flow(sz, dz, f.transport, f.server_port)
+        if v.allowed:
+            return
+        ot = f.protocol in OT_PROTOCOLS
+        label = f.protocol if ot else f.transport
+        where = f.transport if f.transport.startswith("ip/") else f"{f.transport}/{f.server_port}"
+        self._raise(C.FLOW_DENIED, (sz, dz, f.client, f.server, label),
+                    C.OT_FLOW_SEVERITY if ot else C.OTHER_FLOW_SEVERITY,
+                    f"{f.client} (zone {sz}) → {f.server} (zone {dz}) {where}"
+                    f"{' ' + f.protocol if ot else ''}: {v.reason}",
+                    Evidence(self.source, f.frame, f.ts, f.flow_id), f.client, f.server, sz, dz,
+                    label, f.server_port, C.flow_technique(ot, f.transport),
+                    {"transport": f.transport, "port": f.server_port, "vlan": f.vlan, "rule": v.rule,
+                     "code": v.code, "reason": v.reason})
+
+    def _flow_end(self, f: O.FlowEnd) -> None:
+        self._flows.pop(f.flow_id, None)
+        self._ua.pop(f.flow_id, None)
+
+    # -- operations -------------------------------------------------------------------
+    def _message(self, m: O.Message) -> None:
+        if m.direction != "request":
+            return
+        sz, dz = self._pair(m.flow_id, m.link_id, m.client, m.server)
+        if m.link_id and m.link_id not in self._links:
+            self._remember(self._links, m.link_id, (sz, dz))
+        opk = op_key(m.protocol, m.kind, m.op, m.key, m.event)
+        if opk is None:
+            return
+        if m.protocol == "opcua":
+            self._opcua_mode(m, sz, dz, opk)
+        if _framing(opk):
+            return
+        v = self.verdicts.operation(sz, dz, m.protocol, m.server_port, opk)
+        if v.allowed:
+            return
+        if len(self._reported) >= STATE_MAX:
+            self._reported.clear()
+        self._reported.add((m.link_id, m.key))
+        self._denied(m, sz, dz, opk, v, Evidence(self.source, m.frame, m.ts, m.flow_id))
+
+    def _aggregate(self, a: O.Aggregate) -> None:
+        if a.direction != "request" or (a.link_id, a.key) in self._reported:
+            return
+        sz, dz = self._pair(0, a.link_id, a.client, a.server)
+        opk = op_key(a.protocol, a.kind, a.op, a.key)
+        if opk is None or _framing(opk):
+            return
+        v = self.verdicts.operation(sz, dz, a.protocol, a.server_port, opk)
+        if v.allowed:
+            return
+        if len(self._reported) >= STATE_MAX:
+            self._reported.clear()
+        self._reported.add((a.link_id, a.key))
+        self._denied(a, sz, dz, opk, v, Evidence(self.source, 0, a.last_ts, 0))
+
+    def _denied(self, m, sz: str, dz: str, opk: tuple, v: Verdict, ev: Evidence) -> None:
+        op = m.op
+        details = {"kind": m.kind, "op": op, "target": m.target, "rule": v.rule, "code": v.code,
+                   "reason": v.reason}
+        if opk[0] == "modbus":
+            details.update(unit=opk[2], function_code=opk[3])
+        elif opk[0] == "publish":
+            details["topic"] = opk[1]
+        elif opk[0] == "subscribe":
+            details["filters"] = list(opk[1])
+        elif opk[0] == "service":
+            details["service"] = opk[1]
+        self._raise(C.OPERATION_DENIED, (sz, dz, m.client, m.server, m.protocol, op, v.code),
+                    C.OP_SEVERITY.get(op, C.OP_SEVERITY_DEFAULT),
+                    f"{m.client} (zone {sz}) → {m.server} (zone {dz}): {describe(opk)}: {v.reason}",
+                    ev, m.client, m.server, sz, dz, m.protocol, m.server_port, C.OP_TECHNIQUE.get(op, ""), details)
+
+    # -- OPC UA security mode ---------------------------------------------------------------
+    def _opcua_mode(self, m: O.Message, sz: str, dz: str, opk: tuple) -> None:
+        fid = m.flow_id
+        if m.kind == OPN:
+            ev = m.event
+            mode = getattr(ev, "security_mode", None)
+            if not mode:
+                mode = 1 if getattr(ev, "security_policy", "") == "None" else MODE_UNKNOWN_SIGNED
+            self._remember(self._ua, fid, mode)
+            if mode != MODE_UNKNOWN_SIGNED:
+                self._check_mode(m, sz, dz, mode)
+        elif opk[0] == "service" and self._ua.get(fid) == MODE_UNKNOWN_SIGNED:
+            self._ua[fid] = 2          # a readable body on a signed channel: Sign, not SignAndEncrypt
+            self._check_mode(m, sz, dz, 2)
+        elif opk[0] == "encrypted" and self._ua.get(fid) == MODE_UNKNOWN_SIGNED:
+            self._ua[fid] = 3
+
+    def _check_mode(self, m: O.Message, sz: str, dz: str, mode: int) -> None:
+        minimum, conduit = self.verdicts.min_security_mode(sz, dz, m.server_port)
+        if mode >= minimum:
+            return
+        have, need = SECURITY_MODE_NAMES.get(mode, str(mode)), SECURITY_MODE_NAMES[minimum]
+        policy_uri = getattr(m.event, "security_policy_uri", None) or ""
+        self._raise(C.SECURITY_MODE, (sz, dz, m.client, m.server, m.server_port, have),
+                    C.RULES[C.SECURITY_MODE].severity,
+                    f"{m.client} (zone {sz}) → {m.server} (zone {dz}): OPC UA secure channel with security mode "
+                    f"{have}, below the minimum {need} of conduit {conduit}",
+                    Evidence(self.source, m.frame, m.ts, m.flow_id), m.client, m.server, sz, dz, "opcua",
+                    m.server_port, "", {"mode": have, "minimum": need, "rule": conduit,
+                                        "security_policy_uri": policy_uri})
+
+    # -- output ---------------------------------------------------------------------------------
+    def _raise(self, rule: str, key: tuple, severity: str, message: str, ev: Evidence, src: str, dst: str,
+               sz: str, dz: str, protocol: str, port: int, technique: str, details: dict) -> None:
+        setting = self.policy.detections.get(rule)
+        if setting is not None:
+            if not setting.enabled or setting.allows(src, sz) or setting.allows(dst, dz):
+                return
+            severity = setting.severity or severity
+        self.counts[rule] += 1
+        self.sink.raise_finding(Finding(rule, key, severity, "policy", message, ev, src, dst, "", "", sz, dz,
+                                        protocol, port, technique, details))
+
+
+__all__ = ["PolicyChecker", "STATE_MAX"]

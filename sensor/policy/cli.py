@@ -1,0 +1,50 @@
+"""``otwatch rules``: work with segmentation policies.
+
+``otwatch rules check PATH...`` runs the loader alone: it prints every problem
+as ``file:line:column: what is wrong`` (escaped for the terminal) and exits 1
+when any file has one, 0 when all are valid (with a one-line summary per file
+unless ``--quiet``).  It never reads a capture or the inventory.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from otwatch.parsers.common import escape
+
+from .errors import PolicyError
+from .loader import load_policy
+
+MESSAGE_LIMIT = 1000
+"""Characters shown per problem (a message quotes at most a few values from the file)."""
+
+
+@click.group()
+def rules() -> None:
+    """Segmentation policies (zones and conduits): check them (docs/rules.md)."""
+
+
+@rules.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-q", "--quiet", is_flag=True, help="Print problems only, no summary of valid files.")
+def check(paths, quiet) -> None:
+    """Validate policy files: every problem as file:line:column, exit 1 if any."""
+    bad = 0
+    for path in paths:
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            bad += 1
+            for p in exc.problems:
+                click.echo(escape(str(p), MESSAGE_LIMIT))
+            n = len(exc.problems)
+            click.echo(f"{escape(path)}: {n} problem{'s' if n != 1 else ''}", err=True)
+            continue
+        if not quiet:
+            click.echo(f"{escape(path)}: ok ({len(policy.zones)} zones, {len(policy.conduits)} conduits, "
+                       f"{len(policy.detections)} detection settings)")
+    sys.exit(1 if bad else 0)
+
+
+__all__ = ["rules", "check"]
