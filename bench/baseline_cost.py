@@ -8,7 +8,9 @@ machine hits every row alike): the pipeline with no consumer; with a
 ``Learner``; with a ``Detector`` holding the baseline learned from the same
 capture (so it checks every fact and finds nothing: the steady-state cost);
 and, for reference, the observation count.  Wall clock, one process, the
-kernels ``otwatch version`` reports.  Short runs only (see docs/performance.md).
+kernels ``otwatch version`` reports.  Then the baseline alone: the recorded
+observations replayed into a fresh learner and detector (CPU time, best of
+``--rounds``), which a busy machine disturbs far less than the end-to-end rows.  Short runs only (see docs/performance.md).
 """
 from __future__ import annotations
 
@@ -31,6 +33,26 @@ class _Count:
         self.n += 1
 
 
+class _Record:
+    def __init__(self):
+        self.obs = []
+
+    def observe(self, obs):
+        self.obs.append(obs)
+
+
+def replay(observations, make, rounds: int) -> float:
+    """Best CPU time of feeding the recorded observations to a fresh consumer: the baseline alone."""
+    best = float("inf")
+    for _ in range(rounds):
+        c = make()
+        t = time.process_time()
+        for o in observations:
+            c.observe(o)
+        best = min(best, time.process_time() - t)
+    return best
+
+
 def timed(path: str, consumers, interval: float):
     pipe = Pipeline(consumers, Settings(interval=interval))
     t = time.perf_counter()
@@ -47,7 +69,8 @@ def main() -> int:
     a = ap.parse_args()
     learned = Baseline()
     count = _Count()
-    timed(a.capture, [Learner(learned, a.interval), count], a.interval)
+    rec = _Record()
+    timed(a.capture, [Learner(learned, a.interval), count, rec], a.interval)
     best = {}
     packets = 0
     for _ in range(a.rounds):
@@ -63,6 +86,11 @@ def main() -> int:
         extra = s - base
         print(f"{name:14s} {s:7.3f} s  {packets / s / 1e6:6.3f} M packets/s  "
               f"+{extra:6.3f} s ({extra / base * 100:5.1f} %)  {extra / max(count.n, 1) * 1e6:6.2f} µs/observation")
+    n = len(rec.obs)
+    for name, make in (("learn alone", lambda: Learner(Baseline(), a.interval)),
+                       ("detect alone", lambda: Detector(learned, ListSink(), "bench"))):
+        s = replay(rec.obs, make, a.rounds)
+        print(f"{name:14s} {s:7.3f} s CPU over {n:,} recorded observations: {s / n * 1e6:6.2f} µs/observation")
     return 0
 
 
