@@ -320,13 +320,16 @@ def check(files, baseline_path, interval, ports) -> None:
 @baseline.command(name="suggest-policy")
 @_BASELINE
 @click.option("-o", "--output", default="-", metavar="FILE|-", help="Where to write the policy (default stdout).")
-def suggest_policy(baseline_path, output) -> None:
-    """Draft a zones-and-conduits policy from the baseline (sensor/policy does the drafting)."""
-    try:
-        from otwatch.sensor.policy.suggest import suggest_policy as draft
-    except ImportError:
-        _fail("the policy module (sensor/policy/suggest.py) is not available in this build")
-    text = draft(_load(baseline_path, missing_ok=False))
+@click.option("--zones", type=click.Choice(["role", "host"]), default="role", show_default=True,
+              help="One zone per role (controllers, servers, supervisory, ...) or one per host.")
+def suggest_policy(baseline_path, output, zones) -> None:
+    """Draft a zones-and-conduits policy from the baseline (deterministic, commented with counts and
+    first-seen times; `otwatch rules check` accepts it; see docs/rules.md)."""
+    from otwatch.sensor.policy.suggest import suggest_policy as draft
+
+    from .policy_draft import seen_pairs
+
+    text = draft(seen_pairs(_load(baseline_path, missing_ok=False)), zones=None if zones == "role" else "host")
     if output == "-":
         click.echo(text, nl=False)
     else:

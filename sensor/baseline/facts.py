@@ -116,7 +116,7 @@ class FactReader:
         if o.direction == "request":
             fc = getattr(ev, "function", None)
             unit = getattr(ev, "unit", None)
-            if fc is None or unit is None or getattr(ev, "malformed", None):
+            if fc is None or unit is None:
                 return []
             op = spec.op_class(fc)
             info = {"unit": unit, "function_code": fc, "function": getattr(ev, "function_name", ""), "op": op,
@@ -127,7 +127,10 @@ class FactReader:
                 info["umas_class"] = ev.umas_class
                 out.append(F("set", "umas_functions", ev.umas_function_name, info))
             table = spec.table(fc)
-            if table in REGISTER_TABLES:
+            # a malformed request still names its unit and function code; its addresses are not trusted
+            if table in REGISTER_TABLES and getattr(ev, "malformed", None):
+                out.append(F("set", "unreadable_addresses", table, info))
+            elif table in REGISTER_TABLES:
                 rw = "write" if op == spec.OP_WRITE else "read"
                 addr, qty = ev.address, ev.quantity
                 if fc == 23 and ev.read_address is not None and ev.read_quantity:

@@ -44,6 +44,7 @@ FIELDS: dict[str, str] = {
     "units": "Modbus unit ids addressed",
     "function_codes": "Modbus function codes sent by the client",
     "op_classes": "Modbus operation classes (read, write, diagnostic, program, ...)",
+    "unreadable_addresses": "Modbus tables of malformed requests whose addresses could not be read",
     "umas_functions": "Schneider UMAS functions inside FC 90 (init_comm, read_id, stop_plc, ...)",
     "publish": "MQTT topics published by the client",
     "subscribe": "MQTT topic filters subscribed (wildcards kept)",
