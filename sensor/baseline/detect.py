@@ -143,14 +143,14 @@ class Detector:
     # -- findings -------------------------------------------------------------------
     def _raise(self, rule: str, key: tuple, message: str, f: Fact | None, pair: PairKey | None,
                details: dict | None = None, entry: str | None = None, severity: str | None = None,
-               ts: float = 0.0) -> None:
+               ts: float = 0.0, src: str = "") -> None:
         r = RULES[rule]
         d = dict(details or {})
         if entry:
             d["entry"] = entry
         ev = Evidence(self.source, f.frame, f.ts, f.flow_id) if f is not None else Evidence(self.source, 0, ts, 0)
         fd = Finding(rule, key, severity or r.severity, r.category, message, ev,
-                     src=pair.client if pair else "", dst=pair.server if pair else "",
+                     src=pair.client if pair else src, dst=pair.server if pair else "",
                      protocol=pair.protocol if pair else "", port=pair.port if pair else 0,
                      technique=r.technique, details=d)
         if entry:
@@ -194,10 +194,10 @@ class Detector:
         n = self._assets.add("*", ip, f.ts)
         if n > self.s.new_asset_burst:
             self._raise("baseline.new_asset", ("burst",), f"many new assets at once ({n} within "
-                        f"{self.s.window:.0f} s), e.g. {ip}", f, None, {"ip": ip, "distinct": n})
+                        f"{self.s.window:.0f} s), e.g. {ip}", f, None, {"ip": ip, "distinct": n}, src=ip)
             return
         self._raise("baseline.new_asset", (ip,), f"new asset {ip} (not seen while learning)", f, None,
-                    {"ip": ip, "mac": f.field}, entry=entry_text("asset", ip))
+                    {"ip": ip, "mac": f.field}, entry=entry_text("asset", ip), src=ip)
 
     def _pair(self, f: Fact) -> None:
         pk = f.pair
