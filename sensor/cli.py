@@ -94,6 +94,7 @@ class _LazyGroup(click.Group):
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
             "alerts": ("otwatch.sensor.alerts.cli", "alerts"),
+            "baseline": ("otwatch.sensor.baseline.cli", "baseline"),
             "rules": ("otwatch.sensor.policy.cli", "rules"),
             "sensor": ("otwatch.sensor.live.cli", "sensor"),
             "tui": ("otwatch.sensor.tui.cli", "tui")}

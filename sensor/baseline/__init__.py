@@ -11,6 +11,10 @@ Contract (one module per concern):
                learning curve and says when learning is done
 * ``detect``   a Pipeline consumer that compares observations with a model and hands
                ``Finding``s (sensor.alerts.model) to an ``AlertSink``
+* ``monitor``  learn, then detect: one consumer for a live sensor (switches when learning ends)
+* ``timing``   per-interval counts per pair and request; ``windows``: sliding windows (sweeps, storms)
+* ``facts``    observations -> facts, read once for the learner and the detector
+* ``policy_draft`` the baseline as the policy's ``SeenPair`` records (``suggest-policy``)
 * ``yamlio``   reviewable, deterministic YAML export/import (export → import → export
                is identical)
 * ``store``    where the learning state lives between runs (a YAML file)

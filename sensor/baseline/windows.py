@@ -1,0 +1,61 @@
+"""Sliding windows of packet time, per scope: distinct items (sweeps) and event counts (storms, floods).
+
+Contract: ``Distinct(window).add(scope, item, ts)`` returns how many distinct
+items ``scope`` has shown in the last ``window`` seconds (this one included);
+``Counter(window, cap).add(scope, ts)`` returns how many events.  Both are
+bounded: at most ``MAX_SCOPES`` scopes (the least recently used is forgotten)
+and, per scope, ``cap`` entries (a counter never needs more than its threshold).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+MAX_SCOPES = 4096
+"""Scopes (clients, pairs) tracked at once; an attacker spoofing sources costs at most this."""
+MAX_ITEMS = 4096
+"""Distinct items remembered per scope; a sweep is declared long before."""
+
+
+class Distinct:
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._s: OrderedDict = OrderedDict()   # scope -> (deque of (ts, item), {item: last ts})
+
+    def add(self, scope, item, ts: float) -> int:
+        st = self._s.get(scope)
+        if st is None:
+            if len(self._s) >= MAX_SCOPES:
+                self._s.popitem(last=False)
+            st = self._s[scope] = (deque(), {})
+        else:
+            self._s.move_to_end(scope)
+        q, last = st
+        cut = ts - self.window
+        while q and (q[0][0] < cut or len(q) >= MAX_ITEMS):
+            t0, it = q.popleft()
+            if last.get(it) == t0:
+                del last[it]
+        q.append((ts, item))
+        last[item] = ts
+        return len(last)
+
+
+class Counter:
+    def __init__(self, window: float, cap: int) -> None:
+        self.window = window
+        self.cap = cap
+        self._s: OrderedDict = OrderedDict()
+
+    def add(self, scope, ts: float) -> int:
+        q = self._s.get(scope)
+        if q is None:
+            if len(self._s) >= MAX_SCOPES:
+                self._s.popitem(last=False)
+            q = self._s[scope] = deque(maxlen=self.cap)
+        else:
+            self._s.move_to_end(scope)
+        cut = ts - self.window
+        while q and q[0] < cut:
+            q.popleft()
+        q.append(ts)
+        return len(q)
