@@ -109,7 +109,7 @@ def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user
         _fail(f"cannot capture on {escape(cfg.interface)}: {exc} (needs root or CAP_NET_RAW; docs/deployment.md)")
     log.info("capturing on %s with %s%s", escape(cfg.interface), describe(),
              f" ({cap.warning})" if getattr(cap, "warning", "") else "")
-    run = build_sensor(cfg, cap, dests)         # opens the database and outputs while still privileged
+    run = build_sensor(cfg, cap, dests, config_path, flags)   # opens the database and outputs while still privileged
     try:
         hand_over(run.paths, who)
         log.info("privileges: %s", drop(cfg.user or None))
@@ -119,12 +119,13 @@ def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user
     sys.exit(run())
 
 
-def build_sensor(cfg, cap, dests):
+def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     from ..inventory.store import default_path, open_inventory
     from ..pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
     from ..sinks.alertfeed import OutboxAlerts
     from ..sinks.outbox import Outbox
     from .loop import SensorLoop
+    from .reload import Reloader
 
     db_path = cfg.db or default_path()
     ports = dict(DEFAULT_PORTS)
@@ -147,10 +148,9 @@ def build_sensor(cfg, cap, dests):
         json_out = open(cfg.jsonl, "w", encoding="utf-8")
         consumers.append(JSONLines(json_out))
     consumers.append(inventory)
-    alerts = _alerts(cfg, inventory, outbox)
-    if alerts is not None:
-        consumers.extend(alerts.consumers)
-        alerts.start_file(source, 0)
+    alerts, checker = _alerts(cfg, inventory)
+    consumers.extend(alerts.consumers)
+    alerts.start_file(source, 0)
     pipe = Pipeline(consumers, settings)
     pipe.start_interface(cfg.interface)     # SourceStart "iface:<name>": the evidence source of every frame
     host = socket.gethostname()
@@ -162,41 +162,44 @@ def build_sensor(cfg, cap, dests):
 
     def extra() -> dict:
         d = {"assets": len(inventory.assets), "outbox": outbox.stats()["records"]}
-        if alerts is not None:
-            d["alerts"] = len(alerts.by_id)
+        d["alerts"] = len(alerts.by_id)
         return d
 
     loop = SensorLoop(cap, pipe, source, cfg.heartbeat, on_heartbeat=[heartbeat], extra_stats=extra)
-    if alerts is not None:
-        alerts.book.add_listener(OutboxAlerts(outbox))
+    alerts.book.add_listener(OutboxAlerts(outbox))
 
     def run() -> int:
-        return _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests)
+        return _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests,
+                    lambda deliverers, start: Reloader(config_path, flags or {}, cfg, alerts, checker, deliverers,
+                                                       loop, start))
 
     run.paths = [db_path] + ([cfg.jsonl] if cfg.jsonl else [])
     return run
 
 
-def _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests) -> int:
+def _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests, reloader) -> int:
     from ..sinks.deliver import Deliverer
 
-    deliverers = [Deliverer(db_path, d, host) for d in dests]
-    for d in deliverers:
+    def start(dest):
+        d = Deliverer(db_path, dest, host)
         d.start()
+        return d
+
+    deliverers = {d.url: start(d) for d in dests}
+    loop.on_reload = reloader(deliverers, start)
     signal.signal(signal.SIGTERM, loop.stop)
     signal.signal(signal.SIGINT, loop.stop)
     signal.signal(signal.SIGHUP, loop.reload)
     try:
         final = loop.run()
     finally:
-        if alerts is not None:
-            alerts.finish()
+        alerts.finish()
         inventory.close()
         if json_out is not None:
             json_out.close()
         heartbeat_final = {"message": f"sensor {host} stopped on {source}", **loop.stats()}
         outbox.append("heartbeat", f"hb:{host}:{int(started)}:stop", "info", time.time(), heartbeat_final)
-        for d in deliverers:
+        for d in deliverers.values():
             d.stop(timeout=5.0)
         cap.close()
     click.echo(f"otwatch sensor: stopped after {final['packets']} packets "
@@ -204,10 +207,24 @@ def _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, 
     return 0
 
 
-def _alerts(cfg, inventory, outbox):
-    """The alert stage of ``analyze`` (sensor/alerts), with the policy checker when a policy is given."""
-    try:
-        from ..alerts.analysis import OfflineAlerts
-    except ImportError:
-        return None
-    return OfflineAlerts(inventory=inventory, db=inventory.db)
+def _alerts(cfg, inventory):
+    """The alert stage of ``analyze`` (sensor/alerts) and, with a policy, its checker."""
+    from ..alerts.analysis import OfflineAlerts
+
+    settings = policy = checker = None
+    if cfg.policy:
+        from ..alerts.policyfile import PolicyFileError, load as load_policy_file
+
+        try:
+            settings, policy = load_policy_file(cfg.policy)
+        except PolicyFileError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"otwatch sensor: {line}", err=True)
+            sys.exit(2)
+    alerts = OfflineAlerts(settings, inventory, inventory.db)
+    if policy is not None:
+        from ..policy.checker import PolicyChecker
+
+        checker = PolicyChecker(policy, alerts.sink)
+        alerts.add_producer(checker)
+    return alerts, checker

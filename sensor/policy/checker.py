@@ -74,6 +74,7 @@ class PolicyChecker:
         self.asset_of = asset_of
         self.zones = ZoneMap(policy)
         self.verdicts = Verdicts(policy, cache_max)
+        self._cache_max = cache_max
         self._flows: dict[int, tuple[str, str]] = {}
         self._links: dict[int, tuple[str, str]] = {}
         self._reported: set = set()
@@ -89,6 +90,17 @@ class PolicyChecker:
             f(obs)
         elif getattr(obs, "type", None) == "source.start":
             self.source = getattr(obs, "source", "") or ""
+
+    def replace_policy(self, policy: Policy) -> None:
+        """Judge by *policy* from now on (the sensor's SIGHUP): zones and verdicts are rebuilt, flows
+        already open get their zones again from the new policy, conditions are reported afresh."""
+        self.policy = policy
+        self.zones = ZoneMap(policy)
+        self.verdicts = Verdicts(policy, self._cache_max)
+        self._flows.clear()
+        self._links.clear()
+        self._reported.clear()
+        self._ua.clear()
 
     def stats(self) -> dict:
         d = {f"{r}.findings": n for r, n in self.counts.items()}

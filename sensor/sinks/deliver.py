@@ -55,6 +55,7 @@ class Deliverer(threading.Thread):
         self.dest = dest
         self.hostname = dest.hostname or hostname or socket.gethostname()
         self.stop_event = threading.Event()
+        self._deadline = float("inf")
         self.sent = 0             # records written to the transport (resends included)
         self.delivered = 0        # records the cursor moved past (filtered ones included)
         self.errors = 0
@@ -67,9 +68,11 @@ class Deliverer(threading.Thread):
                 "delivered": self.delivered, "errors": self.errors, "replayed": self.replayed, "last_error": self.last_error}
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish what the peer can take within *timeout* and end."""
+        """Ask the thread to deliver what is waiting (the sensor's last alerts and heartbeat) for at
+        most *timeout* seconds, and end; what is left stays in the outbox for the next start."""
+        self._deadline = time.monotonic() + timeout
         self.stop_event.set()
-        self.join(timeout + 1.0)
+        self.join(timeout + 2.0)
 
     def _line(self, r) -> str:
         d = self.dest
@@ -90,6 +93,8 @@ class Deliverer(threading.Thread):
             min_rank = severity_rank(self.dest.min_severity)
             while True:
                 stopping = self.stop_event.is_set()
+                if stopping and time.monotonic() > self._deadline:
+                    break
                 if t is None:
                     if stopping:
                         break
@@ -105,7 +110,7 @@ class Deliverer(threading.Thread):
                         backoff = min(backoff * 2, BACKOFF_MAX)
                         continue
                 try:
-                    recs = [] if stopping else ob.after(sent_upto, BATCH)
+                    recs = ob.after(sent_upto, BATCH)
                     for r in recs:
                         if severity_rank(r.severity) >= min_rank:
                             t.send(self._line(r))
@@ -150,7 +155,8 @@ class Deliverer(threading.Thread):
                     recent.clear()
                     unacked_since = 0.0
                     if stopping:
-                        break
+                        time.sleep(min(backoff, max(0.0, self._deadline - time.monotonic())))
+                        continue
                     self.stop_event.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
             if t is not None:

@@ -81,8 +81,9 @@ def make_ca(dirpath: str) -> dict:
 
 
 class Collector:
-    def __init__(self, workdir: str, kind: str = "tcp", client_auth: bool = False):
+    def __init__(self, workdir: str, kind: str = "tcp", client_auth: bool = False, netns: str | None = None):
         assert kind in ("udp", "tcp", "tls")
+        self.netns = netns          # run inside this network namespace (its loopback must be up)
         self.dir = workdir
         self.kind = kind
         self.port = free_port(socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
@@ -109,7 +110,8 @@ class Collector:
         open(self.conf, "w").write("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 10.0) -> None:
-        self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", self.conf, "-i", os.path.join(self.dir, "pid")],
+        pre = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen([*pre, RSYSLOGD, "-n", "-f", self.conf, "-i", os.path.join(self.dir, "pid")],
                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "rsyslogd.err"), "ab"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -121,14 +123,10 @@ class Collector:
         raise RuntimeError("rsyslogd did not start listening")
 
     def _listening(self) -> bool:
-        if self.kind == "udp":
-            out = subprocess.run(["ss", "-Hlun", f"sport = :{self.port}"], capture_output=True, text=True).stdout
-            return bool(out.strip())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+        pre = ["ip", "netns", "exec", self.netns] if self.netns else []
+        flag = "-Hlun" if self.kind == "udp" else "-Hltn"
+        out = subprocess.run([*pre, "ss", flag, f"sport = :{self.port}"], capture_output=True, text=True).stdout
+        return bool(out.strip())
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -58,7 +58,8 @@ def make_db(path: pathlib.Path) -> None:
                                 "direction": "client", "port": 1883, "ip": "10.9.0.1", "peer_ip": f"10.9.0.{i + 1}",
                                 "ops": json.dumps({name[:40]: 1}), "messages": 3, "first_seen": t0, "last_seen": t0 + 1,
                                 "frame": 4})
-    db["alerts"].create(ALERT_COLUMNS, pk="id")
+    if "alerts" not in db.table_names():      # the alerts package's migration may have made it already
+        db["alerts"].create(ALERT_COLUMNS, pk="id")
     for i, name in enumerate(HOSTILE):
         db["alerts"].insert({"id": f"{i:020x}", "rule": "policy." + name, "severity": "high", "category": "policy",
                              "message": f"topic {name} published", "src": "10.9.0.1", "dst": f"10.9.0.{i + 1}",
