@@ -20,11 +20,13 @@ from .model import Baseline
 
 
 def default_path() -> str:
+    """$OTWATCH_BASELINE, else baseline.yaml beside the inventory database ($OTWATCH_DB or the per-user one)."""
     env = os.environ.get("OTWATCH_BASELINE")
     if env:
         return env
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "otwatch", "baseline.yaml")
+    from ..inventory.store import default_path as inventory_path
+
+    return os.path.join(os.path.dirname(inventory_path()), "baseline.yaml")
 
 
 def load_baseline(path: str | None = None, missing_ok: bool = True) -> Baseline:
