@@ -409,20 +409,7 @@ def _mqtt_client(client_id: str):
 
 
 def _mqtt_connect(c, deadline: float, keepalive: int) -> None:
-    while True:
-        try:
-            c.connect(IP["broker"], MQTT_PORT, keepalive=keepalive)
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
-    c.loop_start()
-    t = time.time() + 5
-    while not c.is_connected() and time.time() < t:
-        time.sleep(0.02)
-    if not c.is_connected():
-        raise RuntimeError("MQTT CONNECT not accepted")
+    plant._mqtt_connect(c, deadline, keepalive, broker=IP["broker"])
 
 
 def role_sensor(args) -> None:

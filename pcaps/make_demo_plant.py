@@ -725,10 +725,12 @@ def _mqtt_client(client_id: str, v5: bool):
                        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
 
 
-def _mqtt_connect(c, deadline: float, keepalive: int, **kw) -> None:
+def _mqtt_connect(c, deadline: float, keepalive: int, broker: str | None = None, **kw) -> None:
+    """Connect *c* (retrying until *deadline* while the broker starts), start its loop, wait for CONNACK.
+    *broker* defaults to this plant's broker (make_attack_scenarios.py passes its own)."""
     while True:
         try:
-            c.connect(IP["broker"], MQTT_PORT, keepalive=keepalive, **kw)
+            c.connect(broker or IP["broker"], MQTT_PORT, keepalive=keepalive, **kw)
             break
         except OSError:
             if time.time() > deadline:

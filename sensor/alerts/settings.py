@@ -41,17 +41,23 @@ class RuleSetting:
     allow: tuple = ()                  # ip_network objects and zone names
 
     def allows(self, ip: str = "", zone: str = "") -> bool:
-        for a in self.allow:
-            if isinstance(a, str):
-                if zone and a == zone:
+        return allow_listed(self.allow, ip, zone)
+
+
+def allow_listed(allow: tuple, ip: str = "", zone: str = "") -> bool:
+    """Is *ip* in one of the networks of *allow*, or *zone* one of its zone names?  (The one
+    definition of an allow-list match: the policy's ``DetectionSetting`` uses it too.)"""
+    for a in allow:
+        if isinstance(a, str):
+            if zone and a == zone:
+                return True
+        elif ip:
+            try:
+                if ipaddress.ip_address(ip) in a:
                     return True
-            elif ip:
-                try:
-                    if ipaddress.ip_address(ip) in a:
-                        return True
-                except ValueError:
-                    pass
-        return False
+            except ValueError:
+                pass
+    return False
 
 
 _DEFAULT = RuleSetting()

@@ -8,9 +8,9 @@ errors can point back into the file.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
+from ..alerts.settings import allow_listed
 from .ranges import RangeSet
 
 UNZONED = "unzoned"
@@ -115,17 +115,7 @@ class DetectionSetting:
 
     def allows(self, ip: str = "", zone: str = "") -> bool:
         """Is an address (or its zone) on this rule's allow-list?"""
-        for a in self.allow:
-            if isinstance(a, str):
-                if zone and a == zone:
-                    return True
-            elif ip:
-                try:
-                    if ipaddress.ip_address(ip) in a:
-                        return True
-                except ValueError:
-                    pass
-        return False
+        return allow_listed(self.allow, ip, zone)
 
 
 @dataclass(frozen=True)
