@@ -10,6 +10,15 @@ import os
 
 KERNELS = ("engine", "modbus", "mqtt", "opcua")
 
+PCAP_HEADER_DIRS = ("/usr/include", "/usr/local/include")
+
+
+def have_libpcap() -> bool:
+    """libpcap's headers are installed (Debian: libpcap-dev): build the live capture module."""
+    if os.environ.get("OTWATCH_NO_LIBPCAP"):
+        return False
+    return any(os.path.exists(os.path.join(d, "pcap", "pcap.h")) for d in PCAP_HEADER_DIRS)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -28,6 +37,10 @@ def extensions():
         for name in KERNELS
         if os.path.exists(os.path.join(HERE, f"{name}.py"))
     ]
+    if have_libpcap():
+        # live capture (compiled only, links libpcap): ext/capture.pyx; without the headers the
+        # sensor captures through sensor/live/afpacket.py instead (docs/deployment.md)
+        mods.append(Extension("otwatch.ext._capture", [os.path.join("ext", "capture.pyx")], libraries=["pcap"]))
     return cythonize(
         mods,
         # ext/include/otwatch/ext/_engine.pxd: C declarations for the compiled engine (Cython

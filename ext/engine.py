@@ -114,6 +114,19 @@ AUX_UDP = {67: "dhcp", 68: "dhcp", 53: "dns", 5353: "mdns", 137: "nbns", 5355: "
 # Payloads larger than this are not handed over (a DNS zone transfer is not evidence we need).
 AUX_MAX = cython.declare(cython.int, 1500)
 
+# On a port we do not know, a kernel's "plausible" (probe score 1) counts only once a side
+# has sent at least this many bytes: a few bytes of Telnet option negotiation (ff fd 18)
+# are "plausible" for anything.  8 is a Modbus MBAP header and function code, an OPC UA
+# message header, and more than any MQTT fixed header.
+PROBE_MIN_BYTES = cython.declare(cython.Py_ssize_t, 8)
+
+# First bytes that are certainly not an OT protocol on its own port: an HTTP request or
+# status line, or a TLS record header (content type 20-23, version 3.x).  A port-bound
+# kernel never refuses a stream by itself (bad content is an anomaly and a resync), so the
+# engine checks a side's first payload for these before the kernel sees it.
+HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ",
+               b"TRACE ", b"HTTP/1.", b"PRI * HTTP/2")
+
 
 # Multiplying by these unsigned 64-bit constants widens before shifting, so a byte
 # moved to bit 24 cannot overflow a C int (and costs nothing on the pure path,
@@ -278,6 +291,7 @@ class Flow:
     tls_seen_s: cython.bint
     encrypted: cython.longlong
     anoms: dict              # anomaly id -> how many this flow raised (None until the first)
+    fresh: cython.int        # port-bound flow: bit (1 << side) until that side's first payload was checked
 
     def __init__(self):
         self.chain = None
@@ -301,6 +315,7 @@ class Flow:
         self.tls_seen_c = False
         self.tls_seen_s = False
         self.encrypted = 0
+        self.fresh = 0
         self.rejected = 0
         self.app = APP_NONE
         self.link_id = 0
@@ -1251,7 +1266,7 @@ class Engine:
         if ipproto == 6:
             app = self.port_map.get(f.b_port)
             if app is not None and app in self.kernels:
-                self._attach(f, app)
+                self._attach(f, app, True)
             elif f.b_port in self.tls_ports:
                 f.app = APP_TLS
                 f.link_id = self._link(f, APP_TLS, cip, sip2)
@@ -1288,7 +1303,10 @@ class Engine:
         return v[0]
 
     @cython.cfunc
-    def _attach(self, f: Flow, app: cython.int):
+    def _attach(self, f: Flow, app: cython.int, by_port: cython.bint):
+        """Give flow *f* a kernel of *app*.  *by_port*: the server port is the protocol's (its
+        well-known port or one given with --port), so the kernel is port-bound: framing
+        confirms it and bad content is reported, not a reason to let the stream go."""
         cip = _ip_bytes(f.a_hi, f.a_lo)
         sip = _ip_bytes(f.b_hi, f.b_lo)
         f.app = app
@@ -1298,6 +1316,25 @@ class Engine:
         f.core = cls(ls[1], self.detail_all, self.limits, ls[2])
         f.cfeed = _c_feed(f.core)
         f.probing = False
+        if by_port:
+            f.core.port_bound = True
+            f.fresh = 3
+
+    @cython.cfunc
+    def _foreign(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.bint:
+        """The first payload of *side* on a port-bound flow: True (and the kernel rejected)
+        when it is HTTP or TLS, which no OT protocol here starts with (HTTP_STARTS)."""
+        f.fresh &= ~(1 << side)
+        head = _bytes(data, s, e if e - s <= 16 else s + 16)
+        foreign: cython.bint = head.startswith(HTTP_STARTS)
+        if not foreign and len(head) >= 3 and 0x14 <= head[0] <= 0x17 and head[1] == 3 and head[2] <= 4:
+            # a TLS record header; an OT message could start the same way only by chance,
+            # so the protocol's own probe decides when it is plausible
+            foreign = self.kernels[f.app][1](data, s, e) == 0
+        if foreign:
+            self._count("dispatch.foreign_on_port")
+            self._reject(f, side, data, s, e)
+        return foreign
 
     # ------------------------------------------------------------------
     # TCP: state and reassembly
@@ -1311,11 +1348,21 @@ class Engine:
         rel: cython.longlong
         i: cython.Py_ssize_t
         if nxt < 0:
+            if plen <= 1:
+                # a keep-alive (RFC 1122 4.2.3.6: one garbage byte at SND.NXT - 1) is what a
+                # capture most often starts with; the stream starts at the next segment
+                self._count("tcp.keepalives")
+                return
             nxt = seq            # capture started mid-stream: take the stream from here
             if side == 0:
                 f.next_c = nxt
             else:
                 f.next_s = nxt
+            if f.core is not None:
+                # the kernel must look for a message boundary before decoding
+                rs = getattr(f.core, "resync", None)
+                if rs is not None:
+                    rs(side)
         ooo: list = f.ooo_c if side == 0 else f.ooo_s
         rel = _seqdiff(seq, nxt)
         if rel <= 0:
@@ -1421,6 +1468,9 @@ class Engine:
         st: cython.int
         if n <= 0:
             return
+        if f.fresh != 0 and f.core is not None and (f.fresh & (1 << side)) != 0:
+            if self._foreign(f, side, data, s, e):
+                return
         if f.core is not None:
             self.ot_bytes += n
             if f.cfeed != 0:
@@ -1495,6 +1545,7 @@ class Engine:
         self._anomaly(f.app, f.link_id, f.fid, side, "dispatch.rejected",
                       "port %d: traffic is not %s; not decoded as %s" % (f.b_port, name, name))
         f.rejected |= 1 << f.app
+        f.fresh = 0
         f.core = None
         f.cfeed = 0
         f.app = APP_NONE
@@ -1504,13 +1555,19 @@ class Engine:
 
     @cython.cfunc
     def _probe(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t):
+        """Content detection on a flow whose port is no protocol's: each kernel's probe reads
+        everything this side has sent so far; "certainly" (2) attaches the kernel, "plausible"
+        (1) on both sides does, once each side sent PROBE_MIN_BYTES."""
         score: cython.int
         f.probe_buf.append((side, _bytes(data, s, e), self.now, self.frame))
         f.probe_bytes += e - s
+        acc = b"".join([c[1] for c in f.probe_buf if c[0] == side])
         for app, v in self.kernels.items():
             if f.rejected & (1 << app):
                 continue
-            score = v[1](data, s, e)
+            score = v[1](acc, 0, len(acc))
+            if score == 1 and len(acc) < PROBE_MIN_BYTES:
+                score = 0
             if score == 1:
                 if side == 0:
                     f.probe_hint_c |= 1 << app
@@ -1520,7 +1577,7 @@ class Engine:
                 self._count("dispatch.detected." + APP_NAMES[app])
                 replay = f.probe_buf
                 f.probe_buf = []
-                self._attach(f, app)
+                self._attach(f, app, False)
                 self.out.append((R_ANOMALY, app, f.link_id, f.fid, side, self.now, self.frame,
                                  "dispatch.detected_by_content",
                                  "%s found on port %d by content" % (APP_NAMES[app], f.b_port)))

@@ -354,6 +354,9 @@ class ModbusCore:
     unsolicited = cython.declare(cython.Py_ssize_t, visibility="public")
     unanswered = cython.declare(cython.Py_ssize_t, visibility="public")
     violation = cython.declare(str, visibility="public")
+    # set by the engine when the flow is Modbus because of its port (502, --port): framing
+    # alone confirms, bad content is an anomaly, never a violation (see _parse)
+    port_bound = cython.declare(cython.bint, visibility="public")
 
     seen: dict               # tallies of the client's messages (requests)
     seen_s: dict             # ... of the server's (responses, exceptions); `seen` itself when not given
@@ -395,6 +398,7 @@ class ModbusCore:
         self.cover_max = getattr(limits, "coverage_max_runs", 64)
         self.ckey = None
         self.confirmed = False
+        self.port_bound = False
         self.messages = 0
         self.bytes_decoded = 0
         self.bytes_skipped = 0
@@ -521,6 +525,18 @@ class ModbusCore:
         self._set_resync(side, True)
         return FEED_OK
 
+    def resync(self, side: cython.int) -> int:
+        """The next bytes of *side* may start inside an ADU (the capture started mid-stream):
+        find the next plausible MBAP header before decoding."""
+        side = 1 if side else 0
+        if self.dead:
+            return FEED_VIOLATION
+        pend: bytearray = self._pend(side)
+        self.bytes_skipped += len(pend)
+        del pend[:]
+        self._set_resync(side, True)
+        return FEED_OK
+
     def eof(self, side: cython.int, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> int:
         """End of *side*'s stream.  At the server's end (or both ends) report
         the requests that were never answered."""
@@ -614,6 +630,13 @@ class ModbusCore:
             avail = end - pos
             if resync:
                 r = _plausible(buf, pos, end, side)
+                if r == 1:
+                    # a header found by scanning must be followed, where the bytes are here to
+                    # tell, by another plausible header: a lone "xx xx 00 00 00 LL" in garbage
+                    # would otherwise swallow the next real request
+                    length = (buf[pos + 4] << 8) | buf[pos + 5]
+                    if pos + length + 6 < end and _plausible(buf, pos + length + 6, end, side) == 0:
+                        r = 0
                 if r == 0:
                     pos += 1
                     self.bytes_skipped += 1
@@ -653,7 +676,7 @@ class ModbusCore:
                     length = (buf[pos + 4] << 8) | buf[pos + 5]
             if avail >= 4:
                 if pid != PROTO_ID:
-                    if not self.confirmed:
+                    if not self.confirmed and not self.port_bound:
                         self.violation = "protocol identifier %d is not Modbus" % pid
                         self.fail_pos = pos
                         return -1
@@ -664,7 +687,7 @@ class ModbusCore:
                     continue
             if avail >= 6:
                 if length < MIN_LEN or length > MAX_LEN:
-                    if not self.confirmed:
+                    if not self.confirmed and not self.port_bound:
                         self.violation = "MBAP length %d outside %d..%d" % (length, MIN_LEN, MAX_LEN)
                         self.fail_pos = pos
                         return -1
@@ -675,7 +698,7 @@ class ModbusCore:
                     continue
             if avail < HDR_FC:
                 break
-            if not self.confirmed and not _fc_allowed(fc, side):
+            if not self.confirmed and not self.port_bound and not _fc_allowed(fc, side):
                 self.violation = "function code %d not plausible from the %s" % (
                     fc, "server" if side else "client")
                 self.fail_pos = pos

@@ -372,6 +372,10 @@ class MQTTCore:
     bytes_skipped = cython.declare(cython.longlong, visibility="readonly")
     bytes_encrypted = cython.declare(cython.longlong, visibility="readonly")
     violation = cython.declare(str, visibility="readonly")
+    # set by the engine when the flow is MQTT because of its port (1883, --port): a framed
+    # packet whose body does not parse is a message with mqtt.malformed, bytes that do not
+    # frame are skipped to the next segment that does (never a violation)
+    port_bound = cython.declare(cython.bint, visibility="public")
     seen: dict              # tallies of the client's packets
     seen_s: dict            # ... of the server's; `seen` itself when not given
     detail_all: cython.bint
@@ -396,6 +400,7 @@ class MQTTCore:
         self.max_message = min(limits.mqtt_max_message, limits.stream_max_buffer)
         self.max_aliases = limits.mqtt_max_aliases
         self.confirmed = False
+        self.port_bound = False
         self.level = _LEVEL_UNKNOWN
         self.messages = 0
         self.bytes_decoded = 0
@@ -512,6 +517,20 @@ class MQTTCore:
         self._anomaly(out, side, ts, frame, "mqtt.desynchronised", "%d bytes missing at a packet boundary" % nbytes)
         return _FEED_OK
 
+    def resync(self, side: cython.int) -> int:
+        """The next bytes of *side* may start inside a packet (the capture started mid-stream):
+        decode from the first segment that parses as whole packets (as after a gap)."""
+        d: _Direction = self.d1 if side else self.d0
+        if self.violated:
+            return _FEED_VIOLATION
+        if not self.encrypted:
+            self.bytes_skipped += len(d.buf)
+            d.buf = bytearray()
+            d.need = 0
+            d.skip = 0
+            d.dead = True
+        return _FEED_OK
+
     def eof(self, side: cython.int, ts: cython.double, frame: cython.longlong, out: list) -> int:
         """*side* has closed; an incomplete packet is reported."""
         d: _Direction = self.d1 if side else self.d0
@@ -544,7 +563,8 @@ class MQTTCore:
                 self.bytes_skipped += stop - pos
                 return _FEED_OK
             d.dead = False
-            self._anomaly(out, side, ts, frame, "mqtt.resynchronised", "after %d bytes skipped" % d.lost)
+            if d.lost > 0:
+                self._anomaly(out, side, ts, frame, "mqtt.resynchronised", "after %d bytes skipped" % d.lost)
             d.lost = 0
         while pos < stop:
             if d.skip > 0:
@@ -653,7 +673,7 @@ class MQTTCore:
         """An invalid fixed header: a violation, or the direction is abandoned."""
         reason: str = _BAD_REASONS[-r]
         self.bytes_skipped += nbytes
-        if not self.confirmed:
+        if not self.confirmed and not self.port_bound:
             self.violated = True
             self.violation = reason
             return _FEED_VIOLATION
@@ -838,7 +858,7 @@ class MQTTCore:
                 ts: cython.double, frame: cython.longlong, out: list) -> cython.int:
         """Common tail: violation test, per-packet checks, aliases, tally, record."""
         topic: object = None
-        if bad is not None and not self.confirmed:
+        if bad is not None and not self.confirmed and not self.port_bound:
             self.violated = True
             self.violation = bad
             return -1
@@ -1054,7 +1074,7 @@ class MQTTCore:
                 blank = -1
             if p != stop:
                 bad = "CONNECT payload does not parse"
-        if bad is not None and not self.confirmed:
+        if bad is not None and not self.confirmed and not self.port_bound:
             self.violated = True
             self.violation = bad
             return -1

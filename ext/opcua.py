@@ -453,6 +453,9 @@ class OPCUACore:
     seen = cython.declare(dict, visibility="public")
     detail_all = cython.declare(cython.bint, visibility="public")
     confirmed = cython.declare(cython.bint, visibility="readonly")
+    # set by the engine when the flow is OPC UA because of its port (4840, --port): bytes
+    # that are no valid message header are an anomaly and a resync scan, never a violation
+    port_bound = cython.declare(cython.bint, visibility="public")
     messages = cython.declare(cython.longlong, visibility="readonly")
     bytes_decoded = cython.declare(cython.longlong, visibility="readonly")
     bytes_skipped = cython.declare(cython.longlong, visibility="readonly")
@@ -476,6 +479,7 @@ class OPCUACore:
         self.seen_s = self.seen if seen_server is None else seen_server
         self.detail_all = bool(detail_all)
         self.confirmed = False
+        self.port_bound = False
         self.messages = 0
         self.bytes_decoded = 0
         self.bytes_skipped = 0
@@ -585,6 +589,18 @@ class OPCUACore:
         d.resync = True
         return _FEED_OK
 
+    def resync(self, side) -> int:
+        """The next bytes of *side* may start inside a chunk (the capture started mid-stream):
+        scan for the next valid message header before decoding."""
+        d: _Direction = self._d1 if side & 1 else self._d0
+        self.bytes_skipped += len(d.buf)
+        d.buf.clear()
+        d.pending.clear()
+        d.seq = None
+        d.skip = 0
+        d.resync = True
+        return _FEED_OK
+
     def eof(self, side, ts, frame, out) -> int:
         ts = float(ts)
         frame = int(frame)
@@ -645,7 +661,7 @@ class OPCUACore:
                 if i + 8 > end:
                     # keep the last 7 bytes: a header may straddle segments
                     i = end - 7 if end - 7 > pos else pos
-                if not self.confirmed and i > start:
+                if not self.confirmed and not self.port_bound and i > start:
                     return -1
                 self.bytes_skipped += i - start
                 pos = i
@@ -657,7 +673,7 @@ class OPCUACore:
                 return pos
             h = _header(buf, pos, 0)
             if h == 0:
-                if not self.confirmed:
+                if not self.confirmed and not self.port_bound:
                     return -1
                 self._anomaly(out, side, ts, frame, A_BAD_HEADER,
                               "invalid message header %s; resynchronising" % bytes(buf[pos:pos + 8]).hex())

@@ -87,7 +87,8 @@ class _LazyGroup(click.Group):
     """
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
-            "rules": ("otwatch.sensor.policy.cli", "rules")}
+            "rules": ("otwatch.sensor.policy.cli", "rules"),
+            "sensor": ("otwatch.sensor.live.cli", "sensor")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -116,6 +117,9 @@ def version() -> None:
     click.echo(f"kernels: {ext.IMPLEMENTATION}")
     if ext.WHY_PURE:
         click.echo(f"  (pure because: {ext.WHY_PURE})")
+    from .live.capture import describe
+
+    click.echo(f"live capture: {describe()}")
     click.echo(f"python: {sys.version.split()[0]}")
 
 

@@ -149,6 +149,13 @@ class Pipeline:
             eng.feed(reader.buf, True, reader.end)
             self._drain()
 
+    def feed_chunk(self, buf, end: int) -> int:
+        """Walk the capture records in ``buf[:end]`` (a live capture writes them, header first),
+        hand the observations to the consumers, return the bytes consumed."""
+        used = self.engine.feed(buf, False, end)
+        self._drain()
+        return used
+
     def feed_packet(self, ts: float, linktype: int, data: bytes, wirelen: int = -1) -> None:
         self.engine.packet(ts, linktype, data, wirelen)
 

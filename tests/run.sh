@@ -10,6 +10,8 @@
 #   mosquitto  the real MQTT broker of the demo plant
 #   graphviz   `otwatch inventory graph --format svg`
 #   iproute2   network namespaces and veth pairs for the plant
+#   libpcap-dev the live capture module (ext/capture.pyx) links libpcap
+#   tcpreplay  replays captures into a veth for the live sensor tests
 #   rsyslog, rsyslog-openssl  the real syslog collector the delivery tests send to (UDP, TCP, TLS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,8 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v dot >/dev/null || need+=(graphviz)
 command -v ip >/dev/null || need+=(iproute2)
+[ -f /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
 if [ ${#need[@]} -gt 0 ]; then

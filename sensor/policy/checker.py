@@ -8,7 +8,8 @@ It reads the observation stream (sensor/observations.py):
 * ``FlowStart`` — every flow, OT or not: the client's and server's zones are
   resolved (address, MAC, VLAN; ``zones.ZoneMap``) and the flow is checked
   (``verdict.Verdicts.flow``); a denied flow raises ``policy.flow_denied``.
-  Multicast and broadcast destinations count as the sender's own zone.
+  Multicast and broadcast destinations (also the broadcast address of any
+  zone network) count as the sender's own zone.
 * ``Message`` and ``Aggregate`` requests — every operation a client asks for
   (``operations.op_key``) is checked; a denial raises
   ``policy.operation_denied``.  A message carries its frame; an aggregate (a
@@ -107,12 +108,10 @@ class PolicyChecker:
     # -- flows ------------------------------------------------------------------------
     def _flow_start(self, f: O.FlowStart) -> None:
         sz = self._zone(f.client, f.client_mac, f.vlan)
-        if self.zones.is_group(f.server):
+        if self.zones.group_destination(f.server):
             dz = sz
         else:
             dz = self._zone(f.server, f.server_mac, f.vlan)
-            if dz != sz and self.zones.directed_broadcast(f.server) == sz:
-                dz = sz
         self._remember(self._flows, f.flow_id, (sz, dz))
         if f.link_id:
             self._remember(self._links, f.link_id, (sz, dz))

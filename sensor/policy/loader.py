@@ -54,7 +54,7 @@ MAC_RE = re.compile(r"^([0-9a-fA-F]{2}([:\-]?)[0-9a-fA-F]{2}(\2[0-9a-fA-F]{2}){4
 MAX_PORT = 65535
 MAX_VLAN = 4094          # 802.1Q: 0 means "no VLAN" (priority tag) and 4095 is reserved
 MAX_UNIT = 255           # Modbus unit identifier is one byte [MB-TCP §3.1.3]
-MAX_FUNCTION_CODE = 127  # codes 128-255 are exception responses [APP §4.1]
+MAX_FUNCTION_CODE = 127  # codes 128-255 are exception responses [APP §4.1]; 0 is invalid but seen in sweeps
 MAX_ADDRESS = 65535      # Modbus data addresses are 16-bit [APP §4.3]
 
 _INT = "tag:yaml.org,2002:int"
@@ -71,30 +71,57 @@ def _opcua_services() -> tuple[str, ...]:
     return tuple(name for name, *_ in spec.SERVICE_TABLE)
 
 
-def known_rules() -> dict[str, tuple | None]:
-    """Alert rule ids a ``detections`` section may configure: rule -> threshold names (None: not checked).
+RULE_SOURCES = (("baseline.", "otwatch.sensor.baseline.rules"), ("", "otwatch.sensor.alerts.catalogue"))
+"""Where other producers publish their rule tables (a ``RULES`` mapping id -> info; an info's
+``thresholds``, when present, names the thresholds a policy may set).  ``""``: every id."""
 
-    The policy's own rules always; the alerts catalogue's (otwatch.sensor.alerts.catalogue)
-    when it is installed.  Without the catalogue, ids outside ``policy.*`` are accepted
-    when well formed.
-    """
+
+def _rule_tables() -> list[tuple[str, dict]]:
+    import importlib
+
     from .catalogue import RULES
 
-    out: dict[str, tuple | None] = {r: tuple(info.thresholds) for r, info in RULES.items()}
-    try:
-        from otwatch.sensor.alerts import catalogue as cat   # the alerts helper's catalogue
-    except ImportError:
-        return out
-    rules = getattr(cat, "RULES", None) or getattr(cat, "CATALOGUE", None) or {}
-    items = rules.items() if isinstance(rules, dict) else ((getattr(r, "id", None) or getattr(r, "rule", None), r)
-                                                          for r in rules)
-    for rid, info in items:
-        if isinstance(rid, str) and rid not in out:
-            th = getattr(info, "thresholds", None)
-            if th is None and isinstance(info, dict):
-                th = info.get("thresholds")
-            out[rid] = tuple(th) if th is not None else None
-    return out
+    tables = [("policy.", {r: tuple(i.thresholds) for r, i in RULES.items()})]
+    for prefix, module in RULE_SOURCES:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        rules = getattr(mod, "RULES", None) or getattr(mod, "CATALOGUE", None) or {}
+        if not isinstance(rules, dict):
+            rules = {getattr(r, "id", None): r for r in rules}
+        table = {}
+        for rid, info in rules.items():
+            if isinstance(rid, str):
+                th = info.get("thresholds") if isinstance(info, dict) else getattr(info, "thresholds", None)
+                table[rid] = tuple(th) if th is not None else None
+        tables.append((prefix, table))
+    return tables
+
+
+def known_rules() -> "RuleTables":
+    """The rule ids a ``detections`` section may configure (policy, baseline, alerts catalogue)."""
+    return RuleTables(_rule_tables())
+
+
+class RuleTables(dict):
+    """rule id -> threshold names (None: not checked), plus which id prefixes are fully known.
+
+    An id is unknown when a table owning its prefix is installed and does not
+    list it (``policy.*`` always; ``baseline.*`` once the baseline is installed;
+    every id once the alerts catalogue is); other well-formed ids are accepted.
+    """
+
+    def __init__(self, tables):
+        super().__init__()
+        self.prefixes = []
+        for prefix, table in tables:
+            self.prefixes.append(prefix)
+            for rid, th in table.items():
+                self.setdefault(rid, th)
+
+    def is_unknown(self, rid: str) -> bool:
+        return rid not in self and any(rid.startswith(p) for p in self.prefixes)
 
 
 class _TooManyNodes(Exception):
@@ -476,7 +503,7 @@ class _Builder(_Reader):
             ops = frozenset(o for o in (self.choice(n, "operation", MODBUS_OPERATIONS)
                                         for n in self.items(f["operations"][1], "operations")) if o)
         if "function_codes" in f:
-            fcs = self.rangeset(f["function_codes"][1], "function code", 1, MAX_FUNCTION_CODE)
+            fcs = self.rangeset(f["function_codes"][1], "function code", 0, MAX_FUNCTION_CODE)
         if "units" in f:
             units = self.rangeset(f["units"][1], "unit id", 0, MAX_UNIT)
         if "registers" in f:
@@ -536,7 +563,8 @@ class _Builder(_Reader):
             return None
         known = self.rules if self.rules is not None else known_rules()
         thresholds_known = known.get(rid)
-        if rid not in known and (rid.startswith("policy.") or _catalogue_installed()):
+        unknown = known.is_unknown(rid) if isinstance(known, RuleTables) else rid not in known
+        if unknown:
             self.err(kn, "unknown-rule", f"unknown rule {rid!r}{self._hint(rid, known)}")
             return None
         f = {k: (kk, v) for k, kk, v in self.mapping(node, f"detection {rid!r}", DETECTION_KEYS)}
@@ -573,17 +601,9 @@ class _Builder(_Reader):
         return DetectionSetting(rid, bool(enabled), severity, thresholds, tuple(allow), position(kn)[0])
 
 
-def _catalogue_installed() -> bool:
-    try:
-        from otwatch.sensor.alerts import catalogue  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def parse_policy(text: str, path: str = "", rules: dict | None = None) -> Policy:
-    """A Policy from YAML text, or PolicyError with every problem.  ``rules``: known rule ids
-    (rule -> threshold names or None) for the detections section; default ``known_rules()``."""
+    """A Policy from YAML text, or PolicyError with every problem.  ``rules``: the rule ids the
+    detections section may name (rule -> threshold names or None); default ``known_rules()``."""
     root, problems = compose(text, path)
     b = _Builder(path, rules)
     b.problems.extend(problems)
@@ -615,5 +635,5 @@ def load_policy(path, rules: dict | None = None) -> Policy:
     return parse_policy(text, str(path), rules)
 
 
-__all__ = ["load_policy", "parse_policy", "known_rules", "VERSION", "TOP_KEYS", "ZONE_KEYS", "CONDUIT_KEYS",
+__all__ = ["load_policy", "parse_policy", "known_rules", "RuleTables", "RULE_SOURCES", "VERSION", "TOP_KEYS", "ZONE_KEYS", "CONDUIT_KEYS",
            "RULE_KEYS", "MODBUS_KEYS", "MQTT_KEYS", "OPCUA_KEYS", "DETECTION_KEYS"]

@@ -50,6 +50,17 @@ class ZoneMap:
         self._broadcasts = {int(net.broadcast_address): z.name for z in policy.zones.values()
                             for net in z.networks if net.version == 4 and net.prefixlen < 31}
         self._cache: dict = {}
+        self._group_cache: dict = {}
+
+    def group_destination(self, ip: str) -> bool:
+        """Multicast, limited broadcast, or the broadcast address of a zone network (cached)."""
+        g = self._group_cache.get(ip)
+        if g is None:
+            g = self.is_group(ip) or self.directed_broadcast(ip) is not None
+            if len(self._group_cache) >= CACHE_MAX:
+                self._group_cache.clear()
+            self._group_cache[ip] = g
+        return g
 
     def zone(self, ip: str, mac: str = "", vlan: int = 0, asset: str = "") -> str:
         key = (ip, mac, vlan, asset)
@@ -74,6 +85,11 @@ class ZoneMap:
         if z is not None:
             return z
         return self.by_vlan.get(vlan, UNZONED) if vlan else UNZONED
+
+    def zone_of(self, ip: str) -> str | None:
+        """The inventory's hook (``open_inventory(path, zone_of=...)``): ip -> zone, None when unzoned."""
+        z = self.zone(ip)
+        return None if z == UNZONED else z
 
     def ip_zone(self, ip: str) -> str | None:
         """The zone of an address by the networks alone (longest prefix), or None."""

@@ -76,6 +76,8 @@ def fields(r: Record) -> dict:
     b = r.body
     out = {"id": r.id, "seq": r.seq, "kind": r.kind, "severity": r.severity}
     if r.kind == "alert":
+        if b.get("id"):
+            out["alert_id"] = b["id"]
         ev = (b.get("evidence") or [{}])
         first = ev[0] if ev else {}
         for k in ("rule", "category", "src", "dst", "src_zone", "dst_zone", "src_asset", "dst_asset",

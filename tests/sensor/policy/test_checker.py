@@ -265,11 +265,14 @@ def test_aggregate_raises_only_when_no_message_did():
 
 
 def test_asset_hook_and_group_destinations():
-    pol = policy(P.replace("  ops: {networks: [10.0.3.0/24]}", "  ops: {assets: [hmi-7]}"))
+    pol = policy(P.replace("  ops: {networks: [10.0.3.0/24]}", "  ops: {assets: [hmi-7]}\n  lan: {networks: [10.9.0.0/16]}"))
     sink = ListSink()
     ch = PolicyChecker(pol, sink, asset_of=lambda ip, mac, vlan: "hmi-7" if ip == "192.168.9.9" else "")
     ch.observe(_flow(client="192.168.9.9"))
     assert sink.findings == []
     ch.observe(O.FlowStart(1.0, 8, 2, "udp", 0, "10.0.1.5", 5353, "224.0.0.251", 5353, "", "", False, "none", 0))
     ch.observe(O.FlowStart(1.0, 9, 3, "udp", 0, "10.0.1.5", 68, "10.0.1.255", 67, "", "", False, "none", 0))
+    ch.observe(O.FlowStart(1.0, 9, 4, "udp", 0, "10.0.1.5", 68, "10.9.255.255", 67, "", "", False, "none", 0))
     assert sink.findings == []                                  # multicast / broadcast stay in the sender's zone
+    ch.observe(O.FlowStart(1.0, 9, 5, "udp", 0, "10.0.1.5", 68, "10.9.255.254", 67, "", "", False, "none", 0))
+    assert [f.dst_zone for f in sink.findings] == ["lan"]

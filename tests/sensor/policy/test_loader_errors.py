@@ -89,6 +89,7 @@ CASES = {
                              [(11, 31, "bad-choice")]),
     "bad-rule-id": (Z + "detections:\n  Flow-Denied: {}\n", [(6, 3, "bad-rule-id")]),
     "unknown-rule": (Z + "detections:\n  policy.flow_deny: {}\n", [(6, 3, "unknown-rule")]),
+    "unknown-rule-baseline": (Z + "detections:\n  baseline.new_pairs: {}\n", [(6, 3, "unknown-rule")]),
     "unknown-threshold": (Z + "detections:\n  policy.flow_denied:\n    thresholds: {count: 3}\n",
                           [(7, 18, "unknown-key")]),
     "bad-allow-entry": (Z + "detections:\n  policy.flow_denied:\n    allow: [contrl]\n", [(7, 13, "bad-allow-entry")]),
@@ -176,3 +177,9 @@ def test_bad_threshold_with_a_catalogue_that_names_thresholds():
 def test_yaml_syntax_error_position():
     (pr,) = problems("version: 1\nzones:\n  a: {networks: [10.0.0.0/8]\n")
     assert pr.code == "yaml-syntax" and pr.line == 4
+
+
+def test_other_producers_rule_ids_are_accepted():
+    p = parse_policy(Z + "detections:\n  baseline.new_pair: {severity: low}\n  vendor.custom_rule: {enabled: false}\n")
+    assert p.detections["baseline.new_pair"].severity == "low"
+    assert p.detections["vendor.custom_rule"].enabled is False      # no installed table owns vendor.*

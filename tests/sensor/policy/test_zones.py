@@ -64,3 +64,8 @@ def test_cache_is_bounded(monkeypatch):
     for i in range(100):
         assert m.zone(f"10.1.3.{i}") == "cell"
         assert len(m._cache) <= 10
+
+
+def test_zone_of_is_the_inventory_hook():
+    m = zm()
+    assert m.zone_of("10.1.2.3") == "plc" and m.zone_of("192.168.1.1") is None
