@@ -61,6 +61,8 @@ def _fail(msg: str) -> None:
               help="Database for inventory, alerts and outbox (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
 @click.option("--syslog", multiple=True, metavar="URL",
               help="Syslog destination, e.g. tls://siem:6514?format=cef&ca=ca.pem (repeatable; docs/sinks.md).")
+@click.option("--deliver", multiple=True, metavar="URL",
+              help="Any destination, syslog or file:///path.jsonl?max_mb=100&keep=5 (repeatable; docs/sinks.md).")
 @click.option("--json", "jsonl", metavar="PATH", default=None, help="Also write the observations as JSON lines.")
 @click.option("--user", default=None, help="When started as root: the user to become once the capture is open.")
 @click.option("--heartbeat", type=float, default=None, help="Seconds between heartbeats (default 60).")
@@ -68,12 +70,12 @@ def _fail(msg: str) -> None:
 @click.option("--snaplen", type=int, default=None, help="Bytes kept per packet (default 65535).")
 @click.option("--buffer-mb", type=int, default=None, help="Kernel capture ring in MB (default 32).")
 @click.option("--no-promisc", is_flag=True, default=False, help="Do not put the interface in promiscuous mode.")
-def sensor(interface, config_path, bpf, policy, db, syslog, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
+def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
            no_promisc) -> None:
     """Capture on INTERFACE and deliver alerts until stopped (SIGTERM/SIGINT; SIGHUP reloads the config)."""
     from .config import ConfigError, SensorConfig, load
 
-    flags = dict(interface=interface, bpf=bpf, policy=policy, db=db, syslog=syslog, jsonl=jsonl, user=user,
+    flags = dict(interface=interface, bpf=bpf, policy=policy, db=db, syslog=tuple(syslog) + tuple(deliver), jsonl=jsonl, user=user,
                  heartbeat=heartbeat, interval=interval, snaplen=snaplen, buffer_mb=buffer_mb,
                  promisc=False if no_promisc else None)
     try:

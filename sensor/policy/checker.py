@@ -16,11 +16,13 @@ It reads the observation stream (sensor/observations.py):
   key the kernel tallied without a message, e.g. after its first occurrence was
   reported) raises only when no message with that key on that link did, with
   frame 0 and the aggregate's last time.
-* OPC UA ``OpenSecureChannel`` requests — the channel's security mode (from
-  the request body, or None when the policy is None; a channel whose body is
-  encrypted is at least Sign, and is known to be Sign-only once a readable
-  service request travels on it) is compared with the conduit's
-  ``min_security_mode``; below it raises ``policy.security_mode_below_minimum``.
+* OPC UA secure channels — the mode comes from the ``OpenSecureChannel``
+  request (its body, or None when the policy is None; a channel whose body is
+  encrypted is at least Sign, and Sign-only when a readable service request
+  travels on it).  At the channel's first request beyond discovery
+  (GetEndpoints/FindServers may use None anywhere) the mode is compared with
+  the conduit's ``min_security_mode``; below it raises
+  ``policy.security_mode_below_minimum`` with that request as evidence.
 * ``source.start`` — the capture or interface now being read becomes
   ``Evidence.source``.
 
@@ -49,6 +51,11 @@ the engine's own flow table is bounded, this only has to hold the live ones."""
 
 MODE_UNKNOWN_SIGNED = 0
 """A channel with a security policy other than None whose mode (Sign or SignAndEncrypt) is not yet known."""
+MODE_JUDGED = -1
+"""A channel whose mode has been compared with the minimum already."""
+DISCOVERY_SERVICES = frozenset({"GetEndpoints", "FindServers", "FindServersOnNetwork", "RegisterServer",
+                                "RegisterServer2"})
+"""Services a client may call before it knows the endpoints' security (Part 4 §5.4): not judged."""
 OPN = "opcua.open_secure_channel"
 
 
@@ -190,6 +197,13 @@ class PolicyChecker:
 
     # -- OPC UA security mode ---------------------------------------------------------------
     def _opcua_mode(self, m: O.Message, sz: str, dz: str, opk: tuple) -> None:
+        """Track each channel's security mode; judge it when the channel carries more than discovery.
+
+        Clients discover endpoints over SecurityPolicy None even where the server
+        demands security (Part 4 §5.4: GetEndpoints and FindServers need no
+        security), so a channel is judged at its first other service request
+        (CreateSession, ActivateSession, Read ...), which is the evidence.
+        """
         fid = m.flow_id
         if m.kind == OPN:
             ev = m.event
@@ -197,13 +211,18 @@ class PolicyChecker:
             if not mode:
                 mode = 1 if getattr(ev, "security_policy", "") == "None" else MODE_UNKNOWN_SIGNED
             self._remember(self._ua, fid, mode)
-            if mode != MODE_UNKNOWN_SIGNED:
-                self._check_mode(m, sz, dz, mode)
-        elif opk[0] == "service" and self._ua.get(fid) == MODE_UNKNOWN_SIGNED:
-            self._ua[fid] = 2          # a readable body on a signed channel: Sign, not SignAndEncrypt
-            self._check_mode(m, sz, dz, 2)
-        elif opk[0] == "encrypted" and self._ua.get(fid) == MODE_UNKNOWN_SIGNED:
-            self._ua[fid] = 3
+            return
+        mode = self._ua.get(fid)
+        if mode is None or mode == MODE_JUDGED:
+            return
+        if opk[0] == "encrypted":
+            self._ua[fid] = MODE_JUDGED      # SignAndEncrypt: the strongest mode, nothing to judge
+            return
+        if opk[0] != "service" or opk[1] in DISCOVERY_SERVICES:
+            return
+        self._ua[fid] = MODE_JUDGED
+        # a readable request on a channel whose policy is not None: signed, not encrypted
+        self._check_mode(m, sz, dz, 2 if mode == MODE_UNKNOWN_SIGNED else mode)
 
     def _check_mode(self, m: O.Message, sz: str, dz: str, mode: int) -> None:
         minimum, conduit = self.verdicts.min_security_mode(sz, dz, m.server_port)

@@ -154,4 +154,39 @@ class PairCollector:
         return list(self.pairs.values())
 
 
-__all__ = ["SeenPair", "PairCollector", "MAX_ITEMS", "MAX_PAIRS"]
+_OP_CLASS = {"user_defined": "other", "unknown": "other"}
+"""parsers.modbus.spec.op_class names that observations (and policies) call ``other``."""
+_ICMP = {"ip/1", "ip/58", "icmp"}
+
+
+def from_baseline(b) -> list[SeenPair]:
+    """SeenPairs from a learned baseline (sensor/baseline/model.py ``Baseline``), read by attribute:
+
+    ``b.pairs`` maps ``PairKey(client, server, protocol, port)`` to a profile with
+    ``first_ts``, ``flows``, ``sets`` (units, function_codes, op_classes, publish,
+    subscribe, services, session_security as ``"<mode>/<policy>"``) and
+    ``coverage`` (``"read unit=1/holding_registers"`` -> ranges of (lo, hi)).
+    """
+    out = []
+    for key, prof in b.pairs.items():
+        client, server, protocol, port = key[0], key[1], key[2], key[3]
+        if protocol in _ICMP:
+            protocol, port = "icmp", 0
+        p = SeenPair(client, server, protocol, int(port or 0), int(getattr(prof, "flows", 0) or 0),
+                     float(getattr(prof, "first_ts", 0.0) or 0.0))
+        sets = getattr(prof, "sets", {}) or {}
+        p.units = {int(u) for u in sets.get("units", ())}
+        p.function_codes = {int(f) & 0x7F for f in sets.get("function_codes", ())}
+        p.operations = {_OP_CLASS.get(o, o) for o in sets.get("op_classes", ())}
+        p.publish = set(sets.get("publish", ()))
+        p.subscribe = set(sets.get("subscribe", ()))
+        p.services = set(sets.get("services", ()))
+        p.security_modes = {str(v).split("/", 1)[0] for v in sets.get("session_security", ())}
+        for name, ranges in (getattr(prof, "coverage", {}) or {}).items():
+            table = str(name).rsplit("/", 1)[-1]
+            p.registers.setdefault(table, set()).update((int(lo), int(hi)) for lo, hi in ranges)
+        out.append(p)
+    return out
+
+
+__all__ = ["SeenPair", "PairCollector", "from_baseline", "MAX_ITEMS", "MAX_PAIRS"]

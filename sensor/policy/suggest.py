@@ -36,9 +36,11 @@ from datetime import datetime, timezone
 from . import topics as T
 from .loader import parse_policy
 from .model import MODBUS_OPERATIONS, MODBUS_TABLES, OPCUA_SESSION_SERVICES, SECURITY_MODES
-from .observed import SeenPair
+from .observed import SeenPair, from_baseline
 from .ranges import RangeSet
 from .zones import ZoneMap
+
+_KNOWN = ("modbus", "mqtt", "opcua", "tcp", "udp", "icmp")
 
 MAX_LISTED_TOPICS = 64
 """Topics listed per rule before they are folded into prefix filters (``a/b/#``)."""
@@ -126,7 +128,13 @@ def _flow_is_group(ip: str) -> bool:
 
 
 def suggest_policy(pairs, zones=None, name: str = "suggested policy") -> str:
-    """A draft policy (YAML text) that allows exactly what ``pairs`` did; see the module doc."""
+    """A draft policy (YAML text) that allows exactly what ``pairs`` did; see the module doc.
+
+    ``pairs``: SeenPair objects, dicts with the same keys, or a learned baseline
+    (an object whose ``pairs`` maps pair keys to profiles: ``observed.from_baseline``).
+    """
+    if isinstance(getattr(pairs, "pairs", None), dict):
+        pairs = from_baseline(pairs)
     pairs = [p if isinstance(p, SeenPair) else SeenPair.from_mapping(p) for p in pairs]
     pairs.sort(key=lambda p: (_ip_sort(p.client), _ip_sort(p.server), p.protocol, p.port))
     hosts = sorted({p.client for p in pairs} | {p.server for p in pairs if not _flow_is_group(p.server)},
@@ -219,10 +227,12 @@ def _rules(group: list[SeenPair]) -> list[str]:
     by_rule: dict[tuple[str, int], list[SeenPair]] = defaultdict(list)
     for p in group:
         proto = p.protocol
+        if proto not in _KNOWN and not proto.startswith("ip/"):
+            proto = "tcp"                           # e.g. "tls": a flow's label, carried over TCP
         if proto in ("tcp", "udp"):
             by_rule[(proto, -1)].append(p)          # one rule per transport, all ports
-        elif proto == "icmp" or proto.startswith("ip/"):
-            by_rule[(proto if proto == "icmp" else "any", 0)].append(p)
+        elif proto in ("icmp", "ip/1", "ip/58") or proto.startswith("ip/"):
+            by_rule[("icmp" if proto in ("icmp", "ip/1", "ip/58") else "any", 0)].append(p)
         else:
             by_rule[(proto, p.port)].append(p)
     out: list[str] = []

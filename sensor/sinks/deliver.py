@@ -28,7 +28,7 @@ import time
 from collections import deque
 
 from ..alerts.model import severity_rank
-from .formats import syslog_line
+from .formats import FORMATS, syslog_line
 from .outbox import Outbox
 from .syslog import Destination, transport
 
@@ -73,6 +73,8 @@ class Deliverer(threading.Thread):
 
     def _line(self, r) -> str:
         d = self.dest
+        if d.scheme == "file":      # a file gets the bare format, one record a line (no syslog header)
+            return FORMATS[d.format](r)
         return syslog_line(d.format, r, self.hostname, facility=d.facility, sd_id=d.sd_id)
 
     def run(self) -> None:

@@ -5,6 +5,7 @@ A destination is a URL::
     udp://collector:514?format=rfc5424
     tcp://collector:6514?format=cef&min_severity=medium
     tls://collector:6514?format=leef&ca=/etc/otwatch/ca.pem&cert=/etc/otwatch/me.pem&key=/etc/otwatch/me.key
+    file:///var/log/otwatch/alerts.jsonl?max_mb=100&keep=5        (JSON lines, rotated; format=json default)
 
 Query keys: ``format`` (rfc5424 | cef | leef | json; default rfc5424),
 ``min_severity`` (info .. critical; default info), ``facility`` (default
@@ -30,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..alerts.model import SEVERITIES
 from .formats import DEFAULT_FACILITY, FACILITIES, FORMATS, PEN, SD_NAME
 
-SCHEMES = ("udp", "tcp", "tls")
+SCHEMES = ("udp", "tcp", "tls", "file")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}   # RFC 5426, RFC 6587 (customary), RFC 5425
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a collector's TCP/TLS handshake before trying again later."""
@@ -60,17 +61,45 @@ class Destination:
     cert: str = ""
     key: str = ""
     servername: str = ""
+    path: str = ""          # file://
+    max_bytes: int = 100 * 1024 * 1024
+    keep: int = 5
 
     @property
     def name(self) -> str:
         """The cursor name in the outbox (stable across restarts for the same URL)."""
-        return "syslog:" + self.url
+        return ("file:" if self.scheme == "file" else "syslog:") + self.url
+
+
+def _parse_file(url: str, u) -> Destination:
+    q = {k: v[-1] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
+    unknown = sorted(set(q) - {"format", "min_severity", "max_mb", "keep"})
+    if unknown:
+        raise DestinationError(f"{url}: unknown option(s) {', '.join(unknown)} (known: format, keep, max_mb, min_severity)")
+    if not u.path or u.netloc:
+        raise DestinationError(f"{url}: a file destination is file:///absolute/path")
+    fmt = q.get("format", "json")
+    if fmt not in FORMATS:
+        raise DestinationError(f"{url}: format must be one of {', '.join(FORMATS)}")
+    sev = q.get("min_severity", "info")
+    if sev not in SEVERITIES:
+        raise DestinationError(f"{url}: min_severity must be one of {', '.join(SEVERITIES)}")
+    try:
+        max_mb = float(q.get("max_mb", "100"))
+        keep = int(q.get("keep", "5"))
+        if max_mb <= 0 or not 0 <= keep <= 1000:
+            raise ValueError
+    except ValueError:
+        raise DestinationError(f"{url}: max_mb must be a positive number and keep 0..1000") from None
+    return Destination(url, "file", "", 0, fmt, sev, path=u.path, max_bytes=int(max_mb * 1024 * 1024), keep=keep)
 
 
 def parse(url: str) -> Destination:
     u = urlsplit(url)
     if u.scheme not in SCHEMES:
         raise DestinationError(f"{url}: scheme must be one of {', '.join(SCHEMES)}")
+    if u.scheme == "file":
+        return _parse_file(url, u)
     if not u.hostname:
         raise DestinationError(f"{url}: no host")
     try:
@@ -217,5 +246,60 @@ class TLSTransport(TCPTransport):
             return False
 
 
+class FileTransport:
+    """JSON lines (or any format, one record a line) appended to a file, rotated by size:
+    ``alerts.jsonl`` → ``alerts.jsonl.1`` → … → ``.keep`` (the oldest deleted).  A record
+    counts as delivered once flushed and fsync'ed."""
+
+    def __init__(self, d: Destination):
+        self.d = d
+        self.fh = None
+        self._dirty = False
+
+    def connect(self) -> None:
+        import os
+
+        os.makedirs(os.path.dirname(self.d.path) or ".", exist_ok=True)
+        self.fh = open(self.d.path, "a", encoding="utf-8")
+
+    def _rotate(self) -> None:
+        import os
+
+        self.fh.close()
+        p, keep = self.d.path, self.d.keep
+        if keep == 0:
+            os.remove(p)
+        else:
+            for i in range(keep - 1, 0, -1):
+                if os.path.exists(f"{p}.{i}"):
+                    os.replace(f"{p}.{i}", f"{p}.{i + 1}")
+            os.replace(p, f"{p}.1")
+        self.fh = open(p, "a", encoding="utf-8")
+
+    def send(self, msg: str) -> None:
+        if self.fh.tell() + len(msg) + 1 > self.d.max_bytes and self.fh.tell() > 0:
+            self.drained()
+            self._rotate()
+        self.fh.write(msg + "\n")
+        self._dirty = True
+
+    def drained(self) -> bool:
+        import os
+
+        if self._dirty:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self._dirty = False
+        return True
+
+    def close(self) -> None:
+        if self.fh is not None:
+            try:
+                self.drained()
+            finally:
+                self.fh.close()
+                self.fh = None
+
+
 def transport(d: Destination):
-    return {"udp": UDPTransport, "tcp": TCPTransport, "tls": TLSTransport}[d.scheme](d)
+    return {"udp": UDPTransport, "tcp": TCPTransport, "tls": TLSTransport, "file": FileTransport}[d.scheme](d)

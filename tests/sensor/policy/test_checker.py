@@ -108,7 +108,10 @@ def test_demo_scada_security_mode_none(demo):
     findings, _ = demo
     modes = [f for f in findings if f.rule == "policy.security_mode_below_minimum"]
     assert modes and all(f.details["mode"] == "None" and f.details["minimum"] == "Sign" for f in modes)
-    assert 260 in {f.evidence.frame for f in modes}            # the first OPN, SecurityPolicy#None
+    # judged at the sessions' CreateSession (frame 281: anonymous; 1733: user operator), not at the
+    # discovery channel's GetEndpoints (frame 263), which may use None
+    frames = sorted(f.evidence.frame for f in modes)
+    assert frames[0] == 281 and 263 not in frames and len(frames) == 2
 
 
 ALLOW_SEEN = """\
@@ -186,7 +189,9 @@ def test_opcua_sign_only_channel_is_below_sign_and_encrypt():
     assert all(f.rule == "policy.security_mode_below_minimum" for f in findings)
     assert ("10.30.0.41", "10.30.0.10", "Sign") in got           # Basic256 Sign (frame 210)
     assert ("10.30.0.41", "10.30.0.20", "Sign") in got           # Aes128_Sha256_RsaOaep Sign
-    assert ("10.30.0.31", "10.30.0.10", "None") in got
+    assert ("10.30.0.31", "10.30.0.10", "None") in got           # hmi's sessions over None
+    assert ("10.30.0.41", "10.30.0.10", "None") not in got       # eng's discovery over None is not judged
+    assert ("10.30.0.41", "10.30.0.20", "None") not in got
     sign = _one(findings, src="10.30.0.41", dst="10.30.0.10", details={"mode": "Sign"})
     assert sign.evidence.frame == 213                            # the first readable message on that channel
     # the SignAndEncrypt channels (Basic128Rsa15, Basic256Sha256) raise nothing

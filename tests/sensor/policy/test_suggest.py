@@ -101,3 +101,81 @@ def test_wire_strings_are_quoted_yaml():
     (r,) = parse_policy(text).conduits[0].rules
     assert r.mqtt.publish == (nasty,)
     assert "\u2028" not in text
+
+
+class _Key(tuple):
+    pass
+
+
+def _baseline_like():
+    """The shape of sensor/baseline/model.py: Baseline.pairs = {PairKey: PairProfile}, read by attribute."""
+    from types import SimpleNamespace as NS
+    from typing import NamedTuple
+
+    class PairKey(NamedTuple):
+        client: str
+        server: str
+        protocol: str
+        port: int
+
+    return NS(pairs={
+        PairKey("10.0.3.5", "10.0.1.5", "modbus", 502): NS(
+            first_ts=1_700_000_000.0, flows=2,
+            sets={"units": {1}, "function_codes": {3, 6}, "op_classes": {"read", "write"}},
+            coverage={"read unit=1/holding_registers": [(0, 9)], "write unit=1/holding_registers": [(100, 101)],
+                      "read unit=2/coils": [(0, 15)]}),
+        PairKey("10.0.3.5", "10.0.1.5", "modbus", 5020): NS(
+            first_ts=0.0, flows=1, sets={"units": {9}, "function_codes": {90}, "op_classes": {"program"}}, coverage={}),
+        PairKey("10.0.3.6", "10.0.2.9", "opcua", 4840): NS(
+            first_ts=0.0, flows=1, sets={"services": {"Read", "CreateSession"},
+                                         "session_security": {"Sign/Basic256Sha256", "SignAndEncrypt/Basic256Sha256"}},
+            coverage={}),
+        PairKey("10.0.3.6", "10.0.1.5", "ip/1", 0): NS(first_ts=0.0, flows=1, sets={}, coverage={}),
+        PairKey("10.0.3.6", "10.0.2.9", "mqtt", 1883): NS(
+            first_ts=0.0, flows=1, sets={"publish": {"a/b"}, "subscribe": {"c/#"}}, coverage={}),
+    })
+
+
+def test_flow_labels_other_than_the_languages_become_tcp():
+    text = suggest_policy([SeenPair("10.0.0.1", "10.0.0.2", "tls", 8883, 1)])
+    (r,) = parse_policy(text).conduits[0].rules
+    assert r.protocol == "tcp" and r.ports.spans == ((8883, 8883),)
+
+
+def test_a_learned_baseline_is_accepted_directly():
+    text = suggest_policy(_baseline_like(), zones="host")
+    p = parse_policy(text)
+    c = next(c for c in p.conduits if c.sources == ("h10-0-3-5",))
+    mb = next(r for r in c.rules if r.ports.spans == ((502, 502),))
+    assert mb.modbus.registers["holding_registers"].spans == ((0, 9), (100, 101))
+    assert mb.modbus.registers["coils"].spans == ((0, 15),)
+    assert mb.modbus.units.spans == ((1, 1),) and mb.modbus.operations == {"read", "write"}
+    c2 = next(c for c in p.conduits if c.sources == ("h10-0-3-6",) and c.targets == ("h10-0-2-9",))
+    ua = next(r for r in c2.rules if r.protocol == "opcua")
+    assert ua.opcua.min_security_mode == 2 and ua.opcua.services == {"Read"}
+    c3 = next(c for c in p.conduits if c.targets == ("h10-0-1-5",) and c.sources == ("h10-0-3-6",))
+    assert [r.protocol for r in c3.rules] == ["icmp"]
+
+
+@pytest.mark.parametrize("pcap", CAPTURES, ids=lambda p: p.name)
+def test_learned_by_the_baseline_the_draft_is_quiet(pcap):
+    learn = pytest.importorskip("otwatch.sensor.baseline.learn")
+    from otwatch.sensor.baseline.model import Baseline
+
+    b = Baseline()
+    pipe = Pipeline([learn.Learner(b)])
+    pipe.run_file(str(pcap))
+    pipe.finish()
+    malformed = set()
+
+    class Malformed:
+        def observe(self, o):
+            if o.type == "message" and getattr(o.event, "malformed", None):
+                malformed.add(o.frame)
+
+    sink = ListSink()
+    pipe = Pipeline([Malformed(), PolicyChecker(parse_policy(suggest_policy(b)), sink)])
+    pipe.run_file(str(pcap))
+    pipe.finish()
+    # the baseline does not learn malformed requests (the rogue's sweep bodies), so those alone may be flagged
+    assert {f.evidence.frame for f in sink.findings} <= malformed, [f.message for f in sink.findings]

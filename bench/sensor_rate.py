@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""The highest packet rate the live sensor sustains without drops (issue 15's benchmark).
+
+    sudo python bench/sensor_rate.py --capture bench/out/mixed-1600k.pcap --rates 100000,300000,500000,0
+
+For each rate: a fresh veth pair in two network namespaces (tests/support/veth.py:
+no addresses, IPv6 off), ``otwatch sensor`` on one end pinned to one CPU (the
+full pipeline: engine, inventory into a new database, alerts, outbox),
+``tcpreplay -K --pps RATE`` (0 = ``--topspeed``; ``-K`` preloads the file into memory) on the other end pinned to the
+other CPU.  When the replay is done and the sensor has seen no new packet for
+two seconds, it is stopped with SIGTERM and its final line read: packets seen
+and packets the kernel dropped.  A rate is sustained when every replayed packet
+reached the sensor (kernel drops 0, interface drops 0).
+
+The machine has 2 cores: tcpreplay needs one of them, so "one core of this
+machine" is the sensor's share.  Prints a Markdown table (and --json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from support.veth import VethPair  # noqa: E402
+
+
+def otwatch_bin() -> str:
+    cand = os.path.join(os.path.dirname(sys.executable), "otwatch")
+    return cand if os.path.exists(cand) else shutil.which("otwatch") or "otwatch"
+
+
+def count_packets(path: str) -> int:
+    out = subprocess.run(["capinfos", "-M", "-c", path], capture_output=True, text=True).stdout
+    m = re.search(r"Number of packets:\s+(\d+)", out)
+    if m:
+        return int(m.group(1))
+    import dpkt
+
+    with open(path, "rb") as fh:
+        return sum(1 for _ in dpkt.pcap.Reader(fh))
+
+
+def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, tag: str) -> dict:
+    work = tempfile.mkdtemp(prefix="otwatch-rate-")
+    os.chmod(work, 0o777)
+    v = VethPair(tag)
+    try:
+        err_path = os.path.join(work, "sensor.err")
+        err = open(err_path, "w")
+        sensor = v.popen(v.sensor_ns, ["taskset", "-c", str(sensor_cpu), otwatch_bin(), "sensor", "-i", v.sensor_if,
+                                       "--db", os.path.join(work, "s.db"), "--user", "nobody",
+                                       "--heartbeat", "3600", "--buffer-mb", "64"],
+                         stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 60
+        while "privileges:" not in open(err_path).read():
+            if sensor.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(open(err_path).read())
+            time.sleep(0.1)
+        speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+        t0 = time.monotonic()
+        rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu), "tcpreplay",
+                             "-K", "-i", v.replay_if, *speed, capture], capture_output=True, text=True)
+        replay_s = time.monotonic() - t0
+        m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
+        achieved = float(m.group(1)) if m else 0.0
+        sent = re.search(r"Successful packets:\s+(\d+)", rp.stdout)
+        sent = int(sent.group(1)) if sent else 0
+        last, still = -1, 0
+        while still < 20:
+            rx = v.counters("sensor")["rx_packets"]
+            time.sleep(0.1)
+            still = still + 1 if rx == last else 0
+            last = rx
+        time.sleep(1.0)
+        sensor.send_signal(signal.SIGTERM)
+        sensor.wait(600)
+        log = open(err_path).read()
+        m = re.search(r"stopped after (\d+) packets \((\d+) dropped by the kernel\)", log)
+        seen, kdrop = (int(m.group(1)), int(m.group(2))) if m else (0, -1)
+        iface = v.counters("sensor")
+    finally:
+        v.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return {"rate": rate, "achieved_pps": round(achieved), "replay_s": round(replay_s, 2), "sent": sent,
+            "seen": seen, "kernel_dropped": kdrop, "if_dropped": iface["rx_dropped"],
+            "sustained": seen == n and kdrop == 0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--capture", default=os.path.join(HERE, "out", "mixed-1600k.pcap"))
+    ap.add_argument("--packets", type=int, default=1_600_000, help="build the capture with this many if missing")
+    ap.add_argument("--rates", default="100000,200000,300000,500000,700000,0")
+    ap.add_argument("--sensor-cpu", type=int, default=1)
+    ap.add_argument("--replay-cpu", type=int, default=0)
+    ap.add_argument("--json", dest="json_out", default=None)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/sensor_rate.py: needs root (network namespaces)")
+    if not os.path.exists(a.capture):
+        os.makedirs(os.path.dirname(a.capture), exist_ok=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), "--packets", str(a.packets),
+                        "--out", a.capture, "-q"], check=True)
+    n = count_packets(a.capture)
+    rows = []
+    print(f"capture {a.capture}: {n} packets; sensor on CPU {a.sensor_cpu}, tcpreplay on CPU {a.replay_cpu}")
+    print("| requested pps | achieved pps | sensor saw | kernel dropped | interface dropped | sustained |")
+    print("|---:|---:|---:|---:|---:|:---:|")
+    for i, r in enumerate(int(x) for x in a.rates.split(",")):
+        row = one_rate(a.capture, r, n, a.sensor_cpu, a.replay_cpu, f"b{os.getpid() % 1000}{i}")
+        rows.append(row)
+        print(f"| {'top speed' if r == 0 else f'{r:,}'} | {row['achieved_pps']:,} | {row['seen']:,} / {n:,} | "
+              f"{row['kernel_dropped']:,} | {row['if_dropped']:,} | {'yes' if row['sustained'] else 'no'} |",
+              flush=True)
+    if a.json_out:
+        with open(a.json_out, "w") as fh:
+            json.dump({"capture": a.capture, "packets": n, "rows": rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
