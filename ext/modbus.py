@@ -951,9 +951,10 @@ class ModbusCore:
             self.exceptions += 1
             code = buf[pos + 8] if total >= 9 else ABSENT
             key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
-            self._count(self.seen_s, key, total, ts, frame, 1, out)
+            t = self._count(self.seen_s, key, total, ts, frame, 1, out)
+            # new (unit, function, code) on the link (spec.DETAIL_TABLE); past the key cap counted
+            detail = t.count == 1 and self.ckey is key
             key = self.ckey
-            detail = True
             if fc & 0x7F == 0:
                 a2 = "modbus.invalid_function_code"
                 d2 = "exception for function code 0"
@@ -978,7 +979,7 @@ class ModbusCore:
             else:
                 t = self._count(self.seen_s, (MSG_RESPONSE, unit, fc, ABSENT, ABSENT), total, ts, frame, 1, out)
                 key = self.ckey
-                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or t.count == 1
+                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or (t.count == 1 and key[1] != KEY_OVERFLOW)
             if fc == 0:
                 a2 = "modbus.invalid_function_code"
                 d2 = "response with function code 0"

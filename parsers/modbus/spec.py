@@ -456,14 +456,18 @@ def _detail_flags(fc: int) -> int:
         flags |= DETAIL_REQUEST
     if fc in ALWAYS_DETAILED_RESPONSES:
         flags |= DETAIL_RESPONSE
-    if fc == 0 or fc >= 0x80 or op_class(fc) in (OP_PROGRAM, OP_USER_DEFINED, OP_UNKNOWN):
+    if op_class(fc) == OP_PROGRAM and 0 < fc < 0x80:
         flags |= DETAIL_REQUEST | DETAIL_RESPONSE
     return flags
 
 
 DETAIL_TABLE: bytes = bytes(_detail_flags(fc) for fc in range(256))
 """Indexed by the raw function code (request) or code & 0x7F (response):
-DETAIL_REQUEST / DETAIL_RESPONSE bits.  Exceptions are always detailed."""
+DETAIL_REQUEST / DETAIL_RESPONSE bits.  Programming functions (UMAS, FC 90 …)
+are always detailed; user-defined, unknown and invalid function codes and
+exceptions are reported when their key is new on the link (a function-code or
+unit-id sweep is one message per new key, then the key cap, not one per
+packet; invalid codes also raise modbus.invalid_function_code every time)."""
 
 
 def _sane(fc: int) -> bool:
@@ -478,7 +482,7 @@ allowed only from the server, which the kernel checks)."""
 
 def always_detailed(fc: int, msg_type: int) -> bool:
     if msg_type == MSG_EXCEPTION:
-        return True
+        return False
     bit = DETAIL_REQUEST if msg_type == MSG_REQUEST else DETAIL_RESPONSE
     return bool(DETAIL_TABLE[fc & 0xFF] & bit)
 

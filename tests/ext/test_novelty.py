@@ -147,14 +147,28 @@ def test_a_register_sweep_overflows_into_one_key_with_one_anomaly(kernels):
     assert keys(m.read(3, 0, 1)) == [] and m.seen[(1, 1, 3, 0, 1)].count == 2
 
 
-def test_exceptions_past_the_cap_are_still_reported_under_the_overflow_key(kernels):
-    m = Modbus(kernels, Limits(link_keys_max=4))
+def test_a_unit_sweep_reports_each_new_exception_once_then_overflows(kernels):
+    m = Modbus(kernels, Limits(link_keys_max=8))
     got = []
-    for unit in range(10):
-        got += m.ask(struct.pack(">BHH", 3, 0, 1), bytes([0x83, 0x0B]), unit=unit)
-    ex = [r for r in got if r[0] == REC_MSG and r[1] == 1]
-    assert len(ex) == 10                                  # exceptions are always detailed
-    assert ex[-1][4] == (3, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW)
+    for rnd in range(3):
+        for unit in range(12):
+            got += m.ask(struct.pack(">BHH", 3, rnd, 1), bytes([0x83, 0x0B]), unit=unit)
+    ex = [r[4] for r in got if r[0] == REC_MSG and r[1] == 1]
+    # new (unit, fc, code) keys until the server side holds 8 keys, then counted together
+    assert ex == [(3, u, 3, 0x0B) for u in range(8)]
+    ovf = (3, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW, mb.KEY_OVERFLOW)
+    assert m.seen_s[ovf].count == 3 * 4                  # units 8..11, three rounds
+    assert m.seen_s[(3, 0, 3, 0x0B)].count == 3
+    assert m.core.exceptions == 36
+
+
+def test_programming_functions_stay_always_detailed_unknown_ones_are_new_by_key(kernels):
+    m = Modbus(kernels)
+    umas = m.ask(bytes([90, 0, 2]), bytes([90, 0, 0xFE]))
+    umas += m.ask(bytes([90, 0, 2]), bytes([90, 0, 0xFE]))
+    assert len(keys(umas, 0)) == 2 and len(keys(umas, 1)) == 2
+    unk = m.ask(bytes([99, 0, 1]), bytes([0xE3, 1])) + m.ask(bytes([99, 0, 1]), bytes([0xE3, 1]))
+    assert keys(unk) == [(1, 1, 99, 0, 0), (3, 1, 99, 1)]
 
 
 def test_overflow_key_is_described(kernels):
