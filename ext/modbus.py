@@ -62,6 +62,9 @@ REC_ANOMALY = cython.declare(cython.int, common.REC_ANOMALY)
 FEED_OK = cython.declare(cython.int, common.FEED_OK)
 FEED_VIOLATION = cython.declare(cython.int, common.FEED_VIOLATION)
 DETAIL = cython.declare(cython.const_uchar[:], spec.DETAIL_TABLE)
+COVER = cython.declare(cython.const_uchar[:], spec.COVER_TABLE)
+KEY_COVERAGE = cython.declare(cython.int, spec.KEY_COVERAGE)
+KEY_OVERFLOW = cython.declare(cython.int, spec.KEY_OVERFLOW)
 SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
 # An MBAP length over MAX_LEN but at most this (an ADU of at most 266 bytes, a few over the
 # 260 of the spec) is framed by its length when a plausible header follows it: that is how
@@ -248,18 +251,85 @@ def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double) -> cython.void
     t.int_bytes += nbytes
 
 
-@cython.cfunc
-def _tally(seen: dict, key: tuple, nbytes: cython.Py_ssize_t, ts: cython.double,
-           frame: cython.Py_ssize_t) -> Tally:
-    """Count one message under *key*; a new key gets a Tally (its count is then 1)."""
-    t = seen.get(key)
-    if t is None:
-        n: Tally = Tally(nbytes, ts, frame)
-        seen[key] = n
-        return n
-    tt: Tally = t
-    _bump(tt, nbytes, ts)
-    return tt
+@cython.final
+@cython.no_gc      # holds a list of ints only
+@cython.cclass
+class _Cover:
+    """The addresses of one (unit, function code, read or write) requested on a link so far:
+    sorted, disjoint runs ``[start, end)`` flattened into ``runs`` (docs/protocols/modbus.md,
+    "Register coverage").  At most ``max_runs`` runs: one more fills the smallest gap.
+    Stored in the link's client tallies under ``(spec.KEY_COVERAGE, unit, fc, rw)``;
+    ``int_count`` is always 0, so the engine's interval flush never reports it."""
+
+    runs: list
+    max_runs: cython.Py_ssize_t
+    int_count = cython.declare(cython.longlong, visibility="readonly")
+    filled = cython.declare(cython.longlong, visibility="readonly")
+
+    def __init__(self, max_runs: cython.Py_ssize_t):
+        self.runs = []
+        self.max_runs = max_runs if max_runs > 0 else 1
+        self.int_count = 0
+        self.filled = 0
+
+    def as_list(self) -> list:
+        """The flattened runs (what tests comparing whole tally dicts read)."""
+        return list(self.runs)
+
+    def as_runs(self) -> list:
+        """The runs as (start, end) pairs (for tests and docs)."""
+        r = self.runs
+        return [(r[i], r[i + 1]) for i in range(0, len(r), 2)]
+
+    def __eq__(self, other):
+        if hasattr(other, "as_runs"):
+            return self.as_runs() == other.as_runs()
+        return NotImplemented
+
+    def __repr__(self):
+        return "_Cover(%r)" % (self.as_runs(),)
+
+    @cython.cfunc
+    def add(self, a: cython.longlong, e: cython.longlong) -> cython.bint:
+        """Add [a, e); True if any of it was not covered yet."""
+        r: list = self.runs
+        n: cython.Py_ssize_t = len(r)
+        i: cython.Py_ssize_t = 0
+        j: cython.Py_ssize_t
+        k: cython.Py_ssize_t
+        best: cython.Py_ssize_t
+        gap: cython.longlong
+        g: cython.longlong
+        s0: cython.longlong
+        e0: cython.longlong
+        while i < n and r[i + 1] < a:
+            i += 2
+        if i < n and r[i] <= a and r[i + 1] >= e:
+            return False
+        s0 = a
+        e0 = e
+        j = i
+        while j < n and r[j] <= e:
+            if r[j] < s0:
+                s0 = r[j]
+            if r[j + 1] > e0:
+                e0 = r[j + 1]
+            j += 2
+        r[i:j] = [s0, e0]
+        n = len(r)
+        if n > 2 * self.max_runs:
+            best = 1
+            gap = r[2] - r[1]
+            k = 3
+            while k < n - 1:
+                g = r[k + 1] - r[k]
+                if g < gap:
+                    gap = g
+                    best = k
+                k += 2
+            del r[best:best + 2]      # the end of one run and the start of the next: one run
+            self.filled += 1
+        return True
 
 
 @cython.final
@@ -273,6 +343,7 @@ class _Req:
     fc: cython.int
     detail: cython.bint          # always detailed (spec.DETAIL_TABLE)
     answered: cython.bint        # False for Force Listen Only Mode: no answer expected (one that comes is paired)
+    new: cython.bint             # reported as new (its first paired response is reported too)
     resp_key: tuple              # (MSG_RESPONSE, ...) once a normal response was paired, else None
     resp_tally: Tally
 
@@ -282,6 +353,7 @@ class _Req:
         self.fc = fc
         self.detail = detail
         self.answered = answered
+        self.new = False
         self.resp_key = None
         self.resp_tally = None
 
@@ -326,6 +398,9 @@ class ModbusCore:
     shape_max: cython.Py_ssize_t
     shape_bytes: cython.Py_ssize_t
     shapes: dict             # request shape (bytes) -> _Req
+    keys_max: cython.Py_ssize_t     # limits.link_keys_max
+    cover_max: cython.Py_ssize_t    # limits.coverage_max_runs
+    ckey: tuple              # the key _count counted under (the overflow key past keys_max)
     pend: dict               # (tid << 8 | unit) -> _Pending, oldest first
     dead: cython.bint
     overflowed: cython.bint
@@ -351,6 +426,9 @@ class ModbusCore:
         self.shape_max = limits.shape_cache_entries
         self.shape_bytes = limits.shape_cache_max_bytes
         self.shapes = {}
+        self.keys_max = getattr(limits, "link_keys_max", 4096)
+        self.cover_max = getattr(limits, "coverage_max_runs", 64)
+        self.ckey = None
         self.confirmed = False
         self.port_bound = False
         self.messages = 0
@@ -686,6 +764,69 @@ class ModbusCore:
         return pos
 
     @cython.cfunc
+    def _count(self, seen: dict, key: tuple, nbytes: cython.Py_ssize_t, ts: cython.double,
+               frame: cython.Py_ssize_t, side: cython.int, out: list) -> Tally:
+        """Count one message under *key* in *seen* (a new key gets a Tally), or, when *key* is new and the
+        link direction already holds ``keys_max`` keys, under the overflow key of its message
+        type; the first overflow of the link direction (any type) is reported
+        (``modbus.key_overflow``).  ``ckey`` is left
+        holding the key counted."""
+        t = seen.get(key)
+        if t is not None:
+            tt: Tally = t
+            _bump(tt, nbytes, ts)
+            self.ckey = key
+            return tt
+        if len(seen) >= self.keys_max:
+            key = (key[0], KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW)
+            t = seen.get(key)
+            if t is not None:
+                tt = t
+                _bump(tt, nbytes, ts)
+                self.ckey = key
+                return tt
+            if not ((MSG_REQUEST, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW) in seen
+                    or (MSG_RESPONSE, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW) in seen
+                    or (MSG_EXCEPTION, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW) in seen):
+                out.append((REC_ANOMALY, side, ts, frame, "modbus.key_overflow",
+                            "more than %d keys on this link direction; new keys counted together" % self.keys_max))
+        n: Tally = Tally(nbytes, ts, frame)
+        seen[key] = n
+        self.ckey = key
+        return n
+
+    @cython.cfunc
+    def _cover(self, unit: cython.int, fc: cython.int, rw: cython.int, a: cython.longlong,
+               q: cython.longlong) -> cython.bint:
+        """Add addresses [a, a + q) to the link's coverage set of (*unit*, *fc*, *rw*); True if
+        any was not covered yet."""
+        ck = (KEY_COVERAGE, unit, fc, rw)
+        c = self.seen.get(ck)
+        if c is None:
+            c = _Cover(self.cover_max)
+            self.seen[ck] = c
+        cc: _Cover = c
+        return cc.add(a, a + q)
+
+    @cython.cfunc
+    def _is_new(self, key: tuple, unit: cython.int, fc: cython.int) -> cython.bint:
+        """Whether a request with a key new to the link is new to the consumers: one that names
+        registers or coils (spec.COVER_TABLE) is new if it reaches an address not requested
+        before on the link with that unit and function code (which names the table, and
+        whether it reads or writes); any other is new."""
+        code: cython.int = COVER[fc]
+        new: cython.bint
+        if code == 0 or len(key) < 5 or key[3] < 0 or key[4] <= 0:
+            return True
+        if fc == FC_RW:
+            # key[3:5] is FC 23's read range, key[5:7] its write range
+            if len(key) < 7 or key[5] < 0 or key[6] <= 0:
+                return True
+            new = self._cover(unit, fc, 1, key[5], key[6])
+            return self._cover(unit, fc, 0, key[3], key[4]) | new
+        return self._cover(unit, fc, (code - 1) & 1, key[3], key[4])
+
+    @cython.cfunc
     def _request_key(self, buf: cython.p_const_uchar, unit: cython.int, fc: cython.int,
                      b: cython.Py_ssize_t, blen: cython.Py_ssize_t) -> tuple:
         a: cython.int = 0
@@ -776,12 +917,15 @@ class ModbusCore:
             b = pos + 8
             blen = total - 8
             key: tuple = self._request_key(buf, unit, fc, b, blen)
-            t = _tally(self.seen, key, total, ts, frame)
+            t = self._count(self.seen, key, total, ts, frame, 0, out)
             # Force Listen Only Mode expects no answer [APP §6.8.1]; devices that answer anyway are
             # paired like any other (tshark does), it is only left out of modbus.unanswered_request
-            req = _Req(key, t, fc, (DETAIL[fc] & DETAIL_REQ) != 0,
+            req = _Req(self.ckey, t, fc, (DETAIL[fc] & DETAIL_REQ) != 0,
                        not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY))
-            detail = req.detail or t.count == 1
+            # new: a key new to the link that reaches new addresses (past the key cap: only
+            # counted, the overflow anomaly says so)
+            req.new = t.count == 1 and self.ckey is key and self._is_new(key, unit, fc)
+            detail = req.detail or req.new
             if fc & 0x7F == 0 or fc & EXC_BIT:
                 a1 = "modbus.invalid_function_code"
                 d1 = "request with function code %d" % fc
@@ -853,8 +997,10 @@ class ModbusCore:
             self.exceptions += 1
             code = buf[pos + 8] if total >= 9 else ABSENT
             key = (MSG_EXCEPTION, unit, fc & 0x7F, code)
-            _tally(self.seen_s, key, total, ts, frame)
-            detail = True
+            t = self._count(self.seen_s, key, total, ts, frame, 1, out)
+            # new (unit, function, code) on the link (spec.DETAIL_TABLE); past the key cap counted
+            detail = t.count == 1 and self.ckey is key
+            key = self.ckey
             if fc & 0x7F == 0:
                 a2 = "modbus.invalid_function_code"
                 d2 = "exception for function code 0"
@@ -870,14 +1016,16 @@ class ModbusCore:
                     t.int_bytes += total
                     key = req.resp_key
                 else:
-                    key = (MSG_RESPONSE,) + req.key[1:]
-                    t = _tally(self.seen_s, key, total, ts, frame)
+                    t = self._count(self.seen_s, (MSG_RESPONSE,) + req.key[1:], total, ts, frame, 1, out)
+                    key = self.ckey
                     req.resp_key = key
                     req.resp_tally = t
+                # the first response to a request reported as new
+                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or (t.count == 1 and req.new)
             else:
-                key = (MSG_RESPONSE, unit, fc, ABSENT, ABSENT)
-                t = _tally(self.seen_s, key, total, ts, frame)
-            detail = (DETAIL[fc] & DETAIL_RESP) != 0 or t.count == 1
+                t = self._count(self.seen_s, (MSG_RESPONSE, unit, fc, ABSENT, ABSENT), total, ts, frame, 1, out)
+                key = self.ckey
+                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or (t.count == 1 and key[1] != KEY_OVERFLOW)
             if fc == 0:
                 a2 = "modbus.invalid_function_code"
                 d2 = "response with function code 0"

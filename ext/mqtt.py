@@ -106,6 +106,7 @@ def _mask(types) -> int:
 # Bit t set <=> packet type t has that property (read from spec at import).
 _FLAGS2_MASK = cython.declare(cython.int, _mask(t for t, f in _spec.REQUIRED_FLAGS.items() if f == 0x02))
 _DETAIL_MASK = cython.declare(cython.int, _mask(_spec.ALWAYS_DETAILED))
+_KEY_OVERFLOW = cython.declare(cython.int, _spec.KEY_OVERFLOW)
 _CLIENT_MASK = cython.declare(cython.int, _mask(_spec.CLIENT_TYPES))
 _SERVER_MASK = cython.declare(cython.int, _mask(_spec.SERVER_TYPES))
 assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._publish, repeat path
@@ -385,6 +386,8 @@ class MQTTCore:
     encrypted: cython.bint
     alias_value: cython.int   # topic alias of the PUBLISH being finished, -1 none
     last_tally: Tally         # the tally the last _finish counted under
+    last_key: tuple           # ... and its key (the overflow key past keys_max)
+    keys_max: cython.Py_ssize_t   # limits.link_keys_max
     shape_max: cython.Py_ssize_t
     shape_bytes: cython.Py_ssize_t
     d0: _Direction
@@ -410,6 +413,8 @@ class MQTTCore:
         self.alias_value = -1
         self.last_tally = None
         self.shape_max = limits.shape_cache_entries
+        self.keys_max = getattr(limits, "link_keys_max", 4096)
+        self.last_key = None
         self.shape_bytes = limits.shape_cache_max_bytes
         self.d0 = _Direction()
         self.d1 = _Direction()
@@ -700,15 +705,31 @@ class MQTTCore:
 
     @cython.cfunc
     def _tally(self, side: cython.int, key: tuple, typ: cython.int, nbytes: cython.longlong, ts: cython.double,
-               frame: cython.longlong) -> cython.bint:
-        """Count one message of *side* under *key* (its Tally is left in last_tally); True if it must be reported."""
+               frame: cython.longlong, out: list) -> cython.bint:
+        """Count one message of *side* under *key* (its Tally is left in last_tally, the key
+        counted in last_key); True if it must be reported.  A new key when the link direction
+        holds ``keys_max`` keys is counted under the overflow key ``(type, KEY_OVERFLOW)``
+        and reported only if always detailed; the first overflow is the ``mqtt.key_overflow``
+        anomaly."""
         seen: dict = self.seen_s if side else self.seen
         t = seen.get(key)
+        self.last_key = key
         if t is None:
-            n: Tally = Tally(nbytes, ts, frame)
-            seen[key] = n
-            self.last_tally = n
-            return True
+            if len(seen) < self.keys_max:
+                n: Tally = Tally(nbytes, ts, frame)
+                seen[key] = n
+                self.last_tally = n
+                return True
+            key = (key[0], _KEY_OVERFLOW)
+            self.last_key = key
+            t = seen.get(key)
+            if t is None:
+                self._anomaly(out, side, ts, frame, "mqtt.key_overflow",
+                              "more than %d keys on this link direction; new keys counted together" % self.keys_max)
+                n = Tally(nbytes, ts, frame)
+                seen[key] = n
+                self.last_tally = n
+                return self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0
         tt: Tally = t
         # _bump, written out: a call costs more than the bumps when interpreted
         tt.count += 1
@@ -728,7 +749,7 @@ class MQTTCore:
         self._first(d, side, typ, ts, frame, out)
         self.messages += 1
         self.bytes_decoded += hl
-        if self._tally(side, key, _TRUNCATED, total, ts, frame):
+        if self._tally(side, key, _TRUNCATED, total, ts, frame, out):
             out.append((_REC_MSG, side, ts, frame, key, buf[off : off + hl], (self.level, None)))
         return 0
 
@@ -850,12 +871,13 @@ class MQTTCore:
         elif typ == _PUBLISH and self.alias_value >= 0:
             topic = self._alias(d, side, key[1], ts, frame, out)
             if topic is not None:
-                key = (_PUBLISH, topic, key[2], key[3])
+                key = (_PUBLISH, topic)
         if bad is None or typ == _CONNECT:
             self.level = level
         self.messages += 1
         self.bytes_decoded += total
-        if self._tally(side, key, typ, total, ts, frame):
+        if self._tally(side, key, typ, total, ts, frame, out):
+            key = self.last_key
             if raw is None:
                 raw = buf[off : off + total]
             if typ == _PUBLISH:
@@ -983,7 +1005,7 @@ class MQTTCore:
                         self.alias_value = -1
             if bad is None and tl == 0 and self.alias_value < 0:
                 bad = "PUBLISH with an empty topic and no topic alias"
-        key: tuple = (_PUBLISH, topic, qos, b0 & 1)
+        key: tuple = (_PUBLISH, topic)     # new per (topic, direction): QoS and retain are in the event
         if self._finish(d, side, _PUBLISH, key, buf, off, total, None, bad, level, ts, frame, out) < 0:
             return -1
         if shape is not None and bad is None and self.alias_value < 0:
@@ -992,7 +1014,7 @@ class MQTTCore:
             e = _Pub.__new__(_Pub)
             e.b0 = b0
             e.level = level
-            e.key = key
+            e.key = self.last_key
             e.tally = self.last_tally
             e.topic = topic
             d.pubs[shape] = e

@@ -56,6 +56,18 @@ class Limits:
     shape_cache_max_bytes: int = 128
     """Longest shape cached; longer messages always take the full path.  With the entry cap this
     bounds the cache to ~70 KiB per connection direction, less than its stream buffer may hold."""
+    link_keys_max: int = 4096
+    """Distinct message keys tallied per link and direction (a Modbus unit/function/range, an
+    MQTT topic, an OPC UA service).  A poller or a historian uses tens to hundreds; a sweep or a
+    topic flood makes one per message.  Beyond the cap, new keys are counted under their
+    protocol's overflow key (``<protocol>.key_overflow`` in the summary), and the first overflow
+    of a link direction is reported as the ``<protocol>.key_overflow`` anomaly: a key-cardinality
+    overflow is itself a scan signal.  Known keys keep counting as before."""
+    coverage_max_runs: int = 64
+    """Runs (maximal intervals of addresses seen) kept per Modbus (link, unit, table, read or
+    write) coverage set.  Beyond it the smallest gap between two runs is filled (counted in
+    ``modbus.coverage_filled``): a sweep that leaves holes stays bounded, at the price of
+    treating the filled gap's addresses as seen."""
     anomalies_reported_per_flow: int = 256
     """Anomalies of one id reported per flow before sampling starts: enough for a whole sweep of
     the 256 Modbus function codes or unit ids to stay visible.  Past it, one in

@@ -560,6 +560,8 @@ def describe(key) -> tuple[str, str, str]:
     """
     try:
         mtype, unit, fc = key[0], key[1], key[2]
+        if unit == spec.KEY_OVERFLOW:
+            return "modbus.key_overflow", "other", "overflow"
         fc &= 0x7F
         op = _op(fc)
         tbl = spec.table(fc)

@@ -442,9 +442,10 @@ def function_kind(fc: int) -> str:
 DETAIL_REQUEST = 1
 DETAIL_RESPONSE = 2
 
-ALWAYS_DETAILED_REQUESTS = frozenset({5, 6, 8, 15, 16, 17, 21, 22, 23, 43})
-"""Requests reported even when their key is known: writes (the values matter),
-diagnostics and identification."""
+ALWAYS_DETAILED_REQUESTS = frozenset({8, 17, 21, 43})
+"""Requests reported even when their key is known: diagnostics, identification and
+file writes.  Register and coil reads and writes (FC 1-6, 15, 16, 22, 23) are
+reported when they reach an address not seen before on the link (COVERAGE_TABLES)."""
 ALWAYS_DETAILED_RESPONSES = frozenset({8, 17, 43})
 """Responses reported even when their key is known: diagnostics and identity."""
 
@@ -455,14 +456,18 @@ def _detail_flags(fc: int) -> int:
         flags |= DETAIL_REQUEST
     if fc in ALWAYS_DETAILED_RESPONSES:
         flags |= DETAIL_RESPONSE
-    if fc == 0 or fc >= 0x80 or op_class(fc) in (OP_PROGRAM, OP_USER_DEFINED, OP_UNKNOWN):
+    if op_class(fc) == OP_PROGRAM and 0 < fc < 0x80:
         flags |= DETAIL_REQUEST | DETAIL_RESPONSE
     return flags
 
 
 DETAIL_TABLE: bytes = bytes(_detail_flags(fc) for fc in range(256))
 """Indexed by the raw function code (request) or code & 0x7F (response):
-DETAIL_REQUEST / DETAIL_RESPONSE bits.  Exceptions are always detailed."""
+DETAIL_REQUEST / DETAIL_RESPONSE bits.  Programming functions (UMAS, FC 90 …)
+are always detailed; user-defined, unknown and invalid function codes and
+exceptions are reported when their key is new on the link (a function-code or
+unit-id sweep is one message per new key, then the key cap, not one per
+packet; invalid codes also raise modbus.invalid_function_code every time)."""
 
 
 def _sane(fc: int) -> bool:
@@ -477,7 +482,7 @@ allowed only from the server, which the kernel checks)."""
 
 def always_detailed(fc: int, msg_type: int) -> bool:
     if msg_type == MSG_EXCEPTION:
-        return True
+        return False
     bit = DETAIL_REQUEST if msg_type == MSG_REQUEST else DETAIL_RESPONSE
     return bool(DETAIL_TABLE[fc & 0xFF] & bit)
 
@@ -501,6 +506,31 @@ def always_detailed(fc: int, msg_type: int) -> bool:
 KEY_SHAPE_RW = 23
 KEY_SHAPE_MEI = 43
 
+KEY_OVERFLOW = -2
+"""Fields 1-4 of the overflow key ``(message type, -2, -2, -2, -2)``: the bucket of a link
+direction whose keys reached ``limits.link_keys_max``."""
+
+# --- register coverage (what "new" means for reads and writes) ----------------------
+#
+# coverage key   (KEY_COVERAGE, unit, function code, rw) -> the addresses requested so far
+#                on the link with that function code (runs of [start, end) in the kernel's
+#                _Cover); rw 0 read, 1 write (FC 23 has both).  The function code names the
+#                table, and a new function code is new to the consumers (policy and baseline
+#                judge operations by it).  Held in the link's client tallies beside the
+#                message keys; never an aggregate (its int_count stays 0).
+KEY_COVERAGE = 0
+COVER_COILS, COVER_DISCRETE_INPUTS, COVER_HOLDING, COVER_INPUT = 0, 1, 2, 3
+COVER_TABLE_NAMES = ("coils", "discrete_inputs", "holding_registers", "input_registers")
+COVERAGE_TABLES: dict[int, tuple[int, int]] = {
+    1: (COVER_COILS, 0), 2: (COVER_DISCRETE_INPUTS, 0), 3: (COVER_HOLDING, 0), 4: (COVER_INPUT, 0),
+    5: (COVER_COILS, 1), 15: (COVER_COILS, 1), 6: (COVER_HOLDING, 1), 16: (COVER_HOLDING, 1),
+    22: (COVER_HOLDING, 1), 23: (COVER_HOLDING, 1),   # FC 23 reads too: (fc 23, rw 0)
+}
+"""Function code -> (table, rw) of the addresses its request names."""
+COVER_TABLE: bytes = bytes((COVERAGE_TABLES[fc][0] * 2 + COVERAGE_TABLES[fc][1] + 1) if fc in COVERAGE_TABLES else 0
+                           for fc in range(256))
+"""Indexed by function code: 0 when it names no register range, else table * 2 + rw + 1."""
+
 # Anomaly ids the kernel and the connection emit (docs/protocols/modbus.md).
 ANOMALIES: dict[str, str] = {
     "modbus.invalid_protocol_id": "MBAP protocol identifier is not 0 on a confirmed connection; resynchronising",
@@ -512,5 +542,6 @@ ANOMALIES: dict[str, str] = {
     "modbus.unanswered_request": "requests never answered (reported at the server's end of stream)",
     "modbus.pending_overflow": "more outstanding requests than limits.modbus_max_pending; oldest dropped",
     "modbus.truncated": "partial ADU dropped at the end of the stream",
+    "modbus.key_overflow": "a link direction reached limits.link_keys_max distinct keys; new ones are counted in its overflow key",
     "modbus.not_modbus": "the stream is not Modbus/TCP (ModbusConnection only; the engine detaches the kernel)",
 }

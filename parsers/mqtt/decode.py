@@ -399,7 +399,9 @@ def describe(key: tuple) -> tuple[str, str, str]:
     op = spec.OPS.get(typ, "other")
     target = ""
     try:
-        if typ == spec.MSG_PUBLISH:
+        if len(key) == 2 and key[1] == spec.KEY_OVERFLOW:
+            target = "overflow"
+        elif typ == spec.MSG_PUBLISH:
             target = "topic=" + escape(key[1])
         elif typ in (spec.MSG_SUBSCRIBE, spec.MSG_UNSUBSCRIBE):
             target = "topic=" + escape(key[1]) + (" (+%d)" % (key[2] - 1) if key[2] > 1 else "")

@@ -301,7 +301,12 @@ OPS = {
 }
 
 # --- anomaly ids (stable, never renamed) -------------------------------------------
+KEY_OVERFLOW = -2
+"""Second field of the overflow key ``(packet type, -2)``: the bucket of a link direction whose
+keys reached ``limits.link_keys_max`` (docs/protocols/mqtt.md)."""
+
 ANOMALIES = {
+    "mqtt.key_overflow": "a link direction reached limits.link_keys_max distinct keys; new ones are counted in its overflow key",
     "mqtt.missing_connect": "the first client packet is not CONNECT (normal once when a capture starts mid-session)",
     "mqtt.double_connect": "a second CONNECT on one connection [3.1.1 §3.1.0-2]",
     "mqtt.wrong_direction": "a packet type the sending side may not send (reported once per side)",

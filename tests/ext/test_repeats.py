@@ -131,8 +131,16 @@ def test_modbus_cache_is_bounded(kernels):
 def test_modbus_always_detailed_requests_are_not_cached(kernels):
     core = kernels("modbus").ModbusCore({}, False)
     out = []
-    feed_all(core, [(0, adu(struct.pack(">BHH", 6, 1, v), v)) for v in range(20)], out)
+    feed_all(core, [(0, adu(struct.pack(">BHH", 8, 0, v), v)) for v in range(20)], out)   # diagnostics
     assert core.shapes_cached() == 0 and len(keys(out)) == 20
+
+
+def test_modbus_writes_are_cached_and_reported_once_per_register(kernels):
+    # a write's shape holds its value: 20 values are 20 shapes, one register, one report
+    core = kernels("modbus").ModbusCore({}, False)
+    out = []
+    feed_all(core, [(0, adu(struct.pack(">BHH", 6, 1, v), v)) for v in range(20)], out)
+    assert core.shapes_cached() == 20 and keys(out) == [(mb.MSG_REQUEST, 1, 6, 1, 1)]
 
 
 # --- MQTT ----------------------------------------------------------------------------
@@ -165,7 +173,7 @@ def test_mqtt_repeated_publish_counts_under_its_key(kernels):
     core = kernels("mqtt").MQTTCore(seen, False)
     items = [(0, connect())] + [(0, publish(b"plant/t%d" % (i % 3), b"%d" % i)) for i in range(30)]
     feed_all(core, items, out)
-    pub = [(mq.MSG_PUBLISH, "plant/t%d" % i, 0, 0) for i in range(3)]
+    pub = [(mq.MSG_PUBLISH, "plant/t%d" % i) for i in range(3)]
     assert keys(out) == [(mq.MSG_CONNECT, 4)] + pub
     for i, k in enumerate(pub):
         assert seen[k].count == 10 and seen[k].first_frame == i + 2
@@ -182,9 +190,9 @@ def test_mqtt_changed_flags_or_topic_after_a_cached_publish(kernels):
              (0, publish(t[:-1] + b"X", b"5")),             # topic changed, same length
              (0, publish(t, b"6"))]
     feed_all(core, items, out)
-    assert keys(out)[1:] == [(mq.MSG_PUBLISH, t.decode(), 0, 0), (mq.MSG_PUBLISH, t.decode(), 1, 0),
-                             (mq.MSG_PUBLISH, t.decode(), 0, 1), (mq.MSG_PUBLISH, t[:-1].decode() + "X", 0, 0)]
-    assert seen[(mq.MSG_PUBLISH, t.decode(), 0, 0)].count == 3
+    # new per topic: QoS and retain are in the event, not the key
+    assert keys(out)[1:] == [(mq.MSG_PUBLISH, t.decode()), (mq.MSG_PUBLISH, t[:-1].decode() + "X")]
+    assert seen[(mq.MSG_PUBLISH, t.decode())].count == 5
 
 
 def test_mqtt_v5_alias_is_never_taken_from_the_cache(kernels):
@@ -195,7 +203,7 @@ def test_mqtt_v5_alias_is_never_taken_from_the_cache(kernels):
              (0, publish(b"a/b", b"3", v5_props=alias)),       # same topic bytes, sets alias 3
              (0, publish(b"", b"4", v5_props=alias))]           # empty topic: resolved through the alias
     feed_all(core, items, out)
-    assert seen[(mq.MSG_PUBLISH, "a/b", 0, 0)].count == 4
+    assert seen[(mq.MSG_PUBLISH, "a/b")].count == 4
     assert keys(out, REC_ANOMALY) == []
 
 

@@ -45,8 +45,8 @@ def test_mqtt_kernel_keys_tallies_and_ctx(kernels):
     assert out[0][:5] == (REC_MSG, C, 1.0, 1, (spec.MSG_CONNECT, 5)) and out[0][6] == (5, None)
     pub = B.publish("plant/t1", b"7", qos=1, retain=True, pid=3, properties=b"\x00")
     st, out = run(core, C, pub * 3, 2.0, 2)
-    assert out == [(REC_MSG, C, 2.0, 2, (spec.MSG_PUBLISH, "plant/t1", 1, 1), pub, (5, "plant/t1"))]
-    assert seen[(spec.MSG_PUBLISH, "plant/t1", 1, 1)] == [3, 3 * len(pub), 2.0, 2.0, 3, 3 * len(pub), 2]
+    assert out == [(REC_MSG, C, 2.0, 2, (spec.MSG_PUBLISH, "plant/t1"), pub, (5, "plant/t1"))]
+    assert seen[(spec.MSG_PUBLISH, "plant/t1")] == [3, 3 * len(pub), 2.0, 2.0, 3, 3 * len(pub), 2]
     # always detailed: a repeated SUBSCRIBE is reported again; a repeated PUBACK is not
     sub = B.subscribe(1, [("a/#", 0), ("b", 1)], b"\x00")
     for _ in range(2):
@@ -326,8 +326,8 @@ def test_mqtt_decode_keeps_fields_read_before_the_fault():
 
 
 def test_mqtt_describe():
-    assert describe((3, "plant/t1", 1, 0)) == ("mqtt.publish", "publish", "topic=plant/t1")
-    assert describe((3, "a\x1bb", 0, 0)) == ("mqtt.publish", "publish", "topic=a\\x1bb")
+    assert describe((3, "plant/t1")) == ("mqtt.publish", "publish", "topic=plant/t1")
+    assert describe((3, "a\x1bb")) == ("mqtt.publish", "publish", "topic=a\\x1bb")
     assert describe((1, 5)) == ("mqtt.connect", "connect", "protocol=5.0")
     assert describe((2, 5)) == ("mqtt.connack", "connect", "code=not_authorized")
     assert describe((2, 0x87)) == ("mqtt.connack", "connect", "code=not_authorized")
