@@ -142,7 +142,7 @@ def run_note(runs: list[dict]) -> str:
 
 @inventory.command("table")
 @_db_option
-@click.option("--wide", is_flag=True, help="Every column, wrapped, even when the terminal is narrow.")
+@click.option("--wide", is_flag=True, help="Every column in full, even when the lines get wider than the terminal.")
 @click.pass_context
 def table(ctx: click.Context, db_path: str | None, wide: bool = False) -> None:
     """Print one line per asset (the default of `otwatch inventory`).
@@ -172,13 +172,16 @@ def table(ctx: click.Context, db_path: str | None, wide: bool = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    widths = {i: None for i in range(len(COLUMNS))} if wide else _fit_columns(console.width, rows)
+    if wide:     # every column at its natural width, nothing cut: lines may be wider than the terminal
+        widths = {i: max([len(COLUMNS[i][0])] + [len(r[i]) for r in rows]) for i in range(len(COLUMNS))}
+        console = Console(highlight=False, width=max(console.width, sum(widths.values()) + GAP * len(widths)))
+    else:
+        widths = _fit_columns(console.width, rows)
     keep = list(widths)
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False, padding=(0, 1))
     for i in keep:
         h = COLUMNS[i][0]
-        t.add_column(h, width=widths[i], no_wrap=not wide, overflow="fold" if wide else "ellipsis",
-                     justify="right" if h == "FIND" else "left")
+        t.add_column(h, width=widths[i], no_wrap=True, overflow="ellipsis", justify="right" if h == "FIND" else "left")
     for r in rows:
         t.add_row(*(Text(r[i]) for i in keep))
     console.print(t)

@@ -171,3 +171,11 @@ def test_several_files_each_number_frames_from_one(tmp_path):
     assert min(first) == 1 and min(second) == 1 and max(first) <= 5315 and max(second) == 5315
     r = otwatch("analyze", "--no-inventory", str(DEMO), str(DEMO), check=True).stdout.decode()
     assert "corrupt_record" not in r and "10,630 packets" in r
+
+
+def test_several_files_pure_and_compiled_agree():
+    """Engine.new_source() on both paths: two files in one run give byte-identical JSON lines."""
+    files = [str(ROOT / "pcaps" / "opcua-security.pcap"), str(ROOT / "pcaps" / "protocol-corners.pcap.gz")]
+    outs = [otwatch("analyze", "--no-inventory", "-q", "-o", "-", *files, env_extra=env, check=True).stdout
+            for env in ({"OTWATCH_NO_EXTENSIONS": "1"}, {})]
+    assert outs[0] == outs[1] and outs[0].count(b'"source.start"') == 2
