@@ -93,12 +93,25 @@ def ext_state() -> str:
 # ---------------------------------------------------------------------------
 # running one input
 # ---------------------------------------------------------------------------
+def _project_dirs() -> tuple[str, ...]:
+    """Folders whose files are project code: parsers/, ext/, sensor/ of this checkout and of the installed
+    ``otwatch`` packages, by absolute path.  Not a substring of the path: a checkout in a folder named
+    ``otwatch`` (or a test file under it) is not project code because of its folder's name."""
+    dirs = {os.path.join(ROOT, d) for d in ("parsers", "ext", "sensor")}
+    for mod in ("otwatch.parsers", "otwatch.ext", "otwatch.sensor"):
+        m = sys.modules.get(mod)
+        for p in getattr(m, "__path__", ()) if m is not None else ():
+            dirs.add(p)
+    return tuple(os.path.realpath(d) + os.sep for d in dirs)
+
+
 def _innermost(tb) -> str:
-    """file:function of the innermost frame in project code (for signatures)."""
+    """file:function of the innermost frame in project code or a fuzz target (for signatures)."""
     where = "?"
+    dirs = _project_dirs()
     for fs in traceback.extract_tb(tb):
-        f = fs.filename.replace("\\", "/")
-        if "/otwatch/" in f or "/parsers/" in f or "/ext/" in f or "/sensor/" in f or "fuzz_targets" in f:
+        f = os.path.realpath(fs.filename)
+        if f.startswith(dirs) or os.path.basename(f) == "fuzz_targets.py":
             where = "%s:%s" % (os.path.basename(f), fs.name)
     return where
 

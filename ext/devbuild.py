@@ -9,7 +9,8 @@ import os
 import sys
 
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension  # noqa: F401 (kept for scripts that import it from here)
+from setuptools.dist import Distribution
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -26,5 +27,10 @@ if __name__ == "__main__":
 
     wanted = {f"otwatch.ext._{n}" for n in names}
     exts = [e for e in extensions() if e.name in wanted]
-    sys.argv = [sys.argv[0], "build_ext", "--inplace", "-q"]
-    setup(name="otwatch-devbuild", ext_modules=exts, package_dir={"otwatch.ext": "ext"})
+    # A Distribution run directly, not setup(): setup() would also read pyproject.toml from this folder,
+    # which an older setuptools in a developer's venv may not understand (the SPDX `license` string needs
+    # setuptools >= 77); compiling some kernels in place needs nothing from it.
+    dist = Distribution({"name": "otwatch-devbuild", "ext_modules": exts, "package_dir": {"otwatch.ext": "ext"},
+                         "script_args": ["build_ext", "--inplace", "-q"]})
+    dist.parse_command_line()
+    dist.run_commands()

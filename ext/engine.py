@@ -453,6 +453,7 @@ class Engine:
     cur: object                    # the buffer being walked (bytes or bytearray; records get copies)
     kbuf: list                     # records appended by protocol kernels during one call
     frame: cython.longlong
+    frames_before: cython.longlong  # packets of the sources before the current one (new_source)
     now: cython.double
     last_sweep: cython.double
     interval_start: cython.double
@@ -504,6 +505,7 @@ class Engine:
         self.cur = b""
         self.kbuf = []
         self.frame = 0
+        self.frames_before = 0
         self.now = 0.0
         self.last_sweep = -1.0
         self.interval_start = -1.0
@@ -556,7 +558,7 @@ class Engine:
     def stats(self) -> dict:
         d = dict(self.counters)
         d.update({
-            "capture.packets": self.frame,
+            "capture.packets": self.frames_before + self.frame,
             "capture.bytes": self.bytes,
             "decode.ipv4": self.n_ipv4,
             "decode.ipv6": self.n_ipv6,
@@ -571,6 +573,20 @@ class Engine:
             "ot.stream_bytes": self.ot_bytes,
         })
         return d
+
+    def new_source(self):
+        """The next bytes fed are a new capture (file or interface): its container header is read
+        again and frame numbers restart at 1, as Wireshark numbers each file's frames.  Flows, hosts,
+        links, tallies and counters carry on (``capture.packets`` counts every source)."""
+        self.frames_before += self.frame
+        self.frame = 0
+        self.header_done = False
+        self.skip_rest = False
+        self.fmt = FMT_UNKNOWN
+        self.big = False
+        self.nanos = False
+        self.linktype = -1
+        self.ifaces = []
 
     # ------------------------------------------------------------------
     # capture containers

@@ -240,7 +240,7 @@ class _Req:
     tally: Tally
     fc: cython.int
     detail: cython.bint          # always detailed (spec.DETAIL_TABLE)
-    answered: cython.bint        # False for Force Listen Only Mode, which is never answered
+    answered: cython.bint        # False for Force Listen Only Mode: no answer expected (one that comes is paired)
     resp_key: tuple              # (MSG_RESPONSE, ...) once a normal response was paired, else None
     resp_tally: Tally
 
@@ -514,20 +514,25 @@ class ModbusCore:
 
     @cython.cfunc
     def _report_unanswered(self, ts: cython.double, frame: cython.Py_ssize_t, out: list) -> cython.void:
-        n: cython.Py_ssize_t = len(self.pend) + self.dropped
-        if n == 0:
-            return
+        waiting: cython.Py_ssize_t = 0
         first: _Pending = None
+        v: _Pending
         for v in self.pend.values():
-            first = v
-            break
+            if v.req.answered:           # a listen-only request expects no answer
+                waiting += 1
+                if first is None:
+                    first = v
+        n: cython.Py_ssize_t = waiting + self.dropped
+        if n == 0:
+            self.pend.clear()
+            return
         detail: str = "%d request(s) never answered" % n
         if self.dropped:
             detail += " (%d dropped from the pending table or replaced by a retry)" % self.dropped
         if first is not None:
             k = first.req.key
             detail += "; oldest: unit=%d fc=%d frame=%d" % (k[1], k[2], first.frame)
-        self.unanswered += len(self.pend)
+        self.unanswered += waiting
         self.pend.clear()
         self.dropped = 0
         out.append((REC_ANOMALY, 1, ts, frame, "modbus.unanswered_request", detail))
@@ -726,7 +731,8 @@ class ModbusCore:
             blen = total - 8
             key: tuple = self._request_key(buf, unit, fc, b, blen)
             t = _tally(self.seen, key, total, ts, frame)
-            # Force Listen Only Mode is never answered [APP §6.8.1]
+            # Force Listen Only Mode expects no answer [APP §6.8.1]; devices that answer anyway are
+            # paired like any other (tshark does), it is only left out of modbus.unanswered_request
             req = _Req(key, t, fc, (DETAIL[fc] & DETAIL_REQ) != 0,
                        not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY))
             detail = req.detail or t.count == 1
@@ -737,7 +743,7 @@ class ModbusCore:
                 if len(self.shapes) >= self.shape_max:
                     self.shapes.clear()
                 self.shapes[shape] = req
-        if req.answered:
+        if True:
             if pk in pend:
                 del pend[pk]
                 self.dropped += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -15,52 +16,55 @@ from otwatch import ext
 from otwatch.parsers.common import escape
 
 from . import __version__
+from .clikit import EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, output_option
 from .pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
-from .source import CaptureError
+from .source import CaptureError, check_path, source_name
 
 log = logging.getLogger("otwatch")
 
 
 class Progress:
-    """A one-line progress bar on stderr: percent, bytes, packets/s, time left.
+    """A progress bar on stderr (rich): file, bar, percent, bytes, packets/s, time left.
 
-    Shown only when stderr is a terminal and --quiet is not given; updated at
-    most five times a second (wall clock is fine here: this is the UI edge).
+    Shown only when stderr is a terminal and --quiet is not given (rich itself
+    falls back to nothing on a dumb terminal); rich refreshes it a few times a
+    second (wall clock is fine here: this is the UI edge).
     """
 
-    def __init__(self, label: str, enabled: bool):
-        self.label = label
+    def __init__(self, enabled: bool):
         self.enabled = enabled
+        self._bar = None
+        self._task = None
         self.start = time.monotonic()
-        self.last = 0.0
-        self.shown = False
 
-    def __call__(self, done: int, total: int | None, packets: int) -> None:
+    def begin(self, label: str) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        if now - self.last < 0.2:
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress, TaskProgressColumn,
+                                       TextColumn, TimeRemainingColumn)
+
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                     DownloadColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+            self._bar.start()
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self.start = time.monotonic()
+        self._task = self._bar.add_task(escape(label, 40), total=None, rate="")
+
+    def __call__(self, done: int, total: int | None, packets: int) -> None:
+        if self._bar is None or self._task is None:
             return
-        self.last = now
-        el = max(now - self.start, 1e-6)
-        rate = packets / el
-        if total:
-            frac = min(done / total, 1.0)
-            left = (el / frac - el) if frac > 0 else 0
-            width = 24
-            bar = "█" * int(frac * width) + "·" * (width - int(frac * width))
-            msg = (f"\r{self.label} {bar} {frac * 100:5.1f}%  {done / 1e6:,.1f}/{total / 1e6:,.1f} MB  "
-                   f"{rate:,.0f} pkt/s  {left:,.0f}s left ")
-        else:
-            msg = f"\r{self.label} {done / 1e6:,.1f} MB  {packets:,} packets  {rate:,.0f} pkt/s "
-        sys.stderr.write(msg)
-        sys.stderr.flush()
-        self.shown = True
+        el = max(time.monotonic() - self.start, 1e-6)
+        self._bar.update(self._task, completed=done, total=total, rate=f"{packets / el:,.0f} pkt/s")
 
     def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+            self._task = None
 
 
 def _port_option(values: tuple[str, ...], base: dict) -> dict:
@@ -83,7 +87,9 @@ class _LazyGroup(click.Group):
     """A group whose heavier subcommands are imported only when used.
 
     ``inventory`` pulls in sqlite-utils and the store; ``otwatch analyze
-    --no-inventory`` should not pay for that at start-up.
+    --no-inventory`` should not pay for that at start-up.  Other packages add
+    their commands here (name -> (module, attribute)).  Every command's
+    ``StoreError``/``CaptureError`` becomes one line and exit 2 (``clikit.Fatal``).
     """
 
     LAZY = {"inventory": ("otwatch.sensor.inventory.cli", "inventory"),
@@ -101,8 +107,23 @@ class _LazyGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attr), name)
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except fatal_errors() as exc:
+            raise Fatal(escape(str(exc), 1024)) from None
+
+
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"otwatch {__version__} ({ext.IMPLEMENTATION} kernels)")
+    ctx.exit()
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and exit (`otwatch version` says more).")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
     """otwatch: passive monitor and asset inventory for OT networks (Modbus/TCP, MQTT, OPC UA)."""
@@ -123,9 +144,15 @@ def version() -> None:
     click.echo(f"python: {sys.version.split()[0]}")
 
 
+class _Stop(Exception):
+    """SIGTERM during a run: stop like Ctrl-C."""
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the observations as JSON lines ('-' for stdout).")
+@output_option("Write the observation stream as JSON lines to PATH ('-' for stdout; docs/observations.md).",
+               default=None)
+@click.option("--json", "json_out", metavar="PATH", hidden=True, help="Same as -o/--output (older spelling).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--every-message", is_flag=True,
               help="Report every protocol message in full, not only the first of each kind per link.")
@@ -133,20 +160,25 @@ def version() -> None:
               help="Seconds of capture time per aggregate interval.")
 @click.option("--port", "ports", multiple=True, metavar="PROTO=PORT",
               help="Also decode PROTO on PORT, e.g. --port modbus=5020 (repeatable).")
-@click.option("--db", "db_path", metavar="PATH", default=None,
-              help="Inventory database to update (default: the per-user one; see `otwatch inventory`).")
-@click.option("--no-inventory", is_flag=True, help="Do not update the inventory database.")
-def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_inventory) -> None:
+@db_option
+@click.option("--no-inventory", is_flag=True, help="Do not update the inventory database (no run is recorded).")
+def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
-    anomalies and decode coverage.  The inventory database is updated unless
-    --no-inventory is given.
+    anomalies and decode coverage (docs/user-guide.md explains each part).
+    The inventory database is updated, and the run recorded, unless
+    --no-inventory is given.  A capture that cannot be read stops the run
+    with one line and exit status 2; Ctrl-C stops it with status 130 and the
+    run is marked interrupted.
     """
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
+    json_out = output or json_out
     settings = Settings(ports=_port_option(ports, DEFAULT_PORTS), tls_ports=dict(DEFAULT_TLS_PORTS),
                         detail_all=every_message, interval=interval)
+    for path in files:          # refuse what cannot be a capture before anything is written
+        check_path(path)
     from .report import Summary, render
 
     summary = Summary()
@@ -159,49 +191,108 @@ def analyze(files, json_out, quiet, every_message, interval, ports, db_path, no_
         if json_out == "-":
             out_stream = sys.stdout
         else:
-            out_stream = open(json_out, "w", encoding="utf-8")
+            try:
+                out_stream = open(json_out, "w", encoding="utf-8")
+            except OSError as exc:
+                raise Fatal(f"{escape(json_out)}: cannot write ({exc.strerror or exc})") from None
         jsonw = JSONLines(out_stream)
         consumers.append(jsonw)
-    inventory = None
+    inventory = run = None
     if not no_inventory:
         from .inventory.store import open_inventory
+        from .store.runs import RunLog
 
         inventory = open_inventory(db_path)
+        run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)
         consumers.append(inventory)
     pipe = Pipeline(consumers, settings)
-    show = not quiet and sys.stderr.isatty()
+    prog = Progress(not quiet and sys.stderr.isatty())
     started = time.monotonic()
-    failed = False
-    for path in files:
-        prog = Progress(os.path.basename(path) if path != "-" else "stdin", show)
-        try:
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    status, error = "completed", ""
+    try:
+        for path in files:
+            prog.begin(os.path.basename(path) if path != "-" else "stdin")
             pipe.run_file(path, progress=prog)
-        except (CaptureError, ValueError) as exc:
-            prog.done()
-            click.echo(f"otwatch: {escape(path)}: {exc}", err=True)
-            failed = True
-            continue
         prog.done()
-    pipe.finish()
-    if jsonw is not None:
-        jsonw.close()
-        if out_stream is not sys.stdout:
-            out_stream.close()
+        pipe.finish()
+    except (KeyboardInterrupt, _Stop) as exc:
+        prog.done()
+        status = "interrupted"
+        code = EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 128 + signal.SIGTERM
+    except CaptureError as exc:
+        prog.done()
+        status, error = "error", str(exc)
+        code = EXIT_FATAL
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        _close(jsonw, out_stream)
+    packets = pipe.stats().get("capture.packets", 0)
     if inventory is not None:
+        inventory.flush()
+        run.finish(status, packets, summary.first_ts, summary.last_ts, error)
         inventory.close()
+    if status == "interrupted":
+        kept = f"; the inventory keeps what was read (run {run.run_id} marked interrupted)" if run else ""
+        click.echo(f"otwatch: interrupted after {_plural(packets, 'packet')}{kept}", err=True)
+        sys.exit(code)
+    if status == "error":
+        raise Fatal(escape(error, 1024))
     seconds = time.monotonic() - started
     if not quiet and json_out != "-":
         click.echo(render(list(files), summary, pipe.stats(), pipe.implementation, seconds), nl=False)
-    if failed:
-        sys.exit(2)
+
+
+def _on_sigterm(signum, frame):
+    raise _Stop()
+
+
+def _close(jsonw, out_stream) -> None:
+    if jsonw is not None:
+        try:
+            jsonw.close()
+        except BrokenPipeError:
+            pass
+        if out_stream is not sys.stdout:
+            out_stream.close()
+
+
+def _plural(n: int, word: str) -> str:
+    from .report import plural
+
+    return plural(n, word)
 
 
 def main() -> None:
+    """The console entry point: click without its standalone handling, so that Ctrl-C anywhere exits 130
+    with one line (click would print "Aborted!" and exit 1) and a closed pipe is not an error."""
     try:
-        cli(prog_name="otwatch")
-    except BrokenPipeError:   # `otwatch analyze --json - x.pcap | head`
-        sys.stderr.close()
+        rc = cli.main(prog_name="otwatch", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("otwatch: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        click.echo("otwatch: aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("otwatch: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:   # `otwatch analyze -o - x.pcap | head`
+        _quiet_stdout()
         sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

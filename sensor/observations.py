@@ -18,6 +18,16 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
+class SourceStart:
+    """A capture source begins: every ``frame`` after it (until the next SourceStart) counts from 1 in it."""
+
+    type = "source.start"
+    source: str             # capture path as given ("stdin" for "-"), or "iface:<name>" when live
+    kind: str               # "file" | "interface"
+    ts: float               # time of the source's first packet, 0.0 when not known yet
+
+
+@dataclass(frozen=True, slots=True)
 class FlowStart:
     """A new flow (TCP connection, UDP or other IP conversation)."""
 
@@ -205,5 +215,5 @@ class TLSSeen:
     event: Any              # parsers.tls.TLSClientHello / TLSServerHello, or None if unreadable
 
 
-ALL_TYPES = (FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,
+ALL_TYPES = (SourceStart, FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,
              IntervalEnd, NameSeen, TLSSeen)

@@ -16,7 +16,7 @@ from otwatch.parsers import common
 from otwatch.parsers.limits import DEFAULT_LIMITS, Limits
 
 from . import observations as O
-from .source import ChunkReader, open_capture, raw_position
+from .source import CaptureError, ChunkReader, first_packet_ts, open_capture, raw_position, source_name
 
 APP_BY_NAME = {"modbus": 1, "mqtt": 2, "opcua": 3}
 _NAME_BY_APP = {app: name for name, app in APP_BY_NAME.items()}
@@ -132,22 +132,45 @@ class Pipeline:
         self._flows: dict[int, tuple] = {}      # flow_id -> (client, server, server_port, carried app name)
         self._tls_apps = {int(p): n for p, n in s.tls_ports.items()}
         self.counts = {"observations": 0}
+        self.source = ""
+        """The current source's text (``SourceStart.source``)."""
         self._aux_names: dict = {}              # (kind, answer without its id) -> names
 
     # -- input -----------------------------------------------------------
     def run_file(self, path: str, progress: Callable[[int, int | None, int], None] | None = None) -> None:
-        """Analyse one capture file ('-' for stdin).  Raises source.CaptureError or ValueError."""
+        """Analyse one capture file ('-' for stdin).  Raises source.CaptureError (one line, path included).
+
+        Emits ``SourceStart`` first; frame numbers restart at 1 in each file.
+        """
         stream, size = open_capture(path)
         eng = self.engine
+        eng.new_source()
+        self.source = source_name(path)
         with stream:
             reader = ChunkReader(stream)
-            while reader.fill():
-                reader.consume(eng.feed(reader.buf, False, reader.end))
+            try:
+                more = reader.fill()
+                self._emit(O.SourceStart(self.source, "file", first_packet_ts(reader.buf, reader.end) or 0.0))
+                while more:
+                    reader.consume(eng.feed(reader.buf, False, reader.end))
+                    self._drain()
+                    if progress is not None:
+                        progress(raw_position(stream) or 0, size, eng.stats()["capture.packets"])
+                    more = reader.fill()
+                eng.feed(reader.buf, True, reader.end)
+            except ValueError as exc:      # the engine: not a capture at all (bad magic, empty)
                 self._drain()
-                if progress is not None:
-                    progress(raw_position(stream) or 0, size, eng.stats()["capture.packets"])
-            eng.feed(reader.buf, True, reader.end)
+                raise CaptureError(f"{path if path != '-' else 'stdin'}: {exc}") from None
+            except CaptureError as exc:
+                self._drain()
+                raise CaptureError(f"{path if path != '-' else 'stdin'}: {exc}") from None
             self._drain()
+
+    def start_interface(self, name: str, first_ts: float = 0.0) -> None:
+        """A live interface begins (the live sensor calls this before its first ``feed_packet``)."""
+        self.engine.new_source()
+        self.source = "iface:" + name
+        self._emit(O.SourceStart(self.source, "interface", first_ts))
 
     def feed_chunk(self, buf, end: int) -> int:
         """Walk the capture records in ``buf[:end]`` (a live capture writes them, header first),

@@ -71,6 +71,14 @@ def _n(x: int) -> str:
     return f"{x:,}"
 
 
+IRREGULAR = {"IP host": "IP hosts", "MAC address": "MAC addresses", "client→server link": "client→server links"}
+
+
+def plural(n: int, word: str) -> str:
+    """``1 flow``, ``2 flows``, ``1 MAC address``, ``3 MAC addresses`` (count with thousands separators)."""
+    return f"{n:,} {word if n == 1 else IRREGULAR.get(word) or word + ('es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's')}"
+
+
 def _bytes(x: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if x < 1024 or unit == "GB":
@@ -78,6 +86,12 @@ def _bytes(x: int) -> str:
         x /= 1024
     return str(x)
 
+
+INFORMATIONAL = {
+    "dispatch.detected_by_content": "flows whose protocol was recognised by content on a port not in the port map",
+}
+"""Ids the engine counts with the anomalies that describe normal decoding, not something odd on the
+wire: shown under "Notes", never under "Anomalies" (the observation stream still carries them)."""
 
 GROUP_MIN = 4
 """Unnamed kinds that differ only in a trailing number (``modbus.unknown_function_18``, ``_19``, …)
@@ -114,21 +128,22 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
     if summary.first_ts is not None and summary.last_ts is not None:
         span = f", {summary.last_ts - summary.first_ts:,.1f} s of traffic"
     rate = f", {pk / seconds:,.0f} packets/s" if seconds > 0 else ""
-    out.append(f"  {_n(pk)} packets, {_bytes(stats.get('capture.bytes', 0))}{span}; analysed in {seconds:.2f} s"
+    out.append(f"  {plural(pk, 'packet')}, {_bytes(stats.get('capture.bytes', 0))}{span}; analysed in {seconds:.2f} s"
                f" ({implementation} kernels{rate})")
-    out.append(f"  {_n(stats.get('flows.created', 0))} flows, {_n(len(summary.hosts_ip))} IP hosts, "
-               f"{_n(len(summary.hosts_mac))} MAC addresses")
+    out.append(f"  {plural(stats.get('flows.created', 0), 'flow')}, {plural(len(summary.hosts_ip), 'IP host')}, "
+               f"{plural(len(summary.hosts_mac), 'MAC address')}")
     out.append("")
     out.append("Messages per protocol and kind")
     if not summary.messages:
         out.append("  (no Modbus, MQTT or OPC UA messages)")
     for proto in sorted(summary.messages):
         kinds = summary.messages[proto]
-        out.append(f"  {proto:<8} {_n(sum(kinds.values())):>12}   on {summary.links[proto]} client→server links")
+        out.append(f"  {proto:<8} {_n(sum(kinds.values())):>12}   on {plural(summary.links[proto], 'client→server link')}")
         for label, n in kind_lines(kinds):
             out.append(f"    {escape(label, 60):<52} {_n(n):>10}")
     if summary.tls:
-        out.append("  tls      " + ", ".join(f"{n} handshake messages carrying {p}" for p, n in sorted(summary.tls.items())))
+        out.append("  tls      " + ", ".join(f"{plural(n, 'handshake message')} carrying {p}"
+                                           for p, n in sorted(summary.tls.items())))
     out.append("")
     cov = summary.coverage
     stream = cov["stream"]
@@ -146,7 +161,8 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
     # (docs/observations.md); the observations seen are the fallback
     counted = Counter({k[8:]: v for k, v in stats.items() if k.startswith("anomaly.") and v})
     counted.pop("suppressed", None)
-    anomalies = counted or summary.anomalies
+    anomalies = Counter(counted or summary.anomalies)
+    notes = {aid: anomalies.pop(aid) for aid in list(anomalies) if aid in INFORMATIONAL}
     if not anomalies:
         out.append("  none")
     for aid, n in sorted(anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -154,6 +170,11 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
     if stats.get("anomaly.suppressed"):
         out.append(f"  ({_n(stats['anomaly.suppressed'])} of them not reported one by one: "
                    "floods are sampled per flow, see flow.anomalies_suppressed)")
+    if notes:
+        out.append("")
+        out.append("Notes (informational, not anomalies)")
+        for aid, n in sorted(notes.items()):
+            out.append(f"  {aid:<52} {_n(n):>10}   {INFORMATIONAL[aid]}")
     skipped = {k: v for k, v in stats.items()
                if v and (k.startswith("decode.truncated") or k.startswith("decode.bad") or k.startswith("capture.")
                          or k.startswith("decode.unsupported"))

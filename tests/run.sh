@@ -10,6 +10,7 @@
 #   mosquitto  the real MQTT broker of the demo plant
 #   graphviz   `otwatch inventory graph --format svg`
 #   iproute2   network namespaces and veth pairs for the plant
+#   util-linux `unshare`: the read-only-media test mounts a folder read-only in its own mount namespace
 #   libpcap-dev the live capture module (ext/capture.pyx) links libpcap
 #   tcpreplay  replays captures into a veth for the live sensor tests
 #   rsyslog, rsyslog-openssl  the real syslog collector the delivery tests send to (UDP, TCP, TLS)
@@ -22,6 +23,7 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v dot >/dev/null || need+=(graphviz)
 command -v ip >/dev/null || need+=(iproute2)
+command -v unshare >/dev/null || need+=(util-linux)
 [ -f /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
 command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)

@@ -8,8 +8,12 @@ Applied migrations are recorded in ``_sqlite_migrations`` (set
 
 Every child table carries ``asset_id`` (a foreign key to ``assets``) and the
 evidence of its fact: ``ip`` (the address it was seen on), ``first_seen``,
-``last_seen`` (packet time) and ``frame`` (the packet number of the first
-evidence, as in Wireshark).
+``last_seen`` (packet time), ``frame`` (the packet number of the first
+evidence, as in Wireshark) and ``capture`` (the source that frame counts in:
+the capture file as given, or ``iface:<name>``; m0003).
+
+The database is shared (``sensor.store``): ``open_write`` applies this set with
+every other registered one under one write lock.
 """
 from __future__ import annotations
 
@@ -122,3 +126,18 @@ def m0002_vlan(db: Database) -> None:
 
 def apply(db: Database) -> None:
     migrations.apply(db)
+
+
+EVIDENCE_TABLES = ("addresses", "names", "roles", "identity", "services", "peers", "topics", "findings",
+                   "asset_events")
+
+
+@migrations()
+def m0003_capture(db: Database) -> None:
+    """Evidence names its source: ``capture`` (the capture file as given, or ``iface:<name>``) beside
+    every ``frame``; ``assets.first_capture`` beside ``first_frame``, ``identity.last_capture`` beside
+    ``last_frame``.  Rows written before this migration have ``""`` (source unknown)."""
+    for t in EVIDENCE_TABLES:
+        db[t].add_column("capture", str, not_null_default="")
+    db["assets"].add_column("first_capture", str, not_null_default="")
+    db["identity"].add_column("last_capture", str, not_null_default="")

@@ -91,6 +91,8 @@ class AssetEvent:
     * ``ts``, ``frame``: packet time and frame number of the evidence (0 when none).
     * ``detail``: what changed, e.g. ``{"attribute": "MajorMinorRevision",
       "old": "v3.20", "new": "v3.30"}``.  Strings as received (escape to show).
+    * ``source``: the capture (file as given, or ``iface:<name>``) that ``frame`` counts in
+      (column ``capture``).
     """
 
     type: str
@@ -98,6 +100,7 @@ class AssetEvent:
     ts: float
     frame: int
     detail: dict = field(default_factory=dict)
+    source: str = ""
 
 
 # ---------------------------------------------------------------------------

@@ -5,9 +5,14 @@ Contract
 ``open_inventory(path) -> Inventory``; ``inv.observe(obs)`` for every
 observation (``sensor.observations``); ``inv.close()`` at the end.
 
+* The database is the shared one (``sensor.store``): ``open_inventory`` opens it
+  with ``open_write`` (migrated, WAL); every batch is one ``write_transaction``
+  (``BEGIN IMMEDIATE``, waits for other writers).
 * ``observe`` only updates memory; nothing is written per packet.  The store
   writes one transaction per batch: every ``batch`` observations, at every
-  ``IntervalEnd`` and on ``flush()``/``close()``.  A process killed mid-run
+  ``IntervalEnd`` and on ``flush()``/``close()``.
+* Evidence carries its source: the last ``SourceStart.source`` is stored as
+  ``capture`` beside every ``frame`` (``first_capture``/``last_capture``).  A process killed mid-run
   loses at most the last batch; the database stays consistent (WAL, one
   transaction per batch, every child row written with or after its asset).
 * Memory is authoritative while the store is open: the existing inventory is
@@ -46,17 +51,16 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import json
-import os
 import re
 import sqlite3
 from functools import lru_cache
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlite_utils import Database
 
 from .. import observations as O
+from ..store import ENV_DB, default_path, open_read, open_write, read_snapshot, write_transaction  # noqa: F401
 from . import identity as I
 from . import migrations, posture, roles as R
 from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LOCAL_PREFIX_V4, LOCAL_PREFIX_V6,
@@ -71,7 +75,6 @@ MAX_MAC_IPS = 1024
 """IPs remembered per MAC for the gateway decision."""
 MAX_REFUSED = 64
 """Refused (server, port) pairs remembered per client for the port-scan guess."""
-ENV_DB = "OTWATCH_DB"
 DEVICE_ID_KINDS = frozenset({"modbus.encapsulated_interface_transport", "modbus.report_server_id"})
 """Modbus FC 43 (MEI 14 Read Device Identification) and FC 17: asking a device what it is."""
 
@@ -82,31 +85,9 @@ _LIMITS = {"addresses": MAX_ADDRESSES, "names": MAX_NAMES, "peers": MAX_PEERS, "
 _COUNTERS = ("packets_sent", "bytes_sent", "packets_received", "bytes_received")
 
 
-def default_path() -> str:
-    """$OTWATCH_DB, else $XDG_DATA_HOME/otwatch/inventory.db (~/.local/share/otwatch/inventory.db)."""
-    env = os.environ.get(ENV_DB)
-    if env:
-        return env
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "otwatch", "inventory.db")
-
-
 def connect(path: str | None, create: bool = True) -> Database:
-    """Open (and migrate) the database at *path* (default: ``default_path()``), in WAL mode."""
-    p = path or default_path()
-    if p != ":memory:":
-        if not create and not os.path.exists(p):
-            raise FileNotFoundError(p)
-        Path(p).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(p)
-        db.enable_wal()
-    else:
-        db = Database(memory=True)
-    db.execute("PRAGMA busy_timeout = 5000")
-    db.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: a crash loses at most the last commit
-    if migrations.migrations.pending(db):
-        migrations.apply(db)
-    return db
+    """The shared database (``sensor.store``): migrated for writing, or read-only when not *create*."""
+    return open_write(path) if create else open_read(path)
 
 
 def open_inventory(path: str | None = None, **kw) -> "Inventory":
@@ -237,6 +218,26 @@ def ip_asset_id(ip: str, vlan: int = 0) -> str:
 
 
 @lru_cache(maxsize=65536)
+def _scoped(ip: str) -> bool:
+    """Loopback (127/8, ::1) and link-local (169.254/16, fe80::/10) addresses name a device only within
+    one capture (one machine, one link): without a MAC they do not identify the same device elsewhere."""
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return a.is_loopback or a.is_link_local
+
+
+def scope_tag(source: str) -> str:
+    """A short, stable tag for a capture source: its file name and 6 hex digits of the full text
+    (``lo.pcap#3fa2c1``), so two captures with the same name in different folders stay apart."""
+    import hashlib
+
+    base = source.rstrip("/").rsplit("/", 1)[-1] or source
+    return f"{base[:40]}#{hashlib.blake2b(source.encode('utf-8', 'backslashreplace'), digest_size=3).hexdigest()}"
+
+
+@lru_cache(maxsize=65536)
 def _net(ip: str) -> tuple[int, str]:
     """(IP version, the /24 or /64 around *ip*): what "on the local subnet" means without a netmask."""
     a = ipaddress.ip_address(ip)
@@ -312,6 +313,10 @@ class Inventory:
         self._tagged: dict[str, set[int]] = {}
         """ip -> the tagged VLANs (≠ 0) it is known on: resolves evidence that names no VLAN."""
         self._since_flush = 0
+        self.source = ""
+        """The current evidence source (``SourceStart.source``): stored as ``capture`` beside every frame."""
+        self._scope = ""
+        """Suffix of the asset ids of loopback and link-local IPs without a MAC in this source (``_scoped``)."""
         self._writers: dict[str, _Writer] = {}
         self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
         self._load()
@@ -355,7 +360,7 @@ class Inventory:
         if not any(self._dirty.values()) and not any(self._deleted.values()) and not events:
             self._since_flush = 0
             return events
-        with self.db.atomic():
+        with write_transaction(self.db):
             for table in reversed(list(PKS)):           # children first, then assets
                 for pk in self._deleted[table]:
                     self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
@@ -387,8 +392,8 @@ class Inventory:
             self.db[table].upsert_all((_dump(table, r) for r in rows), pk=PKS[table])
 
     def _write_events(self, events: list[AssetEvent]) -> None:
-        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame, _ENCODE_EVENT(e.detail))
-                                                 for e in events])
+        self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame, _ENCODE_EVENT(e.detail),
+                                                  e.source) for e in events])
 
     def close(self) -> None:
         self.flush()
@@ -425,7 +430,7 @@ class Inventory:
 
     # ------------------------------------------------------------------ rows
     def _event(self, typ: str, aid: str, ts: float, frame: int, **detail) -> None:
-        self._events.append(AssetEvent(typ, aid, ts, frame, detail))
+        self._events.append(AssetEvent(typ, aid, ts, frame, detail, self.source))
 
     def _touch(self, table: str, row: dict) -> None:
         """*row* is written with the next batch (its primary key is read from the row)."""
@@ -463,7 +468,7 @@ class Inventory:
             return None, False
         row = {"asset_id": a.id}
         row.update(zip(PKS[table][1:], key))
-        row.update({"ip": ip, "first_seen": ts, "last_seen": ts, "frame": frame})
+        row.update({"ip": ip, "first_seen": ts, "last_seen": ts, "frame": frame, "capture": self.source})
         if init:
             row.update(init)
         rows[key] = row
@@ -487,7 +492,7 @@ class Inventory:
         row = {"asset_id": aid, "anchor": anchor, "mac": mac, "vendor": oui_vendor(mac) if mac else "",
                "ip": ip, "vlan": vlan, "via": via, "zone": "", "device_class": "unknown", "class_confidence": 0.0,
                "class_reason": "no protocol behaviour seen", "gateway": 0, "first_seen": ts, "last_seen": ts,
-               "first_frame": frame, "packets_sent": 0, "bytes_sent": 0, "packets_received": 0,
+               "first_frame": frame, "first_capture": self.source, "packets_sent": 0, "bytes_sent": 0, "packets_received": 0,
                "bytes_received": 0, "behaviour": {}, "dropped": {}}
         a = Asset(row)
         self.assets[aid] = a
@@ -512,6 +517,8 @@ class Inventory:
 
     def _ip_asset(self, ip: str, vlan: int, ts: float, frame: int, via: str = "") -> Asset | None:
         aid = ip_asset_id(ip, vlan)
+        if self._scope and _scoped(ip):
+            aid += self._scope
         a = self.assets.get(aid)
         if a is None:
             a = self._new_asset(aid, "ip", "", ip, ts, frame, via, vlan)
@@ -764,7 +771,8 @@ class Inventory:
         row = a.t["identity"].get(key)
         if row is None:
             row, created = self._child(a, "identity", key, ts, frame, ip,
-                                       {"value": f.value, "source": source, "last_frame": frame, "changes": 0})
+                                       {"value": f.value, "source": source, "last_frame": frame, "changes": 0,
+                                        "last_capture": self.source})
             if created:
                 self._event("identity.new", a.id, ts, frame, protocol=f.protocol, attribute=f.attribute,
                             value=f.value, source=source)
@@ -776,15 +784,18 @@ class Inventory:
             row["value"] = f.value
             row["changes"] = (row.get("changes") or 0) + 1
             row["first_seen"], row["frame"] = ts, frame      # the current value's first evidence
+            row["capture"] = self.source
         row["source"] = source
         if ts >= (row.get("last_seen") or 0):
             row["last_seen"], row["last_frame"] = ts, frame
+            row["last_capture"] = self.source
         row["ip"] = ip
         self._touch("identity", row)
 
     def _finding(self, a: Asset, hit: posture.Hit, msg: Any, ip: str) -> None:
         sev, title = posture.FINDINGS[hit.finding]
-        evidence = {"protocol": msg.protocol, "message": msg.kind, "frame": msg.frame, "ts": msg.ts,
+        evidence = {"protocol": msg.protocol, "message": msg.kind, "source": self.source, "frame": msg.frame,
+                    "ts": msg.ts,
                     "client": msg.client, "server": msg.server, "port": msg.server_port}
         row, created = self._child(a, "findings", (hit.finding, hit.subject), msg.ts, msg.frame, ip,
                                    {"severity": sev, "title": title, "detail": hit.detail, "evidence": evidence,
@@ -802,6 +813,18 @@ class Inventory:
         return a.row["behaviour"]
 
     # ------------------------------------------------------------------ observation handlers
+    def _on_source(self, o: O.SourceStart) -> None:
+        """A new capture source: later frames count in it.  Loopback and link-local IPs known only by
+        their address (no MAC) stop resolving to the assets of earlier sources: 127.0.0.1 in two
+        captures is two machines (``_scoped``)."""
+        self.source = o.source
+        self._scope = "@" + scope_tag(o.source) if o.source else ""
+        for key, aid in list(self.ip_owner.items()):
+            if _scoped(key[1]):
+                a = self.assets.get(aid)
+                if a is None or a.row["anchor"] == "ip":
+                    del self.ip_owner[key]
+
     def _on_host_seen(self, o: O.HostSeen) -> None:
         a = self._host(o.mac, o.ip, o.vlan, o.ts, o.frame, o.how)
         if a is not None:
@@ -1010,7 +1033,7 @@ class Inventory:
             self._service(s, (t.carried or "tls") + "+tls", "tcp", t.server_port, t.ts, t.frame, t.server)
 
     _handlers: dict = {
-        O.HostSeen: _on_host_seen, O.HostTraffic: _on_host_traffic, O.FlowStart: _on_flow_start,
+        O.SourceStart: _on_source, O.HostSeen: _on_host_seen, O.HostTraffic: _on_host_traffic, O.FlowStart: _on_flow_start,
         O.FlowEnd: _on_flow_end, O.LinkSeen: _on_link_seen, O.Message: _on_message,
         O.Aggregate: _on_aggregate, O.NameSeen: _on_name, O.TLSSeen: _on_tls,
     }
@@ -1029,7 +1052,8 @@ class Inventory:
 
 
 # ---------------------------------------------------------------------- (de)serialise
-_EVENT_INSERT = "INSERT INTO [asset_events] ([type], [asset_id], [ts], [frame], [detail]) VALUES (?, ?, ?, ?, ?)"
+_EVENT_INSERT = ("INSERT INTO [asset_events] ([type], [asset_id], [ts], [frame], [detail], [capture])"
+                 " VALUES (?, ?, ?, ?, ?, ?)")
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
@@ -1094,9 +1118,10 @@ def _undump(table: str, row: dict) -> dict:
 def load_rows(db: Database, tables: Iterable[str] = tuple(PKS) + ("asset_events",)) -> dict[str, list[dict]]:
     """Every row of the inventory tables, JSON columns decoded (the CLI and the store share this)."""
     out = {}
-    for t in tables:
-        if not db[t].exists():
-            out[t] = []
-            continue
-        out[t] = [_undump(t, dict(r)) for r in db[t].rows]
+    with read_snapshot(db):
+        for t in tables:
+            if not db[t].exists():
+                out[t] = []
+                continue
+            out[t] = [_undump(t, dict(r)) for r in db[t].rows]
     return out

@@ -152,6 +152,7 @@ def build_sensor(cfg, cap, dests):
         consumers.extend(alerts.consumers)
         alerts.start_file(source, 0)
     pipe = Pipeline(consumers, settings)
+    pipe.start_interface(cfg.interface)     # SourceStart "iface:<name>": the evidence source of every frame
     host = socket.gethostname()
     started = time.time()
 

@@ -96,3 +96,23 @@ def test_script_encoding_round_trips():
     ops = [("feed", 0, b"abc"), ("gap", 1, 2**31), ("eof", 0), ("feed", 1, b"")]
     config, back = fuzz_targets.decode_script(fuzz_targets.encode_script(ops, config=5))
     assert config == 5 and back == ops
+
+
+def test_signature_does_not_depend_on_the_checkout_folder_name(tmp_path):
+    """A test's own code under a folder named otwatch (a clone in ~/src/otwatch) is not project code."""
+    path = tmp_path / "otwatch" / "tests" / "bench" / "test_x.py"
+    path.parent.mkdir(parents=True)
+    path.write_text("def run():\n    raise KeyError('boom')\n")
+    ns: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), ns)
+    try:
+        ns["run"]()
+    except KeyError as exc:
+        tb = exc.__traceback__
+    assert fuzz._innermost(tb) == "?"
+    from otwatch.parsers import common
+
+    try:
+        common.escape(None)          # raises inside project code
+    except Exception as exc:         # noqa: BLE001
+        assert fuzz._innermost(exc.__traceback__).startswith("common.py:")

@@ -40,7 +40,15 @@ def test_gzip_and_stdin_give_the_same_observations(tmp_path):
     plain = otwatch("analyze", "--no-inventory", "-q", "--json", "-", str(DEMO), check=True).stdout
     zipped = otwatch("analyze", "--no-inventory", "-q", "--json", "-", str(gz), check=True).stdout
     piped = otwatch("analyze", "--no-inventory", "-q", "--json", "-", "-", stdin=DEMO.read_bytes(), check=True).stdout
-    assert plain == zipped == piped
+    def without_source(out: bytes) -> tuple[list[str], list[dict]]:
+        lines = out.decode().splitlines()
+        return ([x for x in lines if '"source.start"' not in x],
+                [json.loads(x) for x in lines if '"source.start"' in x])
+
+    (p_lines, p_src), (z_lines, z_src), (s_lines, s_src) = map(without_source, (plain, zipped, piped))
+    assert p_lines == z_lines == s_lines
+    assert [s["source"] for s in p_src + z_src + s_src] == [str(DEMO), str(gz), "stdin"]
+    assert {s["ts"] for s in p_src + z_src + s_src} == {json.loads(p_lines[1])["ts"]}
     lines = plain.decode().splitlines()
     assert json.loads(lines[0]) == {"type": "header", "schema": 1, "producer": "otwatch"}
     types = {json.loads(x)["type"] for x in lines[1:]}
@@ -98,3 +106,68 @@ def test_pure_and_compiled_json_are_byte_identical(tmp_path):
             outs.append(r.stdout)
         assert outs[0] == outs[1], cap.name
         assert len(outs[0]) > 1000
+
+
+@pytest.mark.parametrize("make,expect", [
+    (lambda d: d / "missing.pcap", "no such file"),
+    (lambda d: d, "is a folder, not a capture file"),
+    (lambda d: (d / "notes.txt").write_text("hello, not a capture") and d / "notes.txt", "not a pcap or pcapng"),
+    (lambda d: (d / "empty.pcap").write_bytes(b"") or d / "empty.pcap", "empty file"),
+])
+def test_fatal_input_is_one_line_exit_2_nothing_else(tmp_path, make, expect):
+    path = make(tmp_path)
+    db = tmp_path / "db" / "inv.db"
+    r = otwatch("analyze", str(path), env_extra={"OTWATCH_DB": str(db)})
+    err = r.stderr.decode()
+    assert r.returncode == 2
+    assert r.stdout == b""                                  # no empty summary
+    assert err.splitlines() == [f"otwatch: {path}: {expect}" + err.split(expect, 1)[1].rstrip("\n")]
+    assert err.count(str(path)) == 1                        # the path once
+    assert not db.exists()                                  # refused before anything was written
+
+
+def test_bad_file_among_good_ones_stops_before_any_work(tmp_path):
+    r = otwatch("analyze", "--no-inventory", str(DEMO), str(tmp_path / "nope.pcap"))
+    assert r.returncode == 2 and r.stdout == b""
+    assert r.stderr.decode().splitlines() == [f"otwatch: {tmp_path / 'nope.pcap'}: no such file"]
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_flag(flag):
+    r = otwatch(flag, check=True)
+    out = r.stdout.decode()
+    assert out.startswith("otwatch 0.") and "kernels" in out and len(out.splitlines()) == 1
+
+
+def test_json_output_option_is_o_like_the_other_commands(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    otwatch("analyze", "--no-inventory", "-q", "-o", str(a), str(DEMO), check=True)
+    otwatch("analyze", "--no-inventory", "-q", "--json", str(b), str(DEMO), check=True)   # older spelling
+    assert a.read_bytes() == b.read_bytes() and a.stat().st_size > 1000
+
+
+def test_db_option_has_one_text_everywhere():
+    from click.testing import CliRunner
+
+    from otwatch.sensor.cli import cli
+
+    helps = []
+    for args in (["analyze", "--help"], ["inventory", "--help"], ["inventory", "show", "--help"],
+                 ["inventory", "export", "--help"]):
+        out = CliRunner().invoke(cli, args, terminal_width=400).output
+        line = next(x for x in out.splitlines() if "--db PATH" in x)
+        helps.append(" ".join(line.split("--db PATH", 1)[1].split()))
+    assert len(set(helps)) == 1, helps
+
+
+def test_several_files_each_number_frames_from_one(tmp_path):
+    """Wireshark numbers frames per file: the second file's frames restart at 1 after its source.start."""
+    out = otwatch("analyze", "--no-inventory", "-q", "-o", "-", str(DEMO), str(DEMO), check=True).stdout
+    lines = [json.loads(x) for x in out.decode().splitlines()[1:]]
+    starts = [i for i, x in enumerate(lines) if x["type"] == "source.start"]
+    assert len(starts) == 2 and starts[0] == 0
+    first = [x["frame"] for x in lines[:starts[1]] if "frame" in x]
+    second = [x["frame"] for x in lines[starts[1]:] if "frame" in x]
+    assert min(first) == 1 and min(second) == 1 and max(first) <= 5315 and max(second) == 5315
+    r = otwatch("analyze", "--no-inventory", str(DEMO), str(DEMO), check=True).stdout.decode()
+    assert "corrupt_record" not in r and "10,630 packets" in r

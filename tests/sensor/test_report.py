@@ -32,3 +32,27 @@ def test_anomaly_totals_come_from_the_counters_that_count_every_one():
     assert "modbus.unsolicited_response" in section and "5,000" in section
     assert "4,740 of them not reported one by one" in section
     assert "  suppressed " not in section
+
+
+def test_plurals_follow_the_count():
+    from otwatch.sensor.report import plural
+
+    assert [plural(1, "flow"), plural(2, "flow"), plural(0, "flow")] == ["1 flow", "2 flows", "0 flows"]
+    assert [plural(1, "IP host"), plural(3, "IP host")] == ["1 IP host", "3 IP hosts"]
+    assert [plural(1, "MAC address"), plural(1234, "MAC address")] == ["1 MAC address", "1,234 MAC addresses"]
+    s = Summary()
+    s.hosts_ip.add("10.0.0.1")
+    s.hosts_mac.add("02:00:00:00:00:01")
+    text = render(["x.pcap"], s, {"capture.packets": 1, "flows.created": 1}, "pure", 1.0)
+    assert "  1 packet, " in text and "1 flow, 1 IP host, 1 MAC address" in text
+    assert "1 flows" not in text and "1 IP hosts" not in text
+
+
+def test_informational_counters_are_notes_not_anomalies():
+    stats = {"capture.packets": 10, "anomaly.dispatch.detected_by_content": 2, "anomaly.tcp.gap": 1}
+    text = render(["x.pcap"], Summary(), stats, "pure", 1.0)
+    anomalies, notes = text.split("Anomalies\n", 1)[1].split("Notes (informational, not anomalies)\n", 1)
+    assert "dispatch.detected_by_content" not in anomalies and "tcp.gap" in anomalies
+    assert "dispatch.detected_by_content" in notes
+    only_info = render(["x.pcap"], Summary(), {"anomaly.dispatch.detected_by_content": 1}, "pure", 1.0)
+    assert "Anomalies\n  none\n" in only_info

@@ -100,10 +100,20 @@ def test_unanswered_at_server_eof(impl):
     assert c.eof(1) == []          # reported once
 
 
-def test_listen_only_is_not_pending(impl):
+def test_listen_only_unanswered_is_not_reported(impl):
     c = conn(impl)
     c.feed(adu("08 0004 0000"), 0)
-    assert c.core.pending == {}
+    assert c.eof(1) == []          # Force Listen Only Mode expects no answer [APP §6.8.1]
+    assert c.core.unanswered == 0
+
+
+def test_listen_only_answer_is_paired_not_unsolicited(impl):
+    """Devices that answer FC 8 sub-function 4 anyway: the reply pairs with its request (tshark pairs it)."""
+    c = conn(impl)
+    c.feed(adu("08 0004 0000", tid=7), 0)
+    got = c.feed(adu("08 0004 0000", tid=7), 1)
+    assert anomalies(got) == []
+    assert c.core.unsolicited == 0
     assert c.eof(1) == []
 
 

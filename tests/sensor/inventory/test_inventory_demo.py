@@ -225,7 +225,7 @@ def test_terminal_escaping_of_wire_strings(tmp_path):
                  ["inventory", "export", "--format", "json", "--db", path]):
         out = CliRunner().invoke(cli, args)
         assert out.exit_code == 0, out.output
-        bad = [c for c in out.output if (ord(c) < 0x20 and c not in "\r\n") or 0x7F <= ord(c) < 0xA0
+        bad = [c for c in out.output if (ord(c) < 0x20 and c not in "\r\n\t") or 0x7F <= ord(c) < 0xA0
                or c in "\u2028\u2029"]
         assert not bad, (args, bad)
     # nothing is lost: JSON gives the names back exactly, CSV shows them escaped

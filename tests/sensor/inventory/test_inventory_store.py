@@ -53,7 +53,7 @@ def rows(inv, table):
 def test_migrations_apply_once_and_are_recorded(tmp_path):
     db = connect(str(tmp_path / "x.db"))
     migrations.apply(db)   # idempotent
-    assert [m.name for m in migrations.migrations.applied(db)] == ["m0001_inventory", "m0002_vlan"]
+    assert [m.name for m in migrations.migrations.applied(db)] == ["m0001_inventory", "m0002_vlan", "m0003_capture"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

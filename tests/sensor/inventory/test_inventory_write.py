@@ -36,7 +36,8 @@ def _reference_write(self, table, rows):
 def _reference_events(self, events):
     self.db["asset_events"].insert_all(
         ({"type": e.type, "asset_id": e.asset_id, "ts": e.ts, "frame": e.frame,
-          "detail": json.dumps(e.detail, ensure_ascii=False, default=str)} for e in events), pk="id")
+          "detail": json.dumps(e.detail, ensure_ascii=False, default=str), "capture": e.source} for e in events),
+        pk="id")
 
 
 def _run(db: str, captures, batch: int) -> Inventory:

@@ -58,6 +58,8 @@ def _comparable(rows: list[dict]) -> list:
     for r in rows:
         if r["type"] in ("aggregate", "interval.end", "host.traffic", "flow.end"):
             continue     # per interval of packet time, or at eviction: depend on the replay's timing
+        if r["type"] == "source.start":
+            continue     # names the source: the file for analyze, iface:<name> live (compared in the test)
         out.append(json.dumps(_strip(r), sort_keys=True))
     return out
 
@@ -110,6 +112,8 @@ def test_sensor_matches_analyze_and_never_transmits(workdir, capture):
     subprocess.run([OTWATCH, "analyze", "-q", DEMO, "--db", adb, "--json", ajson], check=True,
                    env=dict(os.environ, OTWATCH_DB=adb))
     live, offline = _obs(sjson), _obs(ajson)
+    assert [(r["source"], r["kind"]) for r in live if r["type"] == "source.start"] == [("iface:vs", "interface")]
+    assert [(r["source"], r["kind"]) for r in offline if r["type"] == "source.start"] == [(DEMO, "file")]
     assert sum(1 for r in live if r["type"] == "message") > 100
     a, b = sorted(_comparable(live)), sorted(_comparable(offline))
     assert [x for x in a if x not in b] == [] and [x for x in b if x not in a] == []

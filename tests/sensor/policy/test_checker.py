@@ -61,7 +61,7 @@ def test_demo_policy_findings_are_the_documented_ones(demo):
         if f.src == ROGUE:
             assert f.evidence.frame >= ROGUE_FIRST_FRAME and f.src_zone == "unzoned"
             assert "no conduit from zone unzoned" in f.message
-        assert f.category == "policy" and f.evidence.source == "" and f.evidence.flow_id > 0
+        assert f.category == "policy" and f.evidence.source == str(DEMO) and f.evidence.flow_id > 0
     # the port scan, the Modbus connections, the ping, MQTT and the OPC UA probe: one condition per service
     labels = {f.key[-1] for f in by[("policy.flow_denied", ROGUE, PLC1)]}
     assert labels == {"tcp", "modbus", "opcua", "ip/1"}

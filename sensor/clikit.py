@@ -1,0 +1,52 @@
+"""What every ``otwatch`` command shares: fatal errors, and the options that mean the same everywhere.
+
+* ``Fatal``: one line on stderr (``otwatch: <what>``), exit status 2, nothing
+  else printed.  The command group turns ``StoreError`` (sensor.store) and
+  ``CaptureError`` (sensor.source) raised by any command into it, so a
+  command never needs its own try/except for them.
+* Options: ``db_option`` (``--db PATH``, one help text), ``output_option``
+  (``-o/--output PATH``, '-' for stdout) and ``format_option(choices)``
+  (``--format``).  A command that writes a file takes ``-o``; a command with
+  several output forms takes ``--format``.  Commands added later (alerts,
+  rules, baseline, sensor) use the same three.
+"""
+from __future__ import annotations
+
+import click
+
+EXIT_FATAL = 2
+"""Bad input or an unusable database (a missing capture, a folder, not a capture, a read-only path)."""
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT: the shell convention for a run stopped with Ctrl-C."""
+
+
+class Fatal(click.ClickException):
+    """A fatal error for the user: printed as one line ``otwatch: <message>``, exit status 2."""
+
+    exit_code = EXIT_FATAL
+
+    def show(self, file=None) -> None:
+        click.echo(f"otwatch: {self.format_message()}", err=True)
+
+
+DB_HELP = ("Database file (default: $OTWATCH_DB, else ~/.local/share/otwatch/inventory.db); "
+           "shared by analyze, inventory and the other commands.")
+
+db_option = click.option("--db", "db_path", metavar="PATH", default=None, help=DB_HELP)
+
+
+def output_option(help_text: str = "Write to PATH instead of standard output ('-' for stdout).", default="-"):
+    return click.option("-o", "--output", metavar="PATH", default=default, help=help_text)
+
+
+def format_option(choices: tuple[str, ...], default: str):
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
+                        help="Output format.")
+
+
+def fatal_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that become ``Fatal`` (one line, exit 2) wherever a command raises them."""
+    from .source import CaptureError
+    from .store.database import StoreError
+
+    return (StoreError, CaptureError)

@@ -1,0 +1,271 @@
+"""The one SQLite database every part of otwatch shares: open it, migrate it, write to it.
+
+Contract
+--------
+* ``open_write(path)`` for commands that change the database (``analyze``,
+  the live sensor, ``baseline accept`` …): creates the file and its folder,
+  switches to WAL, sets a busy timeout, and applies every registered
+  migration set under one ``BEGIN IMMEDIATE`` (so two processes that start
+  together on a new file cannot both migrate it).  A path that cannot be
+  written raises ``StoreError`` with one line for the user.
+* ``open_read(path)`` for commands that only read (``inventory``, ``alerts``,
+  the TUI): opens with ``mode=ro`` and never migrates, never creates a file,
+  and works on read-only media.  A missing database raises ``NoDatabase``
+  (a ``StoreError``).  Readers never block a writer (WAL).
+* ``write_transaction(db)``: a write transaction that waits its turn
+  (``BEGIN IMMEDIATE`` under the busy timeout, retried with back-off up to
+  ``LOCK_WAIT_SECONDS``); every batch a writer commits goes through it.
+  ``read_snapshot(db)``: several SELECTs that see one committed state.
+* ``register(migrations)``: a package adds its own ``sqlite_utils.Migrations``
+  set (its tables) to the shared database.  ``open_write`` applies all of
+  them; see docs/architecture.md ("The shared database").
+
+Every ``sqlite3.OperationalError`` that is about the file rather than a bug
+(locked for longer than the wait, read-only, disk full, not a database) is
+turned into a ``StoreError`` whose text names the path once; the CLI prints it
+as ``otwatch: <text>`` and exits 2.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import sqlite3
+import time
+from typing import Callable, Iterator, TypeVar
+
+from sqlite_utils import Database, Migrations
+
+ENV_DB = "OTWATCH_DB"
+
+BUSY_TIMEOUT_SECONDS = 10.0
+"""SQLite's own wait for a lock (busy handler) before it reports "database is locked"."""
+LOCK_WAIT_SECONDS = 300.0
+"""How long a writer keeps retrying a lock that stays busy (another writer's long batch) before
+giving up with a StoreError.  A batch of 20,000 observations commits in well under a second;
+five minutes covers many writers queueing behind each other."""
+RETRY_FIRST_SLEEP = 0.02
+RETRY_MAX_SLEEP = 1.0
+"""Back-off between retries: doubles from the first to the max."""
+
+_REGISTERED: dict[str, Migrations] = {}
+_DEFAULT_SETS = ("otwatch.sensor.inventory.migrations", "otwatch.sensor.store.runs")
+"""Modules whose ``migrations`` set is always applied by ``open_write`` (imported on first use)."""
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked; the message is one line for the user (path included)."""
+
+
+class NoDatabase(StoreError):
+    """A reading command found no database at the path."""
+
+
+def default_path() -> str:
+    """$OTWATCH_DB, else $XDG_DATA_HOME/otwatch/inventory.db (~/.local/share/otwatch/inventory.db)."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return env
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "otwatch", "inventory.db")
+
+
+def register(migrations: Migrations) -> Migrations:
+    """Add a migration set to the shared database (idempotent; returns it, so it can wrap a definition)."""
+    _REGISTERED[migrations.name] = migrations
+    return migrations
+
+
+def registered() -> list[Migrations]:
+    """Every migration set ``open_write`` applies: the default ones, then those registered, by name."""
+    import importlib
+
+    for mod in _DEFAULT_SETS:
+        register(importlib.import_module(mod).migrations)
+    return list(_REGISTERED.values())
+
+
+def _busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _explain(path: str, exc: BaseException, writing: bool) -> StoreError:
+    text = str(exc)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low or ("unable to open" in low and writing):
+        return StoreError(f"{path}: cannot write the database here (read-only file or folder); "
+                          "use --db PATH or $OTWATCH_DB to choose another place")
+    if "unable to open" in low:
+        return StoreError(f"{path}: cannot open the database ({text})")
+    if "not a database" in low or "malformed" in low:
+        return StoreError(f"{path}: not an otwatch database, or damaged ({text})")
+    if "disk" in low and "full" in low:
+        return StoreError(f"{path}: the disk is full")
+    if _busy(exc):
+        return StoreError(f"{path}: the database stayed locked by another otwatch for "
+                          f"{LOCK_WAIT_SECONDS:.0f} s; try again when it is done")
+    return StoreError(f"{path}: {text}")
+
+
+def retry(fn: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
+    """``fn()``, retried with back-off while SQLite says the database is locked or busy."""
+    deadline = time.monotonic() + wait
+    sleep = RETRY_FIRST_SLEEP
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + sleep > deadline:
+                raise
+        time.sleep(sleep)
+        sleep = min(sleep * 2, RETRY_MAX_SLEEP)
+
+
+def _path_of(db: Database) -> str:
+    return getattr(db, "_otwatch_path", "") or "database"
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One write transaction that waits for other writers (``BEGIN IMMEDIATE``, retried).
+
+    Nested use (already in a transaction) becomes a savepoint, as ``db.atomic()``.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+    except sqlite3.OperationalError as exc:
+        raise _explain(_path_of(db), exc, True) from None
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        retry(lambda: conn.execute("COMMIT"))
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise _explain(_path_of(db), exc, True) from None
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Database) -> Iterator[Database]:
+    """SELECTs inside see one committed state (a deferred read transaction; WAL: no writer waits)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
+    conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    return conn
+
+
+def _wrap(conn: sqlite3.Connection, path: str) -> Database:
+    db = Database(conn)
+    db._otwatch_path = path
+    return db
+
+
+def open_write(path: str | None = None, sets: tuple[Migrations, ...] = ()) -> Database:
+    """The database at *path* (default: ``default_path()``), created and migrated, ready to write.
+
+    *sets*: migration sets to apply besides the registered ones.  Raises ``StoreError``.
+    """
+    p = path or default_path()
+    if p == ":memory:":
+        db = _wrap(_connect(":memory:"), p)
+        migrate(db, sets)
+        return db
+    folder = pathlib.Path(p).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{p}: cannot create the folder {folder} ({exc.strerror or exc}); "
+                         "use --db PATH or $OTWATCH_DB to choose another place") from None
+    if os.path.isdir(p):
+        raise StoreError(f"{p}: is a folder, not a database file")
+    try:
+        conn = _connect(p)
+    except sqlite3.OperationalError as exc:
+        raise _explain(p, exc, True) from None
+    db = _wrap(conn, p)
+    try:
+        mode = retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        conn.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: a crash loses at most the last commit
+        migrate(db, sets)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise _explain(p, exc, True) from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _explain(p, exc, True) from None
+    return db
+
+
+def migrate(db: Database, sets: tuple[Migrations, ...] = ()) -> None:
+    """Apply every pending migration of every registered set (and *sets*), under one write lock.
+
+    The check is repeated inside ``BEGIN IMMEDIATE``: a process that waited while another migrated
+    finds nothing left to do.
+    """
+    all_sets = registered() + [s for s in sets if s.name not in _REGISTERED]
+    if not any(m.pending(db) for m in all_sets):
+        return
+    with write_transaction(db):
+        for m in all_sets:
+            if m.pending(db):
+                m.apply(db)
+
+
+def open_read(path: str | None = None) -> Database:
+    """The database at *path* opened read-only (``mode=ro``): never created, never migrated.
+
+    Raises ``NoDatabase`` when there is none, ``StoreError`` when it cannot be read.  On read-only
+    media where SQLite cannot create the WAL index next to the file, it is opened as immutable
+    (nobody can be writing it there).
+    """
+    p = path or default_path()
+    if not os.path.exists(p):
+        raise NoDatabase(f"no inventory at {p} (run `otwatch analyze CAPTURE` first, or give --db PATH)")
+    if os.path.isdir(p):
+        raise StoreError(f"{p}: is a folder, not a database file")
+    uri = pathlib.Path(p).absolute().as_uri()
+    last: Exception | None = None
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            conn = _connect(uri + query, uri=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return _wrap(conn, p)
+        except sqlite3.DatabaseError as exc:
+            last = exc
+            if _busy(exc) or os.access(os.path.dirname(os.path.abspath(p)), os.W_OK) and _writable_fs(p):
+                break
+    raise _explain(p, last, False)
+
+
+def _writable_fs(p: str) -> bool:
+    """False on a read-only mount (where even root cannot create the WAL index)."""
+    try:
+        return not (os.statvfs(os.path.dirname(os.path.abspath(p))).f_flag & os.ST_RDONLY)
+    except OSError:
+        return True
