@@ -4,6 +4,11 @@
 as ``file:line:column: what is wrong`` (escaped for the terminal) and exits 1
 when any file has one, 0 when all are valid (with a one-line summary per file
 unless ``--quiet``).  It never reads a capture or the inventory.
+
+``otwatch rules suggest CAPTURE...`` drafts a policy from captures (the pairs a
+``PairCollector`` sees; ``otwatch baseline suggest-policy`` does the same from a
+learned baseline) and writes it to stdout or ``-o FILE``; exit 2 when a capture
+cannot be read, 1 when the captures hold no traffic between hosts.
 """
 from __future__ import annotations
 
@@ -47,4 +52,42 @@ def check(paths, quiet) -> None:
     sys.exit(1 if bad else 0)
 
 
-__all__ = ["rules", "check"]
+@rules.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", default="-", metavar="FILE|-", help="Where to write the draft (default stdout).")
+@click.option("--zones", "zone_mode", type=click.Choice(["role", "host"]), default="role", show_default=True,
+              help="One zone per role (controllers, servers, supervisory, field-devices, hosts) or per host.")
+@click.option("--name", default="suggested policy", show_default=True, help="The policy's name.")
+def suggest(files, output, zone_mode, name) -> None:
+    """Draft a policy that allows exactly what the capture FILES show (review it before use)."""
+    from otwatch.sensor.pipeline import Pipeline
+    from otwatch.sensor.source import CaptureError
+
+    from .observed import PairCollector
+    from .suggest import suggest_policy
+
+    collector = PairCollector()
+    pipe = Pipeline([collector])
+    failed = False
+    for path in files:
+        try:
+            pipe.run_file(path)
+        except (CaptureError, ValueError) as exc:
+            click.echo(f"otwatch: {escape(path)}: {exc}", err=True)
+            failed = True
+    pipe.finish()
+    try:
+        text = suggest_policy(collector.seen(), zones=None if zone_mode == "role" else "host", name=name)
+    except ValueError as exc:
+        click.echo(f"otwatch: {exc}", err=True)
+        sys.exit(2 if failed else 1)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    if failed:
+        sys.exit(2)
+
+
+__all__ = ["rules", "check", "suggest"]

@@ -136,6 +136,8 @@ def suggest_policy(pairs, zones=None, name: str = "suggested policy") -> str:
     if isinstance(getattr(pairs, "pairs", None), dict):
         pairs = from_baseline(pairs)
     pairs = [p if isinstance(p, SeenPair) else SeenPair.from_mapping(p) for p in pairs]
+    if not pairs:
+        raise ValueError("no traffic between hosts was seen: nothing to draft a policy from")
     pairs.sort(key=lambda p: (_ip_sort(p.client), _ip_sort(p.server), p.protocol, p.port))
     hosts = sorted({p.client for p in pairs} | {p.server for p in pairs if not _flow_is_group(p.server)},
                    key=_ip_sort)

@@ -44,3 +44,15 @@ def test_rules_is_a_subcommand_of_the_installed_cli():
     r = subprocess.run([sys.executable, "-m", "otwatch.sensor", "rules", "check", "--help"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "file:line:column" in r.stdout
+
+
+def test_suggest_writes_a_draft_that_check_accepts(tmp_path):
+    out = tmp_path / "draft.yaml"
+    r = CliRunner().invoke(cli, ["rules", "suggest", str(ROOT / "pcaps" / "demo-plant.pcap"), "-o", str(out),
+                                 "--zones", "host", "--name", "demo draft"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert text.startswith("# Draft segmentation policy") and 'name: "demo draft"' in text
+    assert CliRunner().invoke(cli, ["rules", "check", str(out)]).exit_code == 0
+    r = CliRunner().invoke(cli, ["rules", "suggest", str(tmp_path / "missing.pcap")])
+    assert r.exit_code == 2 and "missing.pcap" in r.stderr

@@ -136,6 +136,11 @@ def _baseline_like():
     })
 
 
+def test_nothing_seen_is_an_error_not_an_invalid_draft():
+    with pytest.raises(ValueError, match="nothing to draft"):
+        suggest_policy([])
+
+
 def test_flow_labels_other_than_the_languages_become_tcp():
     text = suggest_policy([SeenPair("10.0.0.1", "10.0.0.2", "tls", 8883, 1)])
     (r,) = parse_policy(text).conduits[0].rules

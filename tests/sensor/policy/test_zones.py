@@ -69,3 +69,25 @@ def test_cache_is_bounded(monkeypatch):
 def test_zone_of_is_the_inventory_hook():
     m = zm()
     assert m.zone_of("10.1.2.3") == "plc" and m.zone_of("192.168.1.1") is None
+
+
+def test_demo_policy_zone_map_drives_the_inventory_cross_zone_hook(tmp_path):
+    from pathlib import Path
+
+    from otwatch.sensor.inventory.store import open_inventory
+    from otwatch.sensor.pipeline import Pipeline
+    from otwatch.sensor.policy import load_policy
+
+    root = Path(__file__).resolve().parents[3]
+    zm = ZoneMap(load_policy(root / "rules" / "demo-plant.yaml"))
+    path = str(tmp_path / "inv.db")
+    inv = open_inventory(path, zone_of=zm.zone_of)
+    pipe = Pipeline([inv])
+    pipe.run_file(str(root / "pcaps" / "demo-plant.pcap"))
+    pipe.finish()
+    inv.close()
+    inv = open_inventory(path)
+    rows = {r["subject"] for r in inv.db["findings"].rows_where("finding = ?", ["modbus.cross_zone"])}
+    inv.db.close()
+    # the rogue (unzoned) and the HMI and EWS (other zones than the PLCs'): the hook knows zones, not conduits
+    assert rows == {"10.10.0.66", "10.10.0.21", "10.10.0.31"}
