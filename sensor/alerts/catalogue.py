@@ -161,6 +161,8 @@ _RECON = [
     _r("recon.modbus_function_sweep", "high", "reconnaissance", "Modbus function code sweep", "T0888"),
     _r("recon.modbus_unit_sweep", "high", "reconnaissance", "Modbus unit id sweep", "T0846"),
     _r("recon.modbus_register_sweep", "medium", "reconnaissance", "Modbus register sweep", "T0861"),
+    _r("recon.key_overflow", "medium", "reconnaissance",
+       "A link exceeded its distinct-message cap (a sweep or flood of new keys)", "T0861"),
 ]
 
 _DOS = [
@@ -232,6 +234,9 @@ ANOMALY_RULES: dict[str, str] = {
     "modbus.response_mismatch": "protocol.modbus_response_mismatch",
     "modbus.unanswered_request": "protocol.modbus_unanswered",
     "modbus.pending_overflow": "dos.modbus_request_flood",
+    "modbus.key_overflow": "recon.key_overflow",
+    "mqtt.key_overflow": "recon.key_overflow",
+    "opcua.key_overflow": "recon.key_overflow",
     "mqtt.double_connect": "protocol.mqtt_violation",
     "mqtt.wrong_direction": "protocol.mqtt_violation",
     "mqtt.unknown_protocol_level": "protocol.mqtt_malformed",
