@@ -119,6 +119,12 @@ class PolicyChecker:
         return d
 
     # -- zones ------------------------------------------------------------------------
+    def zone_of(self, ip: str, mac: str = "", vlan: int = 0, asset: str = "") -> str | None:
+        """The zone this checker puts an endpoint in (None when unzoned), from the policy it judges by
+        now (``replace_policy`` included): the hook ``analyze`` and the sensor give the inventory
+        (``Inventory.zone_of``), so its zone column and ``modbus.cross_zone`` see the same zones."""
+        return self.zones.zone_of(ip, mac, vlan, asset)
+
     def _zone(self, ip: str, mac: str = "", vlan: int = 0) -> str:
         asset = self.asset_of(ip, mac, vlan) if self.asset_of is not None else ""
         return self.zones.zone(ip, mac, vlan, asset or "")

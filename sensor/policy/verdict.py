@@ -89,13 +89,20 @@ class Verdicts:
     def flow(self, sz: str, dz: str, transport: str, port: int) -> Verdict:
         return self._cached(("flow", sz, dz, transport, port), lambda: self._flow(sz, dz, transport, port))
 
-    def _flow(self, sz, dz, transport, port) -> Verdict:
+    def _settled(self, sz, dz) -> tuple[Verdict | None, tuple]:
+        """(the verdict when no rule decides it: same zone, or no conduit; else None, and the conduits)."""
         v = self._inside(sz, dz)
         if v is not None:
-            return v
+            return v, ()
         conduits = self.pairs.get((sz, dz))
         if not conduits:
-            return self._no_conduit(sz, dz)
+            return self._no_conduit(sz, dz), ()
+        return None, conduits
+
+    def _flow(self, sz, dz, transport, port) -> Verdict:
+        v, conduits = self._settled(sz, dz)
+        if v is not None:
+            return v
         for c in conduits:
             for r in c.rules:
                 if r.protocol == "any" or (transport in TRANSPORTS[r.protocol] and self._port_ok(r, port)):
@@ -113,12 +120,9 @@ class Verdicts:
                 if r.protocol == "any" or (r.protocol == protocol and self._port_ok(r, port))]
 
     def _operation(self, sz, dz, protocol, port, opk) -> Verdict:
-        v = self._inside(sz, dz)
+        v, conduits = self._settled(sz, dz)
         if v is not None:
             return v
-        conduits = self.pairs.get((sz, dz))
-        if not conduits:
-            return self._no_conduit(sz, dz)
         cands = self._rules_for(sz, dz, protocol, port)
         if not cands:
             names = ", ".join(c.name for c in conduits)
