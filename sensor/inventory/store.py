@@ -290,7 +290,9 @@ class Inventory:
         self.db = db
         self.batch = batch
         self.zone_of = zone_of
-        """Policy hook: ip -> zone name (None when unzoned).  Enables modbus.cross_zone and graph clusters."""
+        """Policy hook: ``zone_of(ip, mac, vlan, asset_id) -> zone name`` (None when unzoned), e.g. the
+        policy checker's ``zone_of`` (``analyze --policy`` sets it).  Fills each asset's ``zone`` column
+        (when the asset is written) and enables ``modbus.cross_zone`` and graph clusters."""
         self.on_events = on_events
         self.assets: dict[str, Asset] = {}
         self.ip_owner: dict[tuple[int, str], str] = {}     # (vlan, ip) -> asset id
@@ -365,6 +367,8 @@ class Inventory:
         if not any(self._dirty.values()) and not any(self._deleted.values()) and not events:
             self._since_flush = 0
             return events
+        if self.zone_of is not None:
+            self._zone_assets(self._dirty_assets.values())
         with write_transaction(self.db):
             for table in reversed(list(PKS)):           # children first, then assets
                 for pk in self._deleted[table]:
@@ -381,6 +385,17 @@ class Inventory:
         self._since_flush = 0
         self.counts["flushes"] += 1
         return events
+
+    def _zone_assets(self, rows: Iterable[dict]) -> None:
+        """The ``zone`` of each asset row about to be written, from the policy hook ("" when unzoned)."""
+        zone_of = self.zone_of
+        for r in rows:
+            r["zone"] = zone_of(r["ip"] or "", r["mac"] or "", r.get("vlan") or 0, r["asset_id"]) or ""
+
+    def _endpoint_zone(self, a: Asset, ip: str) -> str | None:
+        """The hook's zone of *ip* as asset *a* (its MAC, VLAN and id)."""
+        r = a.row
+        return self.zone_of(ip, r["mac"] or "", r.get("vlan") or 0, a.id)
 
     def _write(self, table: str, rows: Iterable[dict]) -> None:
         """Upsert *rows* of *table*: the statement sqlite-utils' ``upsert_all`` builds (INSERT … ON CONFLICT
@@ -963,7 +978,7 @@ class Inventory:
                               f"{m.server}:{m.server_port} can read and write")
             self._finding(s, hit, m, m.server)
             if self.zone_of is not None:
-                zc, zs = self.zone_of(m.client), self.zone_of(m.server)
+                zc, zs = self._endpoint_zone(c, m.client), self._endpoint_zone(s, m.server)
                 if zs and zc != zs:
                     self._finding(s, posture.Hit("server", "modbus.cross_zone", m.client,
                                                  f"client {m.client} in zone {zc or '(none)'}, server in {zs}"),
