@@ -104,9 +104,10 @@ async def run(mode: str, pcap: str, pol: str, rounds: int, size: tuple[int, int]
     from otwatch.sensor.tui.model import DbModel, LiveModel
 
     CPU.clear()
+    db = database(pcap, pol) if mode == "db" else None
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "db":
-        m = DbModel(database(pcap, pol), pol)
+        m = DbModel(db, pol)
     else:
         m = LiveModel(ReplayFeed(pcap, 0.0), pol, source=pcap)
     app = OtwatchApp(m)

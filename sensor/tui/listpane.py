@@ -256,8 +256,9 @@ class ListPane(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if len(self.values) <= LIVE_FILTER_ROWS:     # live narrowing; very big lists wait for Enter
-            self.filter_text = event.value.strip()
+        text = event.value.strip()
+        if text != self.filter_text and len(self.values) <= LIVE_FILTER_ROWS:   # big lists wait for Enter
+            self.filter_text = text
             self._set_filter_terms()
             self._refilter()
 

@@ -80,6 +80,7 @@ class KeyTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.spec = columns
         self.cells: dict[str, tuple] = {}
+        self._made: dict = {}      # row key -> (cells, RowKey, cell dict, Row) of the last load
 
     def on_mount(self) -> None:
         for key, label, width in self.spec:
@@ -169,11 +170,17 @@ class KeyTable(DataTable):
         self.clear()
         colkeys = [c.key for c in self.ordered_columns]
         data, meta, where = {}, {}, {}
+        made = self._made
         for i, (key, cells) in enumerate(rows):
-            rk = RowKey(key)
-            data[rk] = dict(zip(colkeys, cells))
-            meta[rk] = Row(rk, 1, None, False)
+            m = made.get(key)
+            if m is None or m[0] is not cells:       # the row objects of a row already shown are reused
+                rk = RowKey(key)
+                m = made[key] = (cells, rk, dict(zip(colkeys, cells)), Row(rk, 1, None, False))
+            _c, rk, data[rk], meta[rk] = m
             where[rk] = i
+        if len(made) > 2 * len(rows) + 1000:
+            keep = {k for k, _c in rows}
+            self._made = {k: v for k, v in made.items() if k in keep}
         self.cells = dict(rows)
         self._data = data
         self.rows = meta
