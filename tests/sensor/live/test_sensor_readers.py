@@ -16,7 +16,9 @@ and every read must be consistent: each child row of a snapshot belongs to an
 asset of the same snapshot, an asset's ``last_seen`` never goes back, outbox
 sequence numbers only grow, and what the sensor reports at the end arrived at
 the collector.  The readers must have overlapped the writes (they saw the
-database in several states while the sensor ran).
+database in several states while the sensor ran).  The collector also gets
+the asset-change records: every asset as ``asset.new``, and ``asset.quiet``
+for each once the replay is over (``asset_quiet_after: 3`` in the config).
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ why = available() or (None if shutil.which("tcpreplay") else "tcpreplay missing"
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(why is not None, reason=why or "")]
 
 BAD = ("Traceback", "locked", "busy")
+QUIET = 3
+"""asset_quiet_after for the run: the replay's own pauses are shorter than the wait after it."""
 
 
 class CliReaders(threading.Thread):
@@ -148,8 +152,12 @@ def test_readers_while_the_sensor_writes():
         col.start()
         db = os.path.join(work, "s.db")
         err_path = os.path.join(work, "sensor.err")
+        cfg = os.path.join(work, "sensor.yaml")
+        with open(cfg, "w") as fh:
+            fh.write(f"asset_quiet_after: {QUIET}\n")
         with open(err_path, "w") as err:
             proc = v.popen(v.sensor_ns, [OTWATCH, "sensor", "-i", v.sensor_if, "--db", db, "--user", "nobody",
+                                         "--config", cfg,
                                          "--policy", POLICY, "--heartbeat", "1", "--interval", "1",
                                          "--syslog", f"tcp://127.0.0.1:{col.port}?format=rfc5424"],
                            stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, OTWATCH_DB=db))
@@ -161,7 +169,7 @@ def test_readers_while_the_sensor_writes():
             cli.start()
             tui.start()
             v.ns(v.replay_ns, "tcpreplay", "-q", "-i", v.replay_if, "--multiplier", "4", DEMO)
-            time.sleep(2)
+            time.sleep(QUIET + 3)           # every asset falls quiet (seen at a heartbeat)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0, open(err_path).read()
             stop.set()
@@ -181,12 +189,27 @@ def test_readers_while_the_sensor_writes():
 
         con = sqlite3.connect(db)
         stored = {r[0] for r in con.execute("SELECT id FROM alerts")}
+        assets = {r[0] for r in con.execute("SELECT asset_id FROM assets")}
         con.close()
-        assert stored
-        lines = col.wait_for(lambda got: {parse_rfc5424(g)["sd"]["otwatch@32473"].get("alert_id") for g in got}
-                             >= stored, timeout=30)
-        got = {parse_rfc5424(g)["sd"]["otwatch@32473"].get("alert_id") for g in lines}
-        assert stored <= got
+        assert stored and assets
+
+        def sd(lines):
+            return [parse_rfc5424(g)["sd"]["otwatch@32473"] for g in lines]
+
+        def changes(lines, event):
+            return {p["asset_id"] for p in sd(lines) if p["kind"] == "asset" and p.get("event") == event}
+
+        lines = col.wait_for(lambda got: {p.get("alert_id") for p in sd(got)} >= stored
+                             and changes(got, "asset.quiet") >= assets, timeout=30)
+        assert stored <= {p.get("alert_id") for p in sd(lines)}
+        # asset changes: every asset arrived as new, and went quiet once the replay was over
+        assert changes(lines, "asset.new") == assets
+        assert changes(lines, "asset.quiet") == assets
+        last = {}
+        for p in sd(lines):
+            if p.get("event") in ("asset.quiet", "asset.back"):
+                last[p["asset_id"]] = p["event"]
+        assert set(last.values()) == {"asset.quiet"}
         col.stop()
     finally:
         stop.set()
