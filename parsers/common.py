@@ -5,6 +5,8 @@ on port 502".  Sides are plain ints so the compiled kernels can use them.
 """
 from __future__ import annotations
 
+import re
+
 CLIENT = 0
 SERVER = 1
 SIDE_NAMES = ("client", "server")
@@ -83,6 +85,10 @@ def new_tally(nbytes: int, ts: float, frame: int) -> Tally:
     return Tally(nbytes, ts, frame)
 
 
+# What escape() rewrites: C0, DEL, C1, the backslash, LINE/PARAGRAPH SEPARATOR.
+_UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\\\\\u2028\\u2029]")
+
+
 def escape(text: str | bytes, limit: int = 256) -> str:
     """Make an attacker-controlled string safe to show anywhere.
 
@@ -92,6 +98,10 @@ def escape(text: str | bytes, limit: int = 256) -> str:
     """
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8", "backslashreplace")
+    if _UNSAFE.search(text) is None:        # the common case: nothing to escape, one C scan
+        if len(text) > limit:
+            return text[:limit] + "…[+%d]" % (len(text) - limit)
+        return text
     out = []
     for ch in text:
         o = ord(ch)

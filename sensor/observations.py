@@ -217,3 +217,23 @@ class TLSSeen:
 
 ALL_TYPES = (SourceStart, FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,
              IntervalEnd, NameSeen, TLSSeen)
+
+
+def positional(cls):
+    """A constructor taking every field of observation class *cls* positionally, in order, that builds
+    the object ``cls(...)`` builds (equal, frozen) in about half the time: it stores each slot through
+    its descriptor instead of the frozen ``__init__``'s ``object.__setattr__`` per field.  For the
+    pipeline's per-record path (Message, Aggregate); everything else calls the class.
+    """
+    import dataclasses
+
+    fs = dataclasses.fields(cls)
+    if not getattr(cls, "__slots__", None) or hasattr(cls, "__post_init__") or any(not f.init for f in fs):
+        raise TypeError(f"{cls.__name__}: positional() needs a slotted dataclass with plain init fields")
+    names = [f.name for f in fs]
+    env = {"_new": object.__new__, "_cls": cls}
+    env.update({f"_set_{n}": getattr(cls, n).__set__ for n in names})
+    body = "".join(f"    _set_{n}(o, {n})\n" for n in names)
+    src = f"def new_{cls.__name__}({', '.join(names)}):\n    o = _new(_cls)\n{body}    return o\n"
+    exec(src, env)      # noqa: S102 - generated from the dataclass's own field names
+    return env[f"new_{cls.__name__}"]

@@ -51,6 +51,8 @@ def _mac(b: bytes) -> str:
 _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
 _FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
 _TRANSPORTS = {6: "tcp", 17: "udp"}
+_new_aggregate = O.positional(O.Aggregate)     # the per-record observations, built without the frozen
+_new_message = O.positional(O.Message)         # __init__'s setattr per field (observations.positional)
 
 _AUX_CACHE_MAX = 4096
 """DNS/mDNS/LLMNR answers whose names are remembered: the same answer (bar its
@@ -207,17 +209,18 @@ class Pipeline:
             _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side = r
             kind, op, target = self.decoders.describe(app, key)
             li = self._links[lid]
-            self._emit(O.Aggregate(li.protocol, kind, op, target, "request" if side == common.CLIENT else "response",
-                                   lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
-                                   icount, ibytes, key))
+            self._emit(_new_aggregate(li.protocol, kind, op, target,
+                                      "request" if side == common.CLIENT else "response",
+                                      lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
+                                      icount, ibytes, key))
         elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)
             event = self.decoders.decode(app, key, raw, ctx, side)
             li = self._links[lid]
-            self._emit(O.Message(ts, frame, li.protocol, kind, op, target,
-                                 "request" if side == common.CLIENT else "response",
-                                 lid, fid, li.client, li.server, li.port, event, key))
+            self._emit(_new_message(ts, frame, li.protocol, kind, op, target,
+                                    "request" if side == common.CLIENT else "response",
+                                    lid, fid, li.client, li.server, li.port, event, key))
         elif tag == 16:  # R_ANOMALY
             _, app, lid, fid, side, ts, frame, aid, detail = r
             self._emit(O.Anomaly(ts, frame, aid, self._app_names[app] if app else "", lid, fid,

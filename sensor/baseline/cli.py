@@ -13,7 +13,7 @@ import click
 
 from otwatch.parsers.common import escape
 
-from ..clikit import db_option
+from ..clikit import db_option, run_captures
 from .model import Baseline, parse_entry
 
 _BASELINE = click.option("--baseline", "baseline_path", metavar="PATH", default=None,
@@ -49,21 +49,7 @@ def _settings(interval: float, ports: tuple):
 
 
 def _run(files, consumers, settings, on_file=None) -> bool:
-    from ..pipeline import Pipeline
-    from ..source import CaptureError
-
-    pipe = Pipeline(consumers, settings)
-    ok = True
-    for path in files:
-        if on_file:
-            on_file(path)
-        try:
-            pipe.run_file(path)
-        except (CaptureError, ValueError) as exc:
-            click.echo(f"otwatch: {escape(path)}: {exc}", err=True)
-            ok = False
-    pipe.finish()
-    return ok
+    return run_captures(consumers, files, settings, on_file)
 
 
 def learn_files(files, baseline: Baseline, settings, quiet: int | None = None,

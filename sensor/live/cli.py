@@ -239,4 +239,5 @@ def _alerts(cfg, inventory):
 
         checker = PolicyChecker(policy, alerts.sink)
         alerts.add_producer(checker)
+        inventory.zone_of = checker.zone_of      # the inventory sees the checker's zones (reloads included)
     return alerts, checker
