@@ -274,8 +274,8 @@ class OtwatchApp(App):
     # -- evidence ----------------------------------------------------------------------------
     def write_evidence(self, aid: str) -> None:
         a = self.model.alerts.get(aid)
-        if a is None or not alertsrc.evidence_supported():
-            self.notify("evidence pcaps need the alerts package", markup=False, severity="warning")
+        if a is None:
+            self.notify("no such alert", markup=False, severity="warning")
             return
         self._write_evidence(a, evidence_dir())
 

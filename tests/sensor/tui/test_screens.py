@@ -244,3 +244,40 @@ async def test_command_palette_switches_screen(demo_model):
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert app.current == "policy"
+
+
+async def test_alerts_are_the_alerts_packages_as_analyze_raises_them(demo_model, tmp_path):
+    """The replayed TUI raises what ``otwatch analyze --policy`` stores: same ids, rules, severities,
+    ATT&CK techniques and counts (one alerts package, its catalogue, its policy settings)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from otwatch.sensor.alerts.catalogue import TECHNIQUES
+
+    db = tmp_path / "analyze.db"
+    otwatch = os.path.join(os.path.dirname(sys.executable), "otwatch")
+    subprocess.run([otwatch, "analyze", str(H.DEMO), "--policy", str(H.POLICY), "--db", str(db), "-q"],
+                   check=True, capture_output=True, env=dict(os.environ, OTWATCH_DB=str(db)))
+    conn = sqlite3.connect(db)
+    stored = {r[0]: r[1:] for r in conn.execute("SELECT id, rule, severity, technique, count FROM alerts")}
+    conn.close()
+    m = demo_model()
+    app = OtwatchApp(m)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _run(app, m, pilot)
+        shown = {a.id: (a.rule, a.severity, a.technique, a.count) for a in m.alerts.values()}
+        assert shown == stored and len(shown) > 30
+        assert {r[0].split(".")[0] for r in shown.values()} >= {"policy", "posture", "protocol", "recon"}
+        # the detail names the technique as the catalogue does
+        key = next(k for k, v in shown.items() if v[2])
+        app.pane("alerts")
+        await pilot.press("4")
+        pane = app.pane("alerts")
+        pane.table.move_cursor(row=pane.table.get_row_index(key))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        name = TECHNIQUES[shown[key][2]]
+        name = name[0] if isinstance(name, tuple) else name
+        assert f"{shown[key][2]} {name}" in body(app)
