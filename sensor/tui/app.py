@@ -58,6 +58,7 @@ class OtwatchCommands(Provider):
                 ("policy: reload", app.action_reload_policy, "re-read the policy file"),
                 ("help: keys", app.action_help, "every key of this screen"),
                 ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
+                ("comms: who talks to whom", app.action_talk_map, "the pairs by zone, as a picture"),
                 ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
         return out
 
@@ -264,6 +265,10 @@ class OtwatchApp(App):
     def action_reload_policy(self) -> None:
         self.action_show("policy")
         self.pane("policy").action_reload()
+
+    def action_talk_map(self) -> None:
+        self.action_show("comms")
+        self.pane("comms").action_talk_map()
 
     def action_matrix(self) -> None:
         self.action_show("comms")
