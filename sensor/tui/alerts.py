@@ -4,7 +4,9 @@ Newest first by default; a row shows severity (word + colour), last time,
 rule, source → destination, count, status and the message.  Filter terms:
 ``sev:high`` (that severity or above), ``rule: asset: zone: cat: status:``
 and free words.  ``a`` acknowledges (no policy or baseline change; refused in
-read-only mode), ``e`` writes the evidence pcap (the alert's frames and
+read-only mode), ``L`` accepts a ``baseline.*`` departure into the baseline
+(its entry learned through sensor/baseline/accept.py, the alert closed as
+accepted), ``e`` writes the evidence pcap (the alert's frames and
 their flows, ``sensor.alerts.evidence``) into ``$OTWATCH_EVIDENCE_DIR`` or ./evidence, Enter opens the detail: every field, the evidence pointers (source,
 frame, time, flow) and the ATT&CK for ICS technique.
 
@@ -49,7 +51,8 @@ class AlertsPane(ListPane):
     COLUMNS = [("sev", "Sev", 6), ("last", "Last", 8), ("status", "St", 4), ("count", "×", 5), ("rule", "Rule", 20),
                ("pair", "Src → Dst", 24), ("message", "Message", 60)]
     DEFAULT_SORT = 1
-    BINDINGS = [Binding("a", "ack", "Ack"), Binding("e", "evidence", "Evidence pcap")]
+    BINDINGS = [Binding("a", "ack", "Ack"), Binding("e", "evidence", "Evidence pcap"),
+                Binding("L", "accept", "Accept into baseline")]
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
@@ -100,8 +103,17 @@ class AlertsPane(ListPane):
             return
         self.app.write_evidence(k)
 
+    def action_accept(self) -> None:
+        """Learn the selected baseline departure into the baseline and close it as accepted."""
+        k = self.table.selected_key()
+        if k is None:
+            return
+        msg = self.model.accept(k)
+        self.refresh_data(_one(k))
+        self.app.notify(f"alert {k[:10]}: {msg}", markup=False)
+
     def check_action(self, action: str, parameters) -> bool | None:
-        if action == "ack" and getattr(self.model, "read_only", False):
+        if action in ("ack", "accept") and getattr(self.model, "read_only", False):
             return False
         return True
 
@@ -149,7 +161,7 @@ def alert_text(model, aid: str) -> Text:
 
 class AlertDetail(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("a", "ack", "Ack"),
-                Binding("e", "evidence", "Evidence pcap")]
+                Binding("e", "evidence", "Evidence pcap"), Binding("L", "accept", "Accept into baseline")]
 
     def __init__(self, model, aid: str):
         super().__init__()
@@ -162,7 +174,7 @@ class AlertDetail(Screen):
         yield Footer()
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if action == "ack" and getattr(self.model, "read_only", False):
+        if action in ("ack", "accept") and getattr(self.model, "read_only", False):
             return False
         return True
 
@@ -174,6 +186,12 @@ class AlertDetail(Screen):
 
     def action_evidence(self) -> None:
         self.app.write_evidence(self.aid)
+
+    def action_accept(self) -> None:
+        msg = self.model.accept(self.aid)
+        self.query_one("#detail-body", Static).update(alert_text(self.model, self.aid))
+        self.app.notify(f"alert {self.aid[:10]}: {msg}", markup=False)
+        self.app.mark_alert_changed(self.aid)
 
 
 def evidence_dir() -> str:

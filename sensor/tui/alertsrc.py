@@ -62,21 +62,27 @@ class Collector(AlertSink):
         return ch
 
 
-def producers(inventory: Any, source: str = "", policy: Any = None) -> tuple[Collector, list]:
+def producers(inventory: Any, source: str = "", policy: Any = None,
+              baseline_path: str | None = None) -> tuple[Collector, list]:
     """The collector and the consumers (to run after the inventory) that raise alerts into it.
 
     *policy*: the loaded policy, whose ``detections`` settings (severity, allow-lists, disabled rules)
-    apply to every alert, as in ``otwatch analyze --policy``."""
-    from ..alerts.analysis import OfflineAlerts
+    apply to every alert, as in ``otwatch analyze --policy``.  *baseline_path*: a stored baseline whose
+    detector raises ``baseline.*`` departures (``analyze --baseline``); the collector's ``detector``."""
+    from ..alerts.analysis import OfflineAlerts, baseline_detector
     from ..alerts.settings import AlertSettings
 
     col = Collector()
     settings = AlertSettings.from_policy(policy) if policy is not None else None
     off = OfflineAlerts(settings, inventory=inventory)
+    col.detector = None
+    if baseline_path:
+        col.detector = baseline_detector(baseline_path, off.sink)
+        off.add_producer(col.detector)
     off.start_file(source, 0)
     off.book.add_listener(lambda changes: [col.put(c.alert) for c in changes])
     col.book = off.book                       # policy findings go to the same book
-    return col, [off.stage, _Flusher(off)]
+    return col, list(off.consumers) + [_Flusher(off)]
 
 
 class _Flusher:
@@ -182,6 +188,30 @@ def acknowledge(path: str, aid: str) -> str:
     return "acknowledged"
 
 
+def close_accepted(path: str, aid: str, entry: str) -> str:
+    """Close a stored alert as accepted (learned into the baseline), with the entry as its note."""
+    from ..alerts.store import AlertStore, connect
+
+    try:
+        st = AlertStore(connect(path, create=False))
+    except (OSError, sqlite3.Error, ValueError) as exc:
+        return f"not closed ({exc})"
+    try:
+        row = st.get(aid)
+        if row is None:
+            return "no such alert"
+        if row["status"] == "closed":
+            if row["close_reason"] == "accepted":
+                return "closed"
+            st.reopen(aid)
+        st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
+    except (KeyError, ValueError, sqlite3.Error) as exc:
+        return f"not closed ({exc})"
+    finally:
+        st.close_db()
+    return "closed"
+
+
 def write_evidence(alert: Alert, out_dir: str) -> str:
     """Write the evidence pcap of *alert* into *out_dir*; returns a one-line report."""
     from ..alerts.evidence import write_evidence as _write
@@ -193,4 +223,4 @@ def write_evidence(alert: Alert, out_dir: str) -> str:
     return f"evidence not written: {why}"
 
 
-__all__ = ["Collector", "producers", "sink_of", "read_alerts", "acknowledge", "write_evidence", "MAX_ALERTS"]
+__all__ = ["Collector", "producers", "sink_of", "read_alerts", "acknowledge", "close_accepted", "write_evidence", "MAX_ALERTS"]

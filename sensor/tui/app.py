@@ -59,6 +59,7 @@ class OtwatchCommands(Provider):
                 ("help: keys", app.action_help, "every key of this screen"),
                 ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
                 ("comms: who talks to whom", app.action_talk_map, "the pairs by zone, as a picture"),
+                ("baseline: show", app.action_baseline, "learning curve and entries of the baseline"),
                 ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
         return out
 
@@ -86,11 +87,12 @@ class OtwatchApp(App):
         Binding("5", "show('policy')", "Policy", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("p", "pause", "Pause"),
+        Binding("b", "baseline", "Baseline", show=False),
         Binding("escape", "back", "Back", show=False),
         Binding("ctrl+l", "redraw", "Redraw", show=False),
         Binding("q", "quit", "Quit"),
     ]
-    _SINGLE_KEY_ACTIONS = {"show", "help", "pause", "quit"}
+    _SINGLE_KEY_ACTIONS = {"show", "help", "pause", "quit", "baseline"}
 
     def __init__(self, model, tick: float = TICK_S, ansi: bool = False, start_feed: bool = True):
         super().__init__(ansi_color=ansi)
@@ -265,6 +267,13 @@ class OtwatchApp(App):
     def action_reload_policy(self) -> None:
         self.action_show("policy")
         self.pane("policy").action_reload()
+
+    def action_baseline(self) -> None:
+        from .baselinescreen import BaselineScreen
+
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(BaselineScreen(self.model))
 
     def action_talk_map(self) -> None:
         self.action_show("comms")

@@ -3,6 +3,7 @@
     otwatch tui FILE.pcap [--speed 1x|10x|max] [--policy P]
     otwatch tui --db PATH [--policy P] [--read-only]     (attached when a sensor writes PATH)
     otwatch tui --interface IFACE [--policy P]
+    [--baseline B]: detect departures from the learned baseline B (replay and live) and accept them into it
 
 Exactly one source.  Errors (missing file, bad speed) are one line and exit 2;
 a policy file with problems is not an error here: the Policy screen lists them.
@@ -24,13 +25,18 @@ from otwatch.parsers.common import escape
 @click.option("--speed", default="max", type=click.Choice(["1x", "10x", "max"]), show_default=True,
               help="Replay speed of a capture file: packet time, ten times faster, or as fast as it goes.")
 @click.option("--policy", default=None, metavar="PATH", help="Segmentation policy (YAML) to check and show.")
-@click.option("--read-only", is_flag=True, help="Never write (hides acknowledge).")
+@click.option("--baseline", "baseline_path", default=None, metavar="PATH",
+              help="Detect departures from this learned baseline (default file: shown on the Baseline screen).")
+@click.option("--read-only", is_flag=True, help="Never write (hides acknowledge and accept).")
 @click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (Textual's ansi-dark theme).")
-def tui(capture, db_path, interface, speed, policy, read_only, ansi) -> None:
+def tui(capture, db_path, interface, speed, policy, baseline_path, read_only, ansi) -> None:
     """Watch the plant in the terminal: a capture FILE, --db PATH, or --interface IFACE."""
     given = [x for x in (capture, db_path, interface) if x]
     if len(given) != 1:
         click.echo("otwatch tui: give exactly one of FILE, --db PATH, --interface IFACE", err=True)
+        sys.exit(2)
+    if baseline_path and not os.path.exists(baseline_path):
+        click.echo(f"otwatch tui: {escape(baseline_path)}: no such baseline (otwatch baseline learn)", err=True)
         sys.exit(2)
     from .model import DbModel, LiveModel
 
@@ -40,18 +46,19 @@ def tui(capture, db_path, interface, speed, policy, read_only, ansi) -> None:
             sys.exit(2)
         from .feed import ReplayFeed, parse_speed
 
-        model = LiveModel(ReplayFeed(capture, parse_speed(speed)), policy, source=capture)
+        model = LiveModel(ReplayFeed(capture, parse_speed(speed)), policy, source=capture,
+                          baseline_path=baseline_path)
         model.read_only = read_only
     elif interface:
         from .feed import LiveFeed
 
-        model = LiveModel(LiveFeed(interface), policy, source=f"iface:{interface}")
+        model = LiveModel(LiveFeed(interface), policy, source=f"iface:{interface}", baseline_path=baseline_path)
         model.read_only = read_only
     else:
         if not os.path.exists(db_path):
             click.echo(f"otwatch tui: {escape(db_path)}: no such database", err=True)
             sys.exit(2)
-        model = DbModel(db_path, policy, read_only=read_only)
+        model = DbModel(db_path, policy, read_only=read_only, baseline_path=baseline_path)
     from .app import OtwatchApp
 
     OtwatchApp(model, ansi=ansi).run()

@@ -130,13 +130,72 @@ class _PolicyMixin:
         return self.zonemap.zone(ip) if self.zonemap is not None else ""
 
 
-class LiveModel(_PolicyMixin):
+class _BaselineMixin:
+    """The stored baseline (``--baseline PATH``, else sensor/baseline's default file): shown, and what
+    ``accept`` learns into (sensor/baseline/accept.py)."""
+
+    baseline_path: str | None = None
+    read_only: bool = False
+    alerts: dict
+
+    def baseline_file(self) -> str:
+        from ..baseline.store import default_path
+
+        return self.baseline_path or default_path()
+
+    def baseline(self):
+        """The baseline to show: the running detector's (with what it is waiting to have accepted),
+        else the stored file's; None when there is none (or it cannot be read: ``baseline_error``)."""
+        det = getattr(getattr(self, "collector", None), "detector", None)
+        if det is not None:
+            return det.b
+        from ..baseline.store import load_baseline
+        from ..baseline.yamlio import BaselineFormatError
+
+        self.baseline_error = ""
+        try:
+            return load_baseline(self.baseline_file(), missing_ok=False)
+        except FileNotFoundError:
+            self.baseline_error = f"no baseline at {self.baseline_file()} (otwatch baseline learn)"
+        except (OSError, BaselineFormatError) as exc:
+            self.baseline_error = str(exc)
+        return None
+
+    def accept(self, aid: str) -> str:
+        """Learn alert *aid*'s entry into the stored baseline and close the alert as accepted; what happened."""
+        from ..baseline.accept import accept_entry, entry_of
+
+        if self.read_only:
+            return "read-only"
+        a = self.alerts.get(aid)
+        if a is None:
+            return "no such alert"
+        b = self.baseline()
+        entry = entry_of(aid, a.details, b)
+        if entry is None:
+            return "cannot be learned (not a baseline departure, or a sweep, storm or brute force)"
+        try:
+            res = accept_entry(entry, self.baseline_file(), aid)
+        except (OSError, ValueError) as exc:
+            return f"not accepted: {exc}"
+        det = getattr(getattr(self, "collector", None), "detector", None)
+        if det is not None:                   # the running detector knows it from now on
+            det.b.add_entry(entry)
+            det.b.pending.pop(aid, None)
+        self._close_accepted(a, entry)
+        return f"{'learned' if res.changed else 'already known'}: {entry}"
+
+    def _close_accepted(self, a, entry: str) -> None:
+        a.status, a.close_reason = "closed", "accepted"
+
+
+class LiveModel(_PolicyMixin, _BaselineMixin):
     """Observations (from a ReplayFeed or a live capture) applied to an inventory in memory,
     the policy checker and the alert producers, in the UI thread, a time-budgeted batch per tick."""
 
     read_only = False
 
-    def __init__(self, feed, policy_path: str | None = None, source: str = ""):
+    def __init__(self, feed, policy_path: str | None = None, source: str = "", baseline_path: str | None = None):
         from ..inventory.store import Inventory, connect
 
         self.feed = feed
@@ -145,7 +204,8 @@ class LiveModel(_PolicyMixin):
         self.stats = Stats()
         self.inventory = Inventory(connect(":memory:"))
         self._set_policy(policy_path)
-        self.collector, alert_consumers = alertsrc.producers(self.inventory, source, self.policy)
+        self.baseline_path = baseline_path
+        self.collector, alert_consumers = alertsrc.producers(self.inventory, source, self.policy, baseline_path)
         self.checker = self._make_checker()
         self._alert_consumers = alert_consumers
         self._tally = Tally(self.stats)
@@ -306,16 +366,18 @@ class _RowView:
         return [(k, a.row) for k, a in list(self._a.items())]
 
 
-class DbModel(_PolicyMixin):
+class DbModel(_PolicyMixin, _BaselineMixin):
     """A stored inventory, its alerts and the sensor's heartbeats, read-only; re-read when it changes."""
 
     mode = "db"
 
-    def __init__(self, path: str, policy_path: str | None = None, read_only: bool = False):
+    def __init__(self, path: str, policy_path: str | None = None, read_only: bool = False,
+                 baseline_path: str | None = None):
         from . import dbread
 
         self.path = path
         self.read_only = read_only
+        self.baseline_path = baseline_path
         self.reader = dbread.Reader(path)
         self._set_policy(policy_path)
         self.stats = Stats()
@@ -414,6 +476,10 @@ class DbModel(_PolicyMixin):
         self.stats.messages = msgs
         self.stats.last_ts = max((a.get("last_seen") or 0 for a in assets.values()), default=0.0)
         ch.any = bool(ch.assets or ch.alerts)
+
+    def _close_accepted(self, a, entry: str) -> None:
+        if alertsrc.close_accepted(self.path, a.id, entry) == "closed":
+            a.status, a.close_reason = "closed", "accepted"
 
     def acknowledge(self, aid: str) -> str:
         if self.read_only:

@@ -84,7 +84,14 @@ def check_screen(app) -> str:
 async def test_hostile_strings_are_inert_on_every_screen(tmp_path):
     path = tmp_path / "hostile.db"
     make_db(path)
-    m = DbModel(str(path))
+    from otwatch.sensor.baseline.model import Baseline
+    from otwatch.sensor.baseline.store import save_baseline
+
+    b = Baseline()
+    for i, name in enumerate(HOSTILE):           # MQTT topics learned into the baseline, shown on its screen
+        b.add_entry(f"pair 10.9.0.1>10.9.0.{i + 2} mqtt/1883 publish plant/{name}")
+    save_baseline(b, str(tmp_path / "baseline.yaml"))
+    m = DbModel(str(path), baseline_path=str(tmp_path / "baseline.yaml"))
     assert len(m.assets) == len(HOSTILE) and len(m.alerts) == len(HOSTILE)
     app = OtwatchApp(m)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -136,4 +143,15 @@ async def test_hostile_strings_are_inert_on_every_screen(tmp_path):
         await pilot.pause(0.2)
         assert type(app.screen).__name__ == "TalkMap"
         check_screen(app)
+        await pilot.press("escape", "b")                # the baseline's entries (hostile topics)
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "BaselineScreen"
+        check_screen(app)
+        assert app.screen.query_one("#baseline-entries").table.row_count > len(HOSTILE)
+        await pilot.press("slash", *"click", "enter")
+        await pilot.pause(0.2)
+        assert "plant/[@click=app.quit]PLC" in check_screen(app)
+        await pilot.press("escape", "slash", *"[2j", "enter")
+        await pilot.pause(0.2)
+        assert "\\x1b[2J" in check_screen(app)
         assert app.is_running

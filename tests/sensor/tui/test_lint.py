@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import pathlib
 
-from otwatch.sensor.tui import alerts, app, assets, comms, listpane, overview, policy, talkmap
+from otwatch.sensor.tui import alerts, app, assets, comms, listpane, overview, policy, talkmap, baselinescreen
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TUI = ROOT / "sensor" / "tui"
@@ -49,7 +49,7 @@ def test_every_binding_is_described_and_documented():
     doc = (ROOT / "docs" / "tui.md").read_text()
     classes = [app.OtwatchApp, listpane.ListPane, assets.AssetsPane, assets.AssetDetail, comms.CommsPane,
                alerts.AlertsPane, alerts.AlertDetail, policy.PolicyPane, overview.OverviewPane,
-               talkmap.TalkMap]
+               talkmap.TalkMap, baselinescreen.BaselineScreen]
     missing = []
     for cls in classes:
         for b in cls.BINDINGS:
