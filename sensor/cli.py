@@ -253,7 +253,10 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         if policy is not None:
             from .policy.checker import PolicyChecker
 
-            alerts.add_producer(PolicyChecker(policy, alerts.sink))
+            checker = PolicyChecker(policy, alerts.sink)
+            alerts.add_producer(checker)
+            if inventory is not None:     # the inventory's zone column and modbus.cross_zone: the checker's zones
+                inventory.zone_of = checker.zone_of
         if baseline_path:
             try:
                 alerts.add_producer(baseline_detector(baseline_path, alerts.sink))

@@ -9,6 +9,10 @@
   (``--format``).  A command that writes a file takes ``-o``; a command with
   several output forms takes ``--format``.  Commands added later (alerts,
   rules, baseline, sensor) use the same three.
+* ``run_captures(consumers, files, settings)``: capture files through one
+  pipeline for a command that reads several (``baseline learn/check``,
+  ``rules suggest``): a file that cannot be read is one escaped line on
+  stderr and the others are still read; returns whether all were.
 """
 from __future__ import annotations
 
@@ -63,3 +67,25 @@ def memcap_limits(text: str | int | None, hint: str = "--memcap"):
         return budget.limits_for(budget.parse_size(text))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def run_captures(consumers, files, settings=None, on_file=None) -> bool:
+    """Run *files* through one ``Pipeline(consumers, settings)`` (finished at the end); False when one
+    could not be read (said on stderr, ``otwatch: FILE: why``).  *on_file(path)* is called before each."""
+    from otwatch.parsers.common import escape
+
+    from .pipeline import Pipeline
+    from .source import CaptureError
+
+    pipe = Pipeline(consumers, settings)
+    ok = True
+    for path in files:
+        if on_file:
+            on_file(path)
+        try:
+            pipe.run_file(path)
+        except (CaptureError, ValueError) as exc:
+            click.echo(f"otwatch: {escape(path)}: {escape(str(exc))}", err=True)
+            ok = False
+    pipe.finish()
+    return ok

@@ -34,9 +34,9 @@ where none fits carry ``""``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from .model import CATEGORIES, SEVERITIES, Evidence, Finding
+from .model import CATEGORIES, SEVERITIES, Evidence, Finding, Rule
 
 ATTACK_URL = "https://attack.mitre.org/techniques/{}/"
 ATTACK_FRAMEWORK = "MITRE ATT&CK for ICS"
@@ -70,48 +70,24 @@ TECHNIQUES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: str        # default; the detection settings may override it
-    category: str        # model.CATEGORIES
-    title: str           # what an operator sees as the alert's name
-    technique: str = ""  # TECHNIQUES key, "" when none fits
-    thresholds: tuple = ()   # names its detection settings may set (``thresholds:``), read by the policy loader
-
-    @property
-    def technique_name(self) -> str:
-        return TECHNIQUES.get(self.technique, "")
-
-
-def _r(id: str, severity: str, category: str, title: str, technique: str = "") -> Rule:
-    return Rule(id, severity, category, title, technique)
+_r = Rule
+"""The rows below: (id, severity, category, title, technique)."""
 
 
 def _baseline_rules() -> list[Rule]:
     """The baseline's own table (sensor/baseline/rules.py), which the baseline package owns."""
     from ..baseline.rules import RULES as B
 
-    return [Rule(r.id, r.severity, r.category, r.title, r.technique, tuple(getattr(r, "thresholds", ()) or ()))
-            for r in B.values()]
+    return list(B.values())
 
 
 _BASELINE = _baseline_rules()
 
 def _policy_rules() -> list[Rule]:
-    """The policy's own table (sensor/policy/catalogue.py) when installed; else the same three ids."""
-    try:
-        from ..policy.catalogue import RULES as P
-    except ImportError:
-        return [
-            _r("policy.flow_denied", "high", "policy", "A flow between zones that no conduit allows", "T0869"),
-            _r("policy.operation_denied", "high", "policy",
-               "An operation (function code, register, topic, service) a conduit does not allow", "T0855"),
-            _r("policy.security_mode_below_minimum", "medium", "policy",
-               "An OPC UA secure channel below the conduit's minimum security mode"),
-        ]
-    return [Rule(r.id, r.severity, r.category, r.title, r.technique, tuple(getattr(r, "thresholds", ()) or ()))
-            for r in P.values()]
+    """The policy's own table (sensor/policy/catalogue.py), which the policy package owns."""
+    from ..policy.catalogue import RULES as P
+
+    return list(P.values())
 
 
 _POLICY = _policy_rules()
@@ -161,6 +137,9 @@ _RECON = [
     _r("recon.modbus_function_sweep", "high", "reconnaissance", "Modbus function code sweep", "T0888"),
     _r("recon.modbus_unit_sweep", "high", "reconnaissance", "Modbus unit id sweep", "T0846"),
     _r("recon.modbus_register_sweep", "medium", "reconnaissance", "Modbus register sweep", "T0861"),
+    _r("recon.key_overflow", "medium", "reconnaissance",
+       "A link exceeded its distinct-message cap (a sweep or flood of new keys)", "T0861"),
+    _r("recon.opcua_node_sweep", "medium", "reconnaissance", "OPC UA node id sweep", "T0861"),
 ]
 
 _DOS = [
@@ -170,6 +149,9 @@ _DOS = [
     _r("dos.mqtt_resource_exhaustion", "medium", "dos", "MQTT client exhausting broker resources", "T0814"),
     _r("dos.opcua_resource_exhaustion", "high", "dos", "OPC UA messages beyond negotiated or sane limits", "T0814"),
     _r("dos.mqtt_connection_flood", "high", "dos", "Flood of MQTT connections from one source", "T0814"),
+    _r("dos.mqtt_topic_flood", "medium", "dos", "Flood of new MQTT topics from one client", "T0814"),
+    _r("dos.flow_flood", "high", "dos", "Flood of new connections to one service (SYN or connection flood)",
+       "T0814"),
 ]
 
 _AUTH = [
@@ -198,6 +180,9 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.modbus_function_sweep": {"codes": 12, "window": SCAN_WINDOW},
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
     "recon.modbus_register_sweep": {"ranges": 64, "failed": 8, "window": SCAN_WINDOW},
+    "recon.opcua_node_sweep": {"nodes": 256},
+    "dos.mqtt_topic_flood": {"topics": 256},
+    "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
 }
@@ -232,6 +217,9 @@ ANOMALY_RULES: dict[str, str] = {
     "modbus.response_mismatch": "protocol.modbus_response_mismatch",
     "modbus.unanswered_request": "protocol.modbus_unanswered",
     "modbus.pending_overflow": "dos.modbus_request_flood",
+    "modbus.key_overflow": "recon.key_overflow",
+    "mqtt.key_overflow": "recon.key_overflow",
+    "opcua.key_overflow": "recon.key_overflow",
     "mqtt.double_connect": "protocol.mqtt_violation",
     "mqtt.wrong_direction": "protocol.mqtt_violation",
     "mqtt.unknown_protocol_level": "protocol.mqtt_malformed",

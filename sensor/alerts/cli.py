@@ -150,6 +150,7 @@ def show(ctx, aid, as_json, db_path) -> None:
            f"severity  {row['severity']}   category {row['category']}",
            f"status    {row['status']}" + (f" ({row['close_reason']})" if row["close_reason"] else "")
            + (f" at {row['status_at']}" if row["status_at"] else "")
+           + (f" by {_e(row['status_by'], 64)}" if row.get("status_by") else "")
            + (f": {_e(row['status_note'])}" if row["status_note"] else "")
            + (f"; reopened {row['reopened']}×" if row["reopened"] else ""),
            f"message   {_e(row['message'], 1024)}",
@@ -188,15 +189,20 @@ def _write(ctx, db_path, fn):
         st.close_db()
 
 
+_by_option = click.option("--by", "by", metavar="NAME", default=None,
+                          help="Who (stored with the alert; default: your login name).")
+
+
 @alerts.command("ack")
 @click.argument("aid", metavar="ID")
 @click.option("--note", default="", help="Why (stored with the alert).")
+@_by_option
 @_db_option
 @click.pass_context
-def ack(ctx, aid, note, db_path) -> None:
+def ack(ctx, aid, note, by, db_path) -> None:
     """Acknowledge an open alert (someone is looking at it)."""
     row = _lookup(ctx, db_path, aid)
-    _write(ctx, db_path, lambda st: st.ack(row["id"], note))
+    _write(ctx, db_path, lambda st: st.ack(row["id"], note, by))
     click.echo(f"{row['id']} acknowledged")
 
 
@@ -206,10 +212,12 @@ def ack(ctx, aid, note, db_path) -> None:
               help="resolved: the condition is gone (it reopens if it fires again); "
                    "accepted: it is normal here (it stays closed).")
 @click.option("--note", default="", help="Why (stored with the alert).")
+@_by_option
 @_db_option
 @click.pass_context
-def close(ctx, aid, reason, note, db_path) -> None:
-    """Close an alert as resolved or accepted."""
+def close(ctx, aid, reason, note, by, db_path) -> None:
+    """Close an alert as resolved or accepted (for a baseline alert, `otwatch baseline accept ID` also
+    learns it, so it does not come back)."""
     row = _lookup(ctx, db_path, aid)
-    _write(ctx, db_path, lambda st: st.close(row["id"], reason, note))
+    _write(ctx, db_path, lambda st: st.close(row["id"], reason, note, by))
     click.echo(f"{row['id']} closed ({reason})")

@@ -23,6 +23,19 @@ STATUSES = ("open", "acknowledged", "closed")
 CLOSE_REASONS = ("resolved", "accepted")   # accepted = learned into the baseline
 
 
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One alert rule as a catalogue lists it: the one record every producer's rule table uses
+    (``sensor.alerts.catalogue``, ``sensor.baseline.rules``, ``sensor.policy.catalogue``)."""
+
+    id: str              # stable dotted id, never renamed once shipped
+    severity: str        # default (SEVERITIES); the detection settings may override it
+    category: str        # CATEGORIES
+    title: str           # what an operator sees as the alert's name
+    technique: str = ""  # ATT&CK for ICS id (catalogue.TECHNIQUES), "" when none fits
+    thresholds: tuple = ()   # names its detection settings may set (``thresholds:``), read by the policy loader
+
+
 def severity_rank(s: str) -> int:
     """0 (info) .. 4 (critical); unknown text ranks as info."""
     return _RANK.get(s, 0)
@@ -151,5 +164,5 @@ class ListSink(AlertSink):
         self.findings.append(f)
 
 
-__all__ = ["SEVERITIES", "CATEGORIES", "STATUSES", "CLOSE_REASONS", "severity_rank", "parse_severity", "Evidence", "Finding",
+__all__ = ["SEVERITIES", "CATEGORIES", "STATUSES", "CLOSE_REASONS", "Rule", "severity_rank", "parse_severity", "Evidence", "Finding",
            "Alert", "alert_id", "add_occurrence", "MAX_EVIDENCE", "AlertSink", "ListSink"]

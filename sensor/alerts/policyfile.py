@@ -1,26 +1,23 @@
-"""The policy file for ``analyze --policy``: its detection settings, and the policy itself when the policy package is installed.
+"""The policy file for ``analyze --policy`` and the sensor: the policy and its detection settings.
 
 Contract
 --------
-``load(path) -> (AlertSettings, policy | None)``.  With ``sensor.policy``
-installed, the file is loaded by its strict loader (every problem as
-``file:line:column``) and the settings come from the loaded policy's
-``detections``; the policy is returned for a ``PolicyChecker``.  Without it,
-the YAML is read with the safe loader and only its ``detections:`` section is
-used (``settings.AlertSettings.from_mapping``).  Every problem is a
-``PolicyFileError`` whose message starts with the path — never a traceback.
+``load(path) -> (AlertSettings, policy)``: the file is loaded by the policy's
+strict loader (``sensor.policy.loader``: every problem as
+``file:line:column: what is wrong``, all at once), the settings come from the
+loaded policy's ``detections`` (``RuleSetting`` records) and the policy is
+returned for a ``PolicyChecker``.  Every problem is a ``PolicyFileError``
+whose message starts with the path, escaped for the terminal — never a
+traceback.  (There is one reader of the format: the policy loader.)
 """
 from __future__ import annotations
-
-import yaml
 
 from otwatch.parsers.common import escape
 
 from .settings import AlertSettings
 
-SECTION = "detections"
-MAX_BYTES = 16 * 1024 * 1024
-"""A policy file larger than this is refused (a policy is a few kB; this is a guard, not a format limit)."""
+MAX_MESSAGE = 4096
+"""Characters of the problem list shown (a file with hundreds of mistakes shows the first ones)."""
 
 
 class PolicyFileError(Exception):
@@ -28,39 +25,11 @@ class PolicyFileError(Exception):
 
 
 def load(path: str):
-    try:
-        from ..policy.errors import PolicyError
-        from ..policy.loader import load_policy
-    except ImportError:
-        return load_detection_settings(path), None
+    from ..policy.errors import PolicyError
+    from ..policy.loader import load_policy
+
     try:
         policy = load_policy(path)
     except PolicyError as exc:
-        raise PolicyFileError(escape(str(exc), 4096)) from None
+        raise PolicyFileError(escape(str(exc), MAX_MESSAGE)) from None
     return AlertSettings.from_policy(policy), policy
-
-
-def load_detection_settings(path: str) -> AlertSettings:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise PolicyFileError(f"{escape(path)}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise PolicyFileError(f"{escape(path)}: larger than {MAX_BYTES} bytes")
-    try:
-        doc = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PolicyFileError(f"{escape(path)}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise PolicyFileError(f"{escape(path)}{where}: {escape(str(getattr(exc, 'problem', '') or exc))}") from None
-    if doc is None:
-        return AlertSettings()
-    if not isinstance(doc, dict):
-        raise PolicyFileError(f"{escape(path)}: expected a mapping at the top level")
-    try:
-        return AlertSettings.from_mapping(doc.get(SECTION), SECTION)
-    except ValueError as exc:
-        raise PolicyFileError(f"{escape(path)}: {escape(str(exc))}") from None

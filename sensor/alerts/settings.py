@@ -3,9 +3,10 @@
 Contract
 --------
 The settings live in the policy file's ``detections:`` section, one entry per
-rule id (the format ``sensor.policy`` loads and validates with
-``file:line:column`` errors; ``from_mapping`` reads the same shape from plain
-YAML when no policy package is installed):
+rule id (the format ``sensor.policy``'s loader reads and validates with
+``file:line:column`` errors into ``RuleSetting`` records; ``from_mapping``
+builds the same from a dict in code and tests, where a key may also be a
+pattern):
 
 ```yaml
 detections:
@@ -16,8 +17,7 @@ detections:
     allow: [10.10.0.5/32, engineering]       # sources (networks or zone names) exempt from the rule
 ```
 
-A key may also be an ``fnmatch`` pattern (``"posture.opcua.*"``) in the plain
-reader.  The aggregator asks ``enabled(rule)``, ``severity_of(rule,
+A key given to ``from_mapping`` may also be an ``fnmatch`` pattern (``"posture.opcua.*"``).  The aggregator asks ``enabled(rule)``, ``severity_of(rule,
 default)`` and ``allowed(rule, src, zone)`` per finding (cached per rule);
 detectors ask ``threshold(rule, name, default)`` once at start.
 """
@@ -35,18 +35,24 @@ RULE_KEYS = ("enabled", "severity", "thresholds", "allow")
 
 @dataclass(frozen=True)
 class RuleSetting:
+    """The settings of one alert rule, any producer's (policy, baseline, posture, scans ...): the one
+    definition, built by the policy loader from a file's ``detections:`` (with ``rule`` and ``line``
+    set) and by ``AlertSettings.from_mapping`` in code."""
+
     enabled: bool = True
-    severity: str | None = None
-    thresholds: dict = field(default_factory=dict)
-    allow: tuple = ()                  # ip_network objects and zone names
+    severity: str | None = None        # overrides the catalogue's default
+    thresholds: dict = field(default_factory=dict)   # name -> number
+    allow: tuple = ()                  # ip_network objects and zone names exempt from the rule
+    rule: str = ""                     # the rule id (or pattern) it was written for
+    line: int = 0                      # where it was written in the policy file (0: not from a file)
 
     def allows(self, ip: str = "", zone: str = "") -> bool:
+        """Is an address (or its zone) on this rule's allow-list?"""
         return allow_listed(self.allow, ip, zone)
 
 
 def allow_listed(allow: tuple, ip: str = "", zone: str = "") -> bool:
-    """Is *ip* in one of the networks of *allow*, or *zone* one of its zone names?  (The one
-    definition of an allow-list match: the policy's ``DetectionSetting`` uses it too.)"""
+    """Is *ip* in one of the networks of *allow*, or *zone* one of its zone names?"""
     for a in allow:
         if isinstance(a, str):
             if zone and a == zone:
@@ -110,17 +116,13 @@ class AlertSettings:
                     allow.append(ipaddress.ip_network(a, strict=False))
                 except ValueError:
                     allow.append(a)
-            out[rule] = RuleSetting(en, sev, thr, tuple(allow))
+            out[rule] = RuleSetting(en, sev, thr, tuple(allow), rule)
         return cls(out)
 
     @classmethod
     def from_policy(cls, policy: Any) -> "AlertSettings":
-        """From ``sensor.policy``'s loaded Policy (``policy.detections``: rule -> DetectionSetting)."""
-        out = {}
-        for rule, s in (getattr(policy, "detections", None) or {}).items():
-            out[rule] = RuleSetting(bool(getattr(s, "enabled", True)), getattr(s, "severity", None),
-                                    dict(getattr(s, "thresholds", None) or {}), tuple(getattr(s, "allow", ()) or ()))
-        return cls(out)
+        """From ``sensor.policy``'s loaded Policy (``policy.detections``: rule id -> RuleSetting)."""
+        return cls(dict(getattr(policy, "detections", None) or {}))
 
     # -- queries -------------------------------------------------------------------
     def setting(self, rule: str) -> RuleSetting:

@@ -20,8 +20,10 @@ Contract
     ``reopened += 1``), because "resolved" claimed the condition was gone.
 * Lifecycle (``ack``, ``close``): open → acknowledged → closed (resolved |
   accepted); closing an open alert directly is allowed; ``reopen`` puts a
-  closed one back.  Status changes carry the wall-clock time of the operator's
+  closed one back.  Status changes carry who made them (``status_by``: the
+  operator's login name, or what ``--by`` says) and the wall-clock time of the
   action (``status_at``, ISO 8601 UTC) — the only wall-clock value stored.
+  ``otwatch baseline accept ID`` closes the alert it learned as ``accepted``.
 * Writes go through the shared database's ``write_transaction`` (``BEGIN
   IMMEDIATE`` with retry), so an analysis and an operator's ``alerts ack``
   take turns instead of failing with "database is locked".  Readers
@@ -49,7 +51,10 @@ migrations = register(Migrations("otwatch.alerts"))
 
 COLUMNS = ("id", "rule", "severity", "category", "message", "src", "dst", "src_asset", "dst_asset", "src_zone",
            "dst_zone", "protocol", "port", "technique", "first_ts", "last_ts", "count", "evidence", "details",
-           "status", "close_reason", "status_at", "status_note", "reopened")
+           "status", "close_reason", "status_at", "status_note", "reopened", "status_by")
+_LATER = {"status_by": ""}
+"""Columns added by later migrations, with the value a reader sees in a database made before them
+(readers open read-only and never migrate)."""
 
 
 @migrations()
@@ -79,6 +84,11 @@ def m0001_alerts(db: Database) -> None:
     db["alerts"].create_index(["last_ts"])
     db["alerts"].create_index(["status"])
     db["alerts"].create_index(["rule"])
+
+
+@migrations()
+def m0002_status_by(db: Database) -> None:
+    db["alerts"].add_column("status_by", str, not_null_default="")   # who made the last status change
 
 
 def _now() -> str:
@@ -160,7 +170,7 @@ class AlertStore:
                                  (a.id, a.rule, a.severity, a.category, a.message, a.src, a.dst, a.src_asset,
                                   a.dst_asset, a.src_zone, a.dst_zone, a.protocol, a.port, a.technique, a.first_ts,
                                   a.last_ts, ch.delta, json.dumps(_ev_list(a.evidence)), _dumps(a.details), "open",
-                                  "", "", "", 0))
+                                  "", "", "", 0, ""))
                     self.counts["inserted"] += 1
                     continue
                 sev, first_ts, last_ts, count, evidence, details, status, reason, reopened = row
@@ -180,29 +190,32 @@ class AlertStore:
         self.counts["writes"] += 1
 
     # -- lifecycle ---------------------------------------------------------------
-    def _set_status(self, aid: str, status: str, reason: str, note: str, allowed_from: tuple[str, ...]) -> dict:
+    def _set_status(self, aid: str, status: str, reason: str, note: str, allowed_from: tuple[str, ...],
+                    by: str | None) -> dict:
         with write_transaction(self.db):
             row = self.db.conn.execute("SELECT status FROM alerts WHERE id = ?", (aid,)).fetchone()
             if row is None:
                 raise KeyError(aid)
             if row[0] not in allowed_from:
                 raise ValueError(f"alert {aid} is {row[0]}")
-            self.db.conn.execute("UPDATE alerts SET status = ?, close_reason = ?, status_at = ?, status_note = ? "
-                                 "WHERE id = ?", (status, reason, _now(), note, aid))
+            self.db.conn.execute("UPDATE alerts SET status = ?, close_reason = ?, status_at = ?, status_note = ?, "
+                                 "status_by = ? WHERE id = ?",
+                                 (status, reason, _now(), note, (operator() if by is None else str(by))[:MAX_OPERATOR], aid))
         return self.get(aid)
 
-    def ack(self, aid: str, note: str = "") -> dict:
-        """open → acknowledged (ValueError when not open, KeyError when unknown)."""
-        return self._set_status(aid, "acknowledged", "", note, ("open",))
+    def ack(self, aid: str, note: str = "", by: str | None = None) -> dict:
+        """open → acknowledged (ValueError when not open, KeyError when unknown).  *by*: who (default
+        ``operator()``)."""
+        return self._set_status(aid, "acknowledged", "", note, ("open",), by)
 
-    def close(self, aid: str, reason: str = "resolved", note: str = "") -> dict:
+    def close(self, aid: str, reason: str = "resolved", note: str = "", by: str | None = None) -> dict:
         """open | acknowledged → closed (resolved or accepted)."""
         if reason not in CLOSE_REASONS:
             raise ValueError(f"reason must be one of {', '.join(CLOSE_REASONS)}")
-        return self._set_status(aid, "closed", reason, note, ("open", "acknowledged"))
+        return self._set_status(aid, "closed", reason, note, ("open", "acknowledged"), by)
 
-    def reopen(self, aid: str, note: str = "") -> dict:
-        return self._set_status(aid, "open", "", note, ("closed", "acknowledged"))
+    def reopen(self, aid: str, note: str = "", by: str | None = None) -> dict:
+        return self._set_status(aid, "open", "", note, ("closed", "acknowledged"), by)
 
     # -- readers -------------------------------------------------------------------
     def get(self, aid: str) -> dict | None:
@@ -213,6 +226,20 @@ class AlertStore:
 
     def close_db(self) -> None:
         self.db.close()
+
+
+MAX_OPERATOR = 64
+"""Characters of an operator name kept (a login name; ``--by`` text is the user's own)."""
+
+
+def operator() -> str:
+    """Who is acting: the login name of the process (``getpass.getuser``), "" when there is none."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:MAX_OPERATOR]
+    except Exception:       # no USER/LOGNAME and no passwd entry (a container): unknown, not an error
+        return ""
 
 
 def _dumps(v) -> str:
@@ -227,8 +254,15 @@ def _loads(s, default):
     return v if isinstance(v, type(default)) else default
 
 
+def _columns(db: Database) -> list[str]:
+    """COLUMNS present in this database (an older one, opened read-only, lacks the later ones)."""
+    have = {r[1] for r in db.conn.execute("PRAGMA table_info(alerts)")}
+    return [c for c in COLUMNS if c in have]
+
+
 def _row(r: sqlite3.Row | tuple, cols: list[str]) -> dict:
-    d = dict(zip(cols, r))
+    d = dict(_LATER)
+    d.update(zip(cols, r))
     d["evidence"] = _loads(d.get("evidence"), [])
     d["details"] = _loads(d.get("details"), {})
     return d
@@ -238,13 +272,14 @@ def get(db: Database, aid: str) -> dict | None:
     """One alert by id, or by a unique id prefix (at least 6 characters)."""
     if not has_alerts_table(db):
         return None
-    cur = db.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE id = ?", (aid,))
+    cols = _columns(db)
+    cur = db.conn.execute(f"SELECT {', '.join(cols)} FROM alerts WHERE id = ?", (aid,))
     r = cur.fetchone()
     if r is None and len(aid) >= 6 and all(c in "0123456789abcdef" for c in aid):
-        rows = db.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE id LIKE ? LIMIT 2",
+        rows = db.conn.execute(f"SELECT {', '.join(cols)} FROM alerts WHERE id LIKE ? LIMIT 2",
                                (aid + "%",)).fetchall()
         r = rows[0] if len(rows) == 1 else None
-    return _row(r, list(COLUMNS)) if r is not None else None
+    return _row(r, cols) if r is not None else None
 
 
 def query(db: Database, min_severity: str | None = None, since: float | None = None,
@@ -268,14 +303,15 @@ def query(db: Database, min_severity: str | None = None, since: float | None = N
     if rule:
         where.append("rule = ?")
         params.append(rule)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM alerts"
+    cols = _columns(db)
+    sql = f"SELECT {', '.join(cols)} FROM alerts"
     if where:
         sql += " WHERE " + " AND ".join(where)
     order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
     sql += f" ORDER BY CASE severity {order} ELSE 0 END DESC, last_ts DESC, id"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [_row(r, list(COLUMNS)) for r in db.conn.execute(sql, params)]
+    return [_row(r, cols) for r in db.conn.execute(sql, params)]
 
 
 def evidence_of(row: dict) -> list[Evidence]:

@@ -14,7 +14,6 @@ Contract (one module per concern):
 * ``monitor``  learn, then detect: one consumer for a live sensor (switches when learning ends)
 * ``timing``   per-interval counts per pair and request; ``windows``: sliding windows (sweeps, storms)
 * ``facts``    observations -> facts, read once for the learner and the detector
-* ``policy_draft`` the baseline as the policy's ``SeenPair`` records (``suggest-policy``)
 * ``yamlio``   reviewable, deterministic YAML export/import (export → import → export
                is identical)
 * ``store``    where the learning state lives between runs (a YAML file)

@@ -13,6 +13,7 @@ import click
 
 from otwatch.parsers.common import escape
 
+from ..clikit import db_option, run_captures
 from .model import Baseline, parse_entry
 
 _BASELINE = click.option("--baseline", "baseline_path", metavar="PATH", default=None,
@@ -48,21 +49,7 @@ def _settings(interval: float, ports: tuple):
 
 
 def _run(files, consumers, settings, on_file=None) -> bool:
-    from ..pipeline import Pipeline
-    from ..source import CaptureError
-
-    pipe = Pipeline(consumers, settings)
-    ok = True
-    for path in files:
-        if on_file:
-            on_file(path)
-        try:
-            pipe.run_file(path)
-        except (CaptureError, ValueError) as exc:
-            click.echo(f"otwatch: {escape(path)}: {exc}", err=True)
-            ok = False
-    pipe.finish()
-    return ok
+    return run_captures(consumers, files, settings, on_file)
 
 
 def learn_files(files, baseline: Baseline, settings, quiet: int | None = None,
@@ -245,22 +232,100 @@ def diff_(a, b, interval, ports) -> None:
     sys.exit(0 if d.same else 1)
 
 
+def _stored_alert(alert_id: str, db_path: str | None) -> tuple[str, dict | None]:
+    """(database path, the stored alert with this id or unique prefix, or None when there is no database,
+    no alerts table or no such alert).  Read-only: nothing is created here."""
+    from otwatch.sensor.alerts import store as S
+    from otwatch.sensor.store import StoreError
+
+    path = db_path or S.default_path()
+    try:
+        db = S.connect(path, readonly=True)
+    except FileNotFoundError:
+        return path, None
+    except StoreError as e:
+        _fail(f"{escape(path)}: {escape(str(e))}")
+    try:
+        return path, S.get(db, alert_id)
+    finally:
+        db.close()
+
+
+def _pending(b: Baseline, alert_id: str) -> tuple[str, str | None]:
+    """(full id, entry) of a remembered finding, by id or unique prefix (at least 6 characters)."""
+    if alert_id in b.pending:
+        return alert_id, b.pending[alert_id]
+    if len(alert_id) >= 6:
+        hits = [k for k in b.pending if k.startswith(alert_id)]
+        if len(hits) == 1:
+            return hits[0], b.pending[hits[0]]
+    return alert_id, None
+
+
+def _close_accepted(db_path: str, row: dict, entry: str, note: str, by: str | None) -> str:
+    """Close the stored alert as accepted; what to tell the user."""
+    from otwatch.sensor.alerts import store as S
+    from otwatch.sensor.store import StoreError
+
+    if row["status"] == "closed" and row["close_reason"] == "accepted":
+        return f"alert {row['id']} was closed as accepted already"
+    try:
+        st = S.AlertStore(S.connect(db_path, create=False))
+    except (FileNotFoundError, StoreError) as e:
+        _fail(f"learned, but the alert in {escape(db_path)} was not closed: {escape(str(e))}")
+    try:
+        if row["status"] == "closed":          # closed as resolved: it is accepted now
+            st.reopen(row["id"], note, by)
+        st.close(row["id"], "accepted", note or f"learned into the baseline: {entry}"[:NOTE_LIMIT], by)
+    except (KeyError, ValueError, StoreError) as e:
+        _fail(f"learned, but the alert {row['id']} was not closed: {escape(str(e))}")
+    finally:
+        st.close_db()
+    return f"alert {row['id']} closed (accepted)"
+
+
+NOTE_LIMIT = 500
+"""Characters of the default close note (the entry learned; a topic can be long)."""
+
+
 @baseline.command()
 @click.argument("alert_id")
 @_BASELINE
-def accept(alert_id, baseline_path) -> None:
-    """Learn what the finding ALERT_ID departed from (its entry), so it is normal from now on."""
+@db_option
+@click.option("--note", default="", help="Why (stored with the alert; default: the entry learned).")
+@click.option("--by", "by", metavar="NAME", default=None,
+              help="Who accepts it (stored with the alert; default: your login name).")
+def accept(alert_id, baseline_path, db_path, note, by) -> None:
+    """Learn what the finding ALERT_ID departed from (its entry), so it is normal from now on, and close
+    the stored alert as accepted (who and when are stored with it).
+
+    ALERT_ID is the id (or a unique prefix of at least 6 hex digits) that `otwatch alerts`,
+    `otwatch analyze --baseline` or `otwatch baseline check` shows.
+    """
     from .store import save_baseline
 
     b = _load(baseline_path, missing_ok=False)
-    entry = b.pending.get(alert_id)
+    db, row = _stored_alert(alert_id, db_path)
+    aid, entry = _pending(b, row["id"] if row is not None else alert_id)
+    if entry is None and row is not None:
+        entry = (row.get("details") or {}).get("entry")
+        entry = entry if isinstance(entry, str) else None
     if entry is None:
-        _fail(f"{escape(alert_id)}: no finding with this id that can be learned "
+        _fail(f"{escape(alert_id, 64)}: no finding with this id that can be learned "
               "(sweeps, storms and brute force cannot; or it was accepted already)")
+    try:
+        parse_entry(entry)
+    except ValueError as e:
+        _fail(f"{escape(alert_id, 64)}: {escape(str(e), limit=1000)}")
     changed = b.add_entry(entry)
-    del b.pending[alert_id]
+    if not changed and row is not None and (row["status"], row["close_reason"]) == ("closed", "accepted"):
+        who = f" by {escape(row['status_by'], 64)}" if row.get("status_by") else ""
+        _fail(f"alert {row['id']} was accepted already ({escape(row['status_at'], 32)}{who})")
+    b.pending.pop(aid, None)
     save_baseline(b, baseline_path)
     click.echo(f"{'learned' if changed else 'already known'}: {escape(entry, limit=1000)}")
+    if row is not None:
+        click.echo(_close_accepted(db, row, entry, note, by))
 
 
 @baseline.command()
@@ -325,11 +390,10 @@ def check(files, baseline_path, interval, ports) -> None:
 def suggest_policy(baseline_path, output, zones) -> None:
     """Draft a zones-and-conduits policy from the baseline (deterministic, commented with counts and
     first-seen times; `otwatch rules check` accepts it; see docs/rules.md)."""
+    from otwatch.sensor.policy.observed import from_baseline
     from otwatch.sensor.policy.suggest import suggest_policy as draft
 
-    from .policy_draft import seen_pairs
-
-    text = draft(seen_pairs(_load(baseline_path, missing_ok=False)), zones=None if zones == "role" else "host")
+    text = draft(from_baseline(_load(baseline_path, missing_ok=False)), zones=None if zones == "role" else "host")
     if output == "-":
         click.echo(text, nl=False)
     else:

@@ -16,60 +16,51 @@ an MQTT brute force is filed under T0859 (the valid accounts it is after).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: str      # default severity (sensor.alerts.model.SEVERITIES)
-    category: str      # sensor.alerts.model.CATEGORIES
-    technique: str     # ATT&CK for ICS id, "" when none fits
-    title: str         # short name, as an alert list shows it
-
+from otwatch.sensor.alerts.model import Rule
 
 _R = (
     # the set of assets and pairs
-    Rule("baseline.new_asset", "medium", "baseline", "T0846", "New asset"),
-    Rule("baseline.new_pair", "medium", "baseline", "T0886", "New communication pair"),
-    Rule("baseline.new_port", "medium", "baseline", "T0869", "New protocol or port on a known pair"),
+    Rule("baseline.new_asset", "medium", "baseline", "New asset", "T0846"),
+    Rule("baseline.new_pair", "medium", "baseline", "New communication pair", "T0886"),
+    Rule("baseline.new_port", "medium", "baseline", "New protocol or port on a known pair", "T0869"),
     # Modbus
-    Rule("baseline.new_unit_id", "medium", "baseline", "T0846", "New Modbus unit id on a pair"),
-    Rule("baseline.new_function_code", "medium", "baseline", "T0855", "New Modbus function code on a pair"),
-    Rule("baseline.first_write", "high", "baseline", "T0836", "First write on a pair that only read"),
-    Rule("baseline.program_operation", "critical", "baseline", "T0843", "Program or firmware operation"),
-    Rule("baseline.read_outside_coverage", "low", "baseline", "T0861", "Read outside the learned registers"),
-    Rule("baseline.write_outside_coverage", "high", "baseline", "T0836", "Write outside the learned registers"),
-    Rule("baseline.device_identification_read", "low", "baseline", "T0888",
-         "Device identification read by a client that never asked"),
-    Rule("baseline.function_code_sweep", "high", "reconnaissance", "T0846", "Modbus function-code sweep"),
-    Rule("baseline.unit_id_sweep", "high", "reconnaissance", "T0846", "Modbus unit-id sweep"),
-    Rule("baseline.register_sweep", "high", "reconnaissance", "T0861", "Modbus register sweep"),
-    Rule("baseline.host_sweep", "high", "reconnaissance", "T0846", "Sweep of hosts by one client"),
-    Rule("baseline.exception_storm", "medium", "baseline", "T0814", "Exception storm"),
+    Rule("baseline.new_unit_id", "medium", "baseline", "New Modbus unit id on a pair", "T0846"),
+    Rule("baseline.new_function_code", "medium", "baseline", "New Modbus function code on a pair", "T0855"),
+    Rule("baseline.first_write", "high", "baseline", "First write on a pair that only read", "T0836"),
+    Rule("baseline.program_operation", "critical", "baseline", "Program or firmware operation", "T0843"),
+    Rule("baseline.read_outside_coverage", "low", "baseline", "Read outside the learned registers", "T0861"),
+    Rule("baseline.write_outside_coverage", "high", "baseline", "Write outside the learned registers", "T0836"),
+    Rule("baseline.device_identification_read", "low", "baseline",
+         "Device identification read by a client that never asked", "T0888"),
+    Rule("baseline.function_code_sweep", "high", "reconnaissance", "Modbus function-code sweep", "T0846"),
+    Rule("baseline.unit_id_sweep", "high", "reconnaissance", "Modbus unit-id sweep", "T0846"),
+    Rule("baseline.register_sweep", "high", "reconnaissance", "Modbus register sweep", "T0861"),
+    Rule("baseline.host_sweep", "high", "reconnaissance", "Sweep of hosts by one client", "T0846"),
+    Rule("baseline.exception_storm", "medium", "baseline", "Exception storm", "T0814"),
     # MQTT
-    Rule("baseline.new_topic_published", "medium", "baseline", "T0855", "New MQTT topic published"),
-    Rule("baseline.new_topic_subscribed", "low", "baseline", "T0861", "New MQTT topic filter subscribed"),
-    Rule("baseline.wildcard_subscription", "high", "baseline", "T0861",
-         "'#' subscription by a client that never used one"),
-    Rule("baseline.mqtt_brute_force", "high", "baseline", "T0859", "MQTT brute force (refused CONNECTs)"),
-    Rule("baseline.connection_flood", "high", "dos", "T0814", "Connection flood"),
-    Rule("baseline.mqtt_session_change", "low", "baseline", "T0859",
-         "MQTT client changed protocol level, credentials, QoS or retain use"),
+    Rule("baseline.new_topic_published", "medium", "baseline", "New MQTT topic published", "T0855"),
+    Rule("baseline.new_topic_subscribed", "low", "baseline", "New MQTT topic filter subscribed", "T0861"),
+    Rule("baseline.wildcard_subscription", "high", "baseline",
+         "'#' subscription by a client that never used one", "T0861"),
+    Rule("baseline.mqtt_brute_force", "high", "baseline", "MQTT brute force (refused CONNECTs)", "T0859"),
+    Rule("baseline.connection_flood", "high", "dos", "Connection flood", "T0814"),
+    Rule("baseline.mqtt_session_change", "low", "baseline",
+         "MQTT client changed protocol level, credentials, QoS or retain use", "T0859"),
     # OPC UA
-    Rule("baseline.new_service", "high", "baseline", "T0855", "New OPC UA service on a pair (e.g. Write, Call)"),
-    Rule("baseline.new_node_written", "high", "baseline", "T0836", "OPC UA node written for the first time"),
-    Rule("baseline.new_method_called", "high", "baseline", "T0855", "OPC UA method called for the first time"),
-    Rule("baseline.security_downgrade", "high", "baseline", "T0830",
-         "OPC UA security downgrade (weaker mode or policy than learned)"),
-    Rule("baseline.new_user_token", "medium", "baseline", "T0859", "OPC UA user token type not learned"),
-    Rule("baseline.new_certificate", "medium", "identity", "T0830", "New OPC UA application certificate"),
+    Rule("baseline.new_service", "high", "baseline", "New OPC UA service on a pair (e.g. Write, Call)", "T0855"),
+    Rule("baseline.new_node_written", "high", "baseline", "OPC UA node written for the first time", "T0836"),
+    Rule("baseline.new_method_called", "high", "baseline", "OPC UA method called for the first time", "T0855"),
+    Rule("baseline.security_downgrade", "high", "baseline",
+         "OPC UA security downgrade (weaker mode or policy than learned)", "T0830"),
+    Rule("baseline.new_user_token", "medium", "baseline", "OPC UA user token type not learned", "T0859"),
+    Rule("baseline.new_certificate", "medium", "identity", "New OPC UA application certificate", "T0830"),
     # timing
-    Rule("baseline.poll_stopped", "medium", "baseline", "T0815", "Polling stopped"),
-    Rule("baseline.period_changed", "low", "baseline", "", "Polling period changed"),
-    Rule("baseline.rate_out_of_band", "low", "baseline", "T0814", "Message rate outside its learned band"),
+    Rule("baseline.poll_stopped", "medium", "baseline", "Polling stopped", "T0815"),
+    Rule("baseline.period_changed", "low", "baseline", "Polling period changed", ""),
+    Rule("baseline.rate_out_of_band", "low", "baseline", "Message rate outside its learned band", "T0814"),
     # identity
-    Rule("baseline.identity_changed", "high", "identity", "T0839", "Device identity changed (firmware, vendor, product)"),
+    Rule("baseline.identity_changed", "high", "identity",
+         "Device identity changed (firmware, vendor, product)", "T0839"),
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _R}

@@ -21,30 +21,18 @@ ATT&CK for ICS techniques (attack.mitre.org/techniques/ics/, checked 2026-12):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    id: str
-    severity: str         # default
-    category: str
-    technique: str
-    title: str
-    thresholds: tuple = ()
-
+from ..alerts.model import Rule
 
 FLOW_DENIED = "policy.flow_denied"
 OPERATION_DENIED = "policy.operation_denied"
 SECURITY_MODE = "policy.security_mode_below_minimum"
 
 RULES = {
-    FLOW_DENIED: RuleInfo(FLOW_DENIED, "high", "policy", "T0869",
-                          "A flow between zones that no conduit allows"),
-    OPERATION_DENIED: RuleInfo(OPERATION_DENIED, "high", "policy", "T0855",
-                               "An operation (function code, register, topic, service) a conduit does not allow"),
-    SECURITY_MODE: RuleInfo(SECURITY_MODE, "medium", "policy", "",
-                            "An OPC UA secure channel below the conduit's minimum security mode"),
+    FLOW_DENIED: Rule(FLOW_DENIED, "high", "policy", "A flow between zones that no conduit allows", "T0869"),
+    OPERATION_DENIED: Rule(OPERATION_DENIED, "high", "policy",
+                           "An operation (function code, register, topic, service) a conduit does not allow", "T0855"),
+    SECURITY_MODE: Rule(SECURITY_MODE, "medium", "policy",
+                        "An OPC UA secure channel below the conduit's minimum security mode", ""),
 }
 
 OP_TECHNIQUE = {"write": "T0855", "program": "T0843", "diagnostic": "T0888", "read": "T0801",
@@ -53,6 +41,10 @@ OP_TECHNIQUE = {"write": "T0855", "program": "T0843", "diagnostic": "T0888", "re
 OP_SEVERITY = {"program": "critical", "write": "high", "publish": "high", "call": "high"}
 """A denied program download is worse than a denied write, which is worse than a denied read."""
 OP_SEVERITY_DEFAULT = "medium"
+OVERFLOW_SEVERITY = "high"
+"""Operations past a link's key cap (unit, function code, registers or topic unknown) on a conduit
+that does not allow every operation: any of them may be a write, so they are judged as one (T0855)."""
+OVERFLOW_TECHNIQUE = "T0855"
 OT_FLOW_SEVERITY = "high"       # an OT protocol across a boundary
 OTHER_FLOW_SEVERITY = "medium"  # any other flow across a boundary
 
@@ -63,5 +55,6 @@ def flow_technique(ot_protocol: bool, transport: str) -> str:
     return "T0886" if transport in ("tcp", "udp") else ""
 
 
-__all__ = ["RuleInfo", "RULES", "FLOW_DENIED", "OPERATION_DENIED", "SECURITY_MODE", "OP_TECHNIQUE",
-           "OP_SEVERITY", "OP_SEVERITY_DEFAULT", "OT_FLOW_SEVERITY", "OTHER_FLOW_SEVERITY", "flow_technique"]
+__all__ = ["Rule", "RULES", "FLOW_DENIED", "OPERATION_DENIED", "SECURITY_MODE", "OP_TECHNIQUE",
+           "OP_SEVERITY", "OP_SEVERITY_DEFAULT", "OVERFLOW_SEVERITY", "OVERFLOW_TECHNIQUE", "OT_FLOW_SEVERITY",
+           "OTHER_FLOW_SEVERITY", "flow_technique"]

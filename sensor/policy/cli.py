@@ -60,22 +60,13 @@ def check(paths, quiet) -> None:
 @click.option("--name", default="suggested policy", show_default=True, help="The policy's name.")
 def suggest(files, output, zone_mode, name) -> None:
     """Draft a policy that allows exactly what the capture FILES show (review it before use)."""
-    from otwatch.sensor.pipeline import Pipeline
-    from otwatch.sensor.source import CaptureError
+    from otwatch.sensor.clikit import run_captures
 
     from .observed import PairCollector
     from .suggest import suggest_policy
 
     collector = PairCollector()
-    pipe = Pipeline([collector])
-    failed = False
-    for path in files:
-        try:
-            pipe.run_file(path)
-        except (CaptureError, ValueError) as exc:
-            click.echo(f"otwatch: {escape(path)}: {exc}", err=True)
-            failed = True
-    pipe.finish()
+    failed = not run_captures([collector], files)
     try:
         text = suggest_policy(collector.seen(), zones=None if zone_mode == "role" else "host", name=name)
     except ValueError as exc:

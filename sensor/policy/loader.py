@@ -26,7 +26,7 @@ import yaml
 from . import topics
 from .errors import PolicyError, Problem
 from .model import (DEFAULT_PORTS, MODBUS_OPERATIONS, MODBUS_TABLES, OPCUA_SESSION_SERVICES, PROTOCOLS,
-                    PURDUE_LEVELS, SECURITY_LEVELS, SECURITY_MODES, UNZONED, Conduit, DetectionSetting,
+                    PURDUE_LEVELS, SECURITY_LEVELS, SECURITY_MODES, UNZONED, Conduit, RuleSetting,
                     ModbusAllow, MQTTAllow, OPCUAAllow, Policy, Rule, Zone)
 from .ranges import RangeSet
 from .yamlsrc import MAX_NODES, compose, position
@@ -554,7 +554,7 @@ class _Builder(_Reader):
         return OPCUAAllow(services, mode)
 
     # -- detections -----------------------------------------------------------
-    def detection(self, rid: str, kn, node, zones: dict) -> DetectionSetting | None:
+    def detection(self, rid: str, kn, node, zones: dict) -> RuleSetting | None:
         from otwatch.sensor.alerts.model import SEVERITIES
 
         before = len(self.problems)
@@ -598,7 +598,7 @@ class _Builder(_Reader):
                                 f"{self._hint(t, zones)}")
         if len(self.problems) != before:
             return None
-        return DetectionSetting(rid, bool(enabled), severity, thresholds, tuple(allow), position(kn)[0])
+        return RuleSetting(bool(enabled), severity, thresholds, tuple(allow), rid, position(kn)[0])
 
 
 def parse_policy(text: str, path: str = "", rules: dict | None = None) -> Policy:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..alerts.settings import allow_listed
+from ..alerts.settings import RuleSetting
 from .ranges import RangeSet
 
 UNZONED = "unzoned"
@@ -103,36 +103,20 @@ class Conduit:
 
 
 @dataclass(frozen=True)
-class DetectionSetting:
-    """Settings of one alert rule (any producer's: policy, baseline, posture ...)."""
-
-    rule: str
-    enabled: bool = True
-    severity: str | None = None           # overrides the catalogue's default
-    thresholds: dict = field(default_factory=dict)   # name -> number
-    allow: tuple = ()                     # networks and zone names exempt from this rule
-    line: int = 0
-
-    def allows(self, ip: str = "", zone: str = "") -> bool:
-        """Is an address (or its zone) on this rule's allow-list?"""
-        return allow_listed(self.allow, ip, zone)
-
-
-@dataclass(frozen=True)
 class Policy:
     version: int
     zones: dict                           # name -> Zone (file order)
     conduits: tuple                       # Conduit, ...
-    detections: dict                      # rule id -> DetectionSetting
+    detections: dict                      # rule id -> RuleSetting (sensor/alerts/settings.py)
     name: str = ""
     description: str = ""
     path: str = ""
 
-    def detection(self, rule: str) -> DetectionSetting | None:
+    def detection(self, rule: str) -> RuleSetting | None:
         return self.detections.get(rule)
 
 
 __all__ = ["UNZONED", "PROTOCOLS", "OT_PROTOCOLS", "DEFAULT_PORTS", "TRANSPORT_OF", "MODBUS_OPERATIONS",
            "MODBUS_TABLES", "SECURITY_MODES", "SECURITY_MODE_NAMES", "OPCUA_SESSION_SERVICES",
            "PURDUE_LEVELS", "SECURITY_LEVELS", "Zone", "ModbusAllow", "MQTTAllow", "OPCUAAllow", "Rule",
-           "Conduit", "DetectionSetting", "Policy"]
+           "Conduit", "RuleSetting", "Policy"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from otwatch.sensor import observations as O
 
-from .model import OT_PROTOCOLS
+from .model import MODBUS_OPERATIONS, OT_PROTOCOLS
 from .operations import op_key
 
 MAX_ITEMS = 4096
@@ -154,30 +154,36 @@ class PairCollector:
         return list(self.pairs.values())
 
 
-_OP_CLASS = {"user_defined": "other", "unknown": "other"}
-"""parsers.modbus.spec.op_class names that observations (and policies) call ``other``."""
 _ICMP = {"ip/1", "ip/58", "icmp"}
 
 
 def from_baseline(b) -> list[SeenPair]:
-    """SeenPairs from a learned baseline (sensor/baseline/model.py ``Baseline``), read by attribute:
+    """SeenPairs from a learned baseline (sensor/baseline/model.py ``Baseline``), one per learned pair in
+    pair order: the one adapter from what the baseline learned to the policy's vocabulary
+    (``otwatch baseline suggest-policy``; tests/sensor/baseline/test_policy_draft.py checks that the
+    draft raises no violation on the traffic learned).  Read by attribute:
 
     ``b.pairs`` maps ``PairKey(client, server, protocol, port)`` to a profile with
-    ``first_ts``, ``flows``, ``sets`` (units, function_codes, op_classes, publish,
-    subscribe, services, session_security as ``"<mode>/<policy>"``) and
-    ``coverage`` (``"read unit=1/holding_registers"`` -> ranges of (lo, hi)).
+    ``first_ts``, ``flows``, ``sets`` (units, function_codes, op_classes,
+    unreadable_addresses, publish, subscribe, services, session_security as
+    ``"<mode>/<policy>"``) and ``coverage`` (``"read unit=1/holding_registers"`` -> ranges of (lo, hi)).
+    Operation classes the policy language does not name (user-defined, unknown codes) are ``other``;
+    a learned request whose addresses could not be read sets ``unknown_addresses`` (registers are then
+    not restricted); transports and labels such as ``tls`` are mapped by ``suggest``.
     """
     out = []
-    for key, prof in b.pairs.items():
+    for key in sorted(b.pairs):
+        prof = b.pairs[key]
         client, server, protocol, port = key[0], key[1], key[2], key[3]
         if protocol in _ICMP:
             protocol, port = "icmp", 0
-        p = SeenPair(client, server, protocol, int(port or 0), int(getattr(prof, "flows", 0) or 0),
+        p = SeenPair(client, server, protocol, int(port or 0), max(int(getattr(prof, "flows", 0) or 0), 1),
                      float(getattr(prof, "first_ts", 0.0) or 0.0))
         sets = getattr(prof, "sets", {}) or {}
         p.units = {int(u) for u in sets.get("units", ())}
         p.function_codes = {int(f) & 0x7F for f in sets.get("function_codes", ())}
-        p.operations = {_OP_CLASS.get(o, o) for o in sets.get("op_classes", ())}
+        p.operations = {o if o in MODBUS_OPERATIONS else "other" for o in sets.get("op_classes", ())}
+        p.unknown_addresses = bool(sets.get("unreadable_addresses"))
         p.publish = set(sets.get("publish", ()))
         p.subscribe = set(sets.get("subscribe", ()))
         p.services = set(sets.get("services", ()))

@@ -86,9 +86,11 @@ class ZoneMap:
             return z
         return self.by_vlan.get(vlan, UNZONED) if vlan else UNZONED
 
-    def zone_of(self, ip: str) -> str | None:
-        """The inventory's hook (``open_inventory(path, zone_of=...)``): ip -> zone, None when unzoned."""
-        z = self.zone(ip)
+    def zone_of(self, ip: str, mac: str = "", vlan: int = 0, asset: str = "") -> str | None:
+        """The inventory's hook (``Inventory.zone_of``): the zone of an endpoint as ``zone`` resolves it,
+        None when unzoned.  The inventory passes the asset's MAC, VLAN and id with its address, so its
+        ``zone`` column and ``modbus.cross_zone`` agree with the policy checker."""
+        z = self.zone(ip, mac, vlan, asset)
         return None if z == UNZONED else z
 
     def ip_zone(self, ip: str) -> str | None:

@@ -1,31 +1,19 @@
 """`otwatch baseline ...` end to end on the attack-scenario capture (CliRunner, a temporary store)."""
 import json
-import struct
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.attack_capture import CAPTURE, normal_part
 
 from otwatch.sensor.cli import cli
-
-PCAPS = Path(__file__).resolve().parents[3] / "pcaps"
-CAPTURE = PCAPS / "attack-scenarios.pcap"
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    w = json.loads((PCAPS / "attack-scenarios.json").read_text())
-    cut = w["start"] + w["normal_fraction"] * (w["end"] - w["start"])
-    data, pos = CAPTURE.read_bytes(), 24
-    while pos + 16 <= len(data):
-        sec, us, incl, _ = struct.unpack_from("<IIII", data, pos)
-        if sec + us / 1e6 >= cut:
-            break
-        pos += 16 + incl
-    normal = tmp_path / "normal.pcap"
-    normal.write_bytes(data[:pos])
+    normal = normal_part(tmp_path / "normal.pcap")
     store = tmp_path / "store" / "baseline.yaml"
     monkeypatch.setenv("OTWATCH_BASELINE", str(store))
+    monkeypatch.setenv("OTWATCH_DB", str(tmp_path / "inventory.db"))
     return CliRunner(), normal, store, tmp_path
 
 

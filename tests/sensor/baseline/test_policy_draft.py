@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from otwatch.sensor.alerts.model import ListSink
 from otwatch.sensor.baseline.learn import Learner
 from otwatch.sensor.baseline.model import Baseline
-from otwatch.sensor.baseline.policy_draft import seen_pairs
 from otwatch.sensor.cli import cli
 from otwatch.sensor.pipeline import Pipeline
 from otwatch.sensor.policy import PolicyChecker, parse_policy, suggest_policy
+from otwatch.sensor.policy.observed import from_baseline as seen_pairs
 
 ROOT = Path(__file__).resolve().parents[3]
 CAPTURES = [ROOT / "pcaps" / n for n in ("demo-plant.pcap", "opcua-security.pcap", "protocol-corners.pcap.gz")]

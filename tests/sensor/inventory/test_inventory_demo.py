@@ -240,7 +240,7 @@ def test_modbus_reached_from_outside_its_zone_on_the_capture(tmp_path):
     """With zones (the policy hook), the rogue's Modbus traffic to plc1 is a cross-zone finding
     with its frame; the HMI and EWS in the control zone raise none."""
     control = {PLANT[h][0] for h in ("plc1", "plc2", "hmi", "ews")}
-    zone_of = lambda ip: "control" if ip in control else "plant-dmz"  # noqa: E731
+    zone_of = lambda ip, mac, vlan, asset: "control" if ip in control else "plant-dmz"  # noqa: E731
     path = str(tmp_path / "z.db")
     inv = open_inventory(path, zone_of=zone_of)
     pipe = Pipeline([inv])

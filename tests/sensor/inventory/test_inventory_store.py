@@ -215,7 +215,7 @@ def test_mqtt_posture_anonymous_cleartext_and_wildcard(inv):
 
 def test_modbus_cross_zone_hook(tmp_path):
     zones = {"10.0.0.5": "cell1", "10.9.0.9": "it"}
-    inv = open_inventory(str(tmp_path / "z.db"), zone_of=zones.get)
+    inv = open_inventory(str(tmp_path / "z.db"), zone_of=lambda ip, mac, vlan, asset: zones.get(ip))
     inv.observe(host(PLC_MAC, "10.0.0.5", how="arp"))
     inv.observe(host(HMI_MAC, "10.9.0.9", how="arp"))
     inv.observe(msg("10.9.0.9", "10.0.0.5", 502, "modbus", "modbus.read_holding_registers", "response",
