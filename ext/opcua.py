@@ -51,7 +51,7 @@ import struct
 
 import cython
 
-from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_ANOMALY, REC_MSG
+from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, KEY_SCAN, REC_ANOMALY, REC_MSG
 from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.parsers.opcua import spec as _spec
 
@@ -137,6 +137,7 @@ _TID_NK = cython.declare(bytes, bytes(
     _NK_OF[_spec.SERVICES[t].service] if t in _spec.NODE_KEYED_REQUEST_IDS else 0 for t in range(16384)
 ))
 _KEY_NODES = cython.declare(cython.int, _spec.KEY_NODES)
+_KEY_SCAN = cython.declare(tuple, KEY_SCAN)
 _KEY_OVERFLOW = cython.declare(cython.int, _spec.KEY_OVERFLOW)
 _KEY_UNPARSED = cython.declare(cython.int, _spec.KEY_UNPARSED)
 _NODES_MAX = cython.declare(cython.longlong, _spec.NODES_MAX_PER_REQUEST)
@@ -1110,7 +1111,11 @@ class OPCUACore:
             seen[key] = n
             if slot > 0:
                 self._tallies[slot] = n
-            return True
+            if always or self.detail_all:
+                return True
+            # new to the link: reported within the client's budget (the engine's scan hook)
+            hook = seen.get(_KEY_SCAN)
+            return hook is None or hook.new_key(-1, key[1] if len(key) > 1 and key[0] == _MSG else key[0], ts, frame)
         tt = t
         _bump(tt, nbytes, ts)
         if slot > 0:
@@ -1174,7 +1179,11 @@ class OPCUACore:
                 new = True
                 if len(have) < self._keys_max:
                     have.add(x)
-        return key if new else None
+        if not new:
+            return None
+        # new to the link: reported within the client's budget (the engine's scan hook)
+        hook = seen.get(_KEY_SCAN)
+        return key if hook is None or hook.new_key(-1, tid, ts, frame) else None
 
     @cython.cfunc
     def _service(self, side: cython.int, tid: cython.long, buf: cython.p_const_uchar, b: cython.Py_ssize_t,

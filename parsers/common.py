@@ -23,6 +23,14 @@ FEED_VIOLATION = -1  # "this is not my protocol"; the engine detaches an unconfi
 # these attributes (the compiled kernels bump them as C fields; the engine reads them
 # at each interval flush and zeroes int_count/int_bytes).  Read as a sequence it
 # gives them in this order, so ``t[T_COUNT]`` works too.
+KEY_SCAN = (-3,)
+"""Where the engine puts a link's scan hook in both of its tally dicts (``ext/engine.py``
+``_LinkScan``): kernels call ``seen[KEY_SCAN].new_key(unit, code, ts, frame)`` before
+reporting a key new to the link (not an always-detailed message) and report it only when that
+returns True (the source's budget, ``limits.scan_keys_per_source``).  Without the engine (the
+sans-IO connections, kernel tests) there is no hook and every new key is reported.  Its
+``int_count`` is always 0: the interval flush never reports it."""
+
 T_COUNT = 0          # count: messages with this key, all time
 T_BYTES = 1          # nbytes: their bytes
 T_FIRST_TS = 2       # first_ts

@@ -215,8 +215,35 @@ class TLSSeen:
     event: Any              # parsers.tls.TLSClientHello / TLSServerHello, or None if unreadable
 
 
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    """A scanning source or a flooded target during one interval: what was held back from the
+    one-by-one observations (past ``limits.scan_*``), summarised, with its first and last frame."""
+
+    type = "scan.summary"
+    start_ts: float         # the interval
+    end_ts: float
+    source: str             # the client address; "" for a flooded target (many sources)
+    target: str             # the flooded server address; for a source, the only target it reached, else ""
+    port: int               # the flooded target's port; 0 for a source
+    first_ts: float         # first new flow or key of the source/target in the interval
+    first_frame: int
+    last_ts: float
+    last_frame: int
+    flows: int              # new flows in the interval (reported one by one or not)
+    flows_unreported: int   # of which without flow.start/flow.end
+    hosts: int              # distinct targets (source) or distinct sources (target)
+    ports: int              # distinct destination ports (source)
+    keys: int               # message keys new to a link of the source (unit/function/registers, topics, node sets)
+    keys_unreported: int    # of which without a message
+    units: int              # distinct Modbus unit ids among the new keys
+    codes: int              # distinct function codes / packet types / service ids among the new keys
+    protocols: tuple        # OT protocols of the new keys
+    capped: bool            # the interval's distinct-item budget ran out: distinct counts are lower bounds
+
+
 ALL_TYPES = (SourceStart, FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,
-             IntervalEnd, NameSeen, TLSSeen)
+             IntervalEnd, NameSeen, TLSSeen, ScanSummary)
 
 
 def positional(cls):

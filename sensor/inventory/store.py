@@ -19,7 +19,9 @@ observation (``sensor.observations``); ``inv.close()`` at the end.
   loaded at open time, so successive runs on several captures merge
   (first_seen keeps the earliest, last_seen the latest, counters add up).
 * Changes are ``model.AssetEvent``s: returned by ``note(obs)``, collected by
-  ``take_events()`` and written to ``asset_events`` with their batch.
+  ``take_events()``, handed to ``on_events`` (if set) as they happen — the
+  ``class.changed`` that ``flush`` decides included — and written to
+  ``asset_events`` with their batch.
 
 Identity of an asset (rule 1 of this module: all of it is decided in
 ``_host``):
@@ -356,12 +358,18 @@ class Inventory:
 
     def flush(self) -> list[AssetEvent]:
         """Write everything changed since the last flush in one transaction; return its events."""
+        before = len(self._events)
         self._flush_gen += 1
         for aid in sorted(self._reclassify):     # sorted: the same event order whatever the hash seed
             a = self.assets.get(aid)
             if a is not None:
                 self._classify(a)
         self._reclassify.clear()
+        if len(self._events) != before:           # class.changed: decided here, told like the others
+            new = self._events[before:]
+            self._untaken.extend(new)
+            if self.on_events is not None:
+                self.on_events(new)
         events = self._events
         self._events = []
         if not any(self._dirty.values()) and not any(self._deleted.values()) and not events:
