@@ -137,6 +137,8 @@ class OtwatchApp(App):
         return self._tabs.active or "overview"
 
     def tick(self) -> None:
+        if not self.is_running or self._exit:
+            return              # a tick that fires while the app is closing finds its widgets gone
         ch = self.model.tick()
         if ch.any:
             self.last_change = time.monotonic()
@@ -158,9 +160,16 @@ class OtwatchApp(App):
             self._status()
 
     def refresh_all(self) -> None:
+        """Re-read everything: the visible screen now, the others when they are shown (a 10,000-row
+        list is built once, when it is first looked at, not at start-up)."""
+        cur = self.current
         for k, _l, _c in SCREENS:
             self.pending[k] = Changes()
-            self.pane(k).refresh_data(full=True)
+            if k == cur:
+                self.pane(k).refresh_data(full=True)
+            else:
+                self.pending[k].assets.add("*")
+                self.pending[k].any = True
         self._status()
 
     def _status(self) -> None:

@@ -173,7 +173,8 @@ def detail_text(model, aid: str) -> Text:
         fl.append(t)
     _section(out, "Posture findings", fl)
     al = []
-    for a in alerts_by_asset(model).get(aid, []) + alerts_by_asset(model).get(row.get("ip") or "-", []):
+    by_asset = alerts_by_asset(model)
+    for a in by_asset.get(aid, []) + by_asset.get(row.get("ip") or "-", []):
         t = sev_text(a.severity)
         t.append_text(_t(" ", (a.rule, "bold"), " ", (a.message, ""), f"  ×{a.count}"))
         al.append(t)

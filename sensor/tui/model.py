@@ -320,6 +320,7 @@ class DbModel(_PolicyMixin):
         self.heartbeat: dict = {}
         self.error = ""
         self._sig: dict = {}
+        self.reader.changed()           # the version read now: the first tick re-reads only on a change
         self._load(Changes())
 
     def reload_policy(self) -> None:
