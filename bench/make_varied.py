@@ -46,6 +46,10 @@ merged by timestamp (one "epoch"); the next ``--groups`` copies follow one
 subnets), the number of sites alive at once stays ``2 × groups`` whatever the
 size, and the 0.4 M- and 1.6 M-packet captures differ in how long they run, not
 in how many sites talk at a time.  The output is cut after ``--packets``.
+With ``--reuse-sites`` every epoch replays the same ``2 × groups`` sites instead,
+client TCP ports shifted by ``PORT_STEP`` per epoch (new connections, checksums
+adjusted): a plant that keeps running, whose registers, node ids and topics
+were all seen in the first epoch.
 Payloads are not touched (an OPC UA endpoint URL in a payload keeps its site-0
 address).
 """
@@ -534,10 +538,18 @@ def site_net(s: int) -> bytes:
     return bytes((10, 100 + s // 256, s % 256))
 
 
-class SiteMap:
-    """How one copy rewrites addresses and MACs: base site b -> output site 2*copy + b."""
+SERVER_PORTS = (MODBUS_PORT, MQTT_PORT, OPCUA_PORT)
+EPHEMERAL_LO, EPHEMERAL_N = 32768, 28232          # Linux's default ip_local_port_range 32768-60999
+PORT_STEP = 7919                                  # per epoch (prime: successive epochs never collide)
 
-    def __init__(self, copy: int):
+
+class SiteMap:
+    """How one copy rewrites addresses and MACs: base site b -> output site 2*copy + b; with
+    *port_shift*, every client (ephemeral) TCP port moves by that much within the ephemeral range
+    (``--reuse-sites``: the same sites again in a later epoch, on new connections)."""
+
+    def __init__(self, copy: int, port_shift: int = 0):
+        self.port_shift = port_shift % EPHEMERAL_N
         self.ip: dict[bytes, bytes] = {}
         self.mac: dict[bytes, bytes] = {}
         for b in range(SITES):
@@ -570,8 +582,18 @@ class SiteMap:
                 proto = frame[23]
                 l4 = 14 + ihl
                 if frag == 0 and proto == 6 and len(frame) >= l4 + 18:
-                    c = struct.unpack_from("!H", frame, l4 + 16)[0]
-                    struct.pack_into("!H", f, l4 + 16, csum_adjust(c, old, new))
+                    c = csum_adjust(struct.unpack_from("!H", frame, l4 + 16)[0], old, new)
+                    if self.port_shift:
+                        ports = frame[l4:l4 + 4]
+                        sp, dp = struct.unpack("!HH", ports)
+                        if sp not in SERVER_PORTS and sp >= EPHEMERAL_LO:
+                            sp = EPHEMERAL_LO + (sp - EPHEMERAL_LO + self.port_shift) % EPHEMERAL_N
+                        if dp not in SERVER_PORTS and dp >= EPHEMERAL_LO:
+                            dp = EPHEMERAL_LO + (dp - EPHEMERAL_LO + self.port_shift) % EPHEMERAL_N
+                        moved = struct.pack("!HH", sp, dp)
+                        f[l4:l4 + 4] = moved
+                        c = csum_adjust(c, ports, moved)
+                    struct.pack_into("!H", f, l4 + 16, c)
                 elif frag == 0 and proto == 17 and len(frame) >= l4 + 8:
                     c = struct.unpack_from("!H", frame, l4 + 6)[0]
                     if c:
@@ -589,8 +611,10 @@ def _shifted(rel: list[tuple[float, bytes]], offset: float, g: int):
         yield offset + t, g, i
 
 
-def grow(base: Path, out: Path, packets: int, groups: int = DEFAULT_GROUPS) -> dict:
-    """Write the first *packets* packets of the endless replay of *base* (see the module docstring)."""
+def grow(base: Path, out: Path, packets: int, groups: int = DEFAULT_GROUPS, reuse_sites: bool = False) -> dict:
+    """Write the first *packets* packets of the endless replay of *base* (see the module docstring).
+    *reuse_sites*: every epoch replays the same ``2 × groups`` sites (client ports shifted, so new
+    connections) instead of new ones: a plant that goes on, after its first epoch."""
     t_start = time.time()
     header, recs = read_pcap(base)
     if not recs:
@@ -605,7 +629,8 @@ def grow(base: Path, out: Path, packets: int, groups: int = DEFAULT_GROUPS) -> d
         f.write(header)
         epoch = 0
         while written < packets:
-            maps = [SiteMap(epoch * groups + g) for g in range(groups)]
+            maps = [SiteMap(g, epoch * PORT_STEP) if reuse_sites else SiteMap(epoch * groups + g)
+                    for g in range(groups)]
             copies += groups
             t_epoch = t_first + epoch * epoch_len
             streams = [_shifted(rel, t_epoch + g * GROUP_OFFSET, g) for g in range(groups)]
@@ -622,7 +647,8 @@ def grow(base: Path, out: Path, packets: int, groups: int = DEFAULT_GROUPS) -> d
                     break
             epoch += 1
     meta = {"packets": written, "bytes": os.path.getsize(out), "base": str(base), "base_packets": len(recs),
-            "base_seconds": span, "groups": groups, "epochs": epoch, "sites": SITES * copies,
+            "base_seconds": span, "groups": groups, "epochs": epoch, "reuse_sites": reuse_sites,
+            "sites": SITES * (groups if reuse_sites else copies),
             "seconds": time.time() - t_start, **{"mix": summarize(out)["mix"]}}
     return meta
 
@@ -643,6 +669,8 @@ def main(argv=None) -> int:
     g.add_argument("--packets", type=int, required=True)
     g.add_argument("--groups", type=int, default=DEFAULT_GROUPS)
     g.add_argument("--out", required=True)
+    g.add_argument("--reuse-sites", action="store_true",
+                   help="later epochs replay the same sites on new connections (default: new sites)")
     r = sub.add_parser("role", help=argparse.SUPPRESS)
     r.add_argument("name")
     r.add_argument("--site", type=int, default=0)
@@ -656,7 +684,7 @@ def main(argv=None) -> int:
     if a.cmd == "base":
         meta = build_base(Path(a.out), a.duration, a.prefix, a.seed, a.scale, a.keep_work)
     else:
-        meta = grow(Path(a.base), Path(a.out), a.packets, a.groups)
+        meta = grow(Path(a.base), Path(a.out), a.packets, a.groups, a.reuse_sites)
     print(json.dumps(meta))
     return 0
 

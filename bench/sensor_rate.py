@@ -51,7 +51,24 @@ def count_packets(path: str) -> int:
         return sum(1 for _ in dpkt.pcap.Reader(fh))
 
 
-def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, tag: str) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of *pid* so far (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def blast_bin() -> str:
+    """bench/blast.c compiled into bench/out (rebuilt when the source is newer)."""
+    src, out = os.path.join(HERE, "blast.c"), os.path.join(HERE, "out", "blast")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", out, src], check=True)
+    return out
+
+
+def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, tag: str,
+             sender: str = "blast", buffer_mb: int = 64) -> dict:
     work = tempfile.mkdtemp(prefix="otwatch-rate-")
     os.chmod(work, 0o777)
     v = VethPair(tag)
@@ -60,21 +77,28 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
         err = open(err_path, "w")
         sensor = v.popen(v.sensor_ns, ["taskset", "-c", str(sensor_cpu), otwatch_bin(), "sensor", "-i", v.sensor_if,
                                        "--db", os.path.join(work, "s.db"), "--user", "nobody",
-                                       "--heartbeat", "3600", "--buffer-mb", "64"],
+                                       "--heartbeat", "3600", "--buffer-mb", str(buffer_mb)],
                          stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 60
         while "privileges:" not in open(err_path).read():
             if sensor.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(open(err_path).read())
             time.sleep(0.1)
-        speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+        cpu0 = cpu_seconds(sensor.pid)
         t0 = time.monotonic()
-        rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu), "tcpreplay",
-                             "-K", "-i", v.replay_if, *speed, capture], capture_output=True, text=True)
+        if sender == "tcpreplay":
+            speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+            rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu), "tcpreplay",
+                                 "-K", "-i", v.replay_if, *speed, capture], capture_output=True, text=True)
+            m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
+            sent = re.search(r"Successful packets:\s+(\d+)", rp.stdout)
+        else:
+            rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu), blast_bin(),
+                                 v.replay_if, capture, str(rate)], capture_output=True, text=True)
+            m = re.search(r": ([\d.]+) packets/s", rp.stdout)
+            sent = re.search(r"sent (\d+) packets", rp.stdout)
         replay_s = time.monotonic() - t0
-        m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
         achieved = float(m.group(1)) if m else 0.0
-        sent = re.search(r"Successful packets:\s+(\d+)", rp.stdout)
         sent = int(sent.group(1)) if sent else 0
         last, still = -1, 0
         while still < 20:
@@ -82,6 +106,7 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
             time.sleep(0.1)
             still = still + 1 if rx == last else 0
             last = rx
+        cpu = cpu_seconds(sensor.pid) - cpu0   # the sensor's CPU from the replay's start until it had seen all
         time.sleep(1.0)
         sensor.send_signal(signal.SIGTERM)
         sensor.wait(600)
@@ -94,7 +119,8 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
         shutil.rmtree(work, ignore_errors=True)
     return {"rate": rate, "achieved_pps": round(achieved), "replay_s": round(replay_s, 2), "sent": sent,
             "seen": seen, "kernel_dropped": kdrop, "if_dropped": iface["rx_dropped"],
-            "sustained": seen == n and kdrop == 0}
+            "sensor_cpu_s": round(cpu, 2), "sensor_pps_per_cpu_s": round(seen / cpu) if cpu > 0 else 0,
+            "sustained": seen == n and kdrop == 0 and iface["rx_dropped"] == 0}
 
 
 def main() -> None:
@@ -105,6 +131,9 @@ def main() -> None:
     ap.add_argument("--sensor-cpu", type=int, default=1)
     ap.add_argument("--replay-cpu", type=int, default=0)
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--buffer-mb", type=int, default=64, help="the sensor's kernel ring (--buffer-mb)")
+    ap.add_argument("--sender", choices=("blast", "tcpreplay"), default="blast",
+                    help="blast (bench/blast.c: sendmmsg, qdisc bypassed) or tcpreplay -K")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/sensor_rate.py: needs root (network namespaces)")
@@ -114,14 +143,17 @@ def main() -> None:
                         "--out", a.capture, "-q"], check=True)
     n = count_packets(a.capture)
     rows = []
-    print(f"capture {a.capture}: {n} packets; sensor on CPU {a.sensor_cpu}, tcpreplay on CPU {a.replay_cpu}")
-    print("| requested pps | achieved pps | sensor saw | kernel dropped | interface dropped | sustained |")
-    print("|---:|---:|---:|---:|---:|:---:|")
+    print(f"capture {a.capture}: {n} packets; sensor on CPU {a.sensor_cpu}, {a.sender} on CPU {a.replay_cpu}")
+    print("| requested pps | achieved pps | sensor saw | kernel dropped | interface dropped | sensor CPU s | "
+          "packets per sensor CPU s | sustained |")
+    print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for i, r in enumerate(int(x) for x in a.rates.split(",")):
-        row = one_rate(a.capture, r, n, a.sensor_cpu, a.replay_cpu, f"b{os.getpid() % 1000}{i}")
+        row = one_rate(a.capture, r, n, a.sensor_cpu, a.replay_cpu, f"b{os.getpid() % 1000}{i}", a.sender,
+                       a.buffer_mb)
         rows.append(row)
         print(f"| {'top speed' if r == 0 else f'{r:,}'} | {row['achieved_pps']:,} | {row['seen']:,} / {n:,} | "
-              f"{row['kernel_dropped']:,} | {row['if_dropped']:,} | {'yes' if row['sustained'] else 'no'} |",
+              f"{row['kernel_dropped']:,} | {row['if_dropped']:,} | {row['sensor_cpu_s']} | "
+              f"{row['sensor_pps_per_cpu_s']:,} | {'yes' if row['sustained'] else 'no'} |",
               flush=True)
     if a.json_out:
         with open(a.json_out, "w") as fh:

@@ -74,23 +74,23 @@ def _digest(*paths: str) -> str:
     return h.hexdigest()[:12]
 
 
-def varied(packets: int, groups: int) -> tuple[str, dict]:
+def varied(packets: int, groups: int, reuse: bool = False) -> tuple[str, dict]:
     if not os.path.exists(BASE):
         if os.geteuid() != 0:
             raise SystemExit(f"{BASE} missing: run `sudo python bench/make_varied.py base` first")
         print("building the real-stack base capture (~2 min) ...", file=sys.stderr)
         make_varied.build_base(Path(BASE), 70.0)
-    path = os.path.join(OUT, f"varied-{packets}.pcap")
+    path = os.path.join(OUT, f"varied-{'reuse-' if reuse else ''}{packets}.pcap")
     meta_path = path[:-5] + ".json"
     digest = _digest(BASE)
     if os.path.exists(path) and os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
         if meta.get("digest") == digest and meta.get("groups") == groups and \
-                os.path.getsize(path) == meta.get("bytes"):
+                meta.get("reuse_sites") == reuse and os.path.getsize(path) == meta.get("bytes"):
             return path, meta
     print(f"growing {os.path.relpath(path, ROOT)} ({packets:,} packets) ...", file=sys.stderr)
-    meta = make_varied.grow(Path(BASE), Path(path), packets, groups)
+    meta = make_varied.grow(Path(BASE), Path(path), packets, groups, reuse)
     meta["digest"] = digest
     with open(meta_path, "w") as f:
         json.dump(meta, f)
@@ -118,9 +118,11 @@ MODES = {"db": "otwatch analyze -q --db NEW", "json": "otwatch analyze -q --db N
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="400000,1600000", help="varied capture sizes")
+    ap.add_argument("--reuse-sizes", default="1600000",
+                    help="sizes of the --reuse-sites variant (the same sites every epoch); '' for none")
     ap.add_argument("--steady-packets", type=int, default=1_600_000)
     ap.add_argument("--groups", type=int, default=make_varied.DEFAULT_GROUPS)
-    ap.add_argument("--repeat", type=int, default=2, help="interleaved rounds of the otwatch rows")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds of the otwatch rows")
     ap.add_argument("--tshark-packets", type=int, default=200_000)
     ap.add_argument("--dpkt-packets", type=int, default=400_000)
     ap.add_argument("--scapy-packets", type=int, default=20_000)
@@ -138,6 +140,9 @@ def main(argv=None) -> int:
     for n in sorted(int(x) for x in a.sizes.split(",") if x):
         p, m = varied(n, a.groups)
         caps.append({"name": f"varied {n / 1e6:g} M", "path": p, "meta": m})
+    for n in sorted(int(x) for x in a.reuse_sizes.split(",") if x):
+        p, m = varied(n, a.groups, reuse=True)
+        caps.append({"name": f"same sites {n / 1e6:g} M", "path": p, "meta": m})
     if "steady" not in skip:
         p, m = bench.capture(a.steady_packets)
         caps.append({"name": f"steady plant {a.steady_packets / 1e6:g} M", "path": p, "meta": m})
@@ -170,7 +175,7 @@ def main(argv=None) -> int:
             for mode, k, cmd in others:
                 if mode in skip:
                     continue
-                if cap is not caps[0] and cap["name"].startswith("varied") and mode != "tshark":
+                if cap is not caps[0] and not cap["name"].startswith("steady") and mode != "tshark":
                     continue            # the L2-L4 loops do not care which varied size; measured on the first
                 p, k2, b2 = (cap["path"], n, nbytes) if k <= 0 or k >= n else bench.prefix(cap["path"], k)
                 bench.warm(p)
@@ -208,7 +213,7 @@ def verdicts(res: dict) -> list[str]:
     out = ["| target (issue 12) | measured | met |", "|---|---|---|"]
     fr = bench.fmt_rate
     varied_caps = [c for c in res["results"] if c["name"].startswith("varied")]
-    for c in varied_caps:
+    for c in varied_caps + [c for c in res["results"] if c["name"].startswith("same sites")]:
         by = {r["mode"]: r for r in c["rows"]}
         if "db" in by:
             out.append(f"| {c['name']}: `analyze -q --db NEW` ≥ 1 M packets/s | {fr(by['db']['pps'])}/s | "
@@ -230,6 +235,20 @@ def verdicts(res: dict) -> list[str]:
                            f"(`{mode}`, within {RSS_SAME:.0%}) | "
                            f"{mbs} MB | "
                            f"{'yes' if hi <= lo * (1 + RSS_SAME) else '**no**'} |")
+    first = varied_caps[0] if varied_caps else None
+    for c in res["results"]:
+        if first is not None and c["name"].startswith("same sites") and first["meta"].get("groups") == \
+                c["meta"].get("groups"):
+            # grow's first epoch is the same with or without --reuse-sites: the smaller varied capture is
+            # this one's prefix, so its RSS is the "0.4 M" of a plant that goes on
+            for mode in ("db", "json", "noinv"):
+                a = next((r for r in first["rows"] if r["mode"] == mode), None)
+                b = next((r for r in c["rows"] if r["mode"] == mode), None)
+                if a and b:
+                    lo, hi = sorted((a["maxrss_mb"], b["maxrss_mb"]))
+                    out.append(f"| peak RSS the same at {first['name'].split()[1]} M and {c['name'].split()[2]} M, "
+                               f"same sites (`{mode}`, within {RSS_SAME:.0%}) | {a['maxrss_mb']:.0f}, "
+                               f"{b['maxrss_mb']:.0f} MB | {'yes' if hi <= lo * (1 + RSS_SAME) else '**no**'} |")
     for c in res["results"]:
         if c["name"].startswith("steady"):
             by = {r["mode"]: r for r in c["rows"]}
@@ -252,8 +271,9 @@ def render(res: dict) -> str:
     for c in res["results"]:
         m = c["meta"]
         mix = ", ".join(f"{k} {v * 100:.0f} %" for k, v in m.get("mix", {}).items())
-        extra = (f"; {m['sites']} sites, {m['groups'] * 2} at a time, grown from {m['base_packets']:,} real packets"
-                 if "sites" in m else "")
+        extra = (f"; {m['sites']} sites, {m['groups'] * 2} at a time"
+                 f"{' (the same ones every epoch, new connections)' if m.get('reuse_sites') else ''}, "
+                 f"grown from {m['base_packets']:,} real packets" if "sites" in m else "")
         out.append(f"**{c['name']}** (`{c['path']}`): {m['packets']:,} packets, {m['bytes'] / 1e6:,.0f} MB; "
                    f"{mix}{extra}.\n")
         out.append("| tool | packets timed | CPU s | wall s | packets/s | × tshark | peak RSS MB | peak private MB | "
@@ -268,7 +288,9 @@ def render(res: dict) -> str:
                        f"{bench.fmt_rate(r['pps'])} | {x} | {r['maxrss_mb']:.0f} | {r['anon_mb']:.0f} | {full} |")
         out.append("")
     out.append("CPU s of otwatch rows: best of the interleaved rounds (range in brackets).  dpkt and scapy "
-               "run on the first varied capture only (their per-packet cost does not depend on its size).")
+               "run on the first varied capture only (their per-packet cost does not depend on its size).  "
+               "\"same sites\" is the same base grown with `--reuse-sites`: the 8 sites of the first epoch "
+               "go on in the later ones (new connections), a plant that keeps running.")
     return "\n".join(out)
 
 

@@ -39,6 +39,8 @@ import struct
 
 import cython
 
+from otwatch.parsers.common import KEY_SCAN
+
 # ---------------------------------------------------------------------------
 # Output records.  Every record is a tuple whose first item is its tag.
 # ---------------------------------------------------------------------------
@@ -47,12 +49,16 @@ R_FLOW_END = cython.declare(cython.int, 11)   # (tag, flow_id, ts, frame, reason
                   #  payload_c, payload_s, app, tcp_state, guessed, decoded, skipped, encrypted, gap_bytes, messages)
 R_HOST = cython.declare(cython.int, 12)       # (tag, ts, frame, mac, ip, vlan, how)           first sighting of (mac, ip, vlan)
 R_HOSTSTAT = cython.declare(cython.int, 13)   # (tag, mac, ip, vlan, pkts_tx, bytes_tx, pkts_rx, bytes_rx, first_ts, last_ts)  deltas per interval
-R_LINK = cython.declare(cython.int, 14)       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport)
+R_LINK = cython.declare(cython.int, 14)       # (tag, link_id, ts, frame, app, vlan, cip, sip, sport, quiet)
+                  #  quiet: made by a flow held back by _Scans (link.seen waits for its first record)
 R_MSG = cython.declare(cython.int, 15)        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
 R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
 R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes, side)
 R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
 R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
+R_SCAN = cython.declare(cython.int, 21)       # (tag, start_ts, end_ts, src, dst, port, first_ts, first_frame, last_ts,
+                  #  last_frame, flows, flows_unreported, hosts, ports, keys, keys_unreported, units, codes, apps, capped)
+                  #  one per scanning source (dst b"") or flooded target (src b"") per interval: see _Scans
 
 # Applications (protocols) a flow can be dispatched to.
 APP_NONE = cython.declare(cython.int, 0)
@@ -252,6 +258,7 @@ class Host:
     last_ts: cython.double
     last_frame: cython.longlong
     dirty: cython.bint
+    quiet: cython.bint        # first seen in a flow held back by _Scans: no host.seen/host.traffic yet
 
     def __init__(self, mac: bytes, ip: bytes, vlan: cython.int, ts: cython.double):
         self.mac = mac
@@ -265,6 +272,7 @@ class Host:
         self.last_ts = ts
         self.last_frame = 0
         self.dirty = False
+        self.quiet = False
 
 
 @cython.final
@@ -304,6 +312,7 @@ class Flow:
     app: cython.int
     rejected: cython.int   # bit mask of apps that refused this flow
     core: object           # protocol kernel, or None
+    quiet: cython.bint     # held back by _Scans: no flow.start/flow.end (counted in a scan.summary)
     cfeed: cython.Py_ssize_t   # the kernel's C-level feed entry (compiled engine and kernels), else 0
     link_id: cython.longlong
     # reassembly, per side (c = client, s = server); next_* < 0 means unknown
@@ -343,6 +352,7 @@ class Flow:
         self.chain = None
         self.anoms = None
         self.core = None
+        self.quiet = False
         self.cfeed = 0
         self.ooo_c = []
         self.ooo_s = []
@@ -473,6 +483,261 @@ def _bytes(buf, a: cython.Py_ssize_t, b: cython.Py_ssize_t) -> bytes:
 
 @cython.final
 @cython.cclass
+class _Scan:
+    """What one source (or one target) did in the current interval: new flows and new message
+    keys, distinct targets (or sources), ports, Modbus unit ids and codes, first and last frame.
+    Sets are bounded together by ``_Scans.entries``."""
+
+    src: bytes
+    dst: bytes
+    port: cython.int
+    first_ts: cython.double
+    last_ts: cython.double
+    first_frame: cython.longlong
+    last_frame: cython.longlong
+    flows: cython.longlong
+    flows_quiet: cython.longlong
+    keys: cython.longlong
+    keys_quiet: cython.longlong
+    hosts: set
+    ports: set
+    units: set
+    codes: set
+    apps: cython.int          # bit per APP_* with new keys
+
+    def __init__(self, src: bytes, dst: bytes, port: cython.int, ts: cython.double, frame: cython.longlong):
+        self.src = src
+        self.dst = dst
+        self.port = port
+        self.first_ts = ts
+        self.last_ts = ts
+        self.first_frame = frame
+        self.last_frame = frame
+        self.flows = 0
+        self.flows_quiet = 0
+        self.keys = 0
+        self.keys_quiet = 0
+        self.hosts = set()
+        self.ports = set()
+        self.units = set()
+        self.codes = set()
+        self.apps = 0
+
+
+@cython.final
+@cython.cclass
+class _Scans:
+    """Scans and floods arrive aggregated (issue 12): per interval of packet time, new flows and
+    new message keys are counted per source address (and new flows per target address and port).
+    The first ``limits.scan_flows_per_source`` flows of a source (``scan_flows_per_target`` to a
+    target, ``scan_flows_per_interval`` in all) and its first ``scan_keys_per_source`` new keys
+    (``scan_keys_per_interval`` in all) are reported one by one as before; the rest are only
+    counted here, and at the interval's end each source or target that had anything held back
+    becomes one ``R_SCAN`` record (``scan.summary``): distinct targets/sources, ports, unit ids
+    and codes, counts, first and last frame.  At most ``scan_tracked_max`` sources and targets
+    per interval; items of others are held back too and counted (``scans.untracked``)."""
+
+    srcs: dict                 # client address -> _Scan
+    dsts: dict                 # (server address, port) -> _Scan
+    per_src: cython.longlong
+    per_dst: cython.longlong
+    per_interval: cython.longlong
+    keys_per_src: cython.longlong
+    keys_per_interval: cython.longlong
+    tracked_max: cython.Py_ssize_t
+    distinct_max: cython.longlong
+    entries: cython.longlong   # distinct items remembered this interval
+    capped: cython.bint
+    flows: cython.longlong     # new flows this interval
+    flows_reported: cython.longlong
+    keys_reported: cython.longlong
+    quiet_hosts: cython.longlong
+    untracked: cython.longlong
+    flows_quiet: cython.longlong   # held back by the interval's budget alone (this interval)
+    first_ts: cython.double        # of those
+    first_frame: cython.longlong
+
+    def __init__(self, limits):
+        self.srcs = {}
+        self.dsts = {}
+        self.per_src = getattr(limits, "scan_flows_per_source", 1024)
+        self.per_dst = getattr(limits, "scan_flows_per_target", 1024)
+        self.per_interval = getattr(limits, "scan_flows_per_interval", 16384)
+        self.keys_per_src = getattr(limits, "scan_keys_per_source", 256)
+        self.keys_per_interval = getattr(limits, "scan_keys_per_interval", 16384)
+        self.tracked_max = getattr(limits, "scan_tracked_max", 4096)
+        self.distinct_max = getattr(limits, "scan_distinct_max", 65536)
+        self.entries = 0
+        self.capped = False
+        self.flows = 0
+        self.flows_reported = 0
+        self.keys_reported = 0
+        self.quiet_hosts = 0
+        self.untracked = 0
+        self.flows_quiet = 0
+        self.first_ts = 0.0
+        self.first_frame = 0
+
+    @cython.cfunc
+    def _add(self, s: set, item) -> cython.void:
+        if item in s:
+            return
+        if self.entries >= self.distinct_max:
+            self.capped = True
+            return
+        self.entries += 1
+        s.add(item)
+
+    @cython.cfunc
+    def _src(self, cip: bytes, ts: cython.double, frame: cython.longlong) -> _Scan:
+        o = self.srcs.get(cip)
+        if o is None:
+            if len(self.srcs) >= self.tracked_max:
+                return None
+            o = _Scan(cip, b"", 0, ts, frame)
+            self.srcs[cip] = o
+        sc: _Scan = o
+        sc.last_ts = ts
+        sc.last_frame = frame
+        return sc
+
+    @cython.cfunc
+    def flow(self, cip: bytes, sip: bytes, port: cython.int, ts: cython.double,
+             frame: cython.longlong) -> cython.bint:
+        """A new flow cip → sip:port: True when it is reported one by one."""
+        quiet: cython.bint = False
+        self.flows += 1
+        s: _Scan = self._src(cip, ts, frame)
+        d: _Scan = None
+        k = (sip, port)
+        o = self.dsts.get(k)
+        if o is None and len(self.dsts) < self.tracked_max:
+            o = _Scan(b"", sip, port, ts, frame)
+            self.dsts[k] = o
+        if o is not None:
+            d = o
+            d.last_ts = ts
+            d.last_frame = frame
+            d.flows += 1
+            self._add(d.hosts, cip)
+            if d.flows > self.per_dst:
+                quiet = True
+        if s is not None:
+            s.flows += 1
+            self._add(s.hosts, sip)
+            self._add(s.ports, port)
+            if s.flows > self.per_src:
+                quiet = True
+        if s is None or d is None:
+            quiet = True
+            self.untracked += 1
+        if not quiet and self.flows_reported >= self.per_interval:
+            quiet = True
+            self.flows_quiet += 1       # past the interval's budget: in the interval's own summary
+        if quiet:
+            if s is not None:
+                s.flows_quiet += 1
+            if d is not None:
+                d.flows_quiet += 1
+            return False
+        self.flows_reported += 1
+        return True
+
+    def key(self, cip: bytes, sip: bytes, app: cython.int, unit: cython.int, code: cython.int, ts: cython.double,
+            frame: cython.longlong) -> bool:
+        """A message key new to a link of client *cip* and server *sip*: True when it is reported
+        one by one."""
+        s: _Scan = self._src(cip, ts, frame)
+        if s is None:
+            self.untracked += 1
+            return False
+        s.keys += 1
+        self._add(s.hosts, sip)
+        s.apps |= 1 << app
+        if unit >= 0:
+            self._add(s.units, unit)
+        if code >= 0:
+            self._add(s.codes, (app << 16) | code)
+        if s.keys > self.keys_per_src or self.keys_reported >= self.keys_per_interval:
+            s.keys_quiet += 1
+            return False
+        self.keys_reported += 1
+        return True
+
+    @cython.cfunc
+    def flush(self, out: list, start: cython.double, end: cython.double) -> cython.void:
+        """One R_SCAN per source past its own budget of flows or keys and per target past its
+        budget of flows; one for the interval (source and target b"") when its own budget held
+        flows back; then a new interval."""
+        sc: _Scan
+        for o in self.srcs.values():
+            sc = o
+            if sc.flows > self.per_src or sc.keys_quiet > 0:
+                out.append(_scan_record(sc, start, end, self.capped))
+        for o in self.dsts.values():
+            sc = o
+            if sc.flows > self.per_dst:
+                out.append(_scan_record(sc, start, end, self.capped))
+        if self.flows_quiet > 0:
+            out.append((R_SCAN, start, end, b"", b"", 0, start, 0, end, 0, self.flows,
+                        self.flows_quiet, 0, 0, 0, 0, 0, 0, (), self.capped))
+        self.flows_quiet = 0
+        self.srcs = {}
+        self.dsts = {}
+        self.entries = 0
+        self.capped = False
+        self.flows = 0
+        self.flows_reported = 0
+        self.keys_reported = 0
+
+
+@cython.cfunc
+def _scan_record(sc: _Scan, start: cython.double, end: cython.double, capped: cython.bint) -> tuple:
+    apps = tuple(APP_NAMES[a] for a in range(len(APP_NAMES)) if (sc.apps >> a) & 1)
+    dst: bytes = sc.dst
+    if sc.src and len(sc.hosts) == 1:
+        dst = next(iter(sc.hosts))      # a source that reached one target names it
+    return (R_SCAN, start, end, sc.src, dst, sc.port, sc.first_ts, sc.first_frame, sc.last_ts,
+            sc.last_frame, sc.flows, sc.flows_quiet, len(sc.hosts), len(sc.ports), sc.keys, sc.keys_quiet,
+            len(sc.units), len(sc.codes), apps, capped)
+
+
+@cython.final
+@cython.cclass
+class _LinkScan:
+    """The scan hook a link's tally dicts hold under ``parsers.common.KEY_SCAN``: kernels ask it
+    before reporting a new key (``new_key``); it answers from the client's budget in ``_Scans``.
+    ``int_count`` is 0: the interval flush skips it."""
+
+    scans: _Scans
+    cip: bytes
+    sip: bytes
+    app: cython.int
+    int_count = cython.declare(cython.longlong, visibility="readonly")
+
+    def __init__(self, scans: _Scans, cip: bytes, sip: bytes, app: cython.int):
+        self.scans = scans
+        self.cip = cip
+        self.sip = sip
+        self.app = app
+        self.int_count = 0
+
+    def new_key(self, unit, code, ts, frame) -> bool:
+        """*unit*: Modbus unit id, else -1; *code*: function code, packet type or service id."""
+        return self.scans.key(self.cip, self.sip, self.app, unit, code, ts, frame)
+
+    def as_list(self) -> list:
+        return []
+
+    def __eq__(self, other):
+        return hasattr(other, "new_key")
+
+    def __repr__(self):
+        return "_LinkScan()"
+
+
+@cython.final
+@cython.cclass
 class Engine:
     # configuration
     kernels: dict          # app -> (CoreClass, probe function[, side_hint function or None])
@@ -532,6 +797,8 @@ class Engine:
     n_vlan: cython.longlong
     ot_bytes: cython.longlong
     counters: dict
+    scans: _Scans
+    quiet_ctx: cython.bint         # hosts made now belong to a flow held back (see _host)
 
     def __init__(self, kernels: dict, limits, port_map: dict, tls_ports: dict,
                  detail_all: cython.bint = False, interval: cython.double = 60.0):
@@ -589,6 +856,8 @@ class Engine:
         self.n_vlan = 0
         self.ot_bytes = 0
         self.counters = {}
+        self.scans = _Scans(limits)
+        self.quiet_ctx = False
 
     # ------------------------------------------------------------------
     # small helpers
@@ -638,6 +907,8 @@ class Engine:
             "flows.active": self.nflows,
             "flows.created": self.next_fid - 1,
             "ot.stream_bytes": self.ot_bytes,
+            "scans.untracked": self.scans.untracked,
+            "scans.hosts_unreported": self.scans.quiet_hosts,
         })
         return d
 
@@ -1069,11 +1340,22 @@ class Engine:
     def _host(self, mac: bytes, ip: bytes, vlan: cython.int, how: str) -> Host:
         k = (mac, ip, vlan)
         h = self.hosts.get(k)
+        hh: Host
         if h is None:
-            h = Host(mac, ip, vlan, self.now)
-            self.hosts[k] = h
+            hh = Host(mac, ip, vlan, self.now)
+            self.hosts[k] = hh
+            if self.quiet_ctx:
+                hh.quiet = True
+                self.scans.quiet_hosts += 1
+            else:
+                self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
+            return hh
+        hh = h
+        if hh.quiet and not self.quiet_ctx:
+            # first seen in a flow held back by a scan summary; now in one reported: seen now
+            hh.quiet = False
             self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
-        return h
+        return hh
 
     @cython.cfunc
     def _fragment(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, ihl: cython.Py_ssize_t,
@@ -1479,6 +1761,13 @@ class Engine:
         dmac_b = _bytes(self.cur, dmac, dmac + 6) if dmac >= 0 else b""
         sip = _ip_bytes(shi, slo)
         dip = _ip_bytes(dhi, dlo)
+        # scans and floods: past the source's, target's or interval's budget the flow is tracked
+        # but reported only in the interval's scan summary (_Scans)
+        if sender_is_client:
+            f.quiet = not self.scans.flow(sip, dip, dport, self.now, self.frame)
+        else:
+            f.quiet = not self.scans.flow(dip, sip, sport, self.now, self.frame)
+        self.quiet_ctx = f.quiet
         if sender_is_client:
             f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = shi, slo, sport, dhi, dlo, dport
             f.host_c = self._host(smac_b, sip, vlan, "ip")
@@ -1501,8 +1790,10 @@ class Engine:
                 f.link_id = self._link(f, APP_TLS, cip, sip2)
             elif len(self.kernels) > 0:
                 f.probing = True
-        self.out.append((R_FLOW_NEW, f.fid, self.now, self.frame, ipproto, vlan, cip, f.a_port, sip2, f.b_port,
-                         cmac, smac2, guessed, APP_NAMES[f.app], f.link_id))
+        self.quiet_ctx = False
+        if not f.quiet:
+            self.out.append((R_FLOW_NEW, f.fid, self.now, self.frame, ipproto, vlan, cip, f.a_port, sip2, f.b_port,
+                             cmac, smac2, guessed, APP_NAMES[f.app], f.link_id))
         return f
 
     @cython.cfunc
@@ -1558,9 +1849,13 @@ class Engine:
             lid: cython.longlong = self.next_link
             self.next_link += 1
             v = (lid, {}, {})      # tallies of what the client sends, of what the server sends
+            hook = _LinkScan(self.scans, cip, sip, app)      # the client's scan budget (parsers.common.KEY_SCAN)
+            v[1][KEY_SCAN] = hook
+            v[2][KEY_SCAN] = hook
             self.links[k] = v
             self.link_seen[lid] = (app, v[1], v[2])
-            self.out.append((R_LINK, lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port))
+            self.out.append((R_LINK, lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port,
+                             self.quiet_ctx))
         return v[0]
 
     @cython.cfunc
@@ -1983,9 +2278,11 @@ class Engine:
             prev.chain = f.chain
         f.chain = None
         self.nflows -= 1
-        self.out.append((R_FLOW_END, f.fid, f.last_ts, f.last_frame, reason, f.first_ts,
-                         f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s, f.payload_c, f.payload_s,
-                         APP_NAMES[f.app], f.state, f.guessed, decoded, skipped, encrypted, f.gap_bytes, messages))
+        if not f.quiet:
+            self.out.append((R_FLOW_END, f.fid, f.last_ts, f.last_frame, reason, f.first_ts,
+                             f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s, f.payload_c, f.payload_s,
+                             APP_NAMES[f.app], f.state, f.guessed, decoded, skipped, encrypted, f.gap_bytes,
+                             messages))
         f.core = None
         f.cfeed = 0
 
@@ -2055,14 +2352,16 @@ class Engine:
                         t.int_bytes = 0
         for h in self.hosts.values():
             if h.dirty:
-                self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,
-                                 h.first_ts, h.last_ts))
+                if not h.quiet:     # (a host only seen in flows held back: in the scan summary)
+                    self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx,
+                                     h.bytes_rx, h.first_ts, h.last_ts))
                 h.pkts_tx = 0
                 h.bytes_tx = 0
                 h.pkts_rx = 0
                 h.bytes_rx = 0
                 h.dirty = False
         start = self.interval_start
+        self.scans.flush(self.out, start, now)
         if now - self.interval_start >= self.interval:
             # whole intervals elapsed; q >= 1 here, so truncation is the floor on both paths
             # (a double `//` differs compiled vs interpreted when the quotient rounds)

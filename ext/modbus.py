@@ -65,6 +65,7 @@ DETAIL = cython.declare(cython.const_uchar[:], spec.DETAIL_TABLE)
 COVER = cython.declare(cython.const_uchar[:], spec.COVER_TABLE)
 KEY_COVERAGE = cython.declare(cython.int, spec.KEY_COVERAGE)
 KEY_OVERFLOW = cython.declare(cython.int, spec.KEY_OVERFLOW)
+KEY_SCAN = cython.declare(tuple, common.KEY_SCAN)
 SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
 # An MBAP length over MAX_LEN but at most this (an ADU of at most 266 bytes, a few over the
 # 260 of the spec) is framed by its length when a plausible header follows it: that is how
@@ -796,6 +797,15 @@ class ModbusCore:
         return n
 
     @cython.cfunc
+    def _budget(self, unit: cython.int, fc: cython.int, ts: cython.double, frame: cython.Py_ssize_t) -> cython.bint:
+        """A key new to the link, about to be reported: may it be (the engine's scan hook,
+        ``common.KEY_SCAN``: the client's budget of new keys per interval)?  True without one."""
+        hook = self.seen.get(KEY_SCAN)
+        if hook is None:
+            return True
+        return hook.new_key(unit, fc, ts, frame)
+
+    @cython.cfunc
     def _cover(self, unit: cython.int, fc: cython.int, rw: cython.int, a: cython.longlong,
                q: cython.longlong) -> cython.bint:
         """Add addresses [a, a + q) to the link's coverage set of (*unit*, *fc*, *rw*); True if
@@ -925,6 +935,8 @@ class ModbusCore:
             # new: a key new to the link that reaches new addresses (past the key cap: only
             # counted, the overflow anomaly says so)
             req.new = t.count == 1 and self.ckey is key and self._is_new(key, unit, fc)
+            if req.new and not req.detail and not self.detail_all:
+                req.new = self._budget(unit, fc, ts, frame)
             detail = req.detail or req.new
             if fc & 0x7F == 0 or fc & EXC_BIT:
                 a1 = "modbus.invalid_function_code"
@@ -1000,6 +1012,8 @@ class ModbusCore:
             t = self._count(self.seen_s, key, total, ts, frame, 1, out)
             # new (unit, function, code) on the link (spec.DETAIL_TABLE); past the key cap counted
             detail = t.count == 1 and self.ckey is key
+            if detail and not self.detail_all:
+                detail = self._budget(unit, fc & 0x7F, ts, frame)
             key = self.ckey
             if fc & 0x7F == 0:
                 a2 = "modbus.invalid_function_code"
@@ -1025,7 +1039,8 @@ class ModbusCore:
             else:
                 t = self._count(self.seen_s, (MSG_RESPONSE, unit, fc, ABSENT, ABSENT), total, ts, frame, 1, out)
                 key = self.ckey
-                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or (t.count == 1 and key[1] != KEY_OVERFLOW)
+                detail = (DETAIL[fc] & DETAIL_RESP) != 0 or (t.count == 1 and key[1] != KEY_OVERFLOW
+                                                              and (self.detail_all or self._budget(unit, fc, ts, frame)))
             if fc == 0:
                 a2 = "modbus.invalid_function_code"
                 d2 = "response with function code 0"

@@ -107,6 +107,7 @@ def _mask(types) -> int:
 _FLAGS2_MASK = cython.declare(cython.int, _mask(t for t, f in _spec.REQUIRED_FLAGS.items() if f == 0x02))
 _DETAIL_MASK = cython.declare(cython.int, _mask(_spec.ALWAYS_DETAILED))
 _KEY_OVERFLOW = cython.declare(cython.int, _spec.KEY_OVERFLOW)
+_KEY_SCAN = cython.declare(tuple, _common.KEY_SCAN)
 _CLIENT_MASK = cython.declare(cython.int, _mask(_spec.CLIENT_TYPES))
 _SERVER_MASK = cython.declare(cython.int, _mask(_spec.SERVER_TYPES))
 assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._publish, repeat path
@@ -719,7 +720,11 @@ class MQTTCore:
                 n: Tally = Tally(nbytes, ts, frame)
                 seen[key] = n
                 self.last_tally = n
-                return True
+                if self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0:
+                    return True
+                # new to the link: reported within the client's budget (the engine's scan hook)
+                hook = seen.get(_KEY_SCAN)
+                return hook is None or hook.new_key(-1, typ, ts, frame)
             key = (key[0], _KEY_OVERFLOW)
             self.last_key = key
             t = seen.get(key)

@@ -51,7 +51,7 @@ import struct
 
 import cython
 
-from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, REC_ANOMALY, REC_MSG
+from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, KEY_SCAN, REC_ANOMALY, REC_MSG
 from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.parsers.opcua import spec as _spec
 
@@ -125,6 +125,28 @@ _TID_FLAGS = cython.declare(bytes, bytes(
     (1 if t in _spec.SERVICE_IDS else 0) | (2 if t in _spec.ALWAYS_DETAILED_SERVICE_IDS else 0) for t in range(16384)
 ))
 _TID_KEYS = cython.declare(list, [(_spec.MSG_SERVICE, t) if t in _spec.SERVICE_IDS else None for t in range(16384)])
+# node-keyed request ids (flag 4) and which node list each has (_NK_*)
+_NK_READ = cython.declare(cython.int, 1)
+_NK_WRITE = cython.declare(cython.int, 2)
+_NK_CALL = cython.declare(cython.int, 3)
+_NK_BROWSE = cython.declare(cython.int, 4)
+_NK_HISTORY = cython.declare(cython.int, 5)
+_NK_OF: dict = {"Read": 1, "Write": 2, "Call": 3, "Browse": 4, "HistoryRead": 5}
+assert set(_NK_OF) == set(_spec.NODE_KEYED_SERVICES)
+_TID_NK = cython.declare(bytes, bytes(
+    _NK_OF[_spec.SERVICES[t].service] if t in _spec.NODE_KEYED_REQUEST_IDS else 0 for t in range(16384)
+))
+_KEY_NODES = cython.declare(cython.int, _spec.KEY_NODES)
+_KEY_SCAN = cython.declare(tuple, KEY_SCAN)
+_KEY_OVERFLOW = cython.declare(cython.int, _spec.KEY_OVERFLOW)
+_KEY_UNPARSED = cython.declare(cython.int, _spec.KEY_UNPARSED)
+_NODES_MAX = cython.declare(cython.longlong, _spec.NODES_MAX_PER_REQUEST)
+_MAX_NESTING = cython.declare(cython.int, _spec.MAX_NESTING)
+# encoded size of the fixed-size built-in types (Part 6 §5.2.2), 0 for the others
+_FIXED_SIZE = cython.declare(bytes, bytes([0, 1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 0, 8, 16, 0, 0, 0, 0, 4,
+                                           0, 0, 0, 0, 0, 0]))
+_FNV_OFFSET = cython.declare(cython.ulonglong, 0xCBF29CE484222325)
+_FNV_PRIME = cython.declare(cython.ulonglong, 0x100000001B3)
 _SIG_LEN = cython.declare(dict, {uri: entry[3] for uri, entry in _spec.SECURITY_POLICIES.items()})
 
 # Each connection keeps the Tally of every fixed key it counted in a small list indexed
@@ -166,10 +188,11 @@ A_CHANNEL_MISMATCH = "opcua.secure_channel_mismatch"
 A_GAP = "opcua.gap_in_message"
 A_TRUNCATED = "opcua.truncated_chunk"
 A_INCOMPLETE = "opcua.incomplete_message"
+A_KEY_OVERFLOW = "opcua.key_overflow"
 
 ANOMALY_IDS = (
     A_BAD_HEADER, A_CHUNK_TOO_LARGE, A_NEGOTIATED, A_MESSAGE_TOO_LARGE, A_TOO_MANY_CHUNKS,
-    A_TOO_MANY_PARTIAL, A_SHORT_CHUNK, A_CHANNEL_MISMATCH, A_GAP, A_TRUNCATED, A_INCOMPLETE,
+    A_TOO_MANY_PARTIAL, A_SHORT_CHUNK, A_CHANNEL_MISMATCH, A_GAP, A_TRUNCATED, A_INCOMPLETE, A_KEY_OVERFLOW,
 )
 
 
@@ -289,6 +312,321 @@ def _tid_flags(tid: cython.long) -> cython.int:
     return _TID_FLAGS[tid]
 
 
+# --- skipping encoded values (Part 6 §5.2): each returns the offset after the value, or -1
+# when it overruns *end* or is invalid.  Every read is checked against *end* first.
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_string(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
+    """String, ByteString, XmlElement: Int32 length (-1 null) and the bytes."""
+    if i < 0 or i + 4 > end:
+        return -1
+    n: cython.longlong = _i32(buf, i)
+    if n < -1:
+        return -1
+    if n <= 0:
+        return i + 4
+    if n > end - i - 4:
+        return -1
+    return i + 4 + n
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_nodeid(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+                 expanded: cython.bint) -> cython.Py_ssize_t:
+    """NodeId (the flag bits 0x80 namespace URI, 0x40 server index only when *expanded*)."""
+    if i < 0 or i >= end:
+        return -1
+    enc: cython.int = buf[i] & 0xFF
+    t: cython.int = enc & 0x3F
+    n: cython.Py_ssize_t
+    if (enc & 0xC0) != 0 and not expanded:
+        return -1
+    if t == 0:
+        n = i + 2
+    elif t == 1:
+        n = i + 4
+    elif t == 2:
+        n = i + 7
+    elif t == 3 or t == 5:
+        n = _skip_string(buf, i + 3, end)
+    elif t == 4:
+        n = i + 19
+    else:
+        return -1
+    if n < 0 or n > end:
+        return -1
+    if enc & 0x80:
+        n = _skip_string(buf, n, end)
+    if n >= 0 and (enc & 0x40):
+        n += 4
+        if n > end:
+            return -1
+    return n
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_ext(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t) -> cython.Py_ssize_t:
+    """ExtensionObject: NodeId, encoding byte, and a length-prefixed body for 1 and 2."""
+    i = _skip_nodeid(buf, i, end, False)
+    if i < 0 or i >= end:
+        return -1
+    enc: cython.int = buf[i] & 0xFF
+    if enc == 0:
+        return i + 1
+    if enc == 1 or enc == 2:
+        return _skip_string(buf, i + 1, end)
+    return -1
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_diag(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+               depth: cython.int) -> cython.Py_ssize_t:
+    """DiagnosticInfo: mask; SymbolicId, NamespaceUri, Locale, LocalizedText (Int32 each),
+    AdditionalInfo (String), InnerStatusCode, InnerDiagnosticInfo."""
+    while True:
+        if depth > _MAX_NESTING or i < 0 or i >= end:
+            return -1
+        m: cython.int = buf[i] & 0xFF
+        i += 1
+        i += 4 * (((m >> 0) & 1) + ((m >> 1) & 1) + ((m >> 2) & 1) + ((m >> 3) & 1))
+        if m & 0x10:
+            i = _skip_string(buf, i, end)
+            if i < 0:
+                return -1
+        if m & 0x20:
+            i += 4
+        if i > end:
+            return -1
+        if not (m & 0x40):
+            return i
+        depth += 1
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_element(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, t: cython.int,
+                  depth: cython.int) -> cython.Py_ssize_t:
+    """One value of built-in type *t* (1..25)."""
+    size: cython.int = _FIXED_SIZE[t] if 0 <= t <= 25 else 0
+    if size > 0:
+        return i + size if i + size <= end else -1
+    if t == 12 or t == 15 or t == 16:
+        return _skip_string(buf, i, end)
+    if t == 17:
+        return _skip_nodeid(buf, i, end, False)
+    if t == 18:
+        return _skip_nodeid(buf, i, end, True)
+    if t == 20:
+        return _skip_string(buf, i + 2, end)
+    if t == 21:
+        if i >= end:
+            return -1
+        m: cython.int = buf[i] & 0xFF
+        i += 1
+        if m & 1:
+            i = _skip_string(buf, i, end)
+        if i >= 0 and (m & 2):
+            i = _skip_string(buf, i, end)
+        return i
+    if t == 22:
+        return _skip_ext(buf, i, end)
+    if t == 23:
+        return _skip_datavalue(buf, i, end, depth + 1)
+    if t == 24:
+        return _skip_variant(buf, i, end, depth + 1)
+    if t == 25:
+        return _skip_diag(buf, i, end, depth + 1)
+    return -1
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_variant(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+                  depth: cython.int) -> cython.Py_ssize_t:
+    if depth > _MAX_NESTING or i < 0 or i >= end:
+        return -1
+    m: cython.int = buf[i] & 0xFF
+    t: cython.int = m & 0x3F
+    i += 1
+    if t > 25:
+        return -1
+    if not (m & 0x80):
+        if t == 0:
+            return i
+        return _skip_element(buf, i, end, t, depth)
+    if i + 4 > end:
+        return -1
+    n: cython.longlong = _i32(buf, i)
+    i += 4
+    if n < -1 or (n > 0 and t == 0):
+        return -1
+    k: cython.longlong
+    size: cython.int = _FIXED_SIZE[t]
+    if n > 0:
+        if n > end - i:     # every element takes at least one byte
+            return -1
+        if size > 0:
+            if n * size > end - i:
+                return -1
+            i += n * size
+        else:
+            for k in range(n):
+                i = _skip_element(buf, i, end, t, depth)
+                if i < 0:
+                    return -1
+    if m & 0x40:
+        if i + 4 > end:
+            return -1
+        n = _i32(buf, i)
+        i += 4
+        if n < -1 or (n > 0 and n * 4 > end - i):
+            return -1
+        if n > 0:
+            i += n * 4
+    return i
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _skip_datavalue(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t,
+                    depth: cython.int) -> cython.Py_ssize_t:
+    """DataValue: mask; Variant, StatusCode, SourceTimestamp, SourcePicoseconds, ServerTimestamp,
+    ServerPicoseconds."""
+    if depth > _MAX_NESTING or i < 0 or i >= end:
+        return -1
+    m: cython.int = buf[i] & 0xFF
+    i += 1
+    if m & 0x01:
+        i = _skip_variant(buf, i, end, depth + 1)
+        if i < 0:
+            return -1
+    if m & 0x02:
+        i += 4
+    if m & 0x04:
+        i += 8
+    if m & 0x10:
+        i += 2
+    if m & 0x08:
+        i += 8
+    if m & 0x20:
+        i += 2
+    return i if i <= end else -1
+
+
+def _nodes(buf, body: cython.Py_ssize_t, end: cython.Py_ssize_t, nk: cython.int):
+    """The node list of a node-keyed request whose encoded body (after its type id) is
+    buf[body:end]: a list of the encoded bytes that identify each node (spec.NODE_KEYED_SERVICES),
+    or None when it does not parse."""
+    return _nodes_c(buf, body, end, nk)
+
+
+@cython.cfunc
+def _nodes_c(buf: cython.p_const_uchar, i: cython.Py_ssize_t, end: cython.Py_ssize_t, nk: cython.int) -> list:
+    # RequestHeader: AuthenticationToken, Timestamp, RequestHandle, ReturnDiagnostics,
+    # AuditEntryId, TimeoutHint, AdditionalHeader
+    i = _skip_nodeid(buf, i, end, False)
+    if i < 0:
+        return None
+    i = _skip_string(buf, i + 16, end)
+    if i < 0:
+        return None
+    i = _skip_ext(buf, i + 4, end)
+    if i < 0:
+        return None
+    if nk == _NK_READ:
+        i += 12                     # MaxAge, TimestampsToReturn
+    elif nk == _NK_BROWSE:
+        i = _skip_nodeid(buf, i, end, False)    # View: ViewId, Timestamp, ViewVersion
+        if i < 0:
+            return None
+        i += 16                     # ... and RequestedMaxReferencesPerNode
+    elif nk == _NK_HISTORY:
+        i = _skip_ext(buf, i, end)  # HistoryReadDetails
+        if i < 0:
+            return None
+        i += 5                      # TimestampsToReturn, ReleaseContinuationPoints
+    if i < 0 or i + 4 > end:
+        return None
+    n: cython.longlong = _i32(buf, i)
+    i += 4
+    if n < -1 or n > _NODES_MAX or (n > 0 and n > end - i):
+        return None
+    nodes: list = []
+    k: cython.longlong
+    a: cython.Py_ssize_t
+    z: cython.Py_ssize_t
+    for k in range(n):
+        a = i
+        i = _skip_nodeid(buf, i, end, False)
+        if i < 0:
+            return None
+        if nk == _NK_READ or nk == _NK_WRITE:
+            i += 4                  # AttributeId
+            z = i
+            i = _skip_string(buf, i, end)           # IndexRange
+            if i < 0:
+                return None
+            if nk == _NK_READ:
+                i = _skip_string(buf, i + 2, end)   # DataEncoding (QualifiedName)
+            else:
+                i = _skip_datavalue(buf, i, end, 0)
+        elif nk == _NK_CALL:
+            i = _skip_nodeid(buf, i, end, False)    # MethodId
+            z = i
+            if i < 0 or i + 4 > end:
+                return None
+            m: cython.longlong = _i32(buf, i)      # InputArguments
+            i += 4
+            if m < -1 or (m > 0 and m > end - i):
+                return None
+            while m > 0 and i >= 0:
+                i = _skip_variant(buf, i, end, 0)
+                m -= 1
+        elif nk == _NK_BROWSE:
+            z = i
+            i = _skip_nodeid(buf, i + 4, end, False)   # BrowseDirection, ReferenceTypeId
+            if i >= 0:
+                i += 9              # IncludeSubtypes, NodeClassMask, ResultMask
+        else:
+            z = i
+            i = _skip_string(buf, i, end)           # IndexRange
+            if i >= 0:
+                i = _skip_string(buf, i + 2, end)   # DataEncoding
+            if i >= 0:
+                i = _skip_string(buf, i, end)       # ContinuationPoint
+        if i < 0 or i > end or z > end:
+            return None
+        nodes.append(bytes(buf[a:z]))
+    return nodes
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _fnv(nodes: list) -> cython.ulonglong:
+    """FNV-1a (64 bits) over the nodes' bytes, each followed by its length (so that a different
+    cut of the same bytes differs): one number for the key, the same compiled and interpreted."""
+    h: cython.ulonglong = _FNV_OFFSET
+    b: bytes
+    j: cython.Py_ssize_t
+    n: cython.Py_ssize_t
+    p: cython.p_const_uchar
+    for o in nodes:
+        b = o
+        n = len(b)
+        if cython.compiled:
+            p = b
+            for j in range(n):
+                h = (h ^ p[j]) * _FNV_PRIME
+        else:
+            for j in range(n):
+                h = ((h ^ b[j]) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        h = (h ^ (n & 0xFF)) * _FNV_PRIME if cython.compiled else ((h ^ (n & 0xFF)) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def probe(data, start, end) -> int:
     """2: a HEL/RHE with chunk 'F', sane size and protocol version; 1: any other
     plausible UA TCP header (or a prefix of one); 0: not OPC UA."""
@@ -399,6 +737,33 @@ def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double) -> cython.void:
 
 @cython.final
 @cython.cclass
+class _NodeSet:
+    """The nodes one node-keyed service named on a link direction so far (encoded bytes, see
+    spec.NODE_KEYED_SERVICES), at most ``limits.link_keys_max``.  Stored in the link's tallies
+    under ``(spec.KEY_NODES, type_id)``; ``int_count`` is always 0, so the engine's interval flush
+    never reports it."""
+
+    nodes = cython.declare(set, visibility="readonly")
+    int_count = cython.declare(cython.longlong, visibility="readonly")
+
+    def __init__(self):
+        self.nodes = set()
+        self.int_count = 0
+
+    def as_list(self) -> list:
+        return sorted(self.nodes)
+
+    def __eq__(self, other):
+        if hasattr(other, "nodes"):     # (the other implementation's class too)
+            return self.nodes == other.nodes
+        return NotImplemented
+
+    def __repr__(self):
+        return "_NodeSet(%d nodes)" % len(self.nodes)
+
+
+@cython.final
+@cython.cclass
 class _Partial:
     """One message being assembled from chunks."""
 
@@ -473,6 +838,7 @@ class OPCUACore:
     _d1: _Direction
     _tallies: list  # slot (+ _NSLOTS for the server's messages) -> Tally counted by this connection (see _S_*)
     seen_s: dict    # tallies of the server's messages (`seen`: the client's); `seen` itself when not given
+    _keys_max: cython.Py_ssize_t    # limits.link_keys_max: keys per link direction, nodes per node set
 
     def __init__(self, seen, detail_all=False, limits=DEFAULT_LIMITS, seen_server=None):
         self.seen = seen if seen is not None else {}
@@ -492,6 +858,7 @@ class OPCUACore:
         self._max_message = limits.opcua_max_message
         self._chunk_limit = min(limits.stream_max_buffer, limits.opcua_max_message)
         self._max_chunks = limits.opcua_max_chunks
+        self._keys_max = getattr(limits, "link_keys_max", 4096)
         self._mismatch_reported = False
         self._d0 = _Direction()
         self._d1 = _Direction()
@@ -744,7 +1111,11 @@ class OPCUACore:
             seen[key] = n
             if slot > 0:
                 self._tallies[slot] = n
-            return True
+            if always or self.detail_all:
+                return True
+            # new to the link: reported within the client's budget (the engine's scan hook)
+            hook = seen.get(_KEY_SCAN)
+            return hook is None or hook.new_key(-1, key[1] if len(key) > 1 and key[0] == _MSG else key[0], ts, frame)
         tt = t
         _bump(tt, nbytes, ts)
         if slot > 0:
@@ -752,13 +1123,82 @@ class OPCUACore:
         return always or self.detail_all
 
     @cython.cfunc
-    def _service(self, side: cython.int, tid: cython.long, nbytes: cython.longlong, ts: cython.double,
-                 frame: cython.longlong) -> tuple:
+    def _nodes_key(self, side: cython.int, tid: cython.long, nk: cython.int, buf: cython.p_const_uchar,
+                   b: cython.Py_ssize_t, e: cython.Py_ssize_t, nbytes: cython.longlong, ts: cython.double,
+                   frame: cython.longlong, out: list) -> tuple:
+        """Tally a node-keyed request (its type id at buf[b], its end at *e*): keyed
+        ``(MSG_SERVICE, tid, node count, FNV-1a of the nodes)``; reported when its key is new
+        and it names a node the link direction's node set of *tid* does not hold, or no node
+        at all (every node
+        is added; a full set holds no more, so past it a new key is reported).  Past
+        ``link_keys_max`` keys a new key counts under ``(MSG_SERVICE, tid, -2, -2)``
+        (the first time per service: ``opcua.key_overflow``); a node list that does not
+        parse under ``(MSG_SERVICE, tid, -1, 0)``."""
+        self.messages += 1
+        body: cython.Py_ssize_t = _skip_nodeid(buf, b, e, False)
+        nodes: list = None
+        if body >= 0:
+            nodes = _nodes_c(buf, body, e, nk)
+        key: tuple
+        if nodes is None:
+            key = (_MSG, tid, _KEY_UNPARSED, 0)
+        else:
+            key = (_MSG, tid, len(nodes), _fnv(nodes))
+        seen: dict = self.seen_s if side else self.seen
+        t = seen.get(key)
+        tt: Tally
+        if t is not None:
+            tt = t
+            _bump(tt, nbytes, ts)
+            return key if self.detail_all else None
+        if len(seen) >= self._keys_max:
+            key = (_MSG, tid, _KEY_OVERFLOW, _KEY_OVERFLOW)
+            t = seen.get(key)
+            if t is not None:
+                tt = t
+                _bump(tt, nbytes, ts)
+                return key if self.detail_all else None
+            self._anomaly(out, side, ts, frame, A_KEY_OVERFLOW,
+                          "more than %d keys on this link direction; new %s requests counted together"
+                          % (self._keys_max, _spec.SERVICES[tid].service))
+            seen[key] = Tally(nbytes, ts, frame)
+            return key if self.detail_all else None
+        seen[key] = Tally(nbytes, ts, frame)
+        if nodes is None or self.detail_all:
+            return key
+        sk = (_KEY_NODES, tid)
+        o = seen.get(sk)
+        if o is None:
+            o = _NodeSet()
+            seen[sk] = o
+        ns: _NodeSet = o
+        have: set = ns.nodes
+        new: cython.bint = len(nodes) == 0      # an empty list (Bad_NothingToDo) is new once
+        for x in nodes:
+            if x not in have:
+                new = True
+                if len(have) < self._keys_max:
+                    have.add(x)
+        if not new:
+            return None
+        # new to the link: reported within the client's budget (the engine's scan hook)
+        hook = seen.get(_KEY_SCAN)
+        return key if hook is None or hook.new_key(-1, tid, ts, frame) else None
+
+    @cython.cfunc
+    def _service(self, side: cython.int, tid: cython.long, buf: cython.p_const_uchar, b: cython.Py_ssize_t,
+                 e: cython.Py_ssize_t, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong,
+                 out: list) -> tuple:
         """Tally a plaintext service message of type id *tid* (-1: not a ns=0 numeric
-        NodeId): its key when a record must be emitted, else None.  One call where
-        there were four (key, slot, flags, _record): calls dominate interpreted."""
+        NodeId) whose type id is at buf[b] and which ends at *e*: its key when a record must
+        be emitted, else None.  One call where there were four (key, slot, flags, _record):
+        calls dominate interpreted."""
         slot: cython.int = 0
+        nk: cython.int
         if 0 <= tid < _TID_MAX:
+            nk = _TID_NK[tid]
+            if nk != 0:
+                return self._nodes_key(side, tid, nk, buf, b, e, nbytes, ts, frame, out)
             slot = _TID_SLOT[tid]
         if slot == 0:
             # not a known service: no slot, never always detailed
@@ -947,7 +1387,8 @@ class OPCUACore:
             if code == _CLO:
                 key = _KEY_CLO if self._record(side, _KEY_CLO, _S_CLO, size, ts, frame, True) else None
             else:
-                key = self._service(side, _type_id(buf, p + _SYM_BODY, q - sig), size, ts, frame)
+                key = self._service(side, _type_id(buf, p + _SYM_BODY, q - sig), buf, p + _SYM_BODY, q - sig,
+                                    size, ts, frame, out)
             if key is not None:
                 out.append((_REC_MSG, side, ts, frame, key, self._raw_single(buf, p, q - sig, sig), self._ctx(False)))
             return
@@ -1033,7 +1474,7 @@ class OPCUACore:
         slot: cython.int
         always: cython.bint = True
         if part.kind == _MSG:
-            key = self._service(side, _type_id(raw, _SYM_BODY, n), part.wire, ts, frame)
+            key = self._service(side, _type_id(raw, _SYM_BODY, n), raw, _SYM_BODY, n, part.wire, ts, frame, out)
             if key is not None:
                 out.append((_REC_MSG, side, ts, frame, key, bytes(raw), self._ctx(encrypted)))
             return

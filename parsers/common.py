@@ -5,6 +5,8 @@ on port 502".  Sides are plain ints so the compiled kernels can use them.
 """
 from __future__ import annotations
 
+import re
+
 CLIENT = 0
 SERVER = 1
 SIDE_NAMES = ("client", "server")
@@ -21,6 +23,14 @@ FEED_VIOLATION = -1  # "this is not my protocol"; the engine detaches an unconfi
 # these attributes (the compiled kernels bump them as C fields; the engine reads them
 # at each interval flush and zeroes int_count/int_bytes).  Read as a sequence it
 # gives them in this order, so ``t[T_COUNT]`` works too.
+KEY_SCAN = (-3,)
+"""Where the engine puts a link's scan hook in both of its tally dicts (``ext/engine.py``
+``_LinkScan``): kernels call ``seen[KEY_SCAN].new_key(unit, code, ts, frame)`` before
+reporting a key new to the link (not an always-detailed message) and report it only when that
+returns True (the source's budget, ``limits.scan_keys_per_source``).  Without the engine (the
+sans-IO connections, kernel tests) there is no hook and every new key is reported.  Its
+``int_count`` is always 0: the interval flush never reports it."""
+
 T_COUNT = 0          # count: messages with this key, all time
 T_BYTES = 1          # nbytes: their bytes
 T_FIRST_TS = 2       # first_ts
@@ -83,6 +93,10 @@ def new_tally(nbytes: int, ts: float, frame: int) -> Tally:
     return Tally(nbytes, ts, frame)
 
 
+# What escape() rewrites: C0, DEL, C1, the backslash, LINE/PARAGRAPH SEPARATOR.
+_UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\\\\\u2028\\u2029]")
+
+
 def escape(text: str | bytes, limit: int = 256) -> str:
     """Make an attacker-controlled string safe to show anywhere.
 
@@ -92,6 +106,10 @@ def escape(text: str | bytes, limit: int = 256) -> str:
     """
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8", "backslashreplace")
+    if _UNSAFE.search(text) is None:        # the common case: nothing to escape, one C scan
+        if len(text) > limit:
+            return text[:limit] + "…[+%d]" % (len(text) - limit)
+        return text
     out = []
     for ch in text:
         o = ord(ch)

@@ -68,6 +68,34 @@ class Limits:
     write) coverage set.  Beyond it the smallest gap between two runs is filled (counted in
     ``modbus.coverage_filled``): a sweep that leaves holes stays bounded, at the price of
     treating the filled gap's addresses as seen."""
+    # --- scans and floods (engine: ext/engine.py _Scans; docs/observations.md scan.summary) ---
+    scan_flows_per_source: int = 1024
+    """New flows one client address may open per interval that are reported one by one
+    (``flow.start``/``flow.end``, ``host.seen`` of hosts they reveal).  Beyond, they are tracked
+    as usual but reported only in the source's ``scan.summary`` of the interval (distinct
+    targets and ports, counts, first and last frame).  A SCADA server reconnecting to hundreds
+    of PLCs a minute stays below; a host or port scan goes past it within seconds."""
+    scan_flows_per_target: int = 1024
+    """The same per (server address, port): a SYN or connection flood from many (spoofed)
+    sources to one service is summarised per target."""
+    scan_flows_per_interval: int = 16384
+    """New flows reported one by one per interval over all sources: the hard bound on
+    ``flow.start`` observations (and ``host.seen`` from flows) per interval."""
+    scan_keys_per_source: int = 256
+    """New message keys (Modbus unit/function/registers, MQTT topics, OPC UA node sets) one
+    client may have reported one by one per interval, over all its links.  Beyond, the kernels
+    still tally them (under their key up to ``link_keys_max``) but report them only in the
+    source's ``scan.summary`` (distinct units and codes, counts, first/last frame).  Always
+    detailed messages (CONNECT, programming functions, device identification …) are never
+    held back."""
+    scan_keys_per_interval: int = 16384
+    """New message keys reported one by one per interval over all sources."""
+    scan_tracked_max: int = 4096
+    """Sources and targets summarised per interval (each table); new flows and keys of sources
+    and targets beyond are not reported one by one either (counted in ``scans.untracked``)."""
+    scan_distinct_max: int = 65536
+    """Distinct items (targets, ports, unit ids, codes) remembered per interval over every
+    summary; past it the distinct counts stop growing and the summaries say ``capped``."""
     anomalies_reported_per_flow: int = 256
     """Anomalies of one id reported per flow before sampling starts: enough for a whole sweep of
     the 256 Modbus function codes or unit ids to stay visible.  Past it, one in

@@ -51,6 +51,8 @@ def _mac(b: bytes) -> str:
 _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
 _FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
 _TRANSPORTS = {6: "tcp", 17: "udp"}
+_new_aggregate = O.positional(O.Aggregate)     # the per-record observations, built without the frozen
+_new_message = O.positional(O.Message)         # __init__'s setattr per field (observations.positional)
 
 _AUX_CACHE_MAX = 4096
 """DNS/mDNS/LLMNR answers whose names are remembered: the same answer (bar its
@@ -130,6 +132,7 @@ class Pipeline:
         self.decoders = Decoders()
         self._links: dict[int, _LinkInfo] = {}
         self._flows: dict[int, tuple] = {}      # flow_id -> (client, server, server_port, carried app name)
+        self._quiet_links: dict[int, tuple] = {}  # link_id -> (ts, frame, vlan): link.seen not emitted yet
         self._tls_apps = {int(p): n for p, n in s.tls_ports.items()}
         self.counts = {"observations": 0}
         self.source = ""
@@ -201,23 +204,32 @@ class Pipeline:
         for r in self.engine.take():
             self._record(r)
 
+    def _link_seen(self, lid: int) -> None:
+        """A link made by a flow held back in a scan summary carries its first record: seen now."""
+        ts, frame, vlan = self._quiet_links.pop(lid)
+        li = self._links[lid]
+        self._emit(O.LinkSeen(ts, frame, lid, li.protocol, vlan, li.client, li.server, li.port))
+
     def _record(self, r: tuple) -> None:
         tag = r[0]
+        if self._quiet_links and tag in (15, 16, 17) and r[2] in self._quiet_links:
+            self._link_seen(r[2])
         if tag == 17:   # R_AGG
             _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side = r
             kind, op, target = self.decoders.describe(app, key)
             li = self._links[lid]
-            self._emit(O.Aggregate(li.protocol, kind, op, target, "request" if side == common.CLIENT else "response",
-                                   lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
-                                   icount, ibytes, key))
+            self._emit(_new_aggregate(li.protocol, kind, op, target,
+                                      "request" if side == common.CLIENT else "response",
+                                      lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
+                                      icount, ibytes, key))
         elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)
             event = self.decoders.decode(app, key, raw, ctx, side)
             li = self._links[lid]
-            self._emit(O.Message(ts, frame, li.protocol, kind, op, target,
-                                 "request" if side == common.CLIENT else "response",
-                                 lid, fid, li.client, li.server, li.port, event, key))
+            self._emit(_new_message(ts, frame, li.protocol, kind, op, target,
+                                    "request" if side == common.CLIENT else "response",
+                                    lid, fid, li.client, li.server, li.port, event, key))
         elif tag == 16:  # R_ANOMALY
             _, app, lid, fid, side, ts, frame, aid, detail = r
             self._emit(O.Anomaly(ts, frame, aid, self._app_names[app] if app else "", lid, fid,
@@ -243,14 +255,23 @@ class Pipeline:
             _, mac, ip, vlan, ptx, btx, prx, brx, first_ts, last_ts = r
             self._emit(O.HostTraffic(_mac(mac), _ip(ip), vlan, ptx, btx, prx, brx, first_ts, last_ts))
         elif tag == 14:  # R_LINK
-            _, lid, ts, frame, app, vlan, cip, sip, sport = r
+            _, lid, ts, frame, app, vlan, cip, sip, sport, quiet = r
             li = _LinkInfo(app, _ip(cip), _ip(sip), sport)
             self._links[lid] = li
-            self._emit(O.LinkSeen(ts, frame, lid, app, vlan, li.client, li.server, sport))
+            if quiet:       # made by a flow held back in a scan summary: seen when it carries something
+                self._quiet_links[lid] = (ts, frame, vlan)
+            else:
+                self._emit(O.LinkSeen(ts, frame, lid, app, vlan, li.client, li.server, sport))
         elif tag == 18:  # R_AUX
             self._aux(r)
         elif tag == 19:  # R_INTERVAL
             self._emit(O.IntervalEnd(r[1], r[2]))
+        elif tag == 21:  # R_SCAN
+            (_, start, end, src, dst, port, first_ts, first_frame, last_ts, last_frame, flows, flows_q, hosts, ports,
+             keys, keys_q, units, codes, apps, capped) = r
+            self._emit(O.ScanSummary(start, end, _ip(src), _ip(dst), port, first_ts, first_frame, last_ts, last_frame,
+                                     flows, flows_q, hosts, ports, keys, keys_q, units, codes, tuple(apps),
+                                     bool(capped)))
 
     def _aux(self, r: tuple) -> None:
         _, kind, fid, side, ts, frame, smac, sip, dip, payload = r

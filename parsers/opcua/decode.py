@@ -94,7 +94,8 @@ MESSAGE_KINDS = {
 
 # ------------------------------------------------------------------ describe
 def describe(key: tuple) -> tuple[str, str, str]:
-    """(kind, op, target) for a kernel key; target is "" (service keys name no object)."""
+    """(kind, op, target) for a kernel key; target is "" except for node-keyed requests
+    (``nodes=<count>``, ``overflow`` past the key cap, ``unparsed``)."""
     if not key:
         return "opcua.unknown", "other", ""
     code = key[0]
@@ -102,7 +103,12 @@ def describe(key: tuple) -> tuple[str, str, str]:
         info = spec.SERVICES.get(key[1])
         if info is None:
             return "opcua.unknown_service", "other", "type_id=%d" % key[1]
-        return "opcua." + spec.snake(info.name), info.op, ""
+        target = ""
+        if len(key) >= 4:       # node-keyed request (spec.NODE_KEYED_SERVICES): (type, tid, count, digest)
+            n = key[2]
+            target = "overflow" if n == spec.KEY_OVERFLOW else "unparsed" if n == spec.KEY_UNPARSED else \
+                "nodes=%d" % n
+        return "opcua." + spec.snake(info.name), info.op, target
     kind = MESSAGE_KINDS.get(code)
     if kind is None:
         return "opcua.unknown", "other", ""

@@ -335,7 +335,31 @@ del _name, _req, _resp, _op, _detail
 
 SERVICE_IDS = frozenset(SERVICES)
 """Every known service type id; the kernel's plausibility test for plaintext bodies."""
-ALWAYS_DETAILED_SERVICE_IDS = frozenset(t for t, s in SERVICES.items() if s.always_detailed)
+NODE_KEYED_SERVICES = {"Read": "NodeId, AttributeId of each ReadValueId",
+                       "HistoryRead": "NodeId of each HistoryReadValueId",
+                       "Write": "NodeId, AttributeId of each WriteValue",
+                       "Call": "ObjectId, MethodId of each CallMethodRequest",
+                       "Browse": "NodeId of each BrowseDescription"}
+"""Services whose requests the kernel keys by the node ids they name (docs/protocols/opcua.md,
+"Node-keyed services"): what identifies one node in each."""
+NODE_KEYED_REQUEST_IDS = frozenset(t for t, s in SERVICES.items() if s.is_request and s.service in NODE_KEYED_SERVICES)
+NODE_KEYED_IDS = frozenset(t for t, s in SERVICES.items() if s.service in NODE_KEYED_SERVICES)
+ALWAYS_DETAILED_SERVICE_IDS = frozenset(t for t, s in SERVICES.items() if s.always_detailed) - NODE_KEYED_IDS
+"""Reported every time.  Write and Call (requests and responses) are node-keyed instead: a
+request is reported when it names a node (with attribute, or object and method) not named before
+on the link in that service; a response when its key is new."""
+KEY_NODES = 0
+"""``key[0]`` of a link direction's node set of one service ``(KEY_NODES, type_id)`` in the
+kernel's tallies (not a message key: it never reaches the consumers)."""
+KEY_OVERFLOW = -2
+"""``(MSG_SERVICE, type_id, KEY_OVERFLOW, KEY_OVERFLOW)``: new keys of a node-keyed service past
+``limits.link_keys_max`` on the link direction, counted together (target ``overflow``)."""
+KEY_UNPARSED = -1
+"""``(MSG_SERVICE, type_id, KEY_UNPARSED, 0)``: a node-keyed request whose node list does not
+parse (the full decoder says why)."""
+NODES_MAX_PER_REQUEST = 65535
+"""Node list entries read from one request (each takes at least 3 bytes, so a message under
+limits.opcua_max_message has fewer); beyond, the request is unparsed."""
 OPEN_SECURE_CHANNEL_REQUEST = 446
 OPEN_SECURE_CHANNEL_RESPONSE = 449
 CLOSE_SECURE_CHANNEL_REQUEST = 452

@@ -137,6 +137,9 @@ _RECON = [
     _r("recon.modbus_function_sweep", "high", "reconnaissance", "Modbus function code sweep", "T0888"),
     _r("recon.modbus_unit_sweep", "high", "reconnaissance", "Modbus unit id sweep", "T0846"),
     _r("recon.modbus_register_sweep", "medium", "reconnaissance", "Modbus register sweep", "T0861"),
+    _r("recon.key_overflow", "medium", "reconnaissance",
+       "A link exceeded its distinct-message cap (a sweep or flood of new keys)", "T0861"),
+    _r("recon.opcua_node_sweep", "medium", "reconnaissance", "OPC UA node id sweep", "T0861"),
 ]
 
 _DOS = [
@@ -146,6 +149,9 @@ _DOS = [
     _r("dos.mqtt_resource_exhaustion", "medium", "dos", "MQTT client exhausting broker resources", "T0814"),
     _r("dos.opcua_resource_exhaustion", "high", "dos", "OPC UA messages beyond negotiated or sane limits", "T0814"),
     _r("dos.mqtt_connection_flood", "high", "dos", "Flood of MQTT connections from one source", "T0814"),
+    _r("dos.mqtt_topic_flood", "medium", "dos", "Flood of new MQTT topics from one client", "T0814"),
+    _r("dos.flow_flood", "high", "dos", "Flood of new connections to one service (SYN or connection flood)",
+       "T0814"),
 ]
 
 _AUTH = [
@@ -174,6 +180,9 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.modbus_function_sweep": {"codes": 12, "window": SCAN_WINDOW},
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
     "recon.modbus_register_sweep": {"ranges": 64, "failed": 8, "window": SCAN_WINDOW},
+    "recon.opcua_node_sweep": {"nodes": 256},
+    "dos.mqtt_topic_flood": {"topics": 256},
+    "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
 }
@@ -208,6 +217,9 @@ ANOMALY_RULES: dict[str, str] = {
     "modbus.response_mismatch": "protocol.modbus_response_mismatch",
     "modbus.unanswered_request": "protocol.modbus_unanswered",
     "modbus.pending_overflow": "dos.modbus_request_flood",
+    "modbus.key_overflow": "recon.key_overflow",
+    "mqtt.key_overflow": "recon.key_overflow",
+    "opcua.key_overflow": "recon.key_overflow",
     "mqtt.double_connect": "protocol.mqtt_violation",
     "mqtt.wrong_direction": "protocol.mqtt_violation",
     "mqtt.unknown_protocol_level": "protocol.mqtt_malformed",

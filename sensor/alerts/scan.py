@@ -27,6 +27,23 @@ least recently active forgotten first, counted), each holding at most
   ``recon.modbus_register_sweep``: ``ranges`` (64) distinct (table, address,
   quantity) requests, or ``failed`` (8) distinct addresses answered with
   exception 2 (illegal data address).
+* **Scan summaries** (``ScanSummary``, docs/observations.md ``scan.summary``):
+  past the engine's per-interval budgets a scan is not a flow or a message per
+  probe but one summary per scanning source (or flooded target) per interval,
+  with distinct counts and its first and last frame.  ``summary()`` raises, for
+  each summary, at most one finding per rule whose threshold its distinct counts
+  cross — ``recon.host_scan`` (``hosts``), ``recon.port_scan`` (``ports``),
+  ``recon.modbus_unit_sweep`` (``units``), ``recon.modbus_function_sweep``
+  (``codes``), ``recon.modbus_register_sweep`` (new Modbus keys, ``ranges``,
+  when neither of those explains them),
+  ``dos.mqtt_topic_flood``, ``recon.opcua_node_sweep`` (new keys of those
+  protocols, ``keys``), ``dos.flow_flood`` (a target's summary: ``flows``
+  from ``hosts`` sources) — with the summary's first frame as evidence and its
+  last frame, counts and interval in the details.  Its finding key is the one
+  the per-probe path uses (``(src,)``, ``(src, dst)``), so a scan that began
+  below the budgets and went on past them is one alert: this detector is the one
+  source of truth for a sweep alert; the baseline's ``baseline.*_sweep`` rules
+  say something else (new to what was learned) and stay.
 * When a threshold is crossed, the detector raises one finding per item it
   kept as a sample (the first ``SAMPLES`` items of the window, with their
   frames: the evidence of the scan's start), then one per further distinct
@@ -52,6 +69,8 @@ SAMPLES = 15
 """Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
 
 DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k.startswith("recon.")}
+SUMMARY_DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k in ("dos.mqtt_topic_flood", "dos.flow_flood",
+                                                                 "recon.opcua_node_sweep")}
 WINDOW = SCAN_WINDOW
 GATEWAY_EXCEPTIONS = frozenset({10, 11})    # Modbus Application Protocol v1.1b3 §7: gateway path / target failed
 ILLEGAL_DATA_ADDRESS = 2
@@ -132,6 +151,22 @@ class ScanDetector:
         self.ranges = mk("recon.modbus_register_sweep", "ranges")
         self.ranges_failed = mk("recon.modbus_register_sweep", "failed")
 
+        def th(rule: str, name: str) -> float:
+            return s.threshold(rule, name, DEFAULTS[rule][name]) if rule in DEFAULTS and name in DEFAULTS[rule] \
+                else s.threshold(rule, name, SUMMARY_DEFAULTS[rule][name])
+
+        self.sink = sink
+        self.summary_thresholds = {
+            "recon.host_scan": th("recon.host_scan", "hosts"),
+            "recon.port_scan": th("recon.port_scan", "ports"),
+            "recon.modbus_unit_sweep": th("recon.modbus_unit_sweep", "units"),
+            "recon.modbus_function_sweep": th("recon.modbus_function_sweep", "codes"),
+            "recon.modbus_register_sweep": th("recon.modbus_register_sweep", "ranges"),
+            "dos.mqtt_topic_flood": th("dos.mqtt_topic_flood", "topics"),
+            "recon.opcua_node_sweep": th("recon.opcua_node_sweep", "nodes"),
+            "dos.flow_flood": th("dos.flow_flood", "flows"),
+        }
+
     # -- probes ------------------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi) -> None:
         """Called by the stage with the FlowInfo it popped (None when the start was not seen)."""
@@ -198,3 +233,59 @@ class ScanDetector:
             self.ranges_failed.add(key, (unit, getattr(e, "table", ""), addr), ev,
                                    lambda n: f"{src} requested {n} register addresses of {dst} that do not "
                                              f"exist (register sweep)", fields)
+
+    # -- scan summaries ----------------------------------------------------------------
+    def summary(self, o: O.ScanSummary) -> None:
+        """One finding per rule whose threshold the summary's distinct counts cross."""
+        ev = self.ctx.evidence(o.first_frame, o.first_ts) if o.first_frame else self.ctx.evidence(0, o.first_ts)
+        src, dst = o.source, o.target
+        details = {"summary": True, "interval": [o.start_ts, o.end_ts], "last_frame": o.last_frame,
+                   "last_ts": o.last_ts, "flows": o.flows, "flows_unreported": o.flows_unreported,
+                   "hosts": o.hosts, "ports": o.ports, "keys": o.keys, "keys_unreported": o.keys_unreported,
+                   "units": o.units, "codes": o.codes, "capped": o.capped}
+        th = self.summary_thresholds
+        self.counts["summaries"] = self.counts.get("summaries", 0) + 1
+        more = "+" if o.capped else ""
+
+        def fire(rule: str, key: tuple, n: int, message: str, **fields) -> None:
+            self.sink.raise_finding(finding(rule, key, message, ev, details=dict(details, distinct=n), **fields))
+
+        if not src:         # a flooded target (or the interval's budget): many sources
+            if o.flows >= th["dos.flow_flood"]:
+                where = f"{dst}:{o.port}" if dst else "the network"
+                fire("dos.flow_flood", (dst, o.port) if dst else ("*",), o.flows,
+                     f"{o.flows} new connections to {where} from {o.hosts}{more} sources in "
+                     f"{o.end_ts - o.start_ts:.0f} s (flood)", dst=dst, port=o.port)
+            return
+        if o.flows and o.hosts >= th["recon.host_scan"]:
+            fire("recon.host_scan", (src,), o.hosts, f"{src} probed {o.hosts}{more} hosts (host scan; "
+                 f"{o.flows} new flows in {o.end_ts - o.start_ts:.0f} s)", src=src)
+        if o.flows and o.ports >= th["recon.port_scan"]:
+            fire("recon.port_scan", (src, dst), o.ports, f"{src} probed {o.ports}{more} ports"
+                 + (f" of {dst}" if dst else f" on {o.hosts} hosts") + " (port scan)", src=src, dst=dst)
+        protos = set(o.protocols)
+        fields = {"src": src, "dst": dst}
+        if "modbus" in protos:
+            where = f" on {dst}" if dst else f" on {o.hosts} servers"
+            if o.units >= th["recon.modbus_unit_sweep"]:
+                fire("recon.modbus_unit_sweep", (src, dst), o.units,
+                     f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)", protocol="modbus",
+                     **fields)
+            if o.codes >= th["recon.modbus_function_sweep"]:
+                fire("recon.modbus_function_sweep", (src, dst), o.codes,
+                     f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
+                     protocol="modbus", **fields)
+            # new keys not explained by a unit or function code sweep: new register ranges
+            if len(protos) == 1 and o.keys >= th["recon.modbus_register_sweep"] \
+                    and o.units < th["recon.modbus_unit_sweep"] and o.codes < th["recon.modbus_function_sweep"]:
+                fire("recon.modbus_register_sweep", (src, dst), o.keys,
+                     f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
+                     f"(register sweep)", protocol="modbus", **fields)
+        if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"]:
+            fire("dos.mqtt_topic_flood", (src, dst), o.keys,
+                 f"{src} used {o.keys} new MQTT topics in {o.end_ts - o.start_ts:.0f} s (topic flood)",
+                 protocol="mqtt", **fields)
+        if protos == {"opcua"} and o.keys >= th["recon.opcua_node_sweep"]:
+            fire("recon.opcua_node_sweep", (src, dst), o.keys,
+                 f"{src} named {o.keys} new OPC UA node sets in {o.end_ts - o.start_ts:.0f} s (node id sweep)",
+                 protocol="opcua", **fields)

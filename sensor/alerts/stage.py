@@ -10,6 +10,7 @@ observation type (one dict lookup; everything else costs nothing):
   scan detector (probes);
 * ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``);
 * ``Anomaly``: ``anomalies``;
+* ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
 * ``SourceStart`` (when the engine emits it): evidence names that source and
   its frames count from 1;
 * ``IntervalEnd``: inventory events are pulled (``assets``) and the book is
@@ -45,7 +46,8 @@ class AlertStage:
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
-                          O.Anomaly: self.anomalies.anomaly, O.IntervalEnd: self._interval}
+                          O.Anomaly: self.anomalies.anomaly, O.IntervalEnd: self._interval,
+                          O.ScanSummary: self.scan.summary}
         source_start = getattr(O, "SourceStart", None)
         if source_start is not None:      # the engine restarts frame numbers per source and says so
             self._dispatch[source_start] = self._source

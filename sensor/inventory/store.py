@@ -19,7 +19,9 @@ observation (``sensor.observations``); ``inv.close()`` at the end.
   loaded at open time, so successive runs on several captures merge
   (first_seen keeps the earliest, last_seen the latest, counters add up).
 * Changes are ``model.AssetEvent``s: returned by ``note(obs)``, collected by
-  ``take_events()`` and written to ``asset_events`` with their batch.
+  ``take_events()``, handed to ``on_events`` (if set) as they happen — the
+  ``class.changed`` that ``flush`` decides included — and written to
+  ``asset_events`` with their batch.
 
 Identity of an asset (rule 1 of this module: all of it is decided in
 ``_host``):
@@ -302,6 +304,10 @@ class Inventory:
         self.local_nets: set[tuple[int, int, str]] = set()
         """(vlan, IP version, /24 or /64) that ARP claims show on the segment: what is on-link."""
         self._link_vlan: dict[int, int] = {}
+        self._agg_links: dict[int, tuple] = {}
+        """link id -> (flush generation, vlan, client, server, their peer rows and keys): _on_aggregate's
+        fast path, valid until the next flush."""
+        self._flush_gen = 0
         self._dirty: dict[str, dict[tuple, dict]] = {name: {} for name in PKS}
         self._deleted: dict[str, set[tuple]] = {name: set() for name in PKS}
         self._dirty_assets = self._dirty["assets"]
@@ -352,11 +358,18 @@ class Inventory:
 
     def flush(self) -> list[AssetEvent]:
         """Write everything changed since the last flush in one transaction; return its events."""
-        for aid in list(self._reclassify):
+        before = len(self._events)
+        self._flush_gen += 1
+        for aid in sorted(self._reclassify):     # sorted: the same event order whatever the hash seed
             a = self.assets.get(aid)
             if a is not None:
                 self._classify(a)
         self._reclassify.clear()
+        if len(self._events) != before:           # class.changed: decided here, told like the others
+            new = self._events[before:]
+            self._untaken.extend(new)
+            if self.on_events is not None:
+                self.on_events(new)
         events = self._events
         self._events = []
         if not any(self._dirty.values()) and not any(self._deleted.values()) and not events:
@@ -420,15 +433,13 @@ class Inventory:
         return ev
 
     # ------------------------------------------------------------------ consumer
-    def observe(self, obs: Any) -> None:
-        self.note(obs)
-
     def note(self, obs: Any) -> list[AssetEvent]:
         """Fold one observation into memory; return the asset events it caused."""
         events = self._events
         before = len(events)
         self.counts["observations"] += 1
-        h = self._handlers.get(type(obs))
+        cls = type(obs)
+        h = self._handlers.get(cls)
         if h is not None:
             h(self, obs)
         if len(events) != before:
@@ -439,9 +450,12 @@ class Inventory:
         else:
             new = []
         self._since_flush += 1
-        if self._since_flush >= self.batch or isinstance(obs, O.IntervalEnd):
+        if self._since_flush >= self.batch or cls is O.IntervalEnd:
             self.flush()
         return new
+
+    observe = note
+    """The consumer interface (the pipeline ignores the events returned)."""
 
     # ------------------------------------------------------------------ rows
     def _event(self, typ: str, aid: str, ts: float, frame: int, **detail) -> None:
@@ -1000,19 +1014,50 @@ class Inventory:
                         b["mqtt_wildcard"] = b.get("mqtt_wildcard", 0) + 1
 
     def _on_aggregate(self, g: O.Aggregate) -> None:
+        n = g.interval_count
+        if not n:
+            return
         vlan = self._link_vlan.get(g.link_id, 0)
+        hit = self._agg_links.get(g.link_id)
+        if hit is not None and hit[0] == self._flush_gen and hit[1] == vlan:
+            # The same link as an earlier aggregate since the last flush: its assets and peer rows were
+            # found, touched and marked for writing then; they are used again only while each is still
+            # the one the maps hold (an asset merged or moved, an address re-owned, a peer row re-keyed
+            # since: the full path below).
+            _, _, c, s, crow, srow, ckey, skey = hit
+            owner = self.ip_owner
+            if (owner.get((vlan, g.client)) == c.id and owner.get((vlan, g.server)) == s.id
+                    and c.t["peers"].get(ckey) is crow and s.t["peers"].get(skey) is srow
+                    and self.assets.get(c.id) is c and self.assets.get(s.id) is s):
+                self._aggregate_rows(g, c, crow, srow, n)
+                return
         c = self.assets.get(self.ip_owner.get((vlan, g.client), ""))
         s = self.assets.get(self.ip_owner.get((vlan, g.server), ""))
-        if c is None or s is None or not g.interval_count:
+        if c is None or s is None:
             return
+        crow = self._peer(c, s, g.protocol, "client", g.server_port, g.last_ts, 0, g.client, g.server)
+        srow = self._peer(s, c, g.protocol, "server", g.server_port, g.last_ts, 0, g.server, g.client)
+        if crow is not None and srow is not None and c is not s:
+            if len(self._agg_links) >= MAX_FLOWS:
+                self._agg_links.clear()
+            self._agg_links[g.link_id] = (self._flush_gen, vlan, c, s, crow, srow,
+                                          (s.id, g.protocol, "client", g.server_port),
+                                          (c.id, g.protocol, "server", g.server_port))
+        self._aggregate_rows(g, c, crow, srow, n)
+
+    def _aggregate_rows(self, g: O.Aggregate, c: Asset, crow: dict | None, srow: dict | None, n: int) -> None:
+        """Count aggregate *g* into the two peer rows of its link and the client's behaviour."""
         op = "device_id" if g.kind in DEVICE_ID_KINDS else g.op
-        for x, y, d, xip, yip in ((c, s, "client", g.client, g.server), (s, c, "server", g.server, g.client)):
-            row = self._peer(x, y, g.protocol, d, g.server_port, g.last_ts, 0, xip, yip)
+        ts = g.last_ts
+        for row in (crow, srow):
             if row is not None:
-                row["ops"][op] = row["ops"].get(op, 0) + g.interval_count
-                row["messages"] += g.interval_count
-                if g.last_ts > (row["last_seen"] or 0):
-                    row["last_seen"] = g.last_ts
+                ops = row["ops"]
+                ops[op] = ops.get(op, 0) + n
+                row["messages"] += n
+                if ts > (row["last_seen"] or 0):
+                    row["last_seen"] = ts
+                if ts and ts < (row.get("first_seen") or ts):
+                    row["first_seen"] = ts
         is_request = bool(g.key) and g.key[0] == 1 if g.protocol == "modbus" else True
         if g.protocol == "modbus" and is_request:
             ops = self._behaviour(c).setdefault("modbus_ops", {})

@@ -29,6 +29,7 @@ PRELOAD = (
     "cryptography.hazmat.primitives.asymmetric.ed25519", "cryptography.hazmat.primitives.asymmetric.ed448",
     "netaddr", "otwatch.sensor.inventory.store", "otwatch.sensor.jsonout",
     "otwatch.sensor.sinks.outbox", "otwatch.sensor.sinks.deliver", "otwatch.sensor.sinks.alertfeed",
+    "otwatch.sensor.sinks.assetfeed",
     "otwatch.sensor.live.loop", "otwatch.sensor.live.config",
 )
 """Modules imported before privilege is given up.  The pipeline imports decoders when their
@@ -123,7 +124,8 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     from ..inventory.store import default_path, open_inventory
     from ..pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
     from ..sinks.alertfeed import OutboxAlerts
-    from ..sinks.outbox import Outbox
+    from ..sinks.assetfeed import AssetChanges
+    from ..sinks.outbox import CAPTURE_APPEND_WAIT, Outbox
     from .loop import SensorLoop
     from .reload import Reloader
 
@@ -136,7 +138,7 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     source = f"iface:{cfg.interface}"
     try:
         inventory = open_inventory(db_path)
-        outbox = Outbox(db_path, max_records=cfg.outbox_max)
+        outbox = Outbox(db_path, max_records=cfg.outbox_max, append_wait=CAPTURE_APPEND_WAIT)
     except Exception as exc:   # noqa: BLE001 - any failure to open the store is fatal, said in one line
         cap.close()
         _fail(f"{escape(db_path)}: cannot open the database: {exc}")
@@ -151,12 +153,16 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     alerts, checker = _alerts(cfg, inventory)
     consumers.extend(alerts.consumers)
     alerts.start_file(source, 0)
+    changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after)
+    inventory.on_events = changes.on_events
+    consumers.append(changes)
     pipe = Pipeline(consumers, settings)
     pipe.start_interface(cfg.interface)     # SourceStart "iface:<name>": the evidence source of every frame
     host = socket.gethostname()
     started = time.time()
 
     def heartbeat(st: dict) -> None:
+        changes.tick(time.time() - cfg.interval)   # live packet time is this clock: quiet on a silent network too
         outbox.append("heartbeat", f"hb:{host}:{int(started)}:{loop.beats}", "info", time.time(),
                       {"message": f"sensor {host} alive on {source}", **st})
 
@@ -169,7 +175,7 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     alerts.book.add_listener(OutboxAlerts(outbox))
 
     def run() -> int:
-        return _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests,
+        return _run(loop, cap, host, started, source, outbox, inventory, alerts, changes, json_out, db_path, dests,
                     lambda deliverers, start: Reloader(config_path, flags or {}, cfg, alerts, checker, deliverers,
                                                        loop, start))
 
@@ -177,8 +183,10 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     return run
 
 
-def _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, db_path, dests, reloader) -> int:
+def _run(loop, cap, host, started, source, outbox, inventory, alerts, changes, json_out, db_path, dests,
+         reloader) -> int:
     from ..sinks.deliver import Deliverer
+    from ..store import StoreError
 
     def start(dest):
         d = Deliverer(db_path, dest, host)
@@ -195,10 +203,14 @@ def _run(loop, cap, host, started, source, outbox, inventory, alerts, json_out, 
     finally:
         alerts.finish()
         inventory.close()
+        changes.finish()
         if json_out is not None:
             json_out.close()
         heartbeat_final = {"message": f"sensor {host} stopped on {source}", **loop.stats()}
-        outbox.append("heartbeat", f"hb:{host}:{int(started)}:stop", "info", time.time(), heartbeat_final)
+        try:
+            outbox.append("heartbeat", f"hb:{host}:{int(started)}:stop", "info", time.time(), heartbeat_final)
+        except StoreError as exc:
+            log.warning("last heartbeat not recorded: %s", exc)
         for d in deliverers.values():
             d.stop(timeout=5.0)
         cap.close()

@@ -16,6 +16,7 @@ Every key the command line has, under the same name (flags override the file)::
     heartbeat: 60               # seconds between heartbeat records and stats log lines
     interval: 60                # seconds of packet time per aggregate interval
     outbox_max: 100000
+    asset_quiet_after: 600      # seconds without a packet before a talking asset is reported quiet
     ports: {modbus: [5020]}
 
 All errors are reported at once; a bad file on SIGHUP keeps the old config.
@@ -48,6 +49,7 @@ class SensorConfig:
     heartbeat: float = 60.0
     interval: float = 60.0
     outbox_max: int = 100_000
+    asset_quiet_after: float = 600.0
     ports: dict = field(default_factory=dict)
 
     def merged(self, **flags) -> "SensorConfig":
@@ -62,9 +64,9 @@ class SensorConfig:
 
 _TYPES = {"interface": str, "bpf": str, "snaplen": int, "buffer_mb": int, "promisc": bool, "user": str, "db": str,
           "policy": str, "syslog": list, "jsonl": str, "heartbeat": (int, float), "interval": (int, float),
-          "outbox_max": int, "ports": dict}
+          "outbox_max": int, "asset_quiet_after": (int, float), "ports": dict}
 _RANGES = {"snaplen": (64, 262144), "buffer_mb": (1, 4096), "heartbeat": (1, 86400), "interval": (1, 86400),
-           "outbox_max": (100, 100_000_000)}
+           "outbox_max": (100, 100_000_000), "asset_quiet_after": (1, 30 * 86400)}
 
 
 def _where(path: str, node) -> str:

@@ -43,6 +43,10 @@ OP_TECHNIQUE = {"write": "T0855", "program": "T0843", "diagnostic": "T0888", "re
 OP_SEVERITY = {"program": "critical", "write": "high", "publish": "high", "call": "high"}
 """A denied program download is worse than a denied write, which is worse than a denied read."""
 OP_SEVERITY_DEFAULT = "medium"
+OVERFLOW_SEVERITY = "high"
+"""Operations past a link's key cap (unit, function code, registers or topic unknown) on a conduit
+that does not allow every operation: any of them may be a write, so they are judged as one (T0855)."""
+OVERFLOW_TECHNIQUE = "T0855"
 OT_FLOW_SEVERITY = "high"       # an OT protocol across a boundary
 OTHER_FLOW_SEVERITY = "medium"  # any other flow across a boundary
 
@@ -54,4 +58,5 @@ def flow_technique(ot_protocol: bool, transport: str) -> str:
 
 
 __all__ = ["Rule", "RULES", "FLOW_DENIED", "OPERATION_DENIED", "SECURITY_MODE", "OP_TECHNIQUE",
-           "OP_SEVERITY", "OP_SEVERITY_DEFAULT", "OT_FLOW_SEVERITY", "OTHER_FLOW_SEVERITY", "flow_technique"]
+           "OP_SEVERITY", "OP_SEVERITY_DEFAULT", "OVERFLOW_SEVERITY", "OVERFLOW_TECHNIQUE", "OT_FLOW_SEVERITY",
+           "OTHER_FLOW_SEVERITY", "flow_technique"]

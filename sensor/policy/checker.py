@@ -16,6 +16,13 @@ It reads the observation stream (sensor/observations.py):
   key the kernel tallied without a message, e.g. after its first occurrence was
   reported) raises only when no message with that key on that link did, with
   frame 0 and the aggregate's last time.
+* Operations past a link's key cap (``operations.OVERFLOW``): the kernels count
+  new keys beyond ``limits.link_keys_max`` under one overflow key whose unit,
+  function code, registers or topic are unknown.  A conduit that does not allow
+  every such operation denies them (``code: key_overflow``, high, T0855): an
+  attacker cannot hide a write behind thousands of junk keys.  The evidence is
+  the frame of the link's ``<protocol>.key_overflow`` anomaly (the first
+  overflowed message) when it was seen, else frame 0 and the aggregate's time.
 * OPC UA secure channels — the mode comes from the ``OpenSecureChannel``
   request (its body, or None when the policy is None; a channel whose body is
   encrypted is at least Sign, and Sign-only when a readable service request
@@ -43,7 +50,7 @@ from otwatch.sensor.alerts.windows import Distinct
 
 from . import catalogue as C
 from .model import OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
-from .operations import describe, op_key
+from .operations import OVERFLOW, describe, op_key
 from .verdict import CACHE_MAX, Verdict, Verdicts
 from .zones import ZoneMap
 
@@ -62,6 +69,8 @@ MODE_UNKNOWN_SIGNED = 0
 """A channel with a security policy other than None whose mode (Sign or SignAndEncrypt) is not yet known."""
 MODE_JUDGED = -1
 """A channel whose mode has been compared with the minimum already."""
+KEY_OVERFLOW_SUFFIX = ".key_overflow"
+"""Anomaly ids ``<protocol>.key_overflow``: a link direction reached its key cap."""
 DISCOVERY_SERVICES = frozenset({"GetEndpoints", "FindServers", "FindServersOnNetwork", "RegisterServer",
                                 "RegisterServer2"})
 """Services a client may call before it knows the endpoints' security (Part 4 §5.4): not judged."""
@@ -88,10 +97,11 @@ class PolicyChecker:
         self._links: dict[int, tuple[str, str]] = {}
         self._reported: set = set()
         self._ua: dict[int, int] = {}          # flow id -> OPC UA security mode seen (or MODE_UNKNOWN_SIGNED)
+        self._overflow_at: dict[int, Evidence] = {}   # link id -> its first <protocol>.key_overflow anomaly
         self.counts = {r: 0 for r in C.RULES}
         self._fan_in = self._fan_in_windows(policy)
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
-                          O.Aggregate: self._aggregate}
+                          O.Aggregate: self._aggregate, O.Anomaly: self._anomaly}
 
     # -- consumer -------------------------------------------------------------------
     def observe(self, obs) -> None:
@@ -111,6 +121,7 @@ class PolicyChecker:
         self._links.clear()
         self._reported.clear()
         self._ua.clear()
+        self._overflow_at.clear()
         self._fan_in = self._fan_in_windows(policy)
 
     @staticmethod
@@ -212,6 +223,10 @@ class PolicyChecker:
         self._reported.add((m.link_id, m.key))
         self._denied(m, sz, dz, opk, v, Evidence(self.source, m.frame, m.ts, m.flow_id))
 
+    def _anomaly(self, a: O.Anomaly) -> None:
+        if a.id.endswith(KEY_OVERFLOW_SUFFIX) and a.link_id not in self._overflow_at:
+            self._remember(self._overflow_at, a.link_id, Evidence(self.source, a.frame, a.ts, a.flow_id))
+
     def _aggregate(self, a: O.Aggregate) -> None:
         if a.direction != "request" or (a.link_id, a.key) in self._reported:
             return
@@ -225,7 +240,8 @@ class PolicyChecker:
         if len(self._reported) >= STATE_MAX:
             self._reported.clear()
         self._reported.add((a.link_id, a.key))
-        self._denied(a, sz, dz, opk, v, Evidence(self.source, 0, a.last_ts, 0))
+        ev = self._overflow_at.get(a.link_id) if opk[0] == OVERFLOW else None
+        self._denied(a, sz, dz, opk, v, ev or Evidence(self.source, 0, a.last_ts, 0))
 
     def _denied(self, m, sz: str, dz: str, opk: tuple, v: Verdict, ev: Evidence) -> None:
         op = m.op
@@ -239,12 +255,15 @@ class PolicyChecker:
             details["filters"] = list(opk[1])
         elif opk[0] == "service":
             details["service"] = opk[1]
+        severity, technique = C.OP_SEVERITY.get(op, C.OP_SEVERITY_DEFAULT), C.OP_TECHNIQUE.get(op, "")
+        if opk[0] == OVERFLOW:
+            details.update(overflow=opk[2], count=getattr(m, "count", 1))
+            severity, technique = C.OVERFLOW_SEVERITY, C.OVERFLOW_TECHNIQUE
         n = self._fold(C.OPERATION_DENIED, (sz, dz, m.server, m.protocol, op, v.code), m.client, ev.ts)
         who = f"{n} sources in zone {sz} (e.g. {m.client})" if n else f"{m.client} (zone {sz})"
         self._raise(C.OPERATION_DENIED, (sz, dz, "*" if n else m.client, m.server, m.protocol, op, v.code),
-                    C.OP_SEVERITY.get(op, C.OP_SEVERITY_DEFAULT),
-                    f"{who} → {m.server} (zone {dz}): {describe(opk)}: {v.reason}",
-                    ev, m.client, m.server, sz, dz, m.protocol, m.server_port, C.OP_TECHNIQUE.get(op, ""), details)
+                    severity, f"{who} → {m.server} (zone {dz}): {describe(opk)}: {v.reason}",
+                    ev, m.client, m.server, sz, dz, m.protocol, m.server_port, technique, details)
 
     # -- OPC UA security mode ---------------------------------------------------------------
     def _opcua_mode(self, m: O.Message, sz: str, dz: str, opk: tuple) -> None:

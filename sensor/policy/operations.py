@@ -14,19 +14,36 @@ them.  Shapes:
   ``("session", kind)`` for everything else (CONNECT, PING, acks: allowed
   wherever MQTT is).  A SUBSCRIBE seen as a Message gives all its filters; as
   an Aggregate only its first (that is all the key holds).
-* OPC UA: ``("service", name)`` for a service request, ``("session", kind)``
-  for framing (HEL, OPN, CLO) and ``("encrypted", kind)`` for a SignAndEncrypt
-  body nobody can read (never denied: its service is unknown).
+* OPC UA: ``("service", name)`` for a service request (also past the key cap:
+  the overflow key keeps its service), ``("session", kind)`` for framing (HEL,
+  OPN, CLO) and ``("encrypted", kind)`` for a SignAndEncrypt body nobody can
+  read (never denied: its service is unknown).
+* Operations not distinguished past the key cap: ``("overflow", protocol,
+  what)``.  A link direction that holds ``limits.link_keys_max`` keys counts
+  new ones under one overflow key (Modbus ``(type, -2, -2, -2, -2)``, MQTT
+  ``(type, -2)``), whose unit, function code, registers or topic are unknown.
+  ``what`` is ``"operations"`` for Modbus requests, ``"publish"`` or
+  ``"subscribe"`` for MQTT.  The verdict is conservative (``verdict``): only a
+  rule that allows every such operation allows it, so an attacker cannot hide a
+  write behind thousands of junk keys.  MQTT acknowledgements and pings past the
+  cap are ``("session", kind)``.
 """
 from __future__ import annotations
 
 from otwatch.parsers.modbus import spec as mb
+from otwatch.parsers.mqtt import spec as mq
 from otwatch.parsers.opcua import spec as ua
 
 from .model import MODBUS_TABLES
 
 MQTT_PUBLISH = "mqtt.publish"
 MQTT_SUBSCRIBE = "mqtt.subscribe"
+OVERFLOW = "overflow"
+"""``op_key``'s first field for operations counted under a kernel overflow key."""
+_MB_OVERFLOW = mb.KEY_OVERFLOW
+_MQ_OVERFLOW = mq.KEY_OVERFLOW
+_MQ_PUBLISH = int(mq.PacketType.PUBLISH)
+_MQ_SUBSCRIBE = int(mq.PacketType.SUBSCRIBE)
 _TABLES = frozenset(MODBUS_TABLES)
 
 
@@ -41,6 +58,8 @@ def modbus_key(op: str, key: tuple) -> tuple:
         unit, fc = key[1], key[2] & 0x7F
     except (IndexError, TypeError):
         return ("modbus", op, -1, -1, ())
+    if unit == _MB_OVERFLOW:
+        return (OVERFLOW, "modbus", "operations")
     table = mb.table(fc)
     accesses: tuple = ()
     if table in _TABLES and len(key) >= 5:
@@ -52,6 +71,12 @@ def modbus_key(op: str, key: tuple) -> tuple:
 
 
 def mqtt_key(kind: str, key: tuple, event) -> tuple:
+    if len(key) == 2 and key[1] == _MQ_OVERFLOW:
+        if key[0] == _MQ_PUBLISH:
+            return (OVERFLOW, "mqtt", "publish")
+        if key[0] == _MQ_SUBSCRIBE:
+            return (OVERFLOW, "mqtt", "subscribe")
+        return ("session", kind)
     if kind == MQTT_PUBLISH:
         topic = getattr(event, "topic", None)
         if topic is None:
@@ -97,7 +122,10 @@ def describe(k: tuple) -> str:
         return "MQTT subscribe to " + ", ".join(repr(f) for f in k[1])
     if k[0] == "service":
         return f"OPC UA {k[1]}"
+    if k[0] == OVERFLOW:
+        name = {"modbus": "Modbus", "mqtt": "MQTT"}.get(k[1], k[1])
+        return f"{name} {k[2]} not distinguished past the key cap (unit, function, registers or topic unknown)"
     return str(k[1])
 
 
-__all__ = ["op_key", "modbus_key", "mqtt_key", "opcua_key", "describe"]
+__all__ = ["OVERFLOW", "op_key", "modbus_key", "mqtt_key", "opcua_key", "describe"]

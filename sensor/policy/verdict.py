@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import topics
-from .model import OPCUA_SESSION_SERVICES, UNZONED, Policy, Rule
+from .model import MODBUS_OPERATIONS, MODBUS_TABLES, OPCUA_SESSION_SERVICES, UNZONED, Policy, Rule
 
 CACHE_MAX = 65536
 """Verdicts remembered.  A plant has tens of zone pairs and hundreds of distinct
@@ -158,9 +158,50 @@ class Verdicts:
                 "policy.verdict_cache_size": len(self._cache)}
 
 
+MODBUS_ALL = {"function_codes": (1, 127), "units": (0, 255)}
+"""What a Modbus rule must allow to allow every operation: function codes 1-127 (the
+exception bit aside; Modbus Application Protocol v1.1b3 §4.1) and unit ids 0-255."""
+REGISTERS_ALL = (0, 65535)
+"""Every address of a table (16-bit addresses, §4.4)."""
+
+
+def _overflow_problem(r: Rule, k: tuple) -> tuple[str, str]:
+    """Operations past the key cap (``("overflow", protocol, what)``): their unit, function code,
+    registers or topic are unknown, so only a rule that allows every such operation allows them."""
+    why = "operations past the link's key cap are not distinguished"
+    protocol, what = k[1], k[2]
+    if protocol == "modbus":
+        m = r.modbus
+        if m is None:
+            return "", ""
+        if m.operations is not None and not set(MODBUS_OPERATIONS) <= m.operations:
+            return "key_overflow", f"{why}: some may be outside its Modbus operations " \
+                                   f"({', '.join(sorted(m.operations)) or 'none'})"
+        for name, (lo, hi) in MODBUS_ALL.items():
+            rs = getattr(m, name)
+            if rs is not None and not rs.covers(lo, hi):
+                return "key_overflow", f"{why}: some may be outside its {name.replace('_', ' ')} ({rs.text()})"
+        if m.registers is not None:
+            for table in MODBUS_TABLES:
+                rs = m.registers.get(table)
+                if rs is None or not rs.covers(*REGISTERS_ALL):
+                    return "key_overflow", f"{why}: some may touch {table} outside what it allows"
+        return "", ""
+    if protocol == "mqtt":
+        q = None
+        if r.mqtt is not None:
+            q = r.mqtt.publish if what == "publish" else r.mqtt.subscribe
+        if q is None or "#" in q:
+            return "", ""
+        return "key_overflow", f"{why}: some {what} topics may match none of {', '.join(q) or '(no filters)'}"
+    return "", ""
+
+
 def _rule_problem(r: Rule, k: tuple) -> tuple[str, str]:
     """("", "") when rule r allows operation k, else (code, why)."""
     kind = k[0]
+    if kind == "overflow":
+        return _overflow_problem(r, k)
     if kind == "modbus":
         m = r.modbus
         if m is None:

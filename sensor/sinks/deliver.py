@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import threading
 import time
 from collections import deque
 
 from ..alerts.model import severity_rank
+from ..store import StoreError
 from .formats import FORMATS, syslog_line
 from .outbox import Outbox
 from .syslog import Destination, transport
@@ -81,10 +83,20 @@ class Deliverer(threading.Thread):
         return syslog_line(d.format, r, self.hostname, facility=d.facility, sd_id=d.sd_id)
 
     def run(self) -> None:
-        ob = Outbox(self.db_path, create=False)
         name = self.dest.name
+        ob = None
+        while ob is None:                      # the database refused (locked past the wait, unreadable): retry
+            try:
+                ob = Outbox(self.db_path, create=False)
+                cursor = ob.register(name)
+            except (StoreError, sqlite3.Error) as exc:
+                if ob is not None:
+                    ob.close()
+                    ob = None
+                self._failed(exc, "open the outbox")
+                if self.stop_event.wait(BACKOFF_MAX):
+                    return
         try:
-            cursor = ob.register(name)
             sent_upto = cursor
             t = None
             backoff = BACKOFF_MIN
@@ -139,7 +151,7 @@ class Deliverer(threading.Thread):
                         if stopping and unacked_since and time.monotonic() - unacked_since > 2.0:
                             break
                         self.stop_event.wait(POLL) if not stopping else time.sleep(0.05)
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, StoreError, sqlite3.Error) as exc:   # the collector, or the database
                     self._failed(exc, "send")
                     t.close()
                     t = None

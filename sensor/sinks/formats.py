@@ -126,11 +126,44 @@ _CEF_CUSTOM = (("src_zone", "cs1", "srcZone"), ("dst_zone", "cs2", "dstZone"), (
                ("source", "cs4", "evidenceSource"), ("frames", "cs5", "evidenceFrames"), ("rule", "cs6", "rule"))
 
 
+_CEF_ASSET = (("asset_id", "cs1", "assetId"), ("attribute", "cs2", "attribute"), ("old", "cs3", "oldValue"),
+              ("capture", "cs4", "evidenceSource"), ("new_value", "cs5", "newValue"), ("event", "cs6", "event"))
+"""An ``asset`` record's own fields in CEF's custom string slots (each labelled, as CEF asks)."""
+
+
+def event_id(r: Record, f: dict) -> str:
+    """What happened, for CEF's Signature ID and LEEF's EventID: the alert's rule, an asset record's
+    change (``asset.new``, ``identity.changed`` …), else the record's kind."""
+    if "rule" in f:
+        return str(f["rule"])
+    if r.kind == "asset" and f.get("event"):
+        return str(f["event"])
+    return r.kind
+
+
+def _cef_asset(f: dict, ext: list) -> None:
+    f = dict(f)
+    f["new_value"] = next((f[k] for k in ("new", "value", "role") if k in f), None)
+    if f.get("ip"):
+        ext.append(f"src={_cef_val(f['ip'])}")
+    if f.get("mac"):
+        ext.append(f"smac={_cef_val(f['mac'])}")
+    if f.get("frame"):
+        ext.append(f"cn2Label=frame cn2={int(f['frame'])}")
+    for k, slot, label in _CEF_ASSET:
+        if f.get(k) not in (None, ""):
+            ext.append(f"{slot}Label={label}")
+            ext.append(f"{slot}={_cef_val(f[k])}")
+
+
 def cef(r: Record, version: str = "0") -> str:
     f = fields(r)
-    sig = f.get("rule", r.kind)
+    sig = event_id(r, f)
     name = message(r)
     ext = [f"rt={int(r.ts * 1000)}"]
+    if r.kind == "asset":
+        _cef_asset(f, ext)
+        f = {k: v for k, v in f.items() if k in ("id", "protocol", "port")}
     for k, ck in _CEF_KEYS.items():
         if k in f:
             ext.append(f"{ck}={_cef_val(f[k])}")
@@ -169,7 +202,7 @@ def leef(r: Record, version: str = "0") -> str:
         if k not in _LEEF_KEYS:
             attrs.append((k, _leef_val(v)))
     attrs.append(("msg", _leef_val(message(r))))
-    event = f.get("rule", r.kind)
+    event = event_id(r, f)
     return (f"LEEF:2.0|{VENDOR}|{PRODUCT}|{_cef_hdr(version)}|{_cef_hdr(event)}|{LEEF_DELIMITER}|"
             + LEEF_DELIMITER.join(f"{k}={v}" for k, v in attrs))
 

@@ -13,6 +13,11 @@ it is sent everything still in the outbox.
 
 Writers (the capture side) and readers (one thread per destination, the TUI)
 use their own connections: SQLite connections are not shared across threads.
+Every connection is the shared database's (``sensor.store.open_write``: WAL,
+busy timeout, migrations under one lock); every write is one short
+``write_transaction`` (``BEGIN IMMEDIATE``, retried while another writer holds
+the lock), so readers (``otwatch alerts``, the TUI) never wait and never see a
+half-written batch.
 
 The bound: ``max_records`` undelivered-or-kept rows.  When an append goes past
 it, the oldest rows of the lowest severity present are removed first (an
@@ -24,13 +29,15 @@ delivered are pruned first (``prune``), so only undelivered rows are ever lost.
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 import time
 from typing import Iterable
 
 from sqlite_utils import Database, Migrations
 
 from ..alerts.model import SEVERITIES, severity_rank
+from ..store import NoDatabase, open_write, write_transaction
+from ..store.database import LOCK_WAIT_SECONDS
 from .record import Record, loss_body
 
 MAX_RECORDS = 100_000
@@ -39,13 +46,17 @@ few days of a noisy plant's alerts with every collector down."""
 HEADROOM = 0.01
 """Fraction of the bound freed at once when it is reached, so that a flood does
 not run the eviction query on every append."""
-BUSY_TIMEOUT_MS = 10_000
-"""A writer waits this long for another writer (the inventory's batch, `baseline
-accept`) before it retries."""
 LOSS_SEVERITY = "high"
 """A loss record is itself delivered and must not be the next thing dropped."""
+CAPTURE_APPEND_WAIT = 0.0
+"""The live sensor's appends wait only SQLite's busy timeout (10 s) for a lock another process
+holds: the capture runs in the same thread, and refused records are held for the next flush
+(``sinks.pending``), so waiting longer only loses packets."""
 
 migrations = Migrations("otwatch.outbox")
+"""Applied by ``open_write(path, sets=(migrations,))`` wherever an ``Outbox`` opens the database (not
+registered process-wide: an ``analyze`` that never delivers does not create the outbox tables)."""
+_INSERT = "INSERT INTO outbox (id, kind, severity, sev, ts, body) VALUES (?,?,?,?,?,?)"
 
 
 @migrations()
@@ -62,52 +73,35 @@ def m0001_outbox(db: Database) -> None:
     db["outbox_cursors"].create({"dest": str, "seq": int, "delivered": int, "updated": float}, pk="dest")
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
 def migrate(path: str) -> None:
-    """Create or upgrade the outbox tables at *path* (safe when several processes start at once)."""
-    conn = _connect(path)
-    try:
-        db = Database(conn)
-        for attempt in range(50):
-            try:
-                conn.execute("BEGIN IMMEDIATE")   # one migrator at a time; the others wait on the lock
-                try:
-                    if migrations.pending(db):
-                        migrations.apply(db)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-    finally:
-        conn.close()
+    """Create or upgrade the shared database at *path*, outbox tables included (``sensor.store.open_write``:
+    safe when several processes start at once)."""
+    open_write(path, sets=(migrations,)).close()
 
 
 class Outbox:
-    """One connection's view of the outbox.  Not thread-safe: one per thread."""
+    """One connection's view of the outbox.  Not thread-safe: one per thread.
 
-    def __init__(self, path: str, max_records: int = MAX_RECORDS, create: bool = True):
-        if create:
-            migrate(path)
+    The connection is the shared database's (``sensor.store.open_write``: WAL, busy timeout, the
+    registered migrations and the outbox's); every write is one short ``write_transaction``.
+    *create* False: the database must exist already (a delivery thread; ``StoreError`` if not).
+    *append_wait*: seconds an append keeps retrying a lock another process holds, beyond SQLite's
+    busy timeout, before it raises ``StoreError`` (the sensor: ``CAPTURE_APPEND_WAIT``).
+    """
+
+    def __init__(self, path: str, max_records: int = MAX_RECORDS, create: bool = True,
+                 append_wait: float = LOCK_WAIT_SECONDS):
+        if not create and path != ":memory:" and not os.path.exists(path):
+            raise NoDatabase(f"no database at {path}")
         self.path = path
         self.max_records = max(10, int(max_records))
-        self.conn = _connect(path)
+        self.db = open_write(path, sets=(migrations,))
+        self.conn = self.db.conn
         self.dropped = 0          # records this connection's appends removed at the bound
-        self._count: int | None = None
+        self.append_wait = append_wait
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
 
     # -- the capture side ---------------------------------------------------
     def append(self, kind: str, rid: str, severity: str, ts: float, body: dict) -> int:
@@ -116,22 +110,17 @@ class Outbox:
 
     def append_many(self, items: Iterable[tuple]) -> list[int]:
         """Add records ``(kind, id, severity, ts, body)`` in one transaction; returns their seqs."""
+        rows = [(rid, kind, severity, severity_rank(severity), float(ts),
+                 json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
+                for kind, rid, severity, ts, body in items]       # encoded before the lock is taken
         seqs = []
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for kind, rid, severity, ts, body in items:
-                cur = c.execute("INSERT INTO outbox (id, kind, severity, sev, ts, body) VALUES (?,?,?,?,?,?)",
-                                (rid, kind, severity, severity_rank(severity), float(ts),
-                                 json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)))
-                seqs.append(cur.lastrowid)
+        with write_transaction(self.db, self.append_wait):
+            for row in rows:
+                seqs.append(c.execute(_INSERT, row).lastrowid)
             n = c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             if n > self.max_records:
                 self._enforce_bound(n)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
         return seqs
 
     def _enforce_bound(self, n: int) -> None:
@@ -166,9 +155,8 @@ class Outbox:
         if dropped:
             self.dropped += dropped
             body = loss_body(dropped, by_sev, first, last)
-            c.execute("INSERT INTO outbox (id, kind, severity, sev, ts, body) VALUES (?,?,?,?,?,?)",
-                      (f"loss:{first}-{last}", "loss", LOSS_SEVERITY, loss_rank, time.time(),
-                       json.dumps(body, separators=(",", ":"))))
+            c.execute(_INSERT, (f"loss:{first}-{last}", "loss", LOSS_SEVERITY, loss_rank, time.time(),
+                                json.dumps(body, separators=(",", ":"))))
 
     def _prune_delivered(self) -> int:
         """Delete rows every registered destination has delivered (none when no destination exists)."""
@@ -180,21 +168,15 @@ class Outbox:
 
     def prune(self) -> int:
         """Remove what every destination has delivered; returns how many rows went."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            n = self._prune_delivered()
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        return n
+        with write_transaction(self.db):
+            return self._prune_delivered()
 
     # -- the delivery side --------------------------------------------------
     def register(self, dest: str) -> int:
         """Make sure *dest* has a cursor (new ones start at 0); returns its position."""
-        self.conn.execute("INSERT OR IGNORE INTO outbox_cursors (dest, seq, delivered, updated) VALUES (?, 0, 0, ?)",
-                          (dest, time.time()))
+        with write_transaction(self.db):
+            self.conn.execute("INSERT OR IGNORE INTO outbox_cursors (dest, seq, delivered, updated) "
+                              "VALUES (?, 0, 0, ?)", (dest, time.time()))
         return self.cursor(dest)
 
     def cursor(self, dest: str) -> int:
@@ -209,8 +191,9 @@ class Outbox:
 
     def advance(self, dest: str, seq: int, delivered: int) -> None:
         """Move *dest*'s cursor to *seq* (never backwards) and add *delivered* to its count."""
-        self.conn.execute("UPDATE outbox_cursors SET seq = MAX(seq, ?), delivered = delivered + ?, updated = ? "
-                          "WHERE dest = ?", (seq, delivered, time.time(), dest))
+        with write_transaction(self.db):
+            self.conn.execute("UPDATE outbox_cursors SET seq = MAX(seq, ?), delivered = delivered + ?, updated = ? "
+                              "WHERE dest = ?", (seq, delivered, time.time(), dest))
 
     def stats(self) -> dict:
         c = self.conn

@@ -92,7 +92,14 @@ def _busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _explain(path: str, exc: BaseException, writing: bool) -> StoreError:
+def _about_the_file(exc: BaseException) -> bool:
+    """An error about the database file or its disk (not a bug in a statement)."""
+    low = str(exc).lower()
+    return _busy(exc) or any(w in low for w in ("disk", "full", "readonly", "read-only", "i/o error",
+                                                 "not a database", "malformed"))
+
+
+def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_WAIT_SECONDS) -> StoreError:
     text = str(exc)
     low = text.lower()
     if "readonly" in low or "read-only" in low or ("unable to open" in low and writing):
@@ -129,8 +136,9 @@ def _path_of(db: Database) -> str:
 
 
 @contextlib.contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """One write transaction that waits for other writers (``BEGIN IMMEDIATE``, retried).
+def write_transaction(db: Database, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Database]:
+    """One write transaction that waits for other writers (``BEGIN IMMEDIATE``, retried for *wait* seconds
+    beyond SQLite's own busy timeout).
 
     Nested use (already in a transaction) becomes a savepoint, as ``db.atomic()``.
     """
@@ -140,21 +148,27 @@ def write_transaction(db: Database) -> Iterator[Database]:
             yield db
         return
     try:
-        retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+        retry(lambda: conn.execute("BEGIN IMMEDIATE"), wait)
     except sqlite3.OperationalError as exc:
-        raise _explain(_path_of(db), exc, True) from None
+        raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
     try:
         yield db
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if _about_the_file(exc):       # disk full, read-only, I/O error: one line for the user, not a traceback
+            raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
+        raise
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     try:
-        retry(lambda: conn.execute("COMMIT"))
+        retry(lambda: conn.execute("COMMIT"), wait)
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise _explain(_path_of(db), exc, True) from None
+        raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
 
 
 @contextlib.contextmanager

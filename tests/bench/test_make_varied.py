@@ -143,6 +143,24 @@ def test_grow_replays_into_new_sites(base, tmp_path):
     assert ours(out) == theirs(out)
 
 
+def test_grow_reuse_sites_replays_the_same_sites_on_new_connections(base, tmp_path):
+    n_base = len(make_varied.read_pcap(base)[1])
+    out = tmp_path / "reuse.pcap"
+    make_varied.grow(base, out, n_base * 2 + 500, groups=1, reuse_sites=True)
+    bad = subprocess.run(["tshark", "-n", "-r", str(out), "-o", "ip.check_checksum:TRUE",
+                          "-o", "tcp.check_checksum:TRUE", "-Y", "ip.checksum.status==0 || tcp.checksum.status==0"],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    assert bad == ""
+    conns = collections.defaultdict(set)
+    for src, dst, sport, dport in tshark_fields(out, "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport"):
+        if sport and dport:
+            server = int(dport[0]) in make_varied.SERVER_PORTS
+            conns[(src[0], dst[0]) if server else (dst[0], src[0])].add(sport[0] if server else dport[0])
+    assert {a.rsplit(".", 1)[0] for pair in conns for a in pair} == {"10.100.0", "10.100.1"}
+    # every client connection of the first epoch appears again on another port in the next ones
+    assert conns and all(len(ports) >= 2 for ports in conns.values()), conns
+
+
 def _tcp_frame(src: bytes, dst: bytes, payload: bytes) -> bytes:
     from make_demo_plant import _inet_checksum
 

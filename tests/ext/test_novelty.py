@@ -243,3 +243,57 @@ def test_a_topic_flood_overflows_into_one_key_with_one_anomaly(kernels):
 def test_mqtt_overflow_key_is_described():
     from otwatch.parsers.mqtt.decode import describe
     assert describe((mq.MSG_PUBLISH, mq.KEY_OVERFLOW)) == ("mqtt.publish", "publish", "overflow")
+
+
+def test_publish_with_aliases_dup_and_properties_is_new_once_per_topic_and_direction(kernels):
+    """MQTT 5 as paho sends it: a topic alias set with its topic then used alone, DUP on
+    retransmissions, message expiry / content type / user properties that change every time,
+    QoS 0/1/2 and retain alternating: one message per (topic, direction), nothing more."""
+    seen, seen_s, out = {}, {}, []
+    core = kernels("mqtt").MQTTCore(seen, False, Limits(), seen_s)
+    frame = [0]
+
+    def feed(side, d):
+        frame[0] += 1
+        core.feed(side, d, 0, len(d), float(frame[0]), frame[0], out)
+
+    feed(0, connect(5))
+    for i in range(120):
+        t = b"site/%d/v" % (i % 4)
+        user = b"\x26" + _mstr(b"seq") + _mstr(b"%d" % i)              # user property, new every time
+        props = b"\x02\x00\x00\x00\x3c" + b"\x03" + _mstr(b"application/json") + user
+        alias = b"\x23\x00" + bytes([1 + i % 4])
+        first = i < 4
+        qos = i % 3
+        p = publish(t if first or i % 2 else b"", qos, i % 2, pid=i + 1, level=5, props=props + alias)
+        if qos and i % 5 == 0:
+            p = bytes([p[0] | 0x08]) + p[1:]                                # DUP
+        feed(0, p)
+        feed(1, publish(t, qos, 0, pid=i + 1, level=5, props=b"\x0b\x01"))  # subscription identifier
+    pubs = [(r[1], r[4]) for r in out if r[0] == REC_MSG and r[4][0] == mq.MSG_PUBLISH]
+    assert sorted(pubs) == sorted((side, (mq.MSG_PUBLISH, "site/%d/v" % k)) for side in (0, 1) for k in range(4))
+    assert anomalies(out) == []
+    assert sum(seen[(mq.MSG_PUBLISH, "site/%d/v" % k)].count for k in range(4)) == 120
+
+
+def test_real_paho_publishers_are_new_once_per_topic_link_and_direction(impl):
+    """The demo plant's paho publishers (3.1.1 QoS 0/1 retained; 5.0 with properties and a topic
+    alias) through mosquitto: PUBLISH messages == distinct (link, direction, topic)."""
+    from pathlib import Path
+
+    from otwatch.sensor import observations as O
+    from otwatch.sensor.pipeline import Pipeline, Settings
+
+    msgs, aggs = [], set()
+
+    class C:
+        def observe(self, o):
+            if isinstance(o, O.Message) and o.kind == "mqtt.publish":
+                msgs.append((o.link_id, o.direction, o.key))
+            elif isinstance(o, O.Aggregate) and o.kind == "mqtt.publish":
+                aggs.add((o.link_id, o.direction, o.key))
+
+    p = Pipeline([C()], Settings(implementation=impl))
+    p.run_file(str(Path(__file__).resolve().parents[2] / "pcaps" / "demo-plant.pcap"))
+    p.finish()
+    assert len(msgs) == len(set(msgs)) == len(aggs) > 20

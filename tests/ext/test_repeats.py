@@ -224,26 +224,27 @@ def ua_msg(type_id: int, reqid: int, body=b"\x00" * 16) -> bytes:
 
 
 def test_opcua_slot_tallies(kernels):
+    # Publish: a slotted service (Read, Write, Call, Browse, HistoryRead are node-keyed: test_opcua_nodes.py)
     seen, out = {}, []
     core = kernels("opcua").OPCUACore(seen, False)
     items = []
     for i in range(6):
-        items += [(0, ua_msg(631, i + 1)), (1, ua_msg(634, i + 1)), (0, ua_msg(9999, 100 + i))]
+        items += [(0, ua_msg(826, i + 1)), (1, ua_msg(829, i + 1)), (0, ua_msg(9999, 100 + i))]
     feed_all(core, items, out)
     # no OPN seen: a chunk without a known service id reads as encrypted (its own fixed slot)
-    assert keys(out) == [(ua.MSG_SERVICE, 631), (ua.MSG_SERVICE, 634), (ua.MSG_ENCRYPTED,)]
+    assert keys(out) == [(ua.MSG_SERVICE, 826), (ua.MSG_SERVICE, 829), (ua.MSG_ENCRYPTED,)]
     assert [seen[k].count for k in keys(out)] == [6, 6, 6]
-    assert seen[(ua.MSG_SERVICE, 631)].first_frame == 1 and seen[(ua.MSG_ENCRYPTED,)].last_ts == 117.0
+    assert seen[(ua.MSG_SERVICE, 826)].first_frame == 1 and seen[(ua.MSG_ENCRYPTED,)].last_ts == 117.0
 
 
 def test_opcua_two_connections_share_one_tally(kernels):
     seen, out = {}, []
     m = kernels("opcua")
     a, b = m.OPCUACore(seen, False), m.OPCUACore(seen, False)
-    feed_all(a, [(0, ua_msg(631, 1))], out)
-    feed_all(b, [(0, ua_msg(631, 1)), (0, ua_msg(631, 2))], out)
-    feed_all(a, [(0, ua_msg(631, 3))], out)
-    assert seen[(ua.MSG_SERVICE, 631)].count == 4 and len(keys(out)) == 1
+    feed_all(a, [(0, ua_msg(826, 1))], out)
+    feed_all(b, [(0, ua_msg(826, 1)), (0, ua_msg(826, 2))], out)
+    feed_all(a, [(0, ua_msg(826, 3))], out)
+    assert seen[(ua.MSG_SERVICE, 826)].count == 4 and len(keys(out)) == 1
 
 
 # --- tallies -------------------------------------------------------------------------

@@ -13,6 +13,19 @@ from otwatch.parsers.opcua import events as ev
 from otwatch.parsers.opcua import spec
 
 
+def _fnv(nodes) -> int:
+    h = 0xCBF29CE484222325
+    for b in nodes:
+        for x in b + bytes([len(b) & 0xFF]):
+            h = ((h ^ x) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+READ = (spec.MSG_SERVICE, 631, 1, _fnv([b"\x01\x00" + struct.pack("<HI", 2258, 13)]))
+"""The key of opcua_wire.read_request(): one node (four-byte NodeId i=2258, AttributeId Value),
+its FNV-1a digest computed here independently of the kernel (docs/protocols/opcua.md)."""
+
+
 def run(core, items, out=None):
     out = [] if out is None else out
     for i, (side, data) in enumerate(items):
@@ -37,8 +50,8 @@ def test_keys_and_tallies(kernels):
     out = run(core, items)
     keys = [r[4] for r in msgs(out)]
     # always-detailed HEL/ACK, then Read request/response only when new
-    assert keys == [(spec.HEL,), (spec.ACK,), (spec.MSG_SERVICE, 631), (spec.MSG_SERVICE, 634)]
-    assert seen[(spec.MSG_SERVICE, 631)][T_COUNT] == 5 and seen[(spec.MSG_SERVICE, 631)][T_FIRST_FRAME] == 3
+    assert keys == [(spec.HEL,), (spec.ACK,), READ, (spec.MSG_SERVICE, 634)]
+    assert seen[READ][T_COUNT] == 5 and seen[READ][T_FIRST_FRAME] == 3
     assert core.messages == 12 and core.confirmed
     assert core.bytes_decoded == sum(len(d) for _, d in items) and core.bytes_encrypted == 0
     rec = msgs(out)[2]
@@ -71,7 +84,7 @@ def test_bad_header_after_confirmed_resyncs(kernels):
     core = kernels("opcua").OPCUACore({}, True)
     out = run(core, [(0, w.hello()), (0, b"XXXXXXXXXXXXXXXX"), (0, w.read_request())])
     assert anomalies(out) == ["opcua.bad_header"]
-    assert [r[4] for r in msgs(out)] == [(spec.HEL,), (spec.MSG_SERVICE, 631)]
+    assert [r[4] for r in msgs(out)] == [(spec.HEL,), READ]
     assert core.bytes_skipped == 16
 
 
@@ -81,7 +94,7 @@ def test_chunk_too_large_is_skipped(kernels):
     big = w.symmetric(b"\x01\x00\x77\x02" + b"\x00" * 3000)
     out = run(core, [(0, w.hello()), (0, big[:500]), (0, big[500:]), (0, w.read_request())])
     assert anomalies(out) == ["opcua.chunk_too_large"]
-    assert [r[4] for r in msgs(out)] == [(spec.HEL,), (spec.MSG_SERVICE, 631)]
+    assert [r[4] for r in msgs(out)] == [(spec.HEL,), READ]
     assert core.bytes_skipped == len(big)
 
 
@@ -90,7 +103,7 @@ def test_chunk_limits(kernels):
     chunks = w.rechunk(w.read_request(), 4)
     out = run(core, [(0, c) for c in chunks] + [(0, w.read_request(reqid=9))])
     assert anomalies(out) == ["opcua.too_many_chunks"]
-    assert [r[4] for r in msgs(out)] == [(spec.MSG_SERVICE, 631)]
+    assert [r[4] for r in msgs(out)] == [READ]
     core = kernels("opcua").OPCUACore({}, True, Limits(opcua_max_message=60))
     out = run(core, [(0, c) for c in w.rechunk(w.read_request(), 4)])
     assert anomalies(out) == ["opcua.message_too_large"] and not msgs(out)
@@ -101,7 +114,7 @@ def test_negotiated_limits(kernels):
     out = run(core, [(0, w.hello()), (1, w.acknowledge(rbuf=40, maxchunks=2))]
               + [(0, c) for c in w.rechunk(w.read_request(), 3)])
     assert "opcua.negotiated_limit_exceeded" in anomalies(out)
-    assert msgs(out)[-1][4] == (spec.MSG_SERVICE, 631)
+    assert msgs(out)[-1][4] == READ
 
 
 def test_abort_clears_assembly(kernels):
@@ -121,7 +134,7 @@ def test_gap_and_eof(kernels):
     core.gap(0, 100, 1.0, 5, out)
     assert anomalies(out) == ["opcua.gap_in_message"]
     out = run(core, [(0, m), (0, m[:10])])
-    assert [r[4] for r in msgs(out)] == [(spec.MSG_SERVICE, 631)]
+    assert [r[4] for r in msgs(out)] == [READ]
     core.eof(0, 2.0, 9, out)
     assert anomalies(out) == ["opcua.truncated_chunk"]
 

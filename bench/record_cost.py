@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Per-record costs of the Python side on one capture: where the time of a varied capture goes.
+
+    python bench/record_cost.py bench/out/varied-400000.pcap [--repeat 3]
+
+One process, CPU seconds (``time.process_time``), best of ``--repeat``:
+
+1. engine + kernels: the capture fed to a pipeline's engine, records kept (what
+   bench/stages.py calls "kernels");
+2. per protocol, the full decode of every Message record (``Decoders.decode``)
+   and the key description of every record (``Decoders.describe``, cached);
+3. ``Pipeline._record`` on every record with no consumer (observations built,
+   decoding included), then again collecting the observations;
+4. the inventory (``note`` on every observation into a new database, SQLite
+   included), and ``jsonout.dumps`` of every observation.
+
+Prints one line per measurement and the record/observation counts by type.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import tempfile
+import time
+
+
+def best(fn, repeat: int) -> float:
+    out = None
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        el = time.process_time() - t
+        out = el if out is None or el < out else out
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+
+    from otwatch.sensor import jsonout
+    from otwatch.sensor.inventory.store import open_inventory
+    from otwatch.sensor.pipeline import Pipeline, Settings
+    from otwatch.sensor.source import ChunkReader, open_capture
+
+    recs: list = []
+
+    def kernels():
+        recs.clear()
+        eng = Pipeline([], Settings()).engine
+        stream, _ = open_capture(a.file)
+        with stream:
+            r = ChunkReader(stream)
+            while r.fill():
+                r.consume(eng.feed(r.buf, False, r.end))
+                recs.extend(eng.take())
+            eng.feed(r.buf, True, r.end)
+        eng.finish()
+        recs.extend(eng.take())
+        return eng.stats()["capture.packets"]
+
+    el = best(kernels, a.repeat)
+    packets = kernels()
+    print(f"engine + kernels     {el:7.3f} s  {el / packets * 1e6:6.2f} us/packet  "
+          f"({packets:,} packets, {len(recs):,} records)")
+    print("records by tag:", dict(collections.Counter(r[0] for r in recs)))
+    p = Pipeline([], Settings())
+    d = p.decoders
+    msgs = [r for r in recs if r[0] == 15]
+    for app in sorted({r[1] for r in msgs}):
+        sub = [r for r in msgs if r[1] == app]
+        d.module(app)
+        def decode_all():
+            for r in sub:
+                d.decode(app, r[7], r[8], r[9], r[4])
+
+        el = best(decode_all, a.repeat)
+        print(f"decode app {app}         {el:7.3f} s  {el / len(sub) * 1e6:6.2f} us/message ({len(sub):,})")
+
+    def records():
+        q = Pipeline([], Settings())
+        q._links = p._links
+        for r in recs:
+            q._record(r)
+
+    for r in recs:           # links are announced once: replay them into p first
+        if r[0] == 14:
+            p._record(r)
+    el = best(records, a.repeat)
+    print(f"_record, no consumer {el:7.3f} s  {el / len(recs) * 1e6:6.2f} us/record")
+    obs: list = []
+
+    class Keep:
+        def observe(self, o):
+            obs.append(o)
+
+    q = Pipeline([Keep()], Settings())
+    for r in recs:
+        q._record(r)
+    print("observations by type:", dict(collections.Counter(type(o).__name__ for o in obs)))
+    with tempfile.TemporaryDirectory(prefix="otwatch-cost-") as tmp:
+        n = [0]
+
+        def inventory():
+            n[0] += 1
+            inv = open_inventory(os.path.join(tmp, f"inv{n[0]}.db"))
+            for o in obs:
+                inv.note(o)
+            inv.close()
+
+        el = best(inventory, a.repeat)
+        print(f"inventory            {el:7.3f} s  {el / len(obs) * 1e6:6.2f} us/observation")
+    def dump_all():
+        for o in obs:
+            jsonout.dumps(o)
+
+    el = best(dump_all, a.repeat)
+    print(f"json dumps           {el:7.3f} s  {el / len(obs) * 1e6:6.2f} us/observation")
+
+
+if __name__ == "__main__":
+    main()
