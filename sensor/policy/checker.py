@@ -49,7 +49,7 @@ from otwatch.sensor.alerts.model import AlertSink, Evidence, Finding
 from otwatch.sensor.alerts.windows import Distinct
 
 from . import catalogue as C
-from .model import OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
+from .model import DEFAULT_PORTS, OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
 from .operations import OVERFLOW, describe, op_key
 from .verdict import CACHE_MAX, Verdict, Verdicts
 from .zones import ZoneMap
@@ -69,6 +69,8 @@ MODE_UNKNOWN_SIGNED = 0
 """A channel with a security policy other than None whose mode (Sign or SignAndEncrypt) is not yet known."""
 MODE_JUDGED = -1
 """A channel whose mode has been compared with the minimum already."""
+OT_PORTS = frozenset(p for ports in DEFAULT_PORTS.values() for p in ports)
+"""Well-known OT ports: a held-back flow to one is judged as an OT flow (severity)."""
 KEY_OVERFLOW_SUFFIX = ".key_overflow"
 """Anomaly ids ``<protocol>.key_overflow``: a link direction reached its key cap."""
 DISCOVERY_SERVICES = frozenset({"GetEndpoints", "FindServers", "FindServersOnNetwork", "RegisterServer",
@@ -101,7 +103,8 @@ class PolicyChecker:
         self.counts = {r: 0 for r in C.RULES}
         self._fan_in = self._fan_in_windows(policy)
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
-                          O.Aggregate: self._aggregate, O.Anomaly: self._anomaly}
+                          O.Aggregate: self._aggregate, O.Anomaly: self._anomaly,
+                          O.ScanSummary: self._scan_summary}
 
     # -- consumer -------------------------------------------------------------------
     def observe(self, obs) -> None:
@@ -196,6 +199,36 @@ class PolicyChecker:
                     label, f.server_port, C.flow_technique(ot, f.transport),
                     {"transport": f.transport, "port": f.server_port, "vlan": f.vlan, "rule": v.rule,
                      "code": v.code, "reason": v.reason})
+
+    def _scan_summary(self, o: O.ScanSummary) -> None:
+        """Flows held back by the engine's scan budget have no FlowStart: judge the endpoints the
+        summary lists (one verdict each, cached), with the summary's first frame as evidence; flows
+        it could not list (``held_back_unlisted``) cannot be judged one by one, and are reported as
+        such unless the client's zone may open any flow to any zone."""
+        ev = Evidence(self.source, o.first_frame, o.first_ts, 0)
+        for client, server, transport, port in o.held_back:
+            sz = self._zone(client)
+            dz = sz if self.zones.group_destination(server) else self._zone(server)
+            v = self.verdicts.flow(sz, dz, transport, port)
+            if v.allowed:
+                continue
+            where = transport if transport.startswith("ip/") else f"{transport}/{port}"
+            self._raise(C.FLOW_DENIED, (sz, dz, client, server, transport),
+                        C.OTHER_FLOW_SEVERITY if transport not in ("tcp",) or port not in OT_PORTS
+                        else C.OT_FLOW_SEVERITY,
+                        f"{client} (zone {sz}) → {server} (zone {dz}) {where}: {v.reason} "
+                        f"(one of {o.flows_unreported} flows summarised in a scan)",
+                        ev, client, server, sz, dz, transport, port, C.flow_technique(False, transport),
+                        {"rule": v.rule, "code": v.code, "reason": v.reason, "summary": True})
+        if o.held_back_unlisted and o.source:
+            sz = self._zone(o.source)
+            if not self.verdicts.unrestricted(sz):
+                self._raise(C.FLOW_DENIED, (sz, "*", o.source, "", "unjudged"), C.OTHER_FLOW_SEVERITY,
+                            f"{o.source} (zone {sz}): {o.held_back_unlisted} flows past the scan budget to "
+                            f"endpoints not listed in its summary could not be judged one by one",
+                            ev, o.source, "", sz, "", "", 0, "T0886",
+                            {"code": "not_distinguished", "count": o.held_back_unlisted, "summary": True,
+                             "reason": "flows not distinguished past the scan budget"})
 
     def _flow_end(self, f: O.FlowEnd) -> None:
         self._flows.pop(f.flow_id, None)
