@@ -36,7 +36,8 @@ class CommsPane(ListPane):
                ("messages", "Msgs", 7), ("rate", "Msg/s", 6), ("zones", "Zones", 14), ("port", "Port", 5),
                ("ops", "Operations", 30)]
     DEFAULT_SORT = 4
-    BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only")]
+    BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only"),
+                Binding("w", "talk_map", "Who talks to whom")]
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
@@ -118,7 +119,8 @@ class CommsPane(ListPane):
                   "asset": f"{cip} {sip} {r['asset_id']} {r['peer_id']}", "proto": r.get("protocol") or "",
                   "port": r.get("port") or 0, "op": ops_s, "ops": ops_s, "messages": msgs, "rate": rate,
                   "from": cz, "to": sz, "zones": f"{cz}→{sz}", "violations": "violations" if viol else "",
-                  "viol": viol}
+                  "viol": viol, "cip": cip, "sip": sip, "clabel": asset_label(m, r["asset_id"]),
+                  "slabel": asset_label(m, r["peer_id"])}
         style = "bold" if viol else ""
         cells = (safe_text(asset_label(m, r["asset_id"]), 48, style), safe_text(asset_label(m, r["peer_id"]), 48, style),
                  plain(values["proto"]), Text(f"!{viol}" if viol else "", style="bold red", end=""), num(msgs),
@@ -138,6 +140,15 @@ class CommsPane(ListPane):
         else:
             self.table.focus()
         self._title()
+
+    def action_talk_map(self) -> None:
+        """The pairs as a picture, by zone → zone (the pairs this screen lists, its filter applied)."""
+        from .talkmap import TalkMap, zone_map_text
+
+        if self._dirty and not self.paused:
+            self.refresh_data(full=True)
+        shown = self.table.cells
+        self.app.push_screen(TalkMap(zone_map_text({k: v for k, v in self.values.items() if k in shown})))
 
     def action_violations(self) -> None:
         self.set_filter("" if "violations" in self.filter_text else (self.filter_text + " violations").strip())
