@@ -189,7 +189,7 @@ class PolicyChecker:
         ot = f.protocol in OT_PROTOCOLS
         label = f.protocol if ot else f.transport
         where = f.transport if f.transport.startswith("ip/") else f"{f.transport}/{f.server_port}"
-        n = self._fold(C.FLOW_DENIED, (sz, dz, f.server, label), f.client, f.ts)
+        n = self._fold(C.FLOW_DENIED, (sz, dz, f.server, f.server_port), f.client, f.ts)
         who = f"{n} sources in zone {sz} (e.g. {f.client})" if n else f"{f.client} (zone {sz})"
         self._raise(C.FLOW_DENIED, (sz, dz, "*" if n else f.client, f.server, label),
                     C.OT_FLOW_SEVERITY if ot else C.OTHER_FLOW_SEVERITY,
@@ -213,10 +213,12 @@ class PolicyChecker:
             if v.allowed:
                 continue
             where = transport if transport.startswith("ip/") else f"{transport}/{port}"
-            self._raise(C.FLOW_DENIED, (sz, dz, client, server, transport),
+            n = self._fold(C.FLOW_DENIED, (sz, dz, server, port), client, o.first_ts)
+            who = f"{n} sources in zone {sz} (e.g. {client})" if n else f"{client} (zone {sz})"
+            self._raise(C.FLOW_DENIED, (sz, dz, "*" if n else client, server, transport),
                         C.OTHER_FLOW_SEVERITY if transport not in ("tcp",) or port not in OT_PORTS
                         else C.OT_FLOW_SEVERITY,
-                        f"{client} (zone {sz}) → {server} (zone {dz}) {where}: {v.reason} "
+                        f"{who} → {server} (zone {dz}) {where}: {v.reason} "
                         f"(one of {o.flows_unreported} flows summarised in a scan)",
                         ev, client, server, sz, dz, transport, port, C.flow_technique(False, transport),
                         {"rule": v.rule, "code": v.code, "reason": v.reason, "summary": True})
