@@ -58,7 +58,8 @@ R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, f
 R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
 R_LINK_END = cython.declare(cython.int, 20)   # (tag, link_id, ts, reason)                      link state evicted (memory budget)
 R_SCAN = cython.declare(cython.int, 21)       # (tag, start_ts, end_ts, src, dst, port, first_ts, first_frame, last_ts,
-                  #  last_frame, flows, flows_unreported, hosts, ports, keys, keys_unreported, units, codes, apps, capped)
+                  #  last_frame, flows, flows_unreported, hosts, ports, keys, keys_unreported, units, codes, apps, capped,
+                  #  held: ((cip, sip, ipproto, port), ...) of the flows held back, held_more: those not listed)
                   #  one per scanning source (dst b"") or flooded target (src b"") per interval: see _Scans
 
 # Applications (protocols) a flow can be dispatched to.
@@ -179,6 +180,10 @@ MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
 # one memcap.evicted anomaly with how much each moved (_report_budget).
 BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "hosts.evicted", "hosts.over_cap",
                    "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
+
+# Held-back flows a scan summary lists by (client, server, IP protocol, port), so that the policy can
+# still judge them (the rest are counted): 256 distinct endpoints a summary.
+SCAN_HELD_MAX = cython.declare(cython.Py_ssize_t, 256)
 
 # Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
 FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
@@ -541,6 +546,8 @@ class _Scan:
     ports: set
     units: set
     codes: set
+    held: set                 # distinct (client, server, ipproto, port) of flows held back (SCAN_HELD_MAX)
+    held_more: cython.longlong    # held-back flows of other (client, server, ipproto, port) not listed
     apps: cython.int          # bit per APP_* with new keys
 
     def __init__(self, src: bytes, dst: bytes, port: cython.int, ts: cython.double, frame: cython.longlong):
@@ -559,6 +566,8 @@ class _Scan:
         self.ports = set()
         self.units = set()
         self.codes = set()
+        self.held = set()
+        self.held_more = 0
         self.apps = 0
 
 
@@ -640,7 +649,17 @@ class _Scans:
         return sc
 
     @cython.cfunc
-    def flow(self, cip: bytes, sip: bytes, port: cython.int, ts: cython.double,
+    def _hold(self, sc: _Scan, item: tuple) -> cython.void:
+        if item in sc.held:
+            return
+        if len(sc.held) >= SCAN_HELD_MAX or self.entries >= self.distinct_max:
+            sc.held_more += 1
+            return
+        self.entries += 1
+        sc.held.add(item)
+
+    @cython.cfunc
+    def flow(self, cip: bytes, sip: bytes, ipproto: cython.int, port: cython.int, ts: cython.double,
              frame: cython.longlong) -> cython.bint:
         """A new flow cip → sip:port: True when it is reported one by one."""
         quiet: cython.bint = False
@@ -673,10 +692,13 @@ class _Scans:
             quiet = True
             self.flows_quiet += 1       # past the interval's budget: in the interval's own summary
         if quiet:
+            item = (cip, sip, ipproto, port)
             if s is not None:
                 s.flows_quiet += 1
+                self._hold(s, item)
             if d is not None:
                 d.flows_quiet += 1
+                self._hold(d, item)
             return False
         self.flows_reported += 1
         return True
@@ -718,7 +740,7 @@ class _Scans:
                 out.append(_scan_record(sc, start, end, self.capped))
         if self.flows_quiet > 0:
             out.append((R_SCAN, start, end, b"", b"", 0, start, 0, end, 0, self.flows,
-                        self.flows_quiet, 0, 0, 0, 0, 0, 0, (), self.capped))
+                        self.flows_quiet, 0, 0, 0, 0, 0, 0, (), self.capped, (), self.flows_quiet))
         self.flows_quiet = 0
         self.srcs = {}
         self.dsts = {}
@@ -737,7 +759,7 @@ def _scan_record(sc: _Scan, start: cython.double, end: cython.double, capped: cy
         dst = next(iter(sc.hosts))      # a source that reached one target names it
     return (R_SCAN, start, end, sc.src, dst, sc.port, sc.first_ts, sc.first_frame, sc.last_ts,
             sc.last_frame, sc.flows, sc.flows_quiet, len(sc.hosts), len(sc.ports), sc.keys, sc.keys_quiet,
-            len(sc.units), len(sc.codes), apps, capped)
+            len(sc.units), len(sc.codes), apps, capped, tuple(sorted(sc.held)), sc.held_more)
 
 
 @cython.final
@@ -1842,9 +1864,9 @@ class Engine:
         # scans and floods: past the source's, target's or interval's budget the flow is tracked
         # but reported only in the interval's scan summary (_Scans)
         if sender_is_client:
-            f.quiet = not self.scans.flow(sip, dip, dport, self.now, self.frame)
+            f.quiet = not self.scans.flow(sip, dip, ipproto, dport, self.now, self.frame)
         else:
-            f.quiet = not self.scans.flow(dip, sip, sport, self.now, self.frame)
+            f.quiet = not self.scans.flow(dip, sip, ipproto, sport, self.now, self.frame)
         self.quiet_ctx = f.quiet
         if sender_is_client:
             f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = shi, slo, sport, dhi, dlo, dport

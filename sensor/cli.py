@@ -269,7 +269,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
     prog = Progress(not quiet and sys.stderr.isatty())
     started = time.monotonic()
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    status, error = "completed", ""
+    status, error, unexpected = "completed", "", None
     try:
         for path in files:
             prog.begin(os.path.basename(path) if path != "-" else "stdin")
@@ -288,19 +288,37 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         prog.done()
         status, error = "error", str(exc)
         code = EXIT_FATAL
+    except Exception as exc:    # a store problem (disk full …) or a bug: the run is marked 'error', then it goes on
+        prog.done()
+        status, unexpected = "error", exc
+        if isinstance(exc, fatal_errors()):
+            error = str(exc)
+        elif isinstance(exc, OSError):
+            error = f"{exc.filename or getattr(out_stream, 'name', None) or 'output'}: {exc.strerror or exc}"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
     finally:
         signal.signal(signal.SIGTERM, old_term)
-        _close(jsonw, out_stream)
+        close_error = _close(jsonw, out_stream)
+    if close_error and status == "completed":
+        status, error, code = "error", close_error, EXIT_FATAL
     packets = pipe.stats().get("capture.packets", 0)
     if alerts is not None:
-        if status != "completed":
+        if status != "completed" and unexpected is None:
             alerts.finish()           # what was raised before the stop is kept (stored, listed)
         if alerts_stream is not None and alerts_stream is not sys.stdout:
             alerts_stream.close()
     if inventory is not None:
-        inventory.flush()
-        run.finish(status, packets, summary.first_ts, summary.last_ts, error)
-        inventory.close()
+        if unexpected is None:
+            inventory.flush()
+            run.finish(status, packets, summary.first_ts, summary.last_ts, error)
+            inventory.close()
+        else:
+            _record_failed_run(inventory, run, packets, summary, error)
+    if isinstance(unexpected, OSError):       # an output that cannot be written (disk full …): one line, exit 2
+        raise Fatal(escape(error, 1024)) from None
+    if unexpected is not None:
+        raise unexpected
     if status == "interrupted":
         kept = f"; the inventory keeps what was read (run {run.run_id} marked interrupted)" if run else ""
         click.echo(f"otwatch: interrupted after {_plural(packets, 'packet')}{kept}", err=True)
@@ -327,18 +345,42 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         sys.exit(code)
 
 
+def _record_failed_run(inventory, run, packets: int, summary, error: str) -> None:
+    """After an unexpected error: keep what can be kept and mark the run 'error'.  When the database
+    itself is what failed, nothing more can be written; the row stays 'running' and readers show it
+    as killed once this process is gone."""
+    for step in (inventory.flush, lambda: run.finish("error", packets, summary.first_ts, summary.last_ts, error)):
+        try:
+            step()
+        except Exception:   # noqa: BLE001 - the first error is the one reported
+            pass
+    try:
+        inventory.db.close()
+    except Exception:   # noqa: BLE001
+        pass
+
+
 def _on_sigterm(signum, frame):
     raise _Stop()
 
 
-def _close(jsonw, out_stream) -> None:
-    if jsonw is not None:
+def _close(jsonw, out_stream) -> str:
+    """Close the JSON lines output; returns "" or why it could not be written to the end (disk full …)."""
+    if jsonw is None:
+        return ""
+    why = ""
+    try:
+        jsonw.close()
+    except BrokenPipeError:
+        pass
+    except OSError as exc:
+        why = f"{getattr(out_stream, 'name', 'output')}: {exc.strerror or exc}"
+    if out_stream is not sys.stdout:
         try:
-            jsonw.close()
-        except BrokenPipeError:
-            pass
-        if out_stream is not sys.stdout:
             out_stream.close()
+        except OSError as exc:
+            why = why or f"{getattr(out_stream, 'name', 'output')}: {exc.strerror or exc}"
+    return why
 
 
 def _plural(n: int, word: str) -> str:

@@ -240,6 +240,8 @@ class ScanSummary:
     codes: int              # distinct function codes / packet types / service ids among the new keys
     protocols: tuple        # OT protocols of the new keys
     capped: bool            # the interval's distinct-item budget ran out: distinct counts are lower bounds
+    held_back: tuple        # ((client, server, transport, port), ...) of the flows not reported, distinct, at most 256
+    held_back_unlisted: int  # flows not reported whose endpoints are not in held_back
 
 
 ALL_TYPES = (SourceStart, FlowStart, FlowEnd, HostSeen, HostTraffic, LinkSeen, Message, Aggregate, Anomaly,

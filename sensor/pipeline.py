@@ -279,10 +279,11 @@ class Pipeline:
             self._emit(O.IntervalEnd(r[1], r[2]))
         elif tag == 21:  # R_SCAN
             (_, start, end, src, dst, port, first_ts, first_frame, last_ts, last_frame, flows, flows_q, hosts, ports,
-             keys, keys_q, units, codes, apps, capped) = r
+             keys, keys_q, units, codes, apps, capped, held, held_more) = r
+            held_back = tuple((_ip(c), _ip(s), _TRANSPORTS.get(p) or f"ip/{p}", sp) for c, s, p, sp in held)
             self._emit(O.ScanSummary(start, end, _ip(src), _ip(dst), port, first_ts, first_frame, last_ts, last_frame,
                                      flows, flows_q, hosts, ports, keys, keys_q, units, codes, tuple(apps),
-                                     bool(capped)))
+                                     bool(capped), held_back, held_more))
 
     def _aux(self, r: tuple) -> None:
         _, kind, fid, side, ts, frame, smac, sip, dip, payload = r

@@ -18,6 +18,7 @@ import os
 import stat
 import struct
 import sys
+import zlib
 from typing import BinaryIO, Iterator
 
 CHUNK = 4 * 1024 * 1024
@@ -66,7 +67,7 @@ def check_path(path: str) -> None:
                     f.seek(0)
                     with gzip.GzipFile(fileobj=f) as g:
                         head = g.read(4)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise CaptureError(f"{path}: compressed stream is damaged: {exc}") from None
         if not head:
             raise CaptureError(f"{path}: empty file")
@@ -131,7 +132,7 @@ class ChunkReader:
         try:
             with memoryview(self.buf) as mv:
                 n = self.stream.readinto(mv[self.end:])
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
             raise CaptureError(f"compressed stream is damaged: {exc}") from None
         if not n:
             return False
@@ -152,7 +153,7 @@ def chunks(stream: BinaryIO) -> Iterator[bytes]:
     while True:
         try:
             data = stream.read(CHUNK)
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
             raise CaptureError(f"compressed stream is damaged: {exc}") from None
         if not data:
             return

@@ -86,6 +86,14 @@ class Verdicts:
         return r.ports is None or r.ports.contains(port)
 
     # -- flows ----------------------------------------------------------------------
+    def unrestricted(self, sz: str) -> bool:
+        """May zone *sz* open any flow to every zone (unzoned addresses included)?  Then flows it
+        opened that were not distinguished (past the engine's scan budget) need no judging."""
+        return self._cached(("unrestricted", sz), lambda: all(
+            (z == sz and self.intra.get(sz, False))
+            or any(r.protocol == "any" for c in self.pairs.get((sz, z), ()) for r in c.rules)
+            for z in (*self.policy.zones, UNZONED)))
+
     def flow(self, sz: str, dz: str, transport: str, port: int) -> Verdict:
         return self._cached(("flow", sz, dz, transport, port), lambda: self._flow(sz, dz, transport, port))
 

@@ -113,7 +113,7 @@ def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_
         return StoreError(f"{path}: the disk is full")
     if _busy(exc):
         return StoreError(f"{path}: the database stayed locked by another otwatch for "
-                          f"{LOCK_WAIT_SECONDS:.0f} s; try again when it is done")
+                          f"{waited:.0f} s; try again when it is done")
     return StoreError(f"{path}: {text}")
 
 

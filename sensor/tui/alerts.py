@@ -4,8 +4,8 @@ Newest first by default; a row shows severity (word + colour), last time,
 rule, source → destination, count, status and the message.  Filter terms:
 ``sev:high`` (that severity or above), ``rule: asset: zone: cat: status:``
 and free words.  ``a`` acknowledges (no policy or baseline change; refused in
-read-only mode), ``e`` writes the evidence pcap when the alerts package
-offers it, Enter opens the detail: every field, the evidence pointers (source,
+read-only mode), ``e`` writes the evidence pcap (the alert's frames and
+their flows, ``sensor.alerts.evidence``) into ``$OTWATCH_EVIDENCE_DIR`` or ./evidence, Enter opens the detail: every field, the evidence pointers (source,
 frame, time, flow) and the ATT&CK for ICS technique.
 
 The feed holds at most ``FEED_MAX`` rows (the most recent); older alerts stay
@@ -22,7 +22,6 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from . import alertsrc
 from .listpane import ListPane
 from .safe import clean, safe_text
 from .widgets import num, plain, sev_text, when
@@ -104,8 +103,6 @@ class AlertsPane(ListPane):
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "ack" and getattr(self.model, "read_only", False):
             return False
-        if action == "evidence" and not alertsrc.evidence_supported():
-            return False
         return True
 
 
@@ -166,8 +163,6 @@ class AlertDetail(Screen):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "ack" and getattr(self.model, "read_only", False):
-            return False
-        if action == "evidence" and not alertsrc.evidence_supported():
             return False
         return True
 

@@ -1,15 +1,18 @@
-"""Where the TUI gets its alerts: the one module to change when the alerts package changes.
+"""Where the TUI gets its alerts: the alerts package (sensor/alerts), the one module that knows it.
 
-* Replay/live: ``producers(inventory)`` returns an ``AlertSink`` that keeps
-  every ``Alert`` (``Collector``), and the consumers that raise into it.  When
-  ``sensor.alerts.analysis.OfflineAlerts`` is available its stage is used
-  (posture, identity, anomalies, scans …); otherwise the inventory's posture
-  findings are raised here (``posture.<finding id>``).
-* Database: ``read_alerts(db)`` reads the ``alerts`` table (through
-  ``sensor.alerts.store.query`` when present, else the same columns directly)
-  and ``acknowledge(path, id)`` changes one row's status.
-* ``write_evidence(alert, out_dir)`` writes the evidence pcap when the alerts
-  package offers it (``sensor.alerts.evidence``); ``evidence_supported()`` says so.
+* Replay/live: ``producers(inventory, source, policy)`` runs the alerts
+  package's stage (``sensor.alerts.analysis.OfflineAlerts``: posture,
+  identity, anomalies, scans, logins …, with the rule ids, severities and
+  ATT&CK techniques of ``sensor.alerts.catalogue``); the policy checker raises
+  into the same book (``sink_of``).  The book is flushed once per UI tick and
+  every changed alert lands in the ``Collector`` the screens read.
+* Database: ``read_alerts(conn)`` reads the alerts store
+  (``sensor.alerts.store.query``: open and acknowledged, most severe and
+  recent first); only where the ``alerts`` table does not exist (a database
+  from a sensor without the alert store) it falls back to the outbox's
+  ``alert`` records.  ``acknowledge(path, id)`` is the store's ``ack``.
+* ``write_evidence(alert, out_dir)`` writes the evidence pcap
+  (``sensor.alerts.evidence``).
 """
 from __future__ import annotations
 
@@ -18,12 +21,6 @@ import sqlite3
 from typing import Any
 
 from ..alerts.model import Alert, AlertSink, Evidence, Finding, add_occurrence, severity_rank
-
-USE_ALERTS_PACKAGE = False
-"""The TUI still raises and reads its alerts itself (posture findings, the alerts table's columns).
-Switching to ``sensor.alerts`` (its full stage, store and evidence pcaps) changes what every alert
-screen shows: the snapshots and the attach, hostile-strings and tmux tests must be redone with it
-(issue 16 note).  Until then this flag keeps the TUI as it was tested."""
 
 MAX_ALERTS = 20_000
 """Alerts held by the TUI's collector; beyond it the lowest-severity oldest is forgotten (counted)."""
@@ -65,54 +62,39 @@ class Collector(AlertSink):
         return ch
 
 
-class PostureAlerts:
-    """Fallback producer: inventory ``finding.new`` events → ``posture.<finding>`` alerts."""
+def producers(inventory: Any, source: str = "", policy: Any = None) -> tuple[Collector, list]:
+    """The collector and the consumers (to run after the inventory) that raise alerts into it.
 
-    def __init__(self, inventory: Any, sink: AlertSink, source: str = ""):
-        self.inventory = inventory
-        self.sink = sink
-        self.source = source
-
-    def observe(self, obs) -> None:   # a consumer placed after the inventory
-        for e in self.inventory.take_events():
-            if e.type != "finding.new":
-                continue
-            d = e.detail
-            a = self.inventory.assets.get(e.asset_id)
-            ip = a.row.get("ip", "") if a is not None else ""
-            subject = str(d.get("subject", ""))
-            msg = f"{d.get('finding', '')} on {ip or e.asset_id}" + (f" ({subject})" if subject else "")
-            self.sink.raise_finding(Finding(
-                "posture." + str(d.get("finding", "")), (e.asset_id, d.get("finding"), subject),
-                str(d.get("severity", "medium")), "posture", msg, Evidence(self.source, e.frame, e.ts),
-                dst=ip, dst_asset=e.asset_id, details={"subject": subject, "detail": str(d.get("detail", ""))}))
-
-
-def producers(inventory: Any, source: str = "") -> tuple[Collector, list]:
-    """The collector and the consumers (to run after the inventory) that raise alerts into it."""
-    col = Collector()
-    if not USE_ALERTS_PACKAGE:
-        return col, [PostureAlerts(inventory, col, source)]
+    *policy*: the loaded policy, whose ``detections`` settings (severity, allow-lists, disabled rules)
+    apply to every alert, as in ``otwatch analyze --policy``."""
     from ..alerts.analysis import OfflineAlerts
+    from ..alerts.settings import AlertSettings
 
-    off = OfflineAlerts(inventory=inventory)
+    col = Collector()
+    settings = AlertSettings.from_policy(policy) if policy is not None else None
+    off = OfflineAlerts(settings, inventory=inventory)
     off.start_file(source, 0)
-    off.sink.add_listener(lambda changes: [col.put(getattr(c, "alert", c)) for c in changes])
-    col.book = off.sink                       # policy findings go to the same book
-    return col, list(off.consumers) + [_Flusher(off.sink)]
+    off.book.add_listener(lambda changes: [col.put(c.alert) for c in changes])
+    col.book = off.book                       # policy findings go to the same book
+    return col, [off.stage, _Flusher(off)]
 
 
 class _Flusher:
-    """Flushes the alert book once per batch of observations applied (the UI tick), not per packet."""
+    """Flushes the alert book once per batch of observations applied (the UI tick), not per packet;
+    ``finish()`` at the end of a capture (the stage's end-of-capture alerts: scan summaries …)."""
 
-    def __init__(self, book):
-        self.book = book
+    def __init__(self, off):
+        self.off = off
 
     def observe(self, obs) -> None:
         pass
 
     def tick(self) -> None:
-        self.book.flush()
+        self.off.book.flush()
+
+    def finish(self) -> None:
+        self.off.finish()
+        self.off.book.flush()
 
 
 def sink_of(col: Collector) -> AlertSink:
@@ -142,26 +124,19 @@ def _from_row(d: dict) -> Alert:
 
 
 def read_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert]:
-    """Open and acknowledged alerts of the database, most severe and recent first (bounded)."""
-    if USE_ALERTS_PACKAGE:
-        from ..alerts import store as S
-        from sqlite_utils import Database
+    """Open and acknowledged alerts of the database's store, most severe and recent first (bounded);
+    the outbox's alert records only when the database has no ``alerts`` table."""
+    from sqlite_utils import Database
 
-        return [S.from_row(r) for r in S.query(Database(conn), statuses=("open", "acknowledged"), limit=limit)]
+    from ..alerts import store as S
+
+    db = Database(conn)
     try:
-        cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE status IN ('open', 'acknowledged')"
-                           f" ORDER BY last_ts DESC LIMIT {int(limit)}")
-    except sqlite3.Error:        # no alerts table: a sensor that only queues alerts for delivery
-        return outbox_alerts(conn, limit)
-    out = []
-    for r in cur:
-        d = dict(zip(COLUMNS, r))
-        d["evidence"] = _loads(d["evidence"], [])
-        d["details"] = _loads(d["details"], {})
-        out.append(_from_row(d))
-    if not out:                  # an empty table (made by a migration) and alerts only queued for delivery
-        return outbox_alerts(conn, limit)
-    return out
+        if not S.has_alerts_table(db):
+            return outbox_alerts(conn, limit)
+        return [S.from_row(r) for r in S.query(db, statuses=("open", "acknowledged"), limit=limit)]
+    except sqlite3.Error:
+        return []
 
 
 def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert]:
@@ -187,36 +162,24 @@ def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Ale
 
 
 def acknowledge(path: str, aid: str) -> str:
-    """Acknowledge one stored alert (its own short write transaction); returns what happened."""
-    if USE_ALERTS_PACKAGE:
-        from ..alerts.store import AlertStore, connect
+    """Acknowledge one stored alert through the store (its own short write transaction); what happened."""
+    from ..alerts.store import AlertStore, connect
 
-        st = AlertStore(connect(path))
-        try:
-            st.ack(aid)
-        finally:
-            st.close_db()
-        return "acknowledged"
-    conn = sqlite3.connect(path, timeout=10)
     try:
-        with conn:
-            n = conn.execute("UPDATE alerts SET status = 'acknowledged' WHERE id = ? AND status = 'open'",
-                             (aid,)).rowcount
+        st = AlertStore(connect(path, create=False))
+    except (OSError, sqlite3.Error, ValueError) as exc:
+        return f"not acknowledged ({exc})"
+    try:
+        st.ack(aid)
+    except KeyError:
+        return "no such alert"
+    except ValueError:
+        return "unchanged"
     except sqlite3.Error as exc:
         return f"not acknowledged ({exc})"
     finally:
-        conn.close()
-    return "acknowledged" if n else "unchanged"
-
-
-def evidence_supported() -> bool:
-    if not USE_ALERTS_PACKAGE:
-        return False
-    try:
-        from ..alerts import evidence  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        st.close_db()
+    return "acknowledged"
 
 
 def write_evidence(alert: Alert, out_dir: str) -> str:
@@ -224,8 +187,10 @@ def write_evidence(alert: Alert, out_dir: str) -> str:
     from ..alerts.evidence import write_evidence as _write
 
     rep = _write([alert], out_dir)
-    return str(getattr(rep, "summary", lambda: rep)() if callable(getattr(rep, "summary", None)) else rep)
+    if rep.files:
+        return f"evidence: {rep.packets} packets written to {rep.files[0]}"
+    why = "; ".join(f"{src}: {what}" for src, what in rep.skipped_sources.items()) or "no evidence frames"
+    return f"evidence not written: {why}"
 
 
-__all__ = ["Collector", "PostureAlerts", "producers", "sink_of", "read_alerts", "acknowledge",
-           "evidence_supported", "write_evidence", "MAX_ALERTS"]
+__all__ = ["Collector", "producers", "sink_of", "read_alerts", "acknowledge", "write_evidence", "MAX_ALERTS"]

@@ -58,6 +58,7 @@ class OtwatchCommands(Provider):
                 ("policy: reload", app.action_reload_policy, "re-read the policy file"),
                 ("help: keys", app.action_help, "every key of this screen"),
                 ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
+                ("comms: who talks to whom", app.action_talk_map, "the pairs by zone, as a picture"),
                 ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
         return out
 
@@ -137,6 +138,8 @@ class OtwatchApp(App):
         return self._tabs.active or "overview"
 
     def tick(self) -> None:
+        if not self.is_running or self._exit:
+            return              # a tick that fires while the app is closing finds its widgets gone
         ch = self.model.tick()
         if ch.any:
             self.last_change = time.monotonic()
@@ -158,9 +161,16 @@ class OtwatchApp(App):
             self._status()
 
     def refresh_all(self) -> None:
+        """Re-read everything: the visible screen now, the others when they are shown (a 10,000-row
+        list is built once, when it is first looked at, not at start-up)."""
+        cur = self.current
         for k, _l, _c in SCREENS:
             self.pending[k] = Changes()
-            self.pane(k).refresh_data(full=True)
+            if k == cur:
+                self.pane(k).refresh_data(full=True)
+            else:
+                self.pending[k].assets.add("*")
+                self.pending[k].any = True
         self._status()
 
     def _status(self) -> None:
@@ -256,6 +266,10 @@ class OtwatchApp(App):
         self.action_show("policy")
         self.pane("policy").action_reload()
 
+    def action_talk_map(self) -> None:
+        self.action_show("comms")
+        self.pane("comms").action_talk_map()
+
     def action_matrix(self) -> None:
         self.action_show("comms")
         pane = self.pane("comms")
@@ -265,8 +279,8 @@ class OtwatchApp(App):
     # -- evidence ----------------------------------------------------------------------------
     def write_evidence(self, aid: str) -> None:
         a = self.model.alerts.get(aid)
-        if a is None or not alertsrc.evidence_supported():
-            self.notify("evidence pcaps need the alerts package", markup=False, severity="warning")
+        if a is None:
+            self.notify("no such alert", markup=False, severity="warning")
             return
         self._write_evidence(a, evidence_dir())
 

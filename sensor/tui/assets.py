@@ -44,7 +44,8 @@ class AssetsPane(ListPane):
                ("roles", "Roles", 13), ("alerts", "Alrt", 4), ("findings", "Find", 4), ("packets", "Pkts", 7),
                ("vendor", "Vendor", 16), ("last", "Last seen", 8)]
     DEFAULT_SORT = 1
-    BINDINGS = [Binding("c", "comms", "Comms"), Binding("a", "alerts", "Alerts")]
+    BINDINGS = [Binding("c", "comms", "Comms"), Binding("a", "alerts", "Alerts"),
+                Binding("w", "talk_map", "Who talks to whom")]
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
@@ -102,6 +103,13 @@ class AssetsPane(ListPane):
         k = self.table.selected_key()
         if k:
             self.app.show_list("alerts", f"asset:{self.values.get(k, {}).get('ip') or k}")
+
+    def action_talk_map(self) -> None:
+        k = self.table.selected_key()
+        if k:
+            from .talkmap import TalkMap, asset_map_text
+
+            self.app.push_screen(TalkMap(asset_map_text(self.model, k)))
 
 
 def _section(out: Text, title: str, lines: list[Text]) -> None:
@@ -173,7 +181,8 @@ def detail_text(model, aid: str) -> Text:
         fl.append(t)
     _section(out, "Posture findings", fl)
     al = []
-    for a in alerts_by_asset(model).get(aid, []) + alerts_by_asset(model).get(row.get("ip") or "-", []):
+    by_asset = alerts_by_asset(model)
+    for a in by_asset.get(aid, []) + by_asset.get(row.get("ip") or "-", []):
         t = sev_text(a.severity)
         t.append_text(_t(" ", (a.rule, "bold"), " ", (a.message, ""), f"  ×{a.count}"))
         al.append(t)
@@ -185,7 +194,7 @@ class AssetDetail(Screen):
     """One asset in full.  Esc goes back."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("c", "comms", "Comms"),
-                Binding("a", "alerts", "Alerts")]
+                Binding("a", "alerts", "Alerts"), Binding("w", "talk_map", "Who talks to whom")]
 
     def __init__(self, model, aid: str):
         super().__init__()
@@ -207,3 +216,8 @@ class AssetDetail(Screen):
 
     def action_alerts(self) -> None:
         self._go("alerts")
+
+    def action_talk_map(self) -> None:
+        from .talkmap import TalkMap, asset_map_text
+
+        self.app.push_screen(TalkMap(asset_map_text(self.model, self.aid)))

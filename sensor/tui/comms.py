@@ -36,14 +36,17 @@ class CommsPane(ListPane):
                ("messages", "Msgs", 7), ("rate", "Msg/s", 6), ("zones", "Zones", 14), ("port", "Port", 5),
                ("ops", "Operations", 30)]
     DEFAULT_SORT = 4
-    BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only")]
+    BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only"),
+                Binding("w", "talk_map", "Who talks to whom")]
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
         self.sort_reverse = True
         self.matrix_shown = False
         self._viol: dict = {}
-        self._rows: dict = {}
+        self._rows: dict = {}            # pair key -> the client's peers row
+        self._by_asset: dict = {}        # asset id (client or server) -> pair keys
+        self._by_ips: dict = {}          # (client ip, server ip) -> pair keys
 
     def compose(self):
         yield from super().compose()
@@ -54,22 +57,47 @@ class CommsPane(ListPane):
     def extra_title(self) -> str:
         return "zone matrix" if self.matrix_shown else ""
 
-    def _pairs(self) -> dict:
-        rows = {}
-        for r in self.model.all_kids("peers"):
-            if r.get("direction") != "client":
-                continue
-            key = f"{r['asset_id']}|{r['peer_id']}|{r.get('protocol')}|{r.get('port')}"
-            rows[key] = r
-        return rows
+    @staticmethod
+    def pair_key(r: dict) -> str:
+        return f"{r['asset_id']}|{r['peer_id']}|{r.get('protocol')}|{r.get('port')}"
+
+    def _add(self, r: dict) -> str:
+        key = self.pair_key(r)
+        self._rows[key] = r
+        self._by_asset.setdefault(r["asset_id"], set()).add(key)
+        self._by_asset.setdefault(r["peer_id"], set()).add(key)
+        return key
 
     def all_keys(self):
         self._viol = violations_by_pair(self.model)
-        self._rows = self._pairs()
+        self._rows, self._by_asset, self._by_ips = {}, {}, {}
+        for r in self.model.all_kids("peers"):
+            if r.get("direction") == "client":
+                self._add(r)
         return list(self._rows)
 
     def changed_keys(self, changes):
-        return None if (changes.assets or changes.alerts) else set()
+        """The pairs of the assets that changed (as client or as server) and of the new violations."""
+        if "*" in changes.assets:
+            return None
+        keys: set = set()
+        m = self.model
+        for aid in changes.assets:
+            old = self._by_asset.get(aid, set())
+            keys |= old
+            now = {self._add(r) for r in m.kids(aid)["peers"] if r.get("direction") == "client"}
+            keys |= now
+            for k in old - now:                  # a pair this asset no longer has (database re-read)
+                r = self._rows.get(k)
+                if r is not None and r["asset_id"] == aid:
+                    del self._rows[k]
+        if changes.alerts:
+            viol = violations_by_pair(m)
+            for ips in {ip for ip, n in viol.items() if self._viol.get(ip) != n} | {
+                    ip for ip in self._viol if ip not in viol}:
+                keys |= self._by_ips.get(ips, set())
+            self._viol = viol
+        return keys
 
     def record(self, key):
         r = self._rows.get(key)
@@ -85,12 +113,14 @@ class CommsPane(ListPane):
         msgs = r.get("messages") or 0
         span = max((r.get("last_seen") or 0) - (r.get("first_seen") or 0), 1.0)
         rate = msgs / span
+        self._by_ips.setdefault((cip, sip), set()).add(key)
         viol = self._viol.get((cip, sip), 0)
         values = {"client": f"{asset_label(m, r['asset_id'])} {cip}", "server": f"{asset_label(m, r['peer_id'])} {sip}",
                   "asset": f"{cip} {sip} {r['asset_id']} {r['peer_id']}", "proto": r.get("protocol") or "",
                   "port": r.get("port") or 0, "op": ops_s, "ops": ops_s, "messages": msgs, "rate": rate,
                   "from": cz, "to": sz, "zones": f"{cz}→{sz}", "violations": "violations" if viol else "",
-                  "viol": viol}
+                  "viol": viol, "cip": cip, "sip": sip, "clabel": asset_label(m, r["asset_id"]),
+                  "slabel": asset_label(m, r["peer_id"])}
         style = "bold" if viol else ""
         cells = (safe_text(asset_label(m, r["asset_id"]), 48, style), safe_text(asset_label(m, r["peer_id"]), 48, style),
                  plain(values["proto"]), Text(f"!{viol}" if viol else "", style="bold red", end=""), num(msgs),
@@ -110,6 +140,15 @@ class CommsPane(ListPane):
         else:
             self.table.focus()
         self._title()
+
+    def action_talk_map(self) -> None:
+        """The pairs as a picture, by zone → zone (the pairs this screen lists, its filter applied)."""
+        from .talkmap import TalkMap, zone_map_text
+
+        if self._dirty and not self.paused:
+            self.refresh_data(full=True)
+        shown = self.table.cells
+        self.app.push_screen(TalkMap(zone_map_text({k: v for k, v in self.values.items() if k in shown})))
 
     def action_violations(self) -> None:
         self.set_filter("" if "violations" in self.filter_text else (self.filter_text + " violations").strip())

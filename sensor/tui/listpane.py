@@ -23,6 +23,14 @@ from textual.widgets import Input, Static
 
 from .widgets import SEV_LABEL, FilterBar, KeyTable, matches, parse_filter
 
+LIVE_FILTER_ROWS = 20_000
+"""Up to this many rows the list narrows as the filter is typed (one cached pass per key, ~tens of ms
+at 10,000 rows); longer lists filter on Enter."""
+
+BULK_ROWS = 500
+"""More changed rows than this (or than a quarter of the table) are applied as one reload of the table
+from the cache instead of row by row (Textual's add_row/remove_row cost grows with the table)."""
+
 _SEV_ORDER = {label: i for i, label in enumerate(reversed(list(SEV_LABEL.values())))}
 
 
@@ -65,7 +73,11 @@ class ListPane(Vertical):
         self.new_while_paused = 0
         self._new: set = set()
         self._dirty = True
-        self.values: dict = {}
+        self.values: dict = {}          # row key -> raw values (for the filter and the screens)
+        self._cells: dict = {}          # row key -> Text cells
+        self._text: dict = {}           # row key -> lower-cased text of the values (free-word filter)
+        self._sortkey: dict = {}        # row key -> per-column sort keys
+        self._filter = None             # parsed filter terms, None when there is no filter
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-title", markup=False)
@@ -99,15 +111,35 @@ class ListPane(Vertical):
         return ""
 
     # -- data ----------------------------------------------------------------------------
-    def _accept(self, values: dict) -> bool:
-        if not self.filter_text:
+    def _accept(self, k) -> bool:
+        if not self._filter:
             return True
-        fields, words = parse_filter(self.filter_text)
-        text = " ".join(str(v) for v in values.values()).lower()
-        return matches(fields, words, values, text)
+        fields, words = self._filter
+        return matches(fields, words, self.values[k], self._text[k])
+
+    def _set_filter_terms(self) -> None:
+        self._filter = parse_filter(self.filter_text) if self.filter_text else None
+
+    def _store(self, k, rec) -> bool:
+        """Cache one row (raw values, cells, filter text, sort key); False when it is gone."""
+        if rec is None:
+            self.values.pop(k, None)
+            self._cells.pop(k, None)
+            self._text.pop(k, None)
+            self._sortkey.pop(k, None)
+            return False
+        values, cells = rec
+        self.values[k] = values
+        self._cells[k] = cells
+        self._text[k] = " ".join(str(v) for v in values.values()).lower()
+        self._sortkey[k] = tuple(cell_sort_key(c) for c in cells)
+        return True
 
     def refresh_data(self, changes=None, full: bool = False) -> None:
-        """Apply a model tick (only what changed), or re-read everything (full)."""
+        """Apply a model tick (only what changed), or re-read everything (full).
+
+        Rows are cached (values, cells, filter text, sort key): a tick re-reads
+        only the rows it changed; a filter or sort works on the cache."""
         if self.paused:
             if changes is not None:
                 keys = self.changed_keys(changes)
@@ -123,45 +155,50 @@ class ListPane(Vertical):
         keys = None if (full or self._dirty or changes is None) else self.changed_keys(changes)
         t = self.table
         if keys is None:
-            rows = []
-            self.values = {}
+            self.values, self._cells, self._text, self._sortkey = {}, {}, {}, {}
             for k in list(self.all_keys()):
-                rec = self.record(k)
-                if rec is None:
-                    continue
-                values, cells = rec
-                self.values[k] = values
-                if self._accept(values):
-                    rows.append((k, cells))
-            t.rebuild(rows)
-            added = True
+                self._store(k, self.record(k))
             self._dirty = False
+            self._relist()
+        elif len(keys) > max(BULK_ROWS, len(t.cells) // 4):
+            for k in keys:                  # many rows at once (a screen shown after a busy while): one load
+                self._store(k, self.record(k))
+            self._relist()
         else:
             added = False
             for k in keys:
-                rec = self.record(k)
-                if rec is None:
-                    self.values.pop(k, None)
+                if not self._store(k, self.record(k)):
                     t.drop(k)
-                    continue
-                values, cells = rec
-                self.values[k] = values
-                if self._accept(values):
-                    added |= t.upsert(k, cells)
+                elif self._accept(k):
+                    added |= t.upsert(k, self._cells[k])
                 else:
                     t.drop(k)
-        if added:
-            self._sort()
+            if added:
+                self._sort()
         self._title()
+
+    def _relist(self) -> None:
+        """The table from the cache: filtered, sorted, cursor kept on its row key (one load)."""
+        t = self.table
+        keep = t.selected_key()
+        keys = [k for k in self._cells if self._accept(k)]
+        keys.sort(key=self._order_key(), reverse=self.sort_reverse)
+        t.load([(k, self._cells[k]) for k in keys])
+        t.restore(keep)
+
+    def _order_key(self):
+        c = self.sort_col
+        sk = self._sortkey
+        # the other columns break ties, so the order never depends on arrival order
+        return lambda k: (sk[k][c],) + sk[k]
 
     def _sort(self, follow: bool = False) -> None:
         """Re-sort; the cursor follows its row (a live update keeps a cursor at the top on the top row)."""
         t = self.table
         if t.row_count and self.COLUMNS:
             keep = t.selected_key() if (follow or t.cursor_row > 0) else None
-            cols = [self.COLUMNS[self.sort_col][0]] + [c[0] for i, c in enumerate(self.COLUMNS) if i != self.sort_col]
-            # the other columns break ties, so the order never depends on arrival order
-            t.sort(*cols, key=lambda row: tuple(cell_sort_key(c) for c in row), reverse=self.sort_reverse)
+            keys = sorted(t.cells, key=self._order_key(), reverse=self.sort_reverse)
+            t.order(keys)
             if keep is None:
                 t.move_cursor(row=0)
             else:
@@ -198,10 +235,18 @@ class ListPane(Vertical):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
+        self._set_filter_terms()
         fb = self.filter_bar
         fb.value = self.filter_text
         fb.display = bool(self.filter_text)
-        self.refresh_data(full=True)
+        self._refilter()
+
+    def _refilter(self) -> None:
+        if self.paused or self._dirty or not self.is_mounted:
+            self.refresh_data(full=True)
+        else:
+            self._relist()
+            self._title()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -211,9 +256,11 @@ class ListPane(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if len(self.values) <= 20_000:        # live narrowing; very big lists wait for Enter
-            self.filter_text = event.value.strip()
-            self.refresh_data(full=True)
+        text = event.value.strip()
+        if text != self.filter_text and len(self.values) <= LIVE_FILTER_ROWS:   # big lists wait for Enter
+            self.filter_text = text
+            self._set_filter_terms()
+            self._refilter()
 
     def clear_filter(self) -> bool:
         """Escape: clear the filter first (True when there was one)."""

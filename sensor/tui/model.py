@@ -144,8 +144,8 @@ class LiveModel(_PolicyMixin):
         self.mode = feed.mode
         self.stats = Stats()
         self.inventory = Inventory(connect(":memory:"))
-        self.collector, alert_consumers = alertsrc.producers(self.inventory, source)
         self._set_policy(policy_path)
+        self.collector, alert_consumers = alertsrc.producers(self.inventory, source, self.policy)
         self.checker = self._make_checker()
         self._alert_consumers = alert_consumers
         self._tally = Tally(self.stats)
@@ -160,7 +160,9 @@ class LiveModel(_PolicyMixin):
             return None
         from ..policy import PolicyChecker
 
-        return PolicyChecker(self.policy, alertsrc.sink_of(self.collector), self.source)
+        checker = PolicyChecker(self.policy, alertsrc.sink_of(self.collector), self.source)
+        self.inventory.zone_of = checker.zone_of      # the inventory's zone column, as analyze --policy fills it
+        return checker
 
     def reload_policy(self) -> None:
         self._set_policy(self.policy_path)
@@ -231,6 +233,11 @@ class LiveModel(_PolicyMixin):
             self.finished = True
             self.error = self.feed.error
             self.inventory.flush()
+            for c in self._alert_consumers:
+                fin = getattr(c, "finish", None)
+                if fin is not None:
+                    fin()
+            ch.alerts |= self.collector.take_changed()
             ch.assets = {"*"}
         ch.any = bool(applied or ch.alerts or ch.assets)
         return ch
@@ -320,6 +327,7 @@ class DbModel(_PolicyMixin):
         self.heartbeat: dict = {}
         self.error = ""
         self._sig: dict = {}
+        self.reader.changed()           # the version read now: the first tick re-reads only on a change
         self._load(Changes())
 
     def reload_policy(self) -> None:

@@ -15,7 +15,11 @@ import datetime as _dt
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
+from textual._two_way_dict import TwoWayDict
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size
 from textual.widgets import DataTable, Input, Static
+from textual.widgets._data_table import Row, RowKey
 
 from ..alerts.model import severity_rank
 from .safe import safe_text
@@ -55,7 +59,15 @@ def sort_value(v):
 
 
 class KeyTable(DataTable):
-    """Rows keyed by id; ``upsert`` adds or updates cells in place; selection kept by key."""
+    """Rows keyed by id; ``upsert`` adds or updates cells in place; selection kept by key.
+
+    Built for 10,000 rows and more: every column has a fixed width and every row
+    one line, so nothing is measured (Textual's ``DataTable`` measures every cell
+    of every new row, and sums row heights to find a line); ``load`` replaces all
+    rows and ``order`` re-orders them in one step each (no per-row ``add_row``,
+    no per-row sort key), so a filter or a sort over 10,000 rows is one pass.
+    Rendering stays virtual: only the lines on screen are drawn.
+    """
 
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -68,11 +80,58 @@ class KeyTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.spec = columns
         self.cells: dict[str, tuple] = {}
+        self._made: dict = {}      # row key -> (cells, RowKey, cell dict, Row) of the last load
 
     def on_mount(self) -> None:
         for key, label, width in self.spec:
             self.add_column(label, key=key, width=width)
 
+    # -- one line per row, fixed widths: no measuring, no summing --------------------------
+    def _update_dimensions(self, new_rows) -> None:
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        self.virtual_size = Size(width, len(self.rows) + (self.header_height if self.show_header else 0))
+
+    @property
+    def _total_row_height(self) -> int:
+        return len(self.rows)
+
+    def _get_offsets(self, y: int):
+        if self.show_header:
+            if y < self.header_height:
+                return self._header_row_key, y
+            y -= self.header_height
+        if y >= len(self.rows):
+            raise LookupError(f"Y coord {y!r} is greater than total height")
+        return self._row_locations.get_key(y), 0
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        return Region(0, row_index + (self.header_height if self.show_header else 0), max(self.size.width, width), 1)
+
+    def _get_cell_region(self, coordinate: Coordinate) -> Region:
+        if not self.is_valid_coordinate(coordinate):
+            return Region(0, 0, 0, 0)
+        row_index, column_index = coordinate
+        cols = self.ordered_columns
+        x = sum(c.get_render_width(self) for c in cols[:column_index]) + self._row_label_column_width
+        y = row_index + (self.header_height if self.show_header else 0)
+        return Region(x, y, cols[column_index].get_render_width(self), 1)
+
+    def action_page_down(self) -> None:
+        self._page(1)
+
+    def action_page_up(self) -> None:
+        self._page(-1)
+
+    def _page(self, step: int) -> None:
+        self._set_hover_cursor(False)
+        height = max(1, self.scrollable_content_region.height - (self.header_height if self.show_header else 0))
+        self.scroll_relative(y=step * height, animate=False, force=True)
+        self.move_cursor(row=max(0, min(self.row_count - 1, self.cursor_row + step * (height - 1))), scroll=False)
+
+    # -- rows by key -------------------------------------------------------------------------
     def selected_key(self) -> str | None:
         if self.row_count == 0:
             return None
@@ -103,12 +162,43 @@ class KeyTable(DataTable):
     def rebuild(self, rows: list[tuple[str, tuple]]) -> None:
         """Replace every row in one go and put the cursor back on the row it was on."""
         keep = self.selected_key()
-        self.clear()
-        self.cells = {}
-        for key, cells in rows:
-            self.cells[key] = cells
-            self.add_row(*cells, key=key)
+        self.load(rows)
         self.restore(keep)
+
+    def load(self, rows: list[tuple[str, tuple]]) -> None:
+        """Every row at once, in this order (the cursor goes to the top)."""
+        self.clear()
+        colkeys = [c.key for c in self.ordered_columns]
+        data, meta, where = {}, {}, {}
+        made = self._made
+        for i, (key, cells) in enumerate(rows):
+            m = made.get(key)
+            if m is None or m[0] is not cells:       # the row objects of a row already shown are reused
+                rk = RowKey(key)
+                m = made[key] = (cells, rk, dict(zip(colkeys, cells)), Row(rk, 1, None, False))
+            _c, rk, data[rk], meta[rk] = m
+            where[rk] = i
+        if len(made) > 2 * len(rows) + 1000:
+            keep = {k for k, _c in rows}
+            self._made = {k: v for k, v in made.items() if k in keep}
+        self.cells = dict(rows)
+        self._data = data
+        self.rows = meta
+        self._row_locations = TwoWayDict(where)
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.cursor_coordinate = Coordinate(0, 0)
+        if rows and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()
+        self.check_idle()
+        self.refresh()
+
+    def order(self, keys: list[str]) -> None:
+        """Put the rows in this order (every row key of the table, once)."""
+        self._row_locations = TwoWayDict({RowKey(k): i for i, k in enumerate(keys)})
+        self._update_count += 1
+        self._clear_caches()
+        self.refresh()
 
     def restore(self, key: str | None) -> None:
         if key is not None and key in self.cells:

@@ -89,6 +89,9 @@ def test_a_host_and_port_scan_is_one_summary_per_interval(tmp_path, impl):
     assert s.flows == 300 and s.flows_unreported == 280
     assert s.hosts == 100 and s.ports == 3
     assert (s.first_frame, s.last_frame) == (1, 599) and s.first_ts == T0 and not s.capped
+    # the held-back flows' endpoints, for the policy: the 280 distinct ones but 256 at most
+    assert len(s.held_back) == 256 and s.held_back_unlisted == 280 - 256
+    assert all(c == "10.10.9.66" and t == "tcp" and p in (502, 102, 44818) for c, _, t, p in s.held_back)
     # hosts first seen in held-back flows get no host.seen (the scanner and the first targets do)
     assert len([o for o in obs if isinstance(o, O.HostSeen)]) == 1 + len(set(dsts[:SMALL.scan_flows_per_source]))
     assert stats["scans.hosts_unreported"] > 0
@@ -193,6 +196,8 @@ def test_compiled_equals_pure_with_summaries(tmp_path, kind):
 
 
 def test_scan_summary_json():
-    s = O.ScanSummary(1.0, 2.0, "10.0.0.1", "", 0, 1.1, 3, 1.9, 99, 50, 30, 40, 2, 10, 5, 3, 2, ("modbus",), False)
+    s = O.ScanSummary(1.0, 2.0, "10.0.0.1", "", 0, 1.1, 3, 1.9, 99, 50, 30, 40, 2, 10, 5, 3, 2, ("modbus",), False,
+                      (("10.0.0.1", "10.0.0.2", "tcp", 502),), 0)
     d = jsonout.jsonable(s)
     assert d["type"] == "scan.summary" and d["protocols"] == ["modbus"] and d["last_frame"] == 99
+    assert d["held_back"] == [["10.0.0.1", "10.0.0.2", "tcp", 502]]

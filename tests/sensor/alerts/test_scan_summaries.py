@@ -29,7 +29,8 @@ SMALL = Limits(link_keys_max=512, scan_flows_per_source=20, scan_flows_per_targe
 def _summary(**kw):
     d = dict(start_ts=100.0, end_ts=160.0, source="10.0.0.66", target="", port=0, first_ts=101.0, first_frame=7,
              last_ts=159.0, last_frame=9000, flows=2000, flows_unreported=1980, hosts=500, ports=3, keys=0,
-             keys_unreported=0, units=0, codes=0, protocols=(), capped=False)
+             keys_unreported=0, units=0, codes=0, protocols=(), capped=False, held_back=(),
+             held_back_unlisted=0)
     d.update(kw)
     return O.ScanSummary(**d)
 

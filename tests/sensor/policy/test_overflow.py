@@ -148,3 +148,49 @@ def test_a_write_hidden_behind_a_register_sweep_is_reported(tmp_path):
     assert all(f.details.get("code") == "key_overflow" for f in found)   # the reads themselves are allowed
     found, _ = run(_policy(""))
     assert found == []
+
+
+def test_flows_held_back_by_the_scan_budget_are_still_judged(tmp_path):
+    """A host and port scan past the engine's scan budget: flows without a flow.start are judged
+    from the scan summary's endpoints (evidence: the summary's first frame); endpoints it could not
+    list are one 'not distinguished' finding; a zone allowed to reach everything raises nothing."""
+    from support import capbuild as cb
+
+    def seg(src, dst, sport, dport, flags, smac, dmac):
+        return cb.eth(smac, dmac, 0x0800, cb.ipv4(src, dst, 6, cb.tcp(sport, dport, 1000, 0, flags)))
+
+    pkts = []
+    for i in range(300):
+        dst, port = f"10.10.1.{1 + i // 3}", (502, 102, 44818)[i % 3]
+        pkts.append(seg("10.10.9.66", dst, 40000 + i, port, "S", "08:00:27:66:66:01", "00:80:f4:10:00:01"))
+    cap = tmp_path / "scan.pcap"
+    cap.write_bytes(cb.pcap([(1_700_000_000.0 + i * 0.001, p) for i, p in enumerate(pkts)]))
+    limits = Limits(scan_flows_per_source=20)
+
+    def run(pol):
+        sink = ListSink()
+        p = Pipeline([PolicyChecker(pol, sink, source=str(cap))], Settings(limits=limits))
+        p.run_file(str(cap))
+        p.finish()
+        return sink.findings
+
+    found = run(_policy(""))       # ops -> control: Modbus only
+    denied = {(f.dst, f.port) for f in found if f.details.get("code") != "not_distinguished"}
+    # every denied endpoint of the 20 reported flows and the 256 listed in the summary; the
+    # other 24 flows are the 'not distinguished' finding
+    want = {(f"10.10.1.{1 + i // 3}", (502, 102, 44818)[i % 3]) for i in range(20 + 256) if i % 3}
+    assert denied == want
+    held = [f for f in found if f.details.get("summary")]
+    assert held and all(f.evidence.frame == 1 for f in held)
+    (nd,) = [f for f in found if f.details.get("code") == "not_distinguished"]
+    assert nd.details["count"] == 280 - 256
+    allow_all = policy("""\
+        version: 1
+        zones:
+          control: {networks: [10.10.1.0/24]}
+          ops: {networks: [10.10.9.0/24]}
+        conduits:
+          c: {from: ops, to: control, allow: [{protocol: any}]}
+          u: {from: ops, to: unzoned, allow: [{protocol: any}]}
+        """)
+    assert run(allow_all) == []

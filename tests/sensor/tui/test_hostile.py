@@ -128,4 +128,12 @@ async def test_hostile_strings_are_inert_on_every_screen(tmp_path):
         await pilot.press("escape", "3", "v")
         await pilot.pause(0.2)
         check_screen(app)
+        await pilot.press("v", "w")                    # who talks to whom, by zone (hostile zones and names)
+        await pilot.pause(0.2)
+        shown = check_screen(app)
+        assert type(app.screen).__name__ == "TalkMap" and "[@click=app.q" in shown
+        await pilot.press("escape", "2", "w")          # ... and around an asset with hostile names
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "TalkMap"
+        check_screen(app)
         assert app.is_running

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import pathlib
 
-from otwatch.sensor.tui import alerts, app, assets, comms, listpane, overview, policy
+from otwatch.sensor.tui import alerts, app, assets, comms, listpane, overview, policy, talkmap
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TUI = ROOT / "sensor" / "tui"
@@ -48,7 +48,8 @@ def test_no_formatted_strings_reach_widgets():
 def test_every_binding_is_described_and_documented():
     doc = (ROOT / "docs" / "tui.md").read_text()
     classes = [app.OtwatchApp, listpane.ListPane, assets.AssetsPane, assets.AssetDetail, comms.CommsPane,
-               alerts.AlertsPane, alerts.AlertDetail, policy.PolicyPane, overview.OverviewPane]
+               alerts.AlertsPane, alerts.AlertDetail, policy.PolicyPane, overview.OverviewPane,
+               talkmap.TalkMap]
     missing = []
     for cls in classes:
         for b in cls.BINDINGS:

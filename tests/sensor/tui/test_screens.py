@@ -244,3 +244,76 @@ async def test_command_palette_switches_screen(demo_model):
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert app.current == "policy"
+
+
+async def test_alerts_are_the_alerts_packages_as_analyze_raises_them(demo_model, tmp_path):
+    """The replayed TUI raises what ``otwatch analyze --policy`` stores: same ids, rules, severities,
+    ATT&CK techniques and counts (one alerts package, its catalogue, its policy settings)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from otwatch.sensor.alerts.catalogue import TECHNIQUES
+
+    db = tmp_path / "analyze.db"
+    otwatch = os.path.join(os.path.dirname(sys.executable), "otwatch")
+    subprocess.run([otwatch, "analyze", str(H.DEMO), "--policy", str(H.POLICY), "--db", str(db), "-q"],
+                   check=True, capture_output=True, env=dict(os.environ, OTWATCH_DB=str(db)))
+    conn = sqlite3.connect(db)
+    stored = {r[0]: r[1:] for r in conn.execute("SELECT id, rule, severity, technique, count FROM alerts")}
+    conn.close()
+    m = demo_model()
+    app = OtwatchApp(m)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _run(app, m, pilot)
+        shown = {a.id: (a.rule, a.severity, a.technique, a.count) for a in m.alerts.values()}
+        assert shown == stored and len(shown) > 30
+        assert {r[0].split(".")[0] for r in shown.values()} >= {"policy", "posture", "protocol", "recon"}
+        # the detail names the technique as the catalogue does
+        key = next(k for k, v in shown.items() if v[2])
+        app.pane("alerts")
+        await pilot.press("4")
+        pane = app.pane("alerts")
+        pane.table.move_cursor(row=pane.table.get_row_index(key))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        name = TECHNIQUES[shown[key][2]]
+        name = name[0] if isinstance(name, tuple) else name
+        assert f"{shown[key][2]} {name}" in body(app)
+
+
+async def test_who_talks_to_whom_by_zone_and_around_an_asset(demo_model):
+    from otwatch.sensor.tui.talkmap import TalkMap
+
+    m = demo_model()
+    app = OtwatchApp(m)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _run(app, m, pilot)
+        await pilot.press("3", "w")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, TalkMap)
+        text = body(app)
+        pairs = app.pane("comms").values
+        assert f"{len(pairs):,} pairs in" in text
+        # the rogue laptop's zone → control block comes first (violations first), marked
+        first = text.split("\n")[2]
+        assert first.startswith("unzoned ══▶ control") and "violating" in first
+        assert "! 10.10.0.66 ──modbus/502──▶ plc1 (10.10.0.11)" in text
+        # the HMI's polling of plc1, with the messages the Comms screen counts
+        hmi = next(v for v in pairs.values() if v["cip"] == "10.10.0.21" and v["sip"] == "10.10.0.11")
+        assert "supervisory ══▶ control" in text
+        assert f"──modbus/502──▶ plc1 (10.10.0.11)  {hmi['messages']:,} msgs" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TalkMap)
+        # around one asset: plc1 is polled by the HMI and the engineering workstation
+        await pilot.press("2", "slash", *"plc1", "enter")
+        await pilot.pause(0.1)
+        await pilot.press("w")
+        await pilot.pause(0.2)
+        text = body(app)
+        assert "around plc1 (10.10.0.11)" in text and "(zone control)" in text
+        inbound = [r for r in m.kids(app.screen_stack[0].query_one("#pane-assets").table.selected_key())["peers"]
+                   if r["direction"] == "server"]
+        assert f"0 it talks to (──▶), {len(inbound)} talk to it" in text
+        assert "──modbus/502──▶ plc1 (10.10.0.11)" in text
