@@ -116,7 +116,7 @@ def documented_ids() -> set:
                     "docs/protocols/opcua.md"):
             try:
                 with open(os.path.join(ROOT, rel), encoding="utf-8") as fh:
-                    ids |= set(re.findall(r"\b(?:modbus|mqtt|opcua|capture|dispatch)\.[a-z_]+\b", fh.read()))
+                    ids |= set(re.findall(r"\b(?:modbus|mqtt|opcua|capture|dispatch|memcap)\.[a-z_]+\b", fh.read()))
             except OSError:
                 pass
         _DOC_IDS = ids

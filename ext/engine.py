@@ -56,6 +56,7 @@ R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, sid
 R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes, side)
 R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
 R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
+R_LINK_END = cython.declare(cython.int, 20)   # (tag, link_id, ts, reason)                      link state evicted (memory budget)
 R_SCAN = cython.declare(cython.int, 21)       # (tag, start_ts, end_ts, src, dst, port, first_ts, first_frame, last_ts,
                   #  last_frame, flows, flows_unreported, hosts, ports, keys, keys_unreported, units, codes, apps, capped,
                   #  held: ((cip, sip, ipproto, port), ...) of the flows held back, held_more: those not listed)
@@ -175,6 +176,11 @@ _TCP_HDR = struct.Struct(">HHI4xBB")
 # attacker's tiny fragments are cut off here; real stacks send a handful (MTU-sized).
 MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
 
+# Counters of the memory budget (parsers/budget.py): when one moves, the interval's end reports
+# one memcap.evicted anomaly with how much each moved (_report_budget).
+BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "hosts.evicted", "hosts.over_cap",
+                   "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
+
 # Held-back flows a scan summary lists by (client, server, IP protocol, port), so that the policy can
 # still judge them (the rest are counted): 256 distinct endpoints a summary.
 SCAN_HELD_MAX = cython.declare(cython.Py_ssize_t, 256)
@@ -263,6 +269,7 @@ class Host:
     last_ts: cython.double
     last_frame: cython.longlong
     dirty: cython.bint
+    nflows: cython.longlong   # flows in the table that count into this host (evictable at 0)
     quiet: cython.bint        # first seen in a flow held back by _Scans: no host.seen/host.traffic yet
 
     def __init__(self, mac: bytes, ip: bytes, vlan: cython.int, ts: cython.double):
@@ -278,6 +285,33 @@ class Host:
         self.last_frame = 0
         self.dirty = False
         self.quiet = False
+        self.nflows = 0
+
+
+@cython.final
+@cython.cclass
+class Link:
+    """A (protocol, VLAN, client, server, server port) and its message tallies per direction
+    (the dicts every connection's kernel of this link shares).  ``nflows`` counts the flows in
+    the table bound to it: a link at 0 is idle and may be evicted (memory budget), its
+    aggregates flushed first."""
+
+    lid: cython.longlong
+    app: cython.int
+    key: tuple
+    seen_c: dict
+    seen_s: dict
+    nflows: cython.longlong
+    last_ts: cython.double
+
+    def __init__(self, lid: cython.longlong, app: cython.int, key: tuple, ts: cython.double):
+        self.lid = lid
+        self.app = app
+        self.key = key
+        self.seen_c = {}
+        self.seen_s = {}
+        self.nflows = 0
+        self.last_ts = ts
 
 
 @cython.final
@@ -317,6 +351,8 @@ class Flow:
     app: cython.int
     rejected: cython.int   # bit mask of apps that refused this flow
     core: object           # protocol kernel, or None
+    lazy: cython.bint      # port-bound: the kernel is made at the first payload (a SYN-only flow has none)
+    link: object           # the Link this flow counts into, or None
     quiet: cython.bint     # held back by _Scans: no flow.start/flow.end (counted in a scan.summary)
     cfeed: cython.Py_ssize_t   # the kernel's C-level feed entry (compiled engine and kernels), else 0
     link_id: cython.longlong
@@ -357,6 +393,8 @@ class Flow:
         self.chain = None
         self.anoms = None
         self.core = None
+        self.lazy = False
+        self.link = None
         self.quiet = False
         self.cfeed = 0
         self.ooo_c = []
@@ -769,7 +807,14 @@ class Engine:
     detail_all: cython.bint
     interval: cython.double
     max_flows: cython.longlong
+    max_hosts: cython.longlong
+    max_links: cython.longlong
+    host_limit: cython.longlong    # table size that triggers the next host eviction (>= max_hosts)
+    link_limit: cython.longlong    # the same for links
+    keys_total: cython.longlong    # limits.link_keys_total: tallies of all links together
     idle: cython.double
+    emerg_new: cython.double       # limits.flow_emergency_new_timeout
+    emerg_idle: cython.double      # limits.flow_emergency_idle_timeout
     linger: cython.double
     max_ooo_segs: cython.longlong
     max_ooo_bytes: cython.longlong
@@ -795,8 +840,9 @@ class Engine:
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
     nflows: cython.longlong
     hosts: dict                    # (mac, ip, vlan) -> Host
-    links: dict                    # (app, vlan, cip, sip, sport) -> (link_id, seen_client, seen_server)
-    link_seen: dict                # link_id -> (app, seen_client, seen_server): tallies per direction
+    links: dict                    # (app, vlan, cip, sip, sport) -> Link
+    link_seen: dict                # link_id -> Link (its tallies per direction)
+    reported: dict                 # memory-budget counter -> value at the last memcap.evicted report
     out: list
     cur: object                    # the buffer being walked (bytes or bytearray; records get copies)
     kbuf: list                     # records appended by protocol kernels during one call
@@ -831,7 +877,14 @@ class Engine:
         self.detail_all = detail_all
         self.interval = interval
         self.max_flows = limits.max_flows
+        self.max_hosts = limits.max_hosts
+        self.max_links = limits.max_links
+        self.host_limit = self.max_hosts
+        self.link_limit = self.max_links
+        self.keys_total = limits.link_keys_total
         self.idle = limits.flow_idle_timeout
+        self.emerg_new = limits.flow_emergency_new_timeout
+        self.emerg_idle = limits.flow_emergency_idle_timeout
         self.linger = limits.tcp_closed_linger
         self.max_ooo_segs = limits.reassembly_max_ooo_segments
         self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
@@ -857,6 +910,7 @@ class Engine:
         self.hosts = {}
         self.links = {}
         self.link_seen = {}
+        self.reported = {}
         self.out = []
         self.cur = b""
         self.kbuf = []
@@ -928,11 +982,31 @@ class Engine:
             "decode.vlan_tagged": self.n_vlan,
             "flows.active": self.nflows,
             "flows.created": self.next_fid - 1,
+            "hosts.active": len(self.hosts),
+            "links.active": len(self.links),
             "ot.stream_bytes": self.ot_bytes,
             "scans.untracked": self.scans.untracked,
             "scans.hosts_unreported": self.scans.quiet_hosts,
         })
         return d
+
+    def state_sizes(self) -> dict:
+        """How much state the engine holds now, entry by entry (what the memory budget bounds;
+        tests compare it at two lengths of a flood).  Walks every table: not for the hot path."""
+        f: Flow
+        lk: Link
+        kernels: cython.longlong = 0
+        held: cython.longlong = 0
+        keys: cython.longlong = 0
+        for f in self._all_flows():
+            if f.core is not None:
+                kernels += 1
+            held += f.ooo_bytes_c + f.ooo_bytes_s
+        for v in self.link_seen.values():
+            lk = v
+            keys += _nkeys(lk)
+        return {"flows": self.nflows, "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
+                "keys": keys, "reassembly_bytes": held, "fragment_bytes": self.frag_bytes}
 
     def new_source(self):
         """The next bytes fed are a new capture (file or interface): its container header is read
@@ -1364,6 +1438,8 @@ class Engine:
         h = self.hosts.get(k)
         hh: Host
         if h is None:
+            if len(self.hosts) >= self.host_limit:
+                self._evict_hosts()
             hh = Host(mac, ip, vlan, self.now)
             self.hosts[k] = hh
             if self.quiet_ctx:
@@ -1700,7 +1776,9 @@ class Engine:
                 if flags & 0x04:
                     # data on a RST is a diagnostic at most (RFC 9293 3.5.3), never stream data
                     self._count("tcp.rst_payload_ignored")
-                elif f.core is not None or f.probing or f.app == APP_TLS:
+                elif f.core is not None or f.probing or f.app == APP_TLS or f.lazy:
+                    if f.lazy:
+                        self._wake(f)
                     f.state |= ST_DATA
                     if seq == (f.next_c if side == 0 else f.next_s) and capend == realend \
                             and not (f.ooo_c if side == 0 else f.ooo_s):
@@ -1793,12 +1871,16 @@ class Engine:
         if sender_is_client:
             f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = shi, slo, sport, dhi, dlo, dport
             f.host_c = self._host(smac_b, sip, vlan, "ip")
+            f.host_c.nflows += 1
             f.host_s = self._host(dmac_b, dip, vlan, "ip")
+            f.host_s.nflows += 1
             cip, sip2, cmac, smac2 = sip, dip, smac_b, dmac_b
         else:
             f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = dhi, dlo, dport, shi, slo, sport
             f.host_c = self._host(dmac_b, dip, vlan, "ip")
+            f.host_c.nflows += 1
             f.host_s = self._host(smac_b, sip, vlan, "ip")
+            f.host_s.nflows += 1
             cip, sip2, cmac, smac2 = dip, sip, dmac_b, smac_b
         f.chain = self.flows.get(h)
         self.flows[h] = f
@@ -1865,20 +1947,38 @@ class Engine:
 
     @cython.cfunc
     def _link(self, f: Flow, app: cython.int, cip: bytes, sip: bytes) -> cython.longlong:
+        """Bind flow *f* to the link of (app, VLAN, client, server, server port), made when new;
+        return its id."""
+        lk: Link
         k = (app, f.vlan, cip, sip, f.b_port)
         v = self.links.get(k)
         if v is None:
-            lid: cython.longlong = self.next_link
+            if len(self.links) >= self.link_limit:
+                self._evict_links(0)
+            lk = Link(self.next_link, app, k, self.now)
             self.next_link += 1
-            v = (lid, {}, {})      # tallies of what the client sends, of what the server sends
             hook = _LinkScan(self.scans, cip, sip, app)      # the client's scan budget (parsers.common.KEY_SCAN)
-            v[1][KEY_SCAN] = hook
-            v[2][KEY_SCAN] = hook
-            self.links[k] = v
-            self.link_seen[lid] = (app, v[1], v[2])
-            self.out.append((R_LINK, lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port,
+            lk.seen_c[KEY_SCAN] = hook
+            lk.seen_s[KEY_SCAN] = hook
+            self.links[k] = lk
+            self.link_seen[lk.lid] = lk
+            self.out.append((R_LINK, lk.lid, self.now, self.frame, APP_NAMES[app], f.vlan, cip, sip, f.b_port,
                              self.quiet_ctx))
-        return v[0]
+        else:
+            lk = v
+        self._unbind_link(f)
+        lk.nflows += 1
+        f.link = lk
+        return lk.lid
+
+    @cython.cfunc
+    def _unbind_link(self, f: Flow):
+        lk: Link
+        if f.link is not None:
+            lk = f.link
+            lk.nflows -= 1
+            lk.last_ts = self.now
+            f.link = None
 
     @cython.cfunc
     def _attach(self, f: Flow, app: cython.int, by_port: cython.bint):
@@ -1889,14 +1989,25 @@ class Engine:
         sip = _ip_bytes(f.b_hi, f.b_lo)
         f.app = app
         f.link_id = self._link(f, app, cip, sip)
-        cls = self.kernels[app][0]
-        ls = self.link_seen[f.link_id]
-        f.core = cls(ls[1], self.detail_all, self.limits, ls[2])
-        f.cfeed = _c_feed(f.core)
         f.probing = False
         if by_port:
-            f.core.port_bound = True
+            # the kernel is made at the first payload (_wake): a SYN that is never answered
+            # with data, the bulk of a flood, costs no kernel
+            f.lazy = True
             f.fresh = 3
+        else:
+            self._wake(f)
+
+    @cython.cfunc
+    def _wake(self, f: Flow):
+        """Make flow *f*'s kernel (its link's tallies, port-bound when the flow was lazy)."""
+        lk: Link = f.link
+        cls = self.kernels[f.app][0]
+        f.core = cls(lk.seen_c, self.detail_all, self.limits, lk.seen_s)
+        f.cfeed = _c_feed(f.core)
+        if f.lazy:
+            f.lazy = False
+            f.core.port_bound = True
 
     @cython.cfunc
     def _foreign(self, f: Flow, side: cython.int, data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.bint:
@@ -2208,6 +2319,7 @@ class Engine:
         f.cfeed = 0
         f.app = APP_NONE
         f.link_id = 0
+        self._unbind_link(f)
         f.probing = True
         self._probe(f, side, data, s, e)
 
@@ -2300,6 +2412,9 @@ class Engine:
             prev.chain = f.chain
         f.chain = None
         self.nflows -= 1
+        f.host_c.nflows -= 1
+        f.host_s.nflows -= 1
+        self._unbind_link(f)
         if not f.quiet:
             self.out.append((R_FLOW_END, f.fid, f.last_ts, f.last_frame, reason, f.first_ts,
                              f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s, f.payload_c, f.payload_s,
@@ -2343,16 +2458,124 @@ class Engine:
 
     @cython.cfunc
     def _make_room(self):
+        """The flow table is full (limits.max_flows).  Like Suricata's flow emergency mode:
+        first the normal timeouts; then the emergency ones (a flow that never carried data
+        idle for flow_emergency_new_timeout, any flow idle for flow_emergency_idle_timeout:
+        flows.evicted_emergency); then, a tenth of the table at once so that a flood does not
+        pay this per packet, the flows that never carried data (a SYN flood's half-open
+        flows), oldest first, then the oldest of all (flows.evicted_cap)."""
         f: Flow
         self._sweep(self.now)
         if self.nflows < self.max_flows:
             return
+        k: cython.Py_ssize_t = self.nflows // 10 + 1
         flows = self._all_flows()
-        flows.sort(key=_by_last)
-        k: cython.Py_ssize_t = len(flows) // 10 + 1
+        dead = []
+        for f in flows:
+            if self.now - f.last_ts > (self.emerg_new if (f.state & ST_DATA) == 0 else self.emerg_idle):
+                dead.append(f)
+        if len(dead) > 0:
+            dead.sort(key=_by_fid)
+            for f in dead:
+                self._count("flows.evicted_emergency")
+                self._end_flow(f, END_IDLE)
+            if self.nflows + k <= self.max_flows:
+                return
+            flows = self._all_flows()
+        flows.sort(key=_by_data_last)
         for f in flows[:k]:
             self._count("flows.evicted_cap")
             self._end_flow(f, END_CAP)
+
+    @cython.cfunc
+    def _evict_hosts(self):
+        """The host table is full (limits.max_hosts): forget a tenth of it, hosts no flow in the
+        table counts into, least recently seen first, their traffic since the last interval
+        reported first (hosts.evicted).  Hosts that flows count into stay: there are at most two
+        a flow, so the flow cap bounds them."""
+        h: Host
+        idle = []
+        for v in self.hosts.values():
+            h = v
+            if h.nflows == 0:
+                idle.append(h)
+        idle.sort(key=_by_host_last)
+        k: cython.Py_ssize_t = len(self.hosts) // 10 + 1
+        for h in idle[:k]:
+            if h.dirty and not h.quiet:
+                self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,
+                                 h.first_ts, h.last_ts))
+            del self.hosts[(h.mac, h.ip, h.vlan)]
+            self._count("hosts.evicted")
+        # not enough idle hosts (live flows hold them): let the table grow a tenth before the
+        # next look, so that a full table of busy hosts is not scanned for every new one
+        self.host_limit = self.max_hosts
+        if len(self.hosts) >= self.max_hosts:
+            self._count("hosts.over_cap")
+            self.host_limit = len(self.hosts) + self.max_hosts // 10 + 1
+
+    @cython.cfunc
+    def _evict_links(self, want: cython.longlong):
+        """Links no flow in the table is bound to, least recently used first: their aggregates
+        since the last interval flushed, then ``R_LINK_END``; their tallies are forgotten (a key
+        seen again on a new link is new again).  *want* 0: the link table is full
+        (limits.max_links), a tenth of it goes (links.evicted); *want* > 0: tallies to free for
+        limits.link_keys_total (links.evicted_keys)."""
+        lk: Link
+        idle = []
+        for v in self.links.values():
+            lk = v
+            if lk.nflows == 0:
+                idle.append(lk)
+        idle.sort(key=_by_link_last)
+        k: cython.Py_ssize_t = len(self.links) // 10 + 1
+        freed: cython.longlong = 0
+        n: cython.Py_ssize_t = 0
+        for lk in idle:
+            if want > 0:
+                if freed >= want:
+                    break
+            elif n >= k:
+                break
+            n += 1
+            freed += _nkeys(lk)
+            self._flush_link(lk)
+            del self.links[lk.key]
+            del self.link_seen[lk.lid]
+            self.out.append((R_LINK_END, lk.lid, self.now, "evicted"))
+            self._count("links.evicted_keys" if want > 0 else "links.evicted")
+        self.link_limit = self.max_links
+        if len(self.links) >= self.max_links:
+            self._count("links.over_cap")
+            self.link_limit = len(self.links) + self.max_links // 10 + 1
+
+    @cython.cfunc
+    def _flush_link(self, lk: Link):
+        """One R_AGG per key and direction of link *lk* counted since the last flush."""
+        side: cython.int
+        for side in range(2):
+            for key, t in (lk.seen_c if side == 0 else lk.seen_s).items():
+                if t.int_count > 0:
+                    self.out.append((R_AGG, lk.app, lk.lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
+                                     t.int_count, t.int_bytes, side))
+                    t.int_count = 0
+                    t.int_bytes = 0
+
+    @cython.cfunc
+    def _report_budget(self):
+        """Once per interval: one ``memcap.evicted`` anomaly when a memory-budget counter moved
+        (evictions and overflows of this interval; the counters hold every one)."""
+        parts: list = []
+        for name in BUDGET_COUNTERS:
+            n = self.counters.get(name, 0)
+            d = n - self.reported.get(name, 0)
+            if d > 0:
+                parts.append("%s %d" % (name, d))
+                self.reported[name] = n
+        if len(parts) > 0:
+            self._anomaly(0, 0, 0, -1, "memcap.evicted",
+                          "this interval: " + ", ".join(parts) +
+                          " (tables: %d flows, %d hosts, %d links)" % (self.nflows, len(self.hosts), len(self.links)))
 
     @cython.cfunc
     def _flush_interval(self, now: cython.double):
@@ -2363,15 +2586,15 @@ class Engine:
             while f is not None:
                 _push_flow(f)
                 f = f.chain
-        for lid, v in self.link_seen.items():
-            app = v[0]
-            for side in range(2):
-                for key, t in v[1 + side].items():
-                    if t.int_count > 0:
-                        self.out.append((R_AGG, app, lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
-                                         t.int_count, t.int_bytes, side))
-                        t.int_count = 0
-                        t.int_bytes = 0
+        keys: cython.longlong = 0
+        lk: Link
+        for v in self.link_seen.values():
+            lk = v
+            self._flush_link(lk)
+            keys += _nkeys(lk)
+        if keys > self.keys_total:
+            self._evict_links(keys - self.keys_total)
+        self._report_budget()
         for h in self.hosts.values():
             if h.dirty:
                 if not h.quiet:     # (a host only seen in flows held back: in the scan summary)
@@ -2413,3 +2636,26 @@ def _by_offset(piece):
 
 def _by_last(f: Flow):
     return (f.last_ts, f.fid)
+
+
+def _nkeys(lk: Link) -> cython.longlong:
+    """Message tallies link *lk* holds (its scan hook, parsers.common.KEY_SCAN, is none)."""
+    n: cython.longlong = len(lk.seen_c) + len(lk.seen_s)
+    if KEY_SCAN in lk.seen_c:
+        n -= 1
+    if KEY_SCAN in lk.seen_s:
+        n -= 1
+    return n
+
+
+def _by_data_last(f: Flow):
+    # flows that never carried data first, then the least recently seen
+    return ((f.state & ST_DATA) != 0, f.last_ts, f.fid)
+
+
+def _by_host_last(h: Host):
+    return h.last_ts
+
+
+def _by_link_last(lk: Link):
+    return (lk.last_ts, lk.lid)

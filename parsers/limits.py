@@ -9,11 +9,36 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
-    # --- flows and reassembly (engine) ---
+    # --- the memory budget (parsers/budget.py turns a memcap into the caps below) ---
+    memcap: int = 0
+    """The memory budget, in bytes, these limits were derived from (``budget.limits_for``); 0 when
+    they were set by hand.  Informational: the caps below are what is enforced."""
+
+    # --- flows, hosts, links and reassembly (engine) ---
     max_flows: int = 200_000
-    """Hard cap on tracked flows; beyond it the oldest idle flow is evicted (flows.evicted_cap)."""
+    """Hard cap on tracked flows.  At the cap (Suricata's flow emergency mode): normal timeouts,
+    then the emergency ones (flows.evicted_emergency), then a tenth of the table, flows that never
+    carried data first, oldest first (flows.evicted_cap)."""
     flow_idle_timeout: float = 300.0
     """Seconds of packet time without a packet before a flow is evicted (flows.evicted_idle)."""
+    flow_emergency_new_timeout: float = 10.0
+    """At the flow cap: a flow that never carried data (a SYN, a half-open handshake) idle this
+    long is evicted (Suricata's ``emergency-new`` timeout, 10 s)."""
+    flow_emergency_idle_timeout: float = 100.0
+    """At the flow cap: any flow idle this long is evicted (Suricata's ``emergency-established``,
+    100 s; an OT poller talks every few seconds)."""
+    max_hosts: int = 400_000
+    """(MAC, IP, VLAN) entries the engine keeps counters for.  At the cap a tenth goes, hosts no
+    flow counts into, least recently seen first, their traffic reported first (hosts.evicted);
+    hosts of live flows stay (at most two a flow: the flow cap bounds them, hosts.over_cap)."""
+    max_links: int = 200_000
+    """(protocol, VLAN, client, server, server port) links with their message tallies.  At the cap
+    a tenth goes, links no flow is bound to, least recently used first, their aggregates flushed
+    first (links.evicted; ``R_LINK_END``).  A key seen again on a new link is new again."""
+    link_keys_total: int = 2_000_000
+    """Message tallies of all links together, checked at every interval flush: above it, idle links
+    go, least recently used first, until it holds (links.evicted_keys).  ``link_keys_max`` bounds
+    one link direction; this bounds their sum."""
     tcp_closed_linger: float = 5.0
     """Seconds a closed (FIN/RST both ways) TCP flow is kept for late retransmissions."""
     reassembly_max_ooo_segments: int = 64

@@ -16,7 +16,7 @@ from otwatch import ext
 from otwatch.parsers.common import escape
 
 from . import __version__
-from .clikit import EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, output_option
+from .clikit import EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, memcap_limits, output_option
 from .pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
 from .source import CaptureError, check_path, source_name
 
@@ -177,8 +177,11 @@ class _Stop(Exception):
 @click.option("--evidence", "evidence_dir", metavar="DIR", default=None,
               help="Write one small pcap per alert with the packets behind it into DIR.")
 @click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
+@click.option("--memcap", metavar="SIZE", default=None,
+              help="Memory budget shared out over flows, hosts, links and tallies (e.g. 512M, 2G; default 512M, "
+                   "sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
 def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path,
-            baseline_path, fail_on, alerts_json, evidence_dir, no_alerts) -> None:
+            baseline_path, fail_on, alerts_json, evidence_dir, no_alerts, memcap) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
@@ -206,7 +209,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         except PolicyFileError as exc:
             raise Fatal(str(exc)) from None
     settings = Settings(ports=_port_option(ports, DEFAULT_PORTS), tls_ports=dict(DEFAULT_TLS_PORTS),
-                        detail_all=every_message, interval=interval)
+                        detail_all=every_message, interval=interval, limits=memcap_limits(memcap, "--memcap"))
     for path in files:          # refuse what cannot be a capture before anything is written
         check_path(path)
     from .report import Summary, render

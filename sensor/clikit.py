@@ -56,6 +56,19 @@ def fatal_errors() -> tuple[type[BaseException], ...]:
     return (StoreError, CaptureError)
 
 
+def memcap_limits(text: str | int | None, hint: str = "--memcap"):
+    """The ``Limits`` shared out of a ``--memcap``/``memcap:`` size (``parsers.budget``); the default
+    budget when None.  A size that cannot be read or is below the minimum is a usage error."""
+    from otwatch.parsers import budget
+
+    if text is None or text == "":
+        return budget.DEFAULT_BUDGET_LIMITS
+    try:
+        return budget.limits_for(budget.parse_size(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
 def run_captures(consumers, files, settings=None, on_file=None) -> bool:
     """Run *files* through one ``Pipeline(consumers, settings)`` (finished at the end); False when one
     could not be read (said on stderr, ``otwatch: FILE: why``).  *on_file(path)* is called before each."""

@@ -56,7 +56,9 @@ _TRUSTED = frozenset({
     "str", "int", "float", "bool", "str | None", "int | None", "float | None", "bool | None",
     "tuple[int, ...]", "tuple[str, ...]", "tuple[str | None, ...]",
     "tuple[tuple[int, int], ...]", "tuple[tuple[str, str], ...]",
-})
+    "UserProperties",       # parsers.mqtt.events: tuple[tuple[str, str], ...]
+    "Properties",           # parsers.mqtt.events: (name, int | str | bytes) pairs; bytes make orjson refuse
+})                          # the line, which is then converted in full (the same output)
 """Field annotations whose values orjson writes as the former converter did (plain
 values, tuples of them as arrays): such fields are passed through unconverted."""
 

@@ -13,7 +13,8 @@ from typing import Callable, Iterable, Protocol
 
 from otwatch import ext
 from otwatch.parsers import common
-from otwatch.parsers.limits import DEFAULT_LIMITS, Limits
+from otwatch.parsers.budget import DEFAULT_BUDGET_LIMITS
+from otwatch.parsers.limits import Limits
 
 from . import observations as O
 from .source import CaptureError, ChunkReader, first_packet_ts, open_capture, raw_position, source_name
@@ -101,7 +102,7 @@ class Decoders:
 
 @dataclass
 class Settings:
-    limits: Limits = DEFAULT_LIMITS
+    limits: Limits = DEFAULT_BUDGET_LIMITS     # the default memcap shared out (parsers/budget.py)
     ports: dict = field(default_factory=lambda: dict(DEFAULT_PORTS))
     tls_ports: dict = field(default_factory=lambda: dict(DEFAULT_TLS_PORTS))
     detail_all: bool = False
@@ -194,6 +195,13 @@ class Pipeline:
         d.update(self.counts)
         return d
 
+    def state_sizes(self) -> dict:
+        """The engine's ``state_sizes()`` and the pipeline's own tables (links and open flows by id)."""
+        d = self.engine.state_sizes()
+        d["pipeline_links"] = len(self._links)
+        d["pipeline_flows"] = len(self._flows)
+        return d
+
     # -- records → observations -------------------------------------------
     def _emit(self, obs) -> None:
         self.counts["observations"] += 1
@@ -262,6 +270,9 @@ class Pipeline:
                 self._quiet_links[lid] = (ts, frame, vlan)
             else:
                 self._emit(O.LinkSeen(ts, frame, lid, app, vlan, li.client, li.server, sport))
+        elif tag == 20:  # R_LINK_END: the engine forgot the link (memory budget)
+            self._links.pop(r[1], None)
+            self._quiet_links.pop(r[1], None)
         elif tag == 18:  # R_AUX
             self._aux(r)
         elif tag == 19:  # R_INTERVAL

@@ -435,16 +435,22 @@ def _known(v):
     return v if isinstance(v, int) and v >= 0 else None
 
 
+_FUNCTION_FACTS = [(spec.function_name(fc), spec.function_kind(fc), spec.op_class(fc), spec.table(fc))
+                   for fc in range(256)]
+"""Per function code byte: (function_name, kind, op, table), the spec's answers computed once."""
+
+
 def _common(raw: bytes, side: int, fc: int) -> dict:
+    name, kind, op, table = _FUNCTION_FACTS[fc & 0xFF]
     return {
         "side": side,
         "transaction_id": (raw[0] << 8) | raw[1] if len(raw) >= 2 else 0,
         "unit": raw[6] if len(raw) >= 7 else 0,
         "function": fc,
-        "function_name": spec.function_name(fc),
-        "kind": spec.function_kind(fc),
-        "op": spec.op_class(fc),
-        "table": spec.table(fc),
+        "function_name": name,
+        "kind": kind,
+        "op": op,
+        "table": table,
     }
 
 

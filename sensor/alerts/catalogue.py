@@ -239,6 +239,8 @@ ANOMALY_RULES: dict[str, str] = {
 }
 
 IGNORED_ANOMALIES: dict[str, str] = {
+    "memcap.evicted": "the sensor's own memory budget at work (counted, once per interval); the flood that filled it "
+                      "arrives as scan summaries",
     "capture.corrupt_record": "a property of the capture file, not of the network (reported by analyze)",
     "capture.truncated_record": "an interrupted capture, not network behaviour",
     "capture.unknown_interface": "a malformed pcapng file, not network behaviour",

@@ -6,9 +6,9 @@ Contract
 strict loader (``sensor.policy.loader``: every problem as
 ``file:line:column: what is wrong``, all at once), the settings come from the
 loaded policy's ``detections`` (``RuleSetting`` records) and the policy is
-returned for a ``PolicyChecker``.  Every problem is a ``PolicyFileError``
-whose message starts with the path, escaped for the terminal — never a
-traceback.  (There is one reader of the format: the policy loader.)
+returned for a ``PolicyChecker``.  Problems are one ``PolicyFileError``:
+one line per problem, ``file:line:column: what is wrong``, each escaped for
+the terminal on its own — never a traceback.  (There is one reader of the format: the policy loader.)
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from otwatch.parsers.common import escape
 
 from .settings import AlertSettings
 
-MAX_MESSAGE = 4096
-"""Characters of the problem list shown (a file with hundreds of mistakes shows the first ones)."""
+MAX_PROBLEMS = 50
+"""Problems shown, one line each (a file with hundreds of mistakes shows the first ones and a count)."""
+MAX_LINE = 1000
+"""Characters of one problem line (it quotes what the file says)."""
 
 
 class PolicyFileError(Exception):
@@ -31,5 +33,8 @@ def load(path: str):
     try:
         policy = load_policy(path)
     except PolicyError as exc:
-        raise PolicyFileError(escape(str(exc), MAX_MESSAGE)) from None
+        lines = [escape(str(p), MAX_LINE) for p in exc.problems[:MAX_PROBLEMS]]
+        if len(exc.problems) > MAX_PROBLEMS:
+            lines.append(f"... and {len(exc.problems) - MAX_PROBLEMS} more")
+        raise PolicyFileError("\n".join(lines)) from None
     return AlertSettings.from_policy(policy), policy

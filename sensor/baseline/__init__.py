@@ -12,7 +12,8 @@ Contract (one module per concern):
 * ``detect``   a Pipeline consumer that compares observations with a model and hands
                ``Finding``s (sensor.alerts.model) to an ``AlertSink``
 * ``monitor``  learn, then detect: one consumer for a live sensor (switches when learning ends)
-* ``timing``   per-interval counts per pair and request; ``windows``: sliding windows (sweeps, storms)
+* ``timing``   per-interval counts per pair and request (sliding windows for sweeps, storms and
+               floods: ``sensor.alerts.windows``, shared with the policy checker)
 * ``facts``    observations -> facts, read once for the learner and the detector
 * ``yamlio``   reviewable, deterministic YAML export/import (export → import → export
                is identical)

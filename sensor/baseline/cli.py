@@ -25,6 +25,18 @@ def _fail(msg: str) -> None:
     sys.exit(2)
 
 
+MAX_ERROR_LINES = 50
+"""Problems of a bad baseline file shown (the count of the rest follows)."""
+
+
+def _lines(e) -> str:
+    """A BaselineFormatError as terminal lines, each escaped on its own (wire strings may be in them)."""
+    shown = [escape(line, limit=1000) for line in e.errors[:MAX_ERROR_LINES]]
+    if len(e.errors) > MAX_ERROR_LINES:
+        shown.append(f"... and {len(e.errors) - MAX_ERROR_LINES} more")
+    return "\n".join(shown)
+
+
 def _load(path: str | None, missing_ok: bool = True) -> Baseline:
     from .store import default_path, load_baseline
     from .yamlio import BaselineFormatError
@@ -34,7 +46,7 @@ def _load(path: str | None, missing_ok: bool = True) -> Baseline:
     except FileNotFoundError:
         _fail(f"{escape(path or default_path())}: no baseline (run `otwatch baseline learn FILE...` first)")
     except BaselineFormatError as e:
-        _fail(escape(str(e), limit=4000).replace("\\x0a", "\n"))
+        _fail(_lines(e))
     except OSError as e:
         _fail(f"{escape(path or default_path())}: {e.strerror}")
 
@@ -187,8 +199,7 @@ def import_(file, baseline_path) -> None:
     except OSError as e:
         _fail(f"{escape(file)}: {e.strerror}")
     except BaselineFormatError as e:
-        for line in e.errors:
-            click.echo(f"{escape(file)}: {escape(line)}", err=True)
+        click.echo(_lines(e), err=True)           # file:line:column: key path: what is wrong
         sys.exit(2)
     path = save_baseline(b, baseline_path)
     click.echo(f"imported {len(b.assets)} assets, {len(b.pairs)} pairs into {escape(path)}")
@@ -204,7 +215,7 @@ def _side(arg: str, settings) -> Baseline:
         except OSError as e:
             _fail(f"{escape(arg)}: {e.strerror}")
         except BaselineFormatError as e:
-            _fail(escape(str(e), limit=4000))
+            _fail(_lines(e))
     b = Baseline()
     _, ok = learn_files([arg], b, settings)
     if not ok:

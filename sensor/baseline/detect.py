@@ -18,12 +18,15 @@ What is checked (the same facts the learner learns, ``facts.py``):
 
 * assets and pairs: a new address, a new client→server pair, a new protocol or
   port on a known pair; more than ``host_sweep`` new targets from one client
-  within ``window`` s fold into one ``baseline.host_sweep``;
+  within ``window`` s fold into one ``baseline.host_sweep``; more than
+  ``fan_in`` new clients of one server port within ``window`` s (a flood from
+  many or spoofed sources) fold into one ``baseline.new_pair`` for that server;
 * Modbus: new unit id (``unit_sweep`` of them: a sweep), new function code
   (``fc_sweep``: a sweep), device identification (FC 17, FC 43) by a client
   that never asked, program-class function codes and UMAS program functions,
   the first write on a pair, reads and writes outside the learned register
-  coverage (``register_sweep`` distinct requests outside it: a sweep), an
+  coverage (one alert per pair, direction and table, every unit id together;
+  ``register_sweep`` distinct requests outside it: a sweep), an
   exception storm, a changed device identity;
 * MQTT: topics published and filters subscribed that were not learned, ``#``
   by a client that never subscribed it, a run of refused CONNACKs
@@ -50,12 +53,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otwatch.sensor.alerts.model import Evidence, Finding
+from otwatch.sensor.alerts.windows import Counter, Distinct
 
 from .facts import SECURITY_RANK, Fact, FactReader
 from .model import Baseline, PairKey, entry_text
 from .rules import RULES
 from .timing import IntervalCounts, is_full
-from .windows import Counter, Distinct
 
 MAX_REPORTED = 65_536
 """Assets and pairs remembered as already reported in this run; past it, memory is cleared."""
@@ -69,6 +72,7 @@ class DetectSettings:
     unit_sweep: int = 8             # distinct new unit ids on one pair
     register_sweep: int = 16        # distinct requests outside coverage on one (pair, unit, table)
     host_sweep: int = 10            # distinct new (server, port) from one client
+    fan_in: int = 32                # distinct new clients of one server port within window: one folded finding
     new_asset_burst: int = 32       # new assets within window before they fold into one finding
     topic_burst: int = 32           # new topics from one client before they fold into one finding
     brute_force: int = 5            # refused CONNACKs from one broker to one client
@@ -115,6 +119,7 @@ class Detector:
         self.counts = IntervalCounts()
         self._reported: set = set()
         self._hosts = Distinct(s.window)
+        self._clients = Distinct(s.window)
         self._fcs = Distinct(s.window)
         self._units = Distinct(s.window)
         self._regs = Distinct(s.window)
@@ -208,6 +213,13 @@ class Detector:
             self._raise("baseline.host_sweep", (pk.client,), f"{pk.client} reached {n} targets it never talked "
                         f"to within {self.s.window:.0f} s (scan)", f, pk,
                         {"distinct": n, "target": f"{pk.server} {pk.protocol}/{pk.port}"})
+            return
+        n = self._clients.add((pk.server, pk.protocol, pk.port), pk.client, f.ts)
+        if n > self.s.fan_in:
+            self._raise("baseline.new_pair", ("*", pk.server, pk.protocol, pk.port),
+                        f"{n} clients never seen before reached {pk.server} {pk.protocol}/{pk.port} within "
+                        f"{self.s.window:.0f} s (a flood from many or spoofed sources?), e.g. {pk.client}", f, pk,
+                        {"distinct": n})
             return
         known = any(p.client == pk.client and p.server == pk.server for p in self.b.pairs)
         if known:
@@ -325,7 +337,8 @@ class Detector:
                         "(sweep)", f, pk, dict(info, distinct=n))
             return
         rule = "baseline.write_outside_coverage" if rw == "write" else "baseline.read_outside_coverage"
-        self._raise(rule, tuple(pk) + (f.field,), f"{pk.client} {'writes' if rw == 'write' else 'reads'} "
+        # one alert per pair, direction and table (all unit ids together): a unit sweep is one alert, not 256
+        self._raise(rule, tuple(pk) + (rw, table.split("/", 1)[-1]), f"{pk.client} {'writes' if rw == 'write' else 'reads'} "
                     f"{table} {lo}-{hi} on {pk.server}, outside the learned registers", f, pk, info,
                     entry_text("pair", pk, "coverage", (f.field, tuple(missing))))
 

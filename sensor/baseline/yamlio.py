@@ -9,9 +9,13 @@ Contract
 * Safe to read on a terminal: PyYAML's ``safe_dump`` without ``allow_unicode``
   writes control and non-ASCII characters of wire strings (topics, node ids) as
   escapes; ``safe_load`` only reads plain data.
-* Strict on import: an unknown key, a wrong type or an unparsable entry is a
-  ``BaselineFormatError`` naming the file and the key path; every error is
-  reported at once.
+* Strict on import: YAML syntax, a duplicate key (YAML would keep the last one
+  without a word), an anchor or alias, an unknown key, a wrong type or an
+  unparsable entry is a ``BaselineFormatError`` whose lines read
+  ``file:line:column: key path: what is wrong`` (``policy.errors.Problem``);
+  every error is reported at once.  Parsed by libyaml (``policy.yamlsrc.compose``,
+  which keeps positions), bounded by ``MAX_BYTES`` and ``MAX_NODES``; nothing but
+  a ``BaselineFormatError`` comes out of ``load`` (a fuzz test checks it).
 
 Layout (docs/baseline.md)::
 
@@ -45,10 +49,20 @@ HEADER = ("# otwatch baseline (docs/baseline.md): what each pair was seen doing 
           "# Review or edit it, then `otwatch baseline import FILE`.\n")
 
 
+MAX_BYTES = 256 * 1024 * 1024
+"""A baseline of a large site is megabytes (114 kB for bench/'s 214 pairs); past this it is not one."""
+MAX_NODES = 20_000_000
+"""YAML nodes in a baseline file (each learned value is one): a bound, far above any plant's."""
+
+
 class BaselineFormatError(ValueError):
-    def __init__(self, name: str, errors: list[str]):
-        self.errors = errors
-        super().__init__("\n".join(f"{name}: {e}" for e in errors))
+    """A baseline file that cannot be used: ``problems`` (``policy.errors.Problem``, sorted by position),
+    ``errors`` the same as text lines ``file:line:column: key path: what is wrong``."""
+
+    def __init__(self, name: str, problems: list):
+        self.problems = sorted(problems, key=lambda p: (p.line, p.column, p.message))
+        self.errors = [str(p) for p in self.problems]
+        super().__init__("\n".join(self.errors) or f"{name}: not a baseline")
 
 
 def _r(x: float) -> float:
@@ -124,12 +138,30 @@ def dump(b: Baseline) -> str:
 
 
 # -- import --------------------------------------------------------------------------
+def _short(v, limit: int = 80) -> str:
+    """A value for a message: repr, cut (the file may hold anything; messages stay one short line)."""
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit] + "…"
+
+
 class _Reader:
+    """Checks the plain data, collecting errors by key path; ``problems`` puts each at its position."""
+
     def __init__(self):
-        self.errors: list[str] = []
+        self.errors: list[tuple[str, str]] = []
 
     def err(self, path: str, msg: str) -> None:
-        self.errors.append(f"{path}: {msg}")
+        self.errors.append((path, msg))
+
+    def problems(self, root, name: str) -> list:
+        from otwatch.sensor.policy.errors import Problem
+        from otwatch.sensor.policy.yamlsrc import position
+
+        out = []
+        for path, msg in self.errors:
+            line, col = position(_locate(root, path))
+            out.append(Problem(line, col, f"{path}: {msg}", name, "baseline"))
+        return out
 
     def mapping(self, v, path, allowed, required=()) -> dict:
         if not isinstance(v, dict):
@@ -147,9 +179,13 @@ class _Reader:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
-            self.err(path, f"expected {'an integer' if kind is int else 'a number'}, got {v!r}")
+            self.err(path, f"expected {'an integer' if kind is int else 'a number'}, got {_short(v)}")
             return default
-        return kind(v)
+        try:
+            return kind(v)
+        except OverflowError:
+            self.err(path, f"number out of range: {_short(v)}")
+            return default
 
     def strlist(self, v, path) -> list:
         if v is None:
@@ -174,24 +210,109 @@ class _Reader:
 _PAIR_KEYS = ("pair", "first_seen", "flows", *FIELDS, "coverage", "timing", "rate")
 
 
-def load(text: str, name: str = "<baseline>") -> Baseline:
+def _locate(root, path: str):
+    """The node a key path of ``_Reader`` names (``pairs[3].coverage.read unit=1/coils``), or the
+    closest one above it: a key that ends the path is its key node (where an editor should point).
+    Keys may contain dots (addresses), so at each mapping the longest key that fits is taken."""
+    rest = path[5:] if path.startswith("(top)") else path
+    rest = rest.lstrip(".")
+    node = root
+    while rest:
+        if rest.startswith("["):
+            j = rest.find("]")
+            idx = rest[1:j]
+            if j < 0 or not idx.isdigit() or not isinstance(node, yaml.SequenceNode) or int(idx) >= len(node.value):
+                break
+            node, rest = node.value[int(idx)], rest[j + 1:].lstrip(".")
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            break
+        best = None
+        for k, v in node.value:
+            kv = getattr(k, "value", None)
+            if isinstance(kv, str) and (rest == kv or rest.startswith(kv + ".") or rest.startswith(kv + "[")):
+                if best is None or len(kv) > len(best[0].value):
+                    best = (k, v)
+        if best is None:
+            break
+        rest = rest[len(best[0].value):]
+        if not rest:
+            return best[0]
+        node, rest = best[1], rest.lstrip(".")
+    return node
+
+
+def _alias(root):
+    """The first node reached twice (an alias), or None.  Exports never use anchors; refusing them keeps
+    the walk over the data linear (an alias bomb is a few lines)."""
+    seen, stack = set(), [root]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            return n
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return None
+
+
+def _parse(text: str, name: str):
+    """(root node, plain data) of a baseline file, or BaselineFormatError."""
+    from otwatch.sensor.policy.errors import Problem
+    from otwatch.sensor.policy.yamlsrc import compose, position
+
+    root, problems = compose(text, name, MAX_BYTES, MAX_NODES, "empty file: not a baseline (no `version: 1`)")
+    if root is not None and not problems:
+        dup = _alias(root)
+        if dup is not None:
+            line, col = position(dup)
+            problems.append(Problem(line, col, "anchors and aliases are not used in a baseline (write values out)",
+                                    name, "alias"))
+    if problems or root is None:
+        raise BaselineFormatError(name, problems)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise BaselineFormatError(name, [f"not YAML: {e}"]) from None
+        return root, yaml.constructor.SafeConstructor().construct_document(root)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        raise BaselineFormatError(name, [Problem(line, col, f"YAML: {what}", name, "yaml")]) from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as e:
+        raise BaselineFormatError(name, [Problem(1, 1, f"YAML: {e}", name, "yaml")]) from None
+
+
+def load(text: str, name: str = "<baseline>") -> Baseline:
+    root, data = _parse(text, name)
     R = _Reader()
+    try:
+        b = _build(data, R)
+    except RecursionError:
+        R.err("(top)", "nested too deeply")
+    if R.errors:
+        raise BaselineFormatError(name, R.problems(root, name))
+    return b
+
+
+def _build(data, R: "_Reader") -> Baseline:
     top = R.mapping(data, "(top)", ("version", "interval", "learning", "assets", "pairs", "pending"),
                     required=("version",))
     if top.get("version") not in (None, FORMAT_VERSION) and "version" in top:
-        R.err("version", f"unsupported version {top.get('version')!r} (this otwatch reads {FORMAT_VERSION})")
+        R.err("version", f"unsupported version {_short(top.get('version'))} (this otwatch reads {FORMAT_VERSION})")
     b = Baseline()
     b.interval = R.num(top.get("interval", 60.0), "interval") or 60.0
+    if not (0 < b.interval < math.inf):
+        R.err("interval", f"expected a positive number of seconds, got {_short(b.interval)}")
+        b.interval = 60.0
     lm = R.mapping(top.get("learning") or {}, "learning",
                    ("status", "started", "last", "intervals", "quiet", "curve", "sources"))
     L = Learning()
     L.status = str(lm.get("status", "ready"))
     if L.status not in ("learning", "ready"):
-        R.err("learning.status", f"expected learning or ready, got {L.status!r}")
+        R.err("learning.status", f"expected learning or ready, got {_short(L.status)}")
     L.started_ts = R.num(lm.get("started"), "learning.started")
     L.last_ts = R.num(lm.get("last"), "learning.last")
     L.intervals = R.num(lm.get("intervals"), "learning.intervals", int)
@@ -203,7 +324,8 @@ def load(text: str, name: str = "<baseline>") -> Baseline:
     L.curve = list(curve)
     L.sources = R.strlist(lm.get("sources"), "learning.sources")
     b.learning = L
-    for ip, a in (R.mapping(top.get("assets") or {}, "assets", tuple(top.get("assets") or {}))).items():
+    assets = top.get("assets") or {}
+    for ip, a in (R.mapping(assets, "assets", tuple(assets) if isinstance(assets, dict) else ())).items():
         path = f"assets.{ip}"
         am = R.mapping(a or {}, path, ("first_seen", "macs", "certificates", "identity"))
         prof = AssetProfile(first_ts=R.num(am.get("first_seen"), path + ".first_seen"))
@@ -245,9 +367,9 @@ def load(text: str, name: str = "<baseline>") -> Baseline:
             for v in vals:
                 try:
                     if fname in INT_FIELDS and (isinstance(v, bool) or not isinstance(v, int)):
-                        raise ValueError(f"expected an integer, got {v!r}")
+                        raise ValueError(f"expected an integer, got {_short(v)}")
                     if fname in BOOL_FIELDS and not isinstance(v, bool):
-                        raise ValueError(f"expected true or false, got {v!r}")
+                        raise ValueError(f"expected true or false, got {_short(v)}")
                     out.add(v if fname in INT_FIELDS or fname in BOOL_FIELDS else str(v))
                 except ValueError as e:
                     R.err(f"{path}.{fname}", str(e))
@@ -282,6 +404,4 @@ def load(text: str, name: str = "<baseline>") -> Baseline:
             b.pending[str(aid)] = str(entry)
         except ValueError as e:
             R.err(f"pending.{aid}", str(e))
-    if R.errors:
-        raise BaselineFormatError(name, R.errors)
     return b

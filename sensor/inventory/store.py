@@ -639,16 +639,24 @@ class Inventory:
         if claims is None:
             claims = self.mac_ips[mac] = {}
         c = claims.get(key)
+        # the gateway evidence is looked at again only when what it reads changed (a claim added,
+        # a span widened): past MAX_MAC_IPS a flood of new IPs behind one MAC changes nothing, and
+        # reading 1,024 claims for every one of them made a SYN flood quadratic
+        changed = True
         if c is None:
             c = [how == "arp", ts, max(ts, last_ts)]
             if len(claims) < MAX_MAC_IPS:
                 claims[key] = c
+            else:
+                changed = False
         else:
+            first, last = c[1], c[2]
             if not c[0] and how == "arp":
                 c[0] = True
             if ts and (not c[1] or ts < c[1]):
                 c[1] = ts
             c[2] = max(c[2], ts, last_ts)
+            changed = c[1] != first or c[2] != last
         claimed = c[0]
         if how == "arp":
             self._local_net(vlan, ip)
@@ -659,7 +667,7 @@ class Inventory:
                 return self.assets[owner]
             return self._ip_asset(ip, vlan, ts, frame, via=a.id)
         self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
-        if not gateway and len(claims) >= GATEWAY_MIN_IPS:
+        if not gateway and changed and len(claims) >= GATEWAY_MIN_IPS:
             why = self._gateway_evidence(claims)
             if why:
                 self._make_gateway(a, [k for k, v in claims.items() if not v[0]], ts, frame, why)

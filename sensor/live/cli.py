@@ -71,14 +71,16 @@ def _fail(msg: str) -> None:
 @click.option("--snaplen", type=int, default=None, help="Bytes kept per packet (default 65535).")
 @click.option("--buffer-mb", type=int, default=None, help="Kernel capture ring in MB (default 32).")
 @click.option("--no-promisc", is_flag=True, default=False, help="Do not put the interface in promiscuous mode.")
+@click.option("--memcap", default=None, metavar="SIZE",
+              help="Memory budget shared out over flows, hosts, links and tallies (e.g. 512M; default 512M).")
 def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
-           no_promisc) -> None:
+           no_promisc, memcap) -> None:
     """Capture on INTERFACE and deliver alerts until stopped (SIGTERM/SIGINT; SIGHUP reloads the config)."""
     from .config import ConfigError, SensorConfig, load
 
     flags = dict(interface=interface, bpf=bpf, policy=policy, db=db, syslog=tuple(syslog) + tuple(deliver), jsonl=jsonl, user=user,
                  heartbeat=heartbeat, interval=interval, snaplen=snaplen, buffer_mb=buffer_mb,
-                 promisc=False if no_promisc else None)
+                 promisc=False if no_promisc else None, memcap=memcap)
     try:
         cfg = (load(config_path) if config_path else SensorConfig()).merged(**flags)
     except ConfigError as exc:
@@ -123,6 +125,7 @@ def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user
 def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     from ..inventory.store import default_path, open_inventory
     from ..pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
+    from ..clikit import memcap_limits
     from ..sinks.alertfeed import OutboxAlerts
     from ..sinks.assetfeed import AssetChanges
     from ..sinks.outbox import CAPTURE_APPEND_WAIT, Outbox
@@ -134,7 +137,8 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     for proto, plist in (cfg.ports or {}).items():
         for p in (plist if isinstance(plist, list) else [plist]):
             ports[int(p)] = proto
-    settings = Settings(ports=ports, tls_ports=dict(DEFAULT_TLS_PORTS), interval=cfg.interval)
+    settings = Settings(ports=ports, tls_ports=dict(DEFAULT_TLS_PORTS), interval=cfg.interval,
+                        limits=memcap_limits(cfg.memcap or None, "memcap"))
     source = f"iface:{cfg.interface}"
     try:
         inventory = open_inventory(db_path)

@@ -16,6 +16,7 @@ Every key the command line has, under the same name (flags override the file)::
     heartbeat: 60               # seconds between heartbeat records and stats log lines
     interval: 60                # seconds of packet time per aggregate interval
     outbox_max: 100000
+    memcap: 512M                # memory budget (docs/architecture.md "Memory budget"; default 512M)
     asset_quiet_after: 600      # seconds without a packet before a talking asset is reported quiet
     ports: {modbus: [5020]}
 
@@ -49,6 +50,7 @@ class SensorConfig:
     heartbeat: float = 60.0
     interval: float = 60.0
     outbox_max: int = 100_000
+    memcap: str = ""
     asset_quiet_after: float = 600.0
     ports: dict = field(default_factory=dict)
 
@@ -64,7 +66,7 @@ class SensorConfig:
 
 _TYPES = {"interface": str, "bpf": str, "snaplen": int, "buffer_mb": int, "promisc": bool, "user": str, "db": str,
           "policy": str, "syslog": list, "jsonl": str, "heartbeat": (int, float), "interval": (int, float),
-          "outbox_max": int, "asset_quiet_after": (int, float), "ports": dict}
+          "outbox_max": int, "memcap": (str, int), "asset_quiet_after": (int, float), "ports": dict}
 _RANGES = {"snaplen": (64, 262144), "buffer_mb": (1, 4096), "heartbeat": (1, 86400), "interval": (1, 86400),
            "outbox_max": (100, 100_000_000), "asset_quiet_after": (1, 30 * 86400)}
 
@@ -130,6 +132,15 @@ def load(path: str) -> SensorConfig:
                     parse(str(_value(item)))
                 except DestinationError as exc:
                     errors.append(f"{_where(path, item)}: {exc}")
+        if key == "memcap":
+            from otwatch.parsers.budget import limits_for, parse_size
+
+            try:
+                limits_for(parse_size(v))
+            except ValueError as exc:
+                errors.append(f"{_where(path, vnode)}: memcap: {exc}")
+                continue
+            v = str(v)
         if key == "ports":
             for pk, pv in vnode.value:
                 if pk.value not in ("modbus", "mqtt", "opcua"):

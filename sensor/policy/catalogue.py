@@ -28,9 +28,11 @@ OPERATION_DENIED = "policy.operation_denied"
 SECURITY_MODE = "policy.security_mode_below_minimum"
 
 RULES = {
-    FLOW_DENIED: Rule(FLOW_DENIED, "high", "policy", "A flow between zones that no conduit allows", "T0869"),
+    FLOW_DENIED: Rule(FLOW_DENIED, "high", "policy", "A flow between zones that no conduit allows", "T0869",
+                      ("sources", "window")),
     OPERATION_DENIED: Rule(OPERATION_DENIED, "high", "policy",
-                           "An operation (function code, register, topic, service) a conduit does not allow", "T0855"),
+                           "An operation (function code, register, topic, service) a conduit does not allow", "T0855",
+                           ("sources", "window")),
     SECURITY_MODE: Rule(SECURITY_MODE, "medium", "policy",
                         "An OPC UA secure channel below the conduit's minimum security mode", ""),
 }

@@ -36,6 +36,7 @@ It reads the observation stream (sensor/observations.py):
 Findings go to an ``AlertSink`` (sensor/alerts/model.py); the alert
 aggregator folds repeats.  A policy's ``detections`` entry for a ``policy.*``
 rule may disable it, set its severity, or exempt addresses/zones (allow).
+Many sources denied the same server fold into one alert (``FAN_IN``).
 Memory is bounded: per-flow and per-link state is capped (``STATE_MAX``) and
 dropped at ``FlowEnd``.
 """
@@ -45,6 +46,7 @@ from typing import Callable
 
 from otwatch.sensor import observations as O
 from otwatch.sensor.alerts.model import AlertSink, Evidence, Finding
+from otwatch.sensor.alerts.windows import Distinct
 
 from . import catalogue as C
 from .model import DEFAULT_PORTS, OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
@@ -55,6 +57,13 @@ from .zones import ZoneMap
 STATE_MAX = 1 << 18
 """Flows, links and reported (link, key) pairs remembered (each cleared when full):
 the engine's own flow table is bounded, this only has to hold the live ones."""
+
+FAN_IN = {"sources": 32, "window": 60.0}
+"""Denials of one server (flows: per transport label; operations: per protocol and operation class) from
+more than ``sources`` distinct clients within ``window`` s of packet time fold into one alert keyed by the
+server (client ``*``): a flood from many or spoofed sources is one alert, not one per source.  A plant has a
+handful of clients per server; 32 new denied ones within a minute is a flood.  Thresholds of
+``policy.flow_denied`` and ``policy.operation_denied`` (``detections: {RULE: {thresholds: ...}}``)."""
 
 MODE_UNKNOWN_SIGNED = 0
 """A channel with a security policy other than None whose mode (Sign or SignAndEncrypt) is not yet known."""
@@ -92,6 +101,7 @@ class PolicyChecker:
         self._ua: dict[int, int] = {}          # flow id -> OPC UA security mode seen (or MODE_UNKNOWN_SIGNED)
         self._overflow_at: dict[int, Evidence] = {}   # link id -> its first <protocol>.key_overflow anomaly
         self.counts = {r: 0 for r in C.RULES}
+        self._fan_in = self._fan_in_windows(policy)
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
                           O.Aggregate: self._aggregate, O.Anomaly: self._anomaly,
                           O.ScanSummary: self._scan_summary}
@@ -115,6 +125,25 @@ class PolicyChecker:
         self._reported.clear()
         self._ua.clear()
         self._overflow_at.clear()
+        self._fan_in = self._fan_in_windows(policy)
+
+    @staticmethod
+    def _fan_in_windows(policy: Policy) -> dict:
+        """rule -> (sources threshold, Distinct window) for the rules that fold many sources."""
+        out = {}
+        for rule in (C.FLOW_DENIED, C.OPERATION_DENIED):
+            th = dict(FAN_IN)
+            setting = policy.detections.get(rule)
+            if setting is not None:
+                th.update({k: v for k, v in setting.thresholds.items() if k in th})
+            out[rule] = (th["sources"], Distinct(th["window"]))
+        return out
+
+    def _fold(self, rule: str, scope: tuple, client: str, ts: float) -> int:
+        """Distinct denied clients of *scope* within the window, when past the threshold; else 0."""
+        limit, window = self._fan_in[rule]
+        n = window.add(scope, client, ts)
+        return n if n > limit else 0
 
     def stats(self) -> dict:
         d = {f"{r}.findings": n for r, n in self.counts.items()}
@@ -160,9 +189,11 @@ class PolicyChecker:
         ot = f.protocol in OT_PROTOCOLS
         label = f.protocol if ot else f.transport
         where = f.transport if f.transport.startswith("ip/") else f"{f.transport}/{f.server_port}"
-        self._raise(C.FLOW_DENIED, (sz, dz, f.client, f.server, label),
+        n = self._fold(C.FLOW_DENIED, (sz, dz, f.server, f.server_port), f.client, f.ts)
+        who = f"{n} sources in zone {sz} (e.g. {f.client})" if n else f"{f.client} (zone {sz})"
+        self._raise(C.FLOW_DENIED, (sz, dz, "*" if n else f.client, f.server, label),
                     C.OT_FLOW_SEVERITY if ot else C.OTHER_FLOW_SEVERITY,
-                    f"{f.client} (zone {sz}) → {f.server} (zone {dz}) {where}"
+                    f"{who} → {f.server} (zone {dz}) {where}"
                     f"{' ' + f.protocol if ot else ''}: {v.reason}",
                     Evidence(self.source, f.frame, f.ts, f.flow_id), f.client, f.server, sz, dz,
                     label, f.server_port, C.flow_technique(ot, f.transport),
@@ -182,10 +213,12 @@ class PolicyChecker:
             if v.allowed:
                 continue
             where = transport if transport.startswith("ip/") else f"{transport}/{port}"
-            self._raise(C.FLOW_DENIED, (sz, dz, client, server, transport),
+            n = self._fold(C.FLOW_DENIED, (sz, dz, server, port), client, o.first_ts)
+            who = f"{n} sources in zone {sz} (e.g. {client})" if n else f"{client} (zone {sz})"
+            self._raise(C.FLOW_DENIED, (sz, dz, "*" if n else client, server, transport),
                         C.OTHER_FLOW_SEVERITY if transport not in ("tcp",) or port not in OT_PORTS
                         else C.OT_FLOW_SEVERITY,
-                        f"{client} (zone {sz}) → {server} (zone {dz}) {where}: {v.reason} "
+                        f"{who} → {server} (zone {dz}) {where}: {v.reason} "
                         f"(one of {o.flows_unreported} flows summarised in a scan)",
                         ev, client, server, sz, dz, transport, port, C.flow_technique(False, transport),
                         {"rule": v.rule, "code": v.code, "reason": v.reason, "summary": True})
@@ -261,9 +294,10 @@ class PolicyChecker:
         if opk[0] == OVERFLOW:
             details.update(overflow=opk[2], count=getattr(m, "count", 1))
             severity, technique = C.OVERFLOW_SEVERITY, C.OVERFLOW_TECHNIQUE
-        self._raise(C.OPERATION_DENIED, (sz, dz, m.client, m.server, m.protocol, op, v.code),
-                    severity,
-                    f"{m.client} (zone {sz}) → {m.server} (zone {dz}): {describe(opk)}: {v.reason}",
+        n = self._fold(C.OPERATION_DENIED, (sz, dz, m.server, m.protocol, op, v.code), m.client, ev.ts)
+        who = f"{n} sources in zone {sz} (e.g. {m.client})" if n else f"{m.client} (zone {sz})"
+        self._raise(C.OPERATION_DENIED, (sz, dz, "*" if n else m.client, m.server, m.protocol, op, v.code),
+                    severity, f"{who} → {m.server} (zone {dz}): {describe(opk)}: {v.reason}",
                     ev, m.client, m.server, sz, dz, m.protocol, m.server_port, technique, details)
 
     # -- OPC UA security mode ---------------------------------------------------------------

@@ -58,11 +58,18 @@ def duplicate_keys(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
     return dups
 
 
-def compose(text: str, path: str = "") -> tuple[yaml.Node | None, list[Problem]]:
-    """Parse one YAML document into nodes; syntax errors and duplicate keys as problems."""
+EMPTY = "empty file: a policy needs at least `version` and `zones`"
+
+
+def compose(text: str, path: str = "", max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES,
+            empty: str = EMPTY) -> tuple[yaml.Node | None, list[Problem]]:
+    """Parse one YAML document into nodes; syntax errors and duplicate keys as problems.
+
+    The bounds and the empty-file message are the policy's by default; the baseline
+    (sensor/baseline/yamlio.py) passes its own."""
     problems: list[Problem] = []
-    if len(text) > MAX_BYTES:
-        return None, [Problem(1, 1, f"file larger than {MAX_BYTES} bytes", path, "too-large")]
+    if len(text) > max_bytes:
+        return None, [Problem(1, 1, f"file larger than {max_bytes} bytes", path, "too-large")]
     loader = _Base(text)
     try:
         node = loader.get_single_node()
@@ -75,7 +82,7 @@ def compose(text: str, path: str = "") -> tuple[yaml.Node | None, list[Problem]]
     finally:
         loader.dispose()
     if node is None:
-        return None, [Problem(1, 1, "empty file: a policy needs at least `version` and `zones`", path, "empty-file")]
+        return None, [Problem(1, 1, empty, path, "empty-file")]
     # duplicate keys anywhere in the tree (each mapping node once, even if aliased)
     stack, seen, count = [node], set(), 0
     while stack:
@@ -84,8 +91,8 @@ def compose(text: str, path: str = "") -> tuple[yaml.Node | None, list[Problem]]
             continue
         seen.add(id(n))
         count += 1
-        if count > MAX_NODES:
-            problems.append(Problem(1, 1, f"document has more than {MAX_NODES} nodes", path, "too-many-nodes"))
+        if count > max_nodes:
+            problems.append(Problem(1, 1, f"document has more than {max_nodes} nodes", path, "too-many-nodes"))
             return None, problems
         if isinstance(n, yaml.MappingNode):
             for first, dup in duplicate_keys(n):

@@ -167,3 +167,19 @@ def test_alerts_cli_lists_filters_shows_and_escapes(tmp_path):
     assert r.returncode != 0 and b"\x1b" not in r.stderr
     r = otwatch("alerts", "--db", str(tmp_path / "none.db"))
     assert r.returncode != 0 and b"no database" in r.stderr
+
+
+def test_policy_file_mistakes_are_one_escaped_line_each_with_position(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nzones:\n  plant: {networks: [10.10.0.0/24]}\ndetections:\n"
+                   "  recon.port_scan: {severity: urgent}\n"
+                   "  recon.host_scan: {thresholds: {hosts: \"\\e]0;owned\\a\"}}\n"
+                   "  recon.port_scan: {enabled: false}\n")
+    r = otwatch("analyze", "-q", str(DEMO), "--no-inventory", "--policy", str(bad))
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    err = r.stderr.decode()
+    assert "\x1b" not in err and "\x07" not in err
+    lines = [ln.removeprefix("otwatch: ") for ln in err.splitlines()]
+    assert any(ln.startswith(f"{bad}:5:31: ") and "urgent" in ln for ln in lines), err
+    assert any(ln.startswith(f"{bad}:6:") and "threshold" in ln for ln in lines), err
+    assert any(ln.startswith(f"{bad}:7:3: ") and "duplicate key" in ln for ln in lines), err

@@ -45,23 +45,30 @@ def test_wire_strings_are_escaped():
     assert any("\x1b" in t for p in yamlio.load(text).pairs.values() for t in p.sets.get("publish", ()))
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("version: 1\nbogus: 1\n", "(top).bogus: unknown key"),
-    ("version: 7\n", "unsupported version"),
-    ("version: 1\npairs:\n- pair: nonsense\n", "pairs[0].pair: not a pair"),
+@pytest.mark.parametrize("text,needle,where", [
+    ("version: 1\nbogus: 1\n", "(top).bogus: unknown key", "2:1"),
+    ("version: 7\n", "unsupported version", "1:1"),
+    ("version: 1\npairs:\n- pair: nonsense\n", "pairs[0].pair: not a pair", "3:3"),
     ("version: 1\npairs:\n- pair: 1.2.3.4>5.6.7.8 modbus/502\n  function_codes: [x]\n",
-     "pairs[0].function_codes: expected an integer"),
+     "pairs[0].function_codes: expected an integer", "4:3"),
     ("version: 1\npairs:\n- pair: 1.2.3.4>5.6.7.8 modbus/502\n  coverage: {read unit=1/coils: 9-1}\n",
-     "pairs[0].coverage.read unit=1/coils"),
-    ("version: 1\npairs:\n- pair: 1.2.3.4>5.6.7.8 modbus/502\n  colour: red\n", "pairs[0].colour: unknown key"),
-    ("version: 1\nlearning: {status: maybe}\n", "learning.status"),
-    ("version: 1\npending: {abc: not an entry}\n", "pending.abc"),
-    ("[unclosed\n", "not YAML"),
+     "pairs[0].coverage.read unit=1/coils", "4:14"),
+    ("version: 1\npairs:\n- pair: 1.2.3.4>5.6.7.8 modbus/502\n  colour: red\n", "pairs[0].colour: unknown key", "4:3"),
+    ("version: 1\nlearning: {status: maybe}\n", "learning.status", "2:12"),
+    ("version: 1\npending: {abc: not an entry}\n", "pending.abc", "2:11"),
+    ("version: 1\nassets:\n  10.0.0.5:\n    first_seen: soon\n", "assets.10.0.0.5.first_seen: expected a number",
+     "4:5"),
+    ("version: 1\ninterval: -5\n", "interval: expected a positive number", "2:1"),
+    ("[unclosed\n", "YAML syntax", "2:1"),
+    ("version: 1\nversion: 1\n", "duplicate key 'version'", "2:1"),
+    ("version: 1\nlearning: &a {status: ready}\npending: *a\n", "anchors and aliases", "2:11"),
+    ("version: !!binary x\n", "YAML", "1:10"),
+    ("", "empty file", "1:1"),
 ])
-def test_import_errors(text, needle):
+def test_import_errors(text, needle, where):
     with pytest.raises(yamlio.BaselineFormatError) as e:
         yamlio.load(text, "b.yaml")
-    assert needle in str(e.value) and str(e.value).startswith("b.yaml: ")
+    assert needle in str(e.value) and str(e.value).startswith(f"b.yaml:{where}: "), str(e.value)
 
 
 def test_all_errors_at_once():

@@ -1,0 +1,98 @@
+"""One memory budget: turn a memcap (bytes) into the per-structure caps of ``Limits``.
+
+Contract
+--------
+``limits_for(memcap, base=DEFAULT_LIMITS) -> Limits`` is the one place where a memcap is
+shared out.  Every table that grows with the traffic has a cap derived here; what a cap
+does when it is reached (evict idle state first, then the oldest; count it; report one
+``memcap.evicted`` anomaly per interval) is the table owner's job (ext/engine.py,
+docs/architecture.md "Memory budget").  ``parse_size("512M")`` reads the ``--memcap``
+option and the ``memcap`` config key.
+
+How the budget is shared
+------------------------
+``FIXED_BYTES`` is not shared out: the interpreter, the libraries, the 4 MiB capture
+buffer and SQLite's page cache (measured: ``otwatch analyze`` on a 10-packet capture).  The
+rest is split by ``SHARES``; each share divided by its ``COST`` (bytes one entry costs, all
+in: the engine object, its records' share, and what the pipeline and the consumers keep
+per entry; measured on bench/make_hostile.py's captures, docs/performance.md) gives the cap.
+
+The default, ``DEFAULT_MEMCAP`` = 512 MiB, is sized for a Raspberry Pi 4 with 2 GB: a quarter
+of its RAM, which leaves the OS, the page cache, the sinks and a TUI session the rest, and is
+what a monitoring sidecar may take beside a PLC gateway's own services.  With it the engine
+tracks ~100 k flows at once: a plant has hundreds to a few thousand; a flood is what fills it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from .limits import DEFAULT_LIMITS, Limits
+
+MIB = 1024 * 1024
+DEFAULT_MEMCAP = 512 * MIB
+"""A quarter of a 2 GB Raspberry Pi 4 (see the module docstring)."""
+MIN_MEMCAP = 128 * MIB
+"""Below this the fixed part leaves too little to share: refused (the interpreter alone is ~40 MB)."""
+FIXED_BYTES = 96 * MIB
+"""Interpreter, libraries, capture buffer, SQLite page cache: the RSS of a run on a tiny capture
+(~75 MB measured with the inventory and alerts on) plus a margin for the allocator's slack."""
+
+SHARES = {
+    "flows": 0.35,       # engine flows with their kernels, and every consumer's per-flow entry
+    "hosts": 0.10,       # engine (MAC, IP, VLAN) counters and the consumers' per-host entries
+    "links": 0.10,       # engine links and the pipeline's link names
+    "keys": 0.25,        # message tallies of all links (link_keys_total)
+    "reassembly": 0.20,  # not yet a global cap: per-flow bounds (reassembly_max_ooo_bytes) times flows
+}
+"""Fractions of (memcap - FIXED_BYTES); they add up to 1."""
+
+COST = {
+    "flow": 1536,        # Flow + its records + FlowInfo (alerts) + pipeline tuple; a kernel is made at data
+    "host": 768,         # Host + key tuple + MAC/IP bytes + the summary's and inventory's strings
+    "link": 768,         # Link + two dicts + key tuple + the pipeline's _LinkInfo and strings
+    "key": 320,          # a tally (C fields) + its key tuple + the describe cache's entry
+}
+"""Bytes one entry costs, all in (measured, docs/performance.md "Memory budget")."""
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)(?:i?[bB])?\s*$")
+_UNIT = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``"512M"``, ``"2G"``, ``"700MiB"``, ``"1048576"`` (binary units).  ValueError otherwise."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use e.g. 512M or 2G)")
+    return int(float(m.group(1)) * _UNIT[m.group(2).lower()])
+
+
+def limits_for(memcap: int = DEFAULT_MEMCAP, base: Limits = DEFAULT_LIMITS) -> Limits:
+    """*base* with every budget-derived cap computed from *memcap* bytes (see the module docstring)."""
+    if memcap < MIN_MEMCAP:
+        raise ValueError(f"memcap {memcap // MIB} MiB is below the minimum of {MIN_MEMCAP // MIB} MiB")
+    share = memcap - FIXED_BYTES
+    flows = int(share * SHARES["flows"] / COST["flow"])
+    return dataclasses.replace(
+        base,
+        memcap=memcap,
+        max_flows=flows,
+        # two hosts a flow are held by the flows themselves (they are not evictable while the flow
+        # lives): the host cap is above that, so that a full table always has idle hosts to evict
+        max_hosts=max(2 * flows + flows // 4, int(share * SHARES["hosts"] / COST["host"])),
+        # one link a flow at most, likewise
+        max_links=max(flows + flows // 4, int(share * SHARES["links"] / COST["link"])),
+        link_keys_total=int(share * SHARES["keys"] / COST["key"]),
+    )
+
+
+def describe(limits: Limits) -> list[tuple[str, int]]:
+    """(name, value) of the budget-derived caps, for ``--memcap`` help, the summary and docs."""
+    return [("memcap", limits.memcap), ("max_flows", limits.max_flows), ("max_hosts", limits.max_hosts),
+            ("max_links", limits.max_links), ("link_keys_total", limits.link_keys_total)]
+
+
+DEFAULT_BUDGET_LIMITS = limits_for(DEFAULT_MEMCAP)
+"""``DEFAULT_LIMITS`` shared out of the default memcap: what ``analyze`` and ``sensor`` use."""
