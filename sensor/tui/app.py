@@ -13,7 +13,6 @@ from the bindings; ``ctrl+p`` the command palette):
 """
 from __future__ import annotations
 
-import os
 import time
 from functools import partial
 
@@ -25,7 +24,7 @@ from textual.command import Hit, Hits, Provider
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from . import alertsrc
-from .alerts import AlertsPane, evidence_dir
+from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
 from .help import HelpScreen
@@ -39,6 +38,8 @@ TICK_S = 0.25
 
 ANSI_THEME = "ansi-dark"
 """Textual's theme of the terminal's own 16 colours (called textual-ansi in older Textual releases)."""
+EVIDENCE_NOTICE_S = 15.0
+"""Seconds the evidence pcap's path (or why it was not written) stays on screen; the detail keeps it."""
 STALE_S = 5.0
 """A live or attached source that changed nothing for this long shows its data age in the header."""
 
@@ -103,6 +104,8 @@ class OtwatchApp(App):
         self.pending: dict[str, Changes] = {k: Changes() for k, _l, _c in SCREENS}
         self._ansi = ansi
         self.last_change = time.monotonic()
+        self.evidence_written: dict[str, tuple[str, list[str]]] = {}
+        """alert id -> (what the last evidence export said, files written): shown in the alert's detail."""
 
     def compose(self) -> ComposeResult:
         # widgets are kept by reference: while a detail or help screen is on top, app.query_one
@@ -296,8 +299,15 @@ class OtwatchApp(App):
     @work(thread=True, exclusive=True, group="evidence")
     def _write_evidence(self, alert, out_dir: str) -> None:
         try:
-            os.makedirs(out_dir, exist_ok=True)
-            msg = alertsrc.write_evidence(alert, out_dir)
-        except Exception as exc:   # noqa: BLE001 - shown to the operator
-            msg = f"evidence not written: {exc}"
-        self.call_from_thread(self.notify, clean(msg, 300), markup=False)
+            msg, files = alertsrc.write_evidence(alert, out_dir)
+        except Exception as exc:   # noqa: BLE001 - shown to the operator, never a traceback
+            msg, files = f"evidence not written: {type(exc).__name__}: {exc}", []
+        self.call_from_thread(self._evidence_done, alert.id, msg, files)
+
+    def _evidence_done(self, aid: str, msg: str, files: list[str]) -> None:
+        """Say where the pcap went (or why not): a notification, and in the alert's detail for good."""
+        self.evidence_written[aid] = (msg, files)
+        self.notify(clean(msg, 1000), markup=False, severity="information" if files else "error",
+                    timeout=EVIDENCE_NOTICE_S)
+        if isinstance(self.screen, AlertDetail) and self.screen.aid == aid:
+            self.screen.refresh_body()
