@@ -60,6 +60,7 @@ class Stats:
     encrypted_bytes: int = 0
     dropped: int = 0          # capture drops (kernel), live or attached
     rss_bytes: int = 0
+    budget: dict = field(default_factory=dict)   # parsers.budget.usage(): memcap, tables and caps, evictions
     last_ts: float = 0.0      # newest packet time seen
     progress: float | None = None   # 0..1 of a capture file, None when unknown
 
@@ -303,11 +304,16 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         return ch
 
     def _stats_from(self, st: dict) -> None:
+        from otwatch.parsers.budget import usage
+
         s = self.stats
         s.packets = st.get("capture.packets", s.packets)
         if "progress" in st:
             s.progress = st["progress"]
         s.dropped = st.get("kernel_dropped", s.dropped)
+        limits = getattr(self.feed, "limits", None)
+        if limits is not None:
+            s.budget = usage(st, limits)
 
     def _rates(self) -> None:
         now = time.monotonic()
@@ -465,6 +471,10 @@ class DbModel(_PolicyMixin, _BaselineMixin):
             s.packet_rate.append(hb.get("packets_per_s", 0.0))
             s.dropped = hb.get("kernel_dropped", 0)
             s.rss_bytes = hb.get("rss_bytes", 0)
+            from otwatch.parsers.budget import USAGE_KEYS
+
+            # what the sensor's heartbeat carries of the memory budget (none from an older sensor)
+            s.budget = {k: hb[k] for k in USAGE_KEYS if isinstance(hb.get(k), (int, float))} if "memcap" in hb else {}
         self.stats.by_protocol = Counter()
         msgs = 0
         for k in kids.values():
