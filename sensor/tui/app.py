@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from . import alertsrc
+from . import alertsrc, keys
 from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
@@ -52,17 +52,7 @@ class OtwatchCommands(Provider):
 
     def _commands(self):
         app = self.app
-        out = [(f"screen: {label.split(' ', 1)[1]}", partial(app.action_show, key), f"go to {label}")
-               for key, label, _ in SCREENS]
-        out += [("pause: toggle", app.action_pause, "freeze or resume the live views"),
-                ("filter: clear", app.action_clear_filter, "clear the filter of this screen"),
-                ("policy: reload", app.action_reload_policy, "re-read the policy file"),
-                ("help: keys", app.action_help, "every key of this screen"),
-                ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
-                ("comms: who talks to whom", app.action_talk_map, "the pairs by zone, as a picture"),
-                ("baseline: show", app.action_baseline, "learning curve and entries of the baseline"),
-                ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
-        return out
+        return [(name, partial(getattr(app, method), *args), what) for name, method, args, what in keys.PALETTE]
 
     async def discover(self) -> Hits:
         for name, cb, help_ in self._commands():
@@ -255,12 +245,8 @@ class OtwatchApp(App):
         pane = self.pane(self.current)
         groups = [(f"{dict((k, l) for k, l, _ in SCREENS)[self.current]} screen", list(type(pane).BINDINGS) +
                    [b for cls in type(pane).__mro__[1:] for b in getattr(cls, "BINDINGS", [])])]
-        groups.append(("Everywhere", list(self.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette"),
-                                                            Binding("1-5", "show", "Screens 1 Overview … 5 Policy"),
-                                                            Binding("tab", "focus_next", "Next pane/widget")]))
-        groups.append(("Tables", [Binding("j,down", "", "Down"), Binding("k,up", "", "Up"),
-                                  Binding("g,home", "", "Top"), Binding("G,end", "", "Bottom"),
-                                  Binding("pageup,pagedown", "", "Page")]))
+        groups.append(("Everywhere", list(self.BINDINGS) + keys.EVERYWHERE_EXTRA))
+        groups.append(("Tables", keys.TABLE_KEYS))
         self.push_screen(HelpScreen(groups))
 
     def action_redraw(self) -> None:

@@ -77,8 +77,9 @@ def memory_text(rss: int, b: dict) -> Text:
 
 
 class OverviewPane(Vertical):
-    BINDINGS = [Binding("left", "move(-1)", "←", show=False), Binding("right", "move(1)", "→", show=False),
-                Binding("up", "move(-3)", "↑", show=False), Binding("down", "move(3)", "↓", show=False)]
+    BINDINGS = [Binding("left", "move(-1)", "Tile to the left", show=False),
+                Binding("right", "move(1)", "Tile to the right", show=False),
+                Binding("up", "move(-3)", "Tile above", show=False), Binding("down", "move(3)", "Tile below", show=False)]
     """Tiles are three a row: up and down move by a row."""
 
     def __init__(self, model, **kw):
