@@ -213,6 +213,15 @@ def close_accepted(path: str, aid: str, entry: str) -> str:
     return "closed"
 
 
+SOURCE_SHOWN = 200
+"""Characters of a capture's name in a message (a database may name a 10,000-character one): the reason
+after it must still be on screen."""
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SOURCE_SHOWN else text[:SOURCE_SHOWN] + "…"
+
+
 def shown_path(path: str) -> str:
     """*path* as the operator can type it: relative to the working directory when inside it."""
     try:
@@ -234,7 +243,7 @@ def write_evidence(alert: Alert, out_dir: str) -> tuple[str, list[str]]:
         return f"evidence not written: {shown_path(out_dir)}: {getattr(exc, 'strerror', None) or exc}", []
     files = [shown_path(f) for f in rep.files]
     why = [f"cannot write {shown_path(p)}: {what}" for p, what in rep.failed.items()]
-    why += [f"{src or '-'}: {what}" for src, what in rep.skipped_sources.items()]
+    why += [f"{_cut(src or '-')}: {what}" for src, what in rep.skipped_sources.items()]
     if files:
         more = f" (and {len(files) - 1} more)" if len(files) > 1 else ""
         return f"evidence pcap: {rep.packets} packets written to {files[0]}{more}" + \

@@ -325,3 +325,32 @@ async def test_a_folder_that_cannot_be_made_is_a_message(demo_model, tmp_path, m
         (msg,) = notices(app)
         assert msg == f"evidence not written: {tmp_path / 'file' / 'evidence'}: Not a directory"
         assert msg in detail_text(app) and app.is_running
+
+
+async def test_hostile_evidence_sources_are_shown_inert(tmp_path, monkeypatch):
+    """test_hostile.py's database: every alert's evidence names a hostile 'capture' (escape sequences,
+    bidi, markup, 10,000 characters); `e` says why nothing was written, through safe.clean."""
+    path = tmp_path / "hostile.db"
+    HOSTILE.make_db(path)
+    out = tmp_path / "evidence"
+    monkeypatch.setenv("OTWATCH_EVIDENCE_DIR", str(out))
+    m = DbModel(str(path))
+    app = OtwatchApp(m)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("4")
+        pane = app.pane("alerts")
+        for aid in list(m.alerts):
+            pane.table.move_cursor(row=pane.table.get_row_index(aid))
+            await _export(app, pilot)
+            msg = notices(app)[-1]
+            assert msg.startswith("evidence not written: ") and "not a capture file that can be read again" in msg
+            for bad in ("\x1b", "\x07", "\x9b", "\u202e", "\u200b", "\r"):
+                assert bad not in msg, repr(bad)
+            HOSTILE.check_screen(app)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert "evidence not written" in detail_text(app)
+        HOSTILE.check_screen(app)
+        assert app.is_running
+    assert not out.exists() or list(out.iterdir()) == []
