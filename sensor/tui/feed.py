@@ -88,6 +88,8 @@ class _Feed:
         finally:
             try:
                 self._hand_over(force=True)
+            except _Stopped:            # the UI went away (q during a replay): nothing to hand over
+                pass
             finally:
                 self._done.set()
 

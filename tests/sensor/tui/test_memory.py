@@ -158,3 +158,4 @@ def test_memcap_option_errors_are_one_line():
                        (["--memcap", "256M", "--db", str(H.DEMO)], "not to --db")):
         r = subprocess.run([otwatch, "tui", *args], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and what in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
