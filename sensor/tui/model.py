@@ -3,8 +3,8 @@
 Contract (both models)
 ----------------------
 * ``assets``: asset id -> the inventory's asset row (docs/inventory.md);
-  ``kids(aid)``: that asset's child rows by table (identity, services, peers,
-  findings, names, roles, topics, addresses).
+  ``kids(aid, tables=CHILD)``: that asset's child rows by table (identity,
+  services, peers, findings, names, roles, topics, addresses; at least *tables*).
 * ``alerts``: alert id -> ``sensor.alerts.model.Alert``.
 * ``stats``: ``Stats`` (packet and message counts, a rate series, protocol
   mix, decode coverage, drops, memory).
@@ -233,11 +233,13 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
     def assets(self) -> dict:
         return _RowView(self.inventory.assets)
 
-    def kids(self, aid: str) -> dict:
+    def kids(self, aid: str, tables=CHILD) -> dict:
+        """Child rows of *aid*, copied from the inventory: only *tables* (a broker's peers are thousands
+        of rows, and a label needs only its names)."""
         a = self.inventory.assets.get(aid)
         if a is None:
-            return {t: [] for t in CHILD}
-        return {t: list(a.t.get(t, {}).values()) for t in CHILD}
+            return {t: [] for t in tables}
+        return {t: list(a.t.get(t, {}).values()) for t in tables}
 
     def all_kids(self, table: str):
         for a in list(self.inventory.assets.values()):
@@ -418,7 +420,8 @@ class DbModel(_PolicyMixin, _BaselineMixin):
         err = f" · {self.error}" if self.error else ""
         return f"{what} {os.path.basename(self.path)} · read {age:.0f} s ago{err}"
 
-    def kids(self, aid: str) -> dict:
+    def kids(self, aid: str, tables=CHILD) -> dict:
+        """Child rows of *aid* as last read (every table; *tables* is what the caller needs at least)."""
         return self._kids.get(aid) or {t: [] for t in CHILD}
 
     def all_kids(self, table: str):
