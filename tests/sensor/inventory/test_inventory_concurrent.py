@@ -3,7 +3,7 @@
 Each writer loads the inventory when it opens and writes what it holds in memory; before the merge
 (``inventory/merge.py``) the later of two writers that held the same device overwrote the other's counters.
 The reference is the same captures written one after the other into one database: running them at the
-same time must give the same inventory, row for row (the ``asset_events`` log and ``runs`` aside).
+same time must give the same inventory, row for row (the ``asset_events`` log aside).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from otwatch.sensor.inventory.model import PKS
 from otwatch.sensor.inventory.store import open_inventory
 from otwatch.sensor.pipeline import Pipeline
 
@@ -31,13 +32,11 @@ _spec = importlib.util.spec_from_file_location("dbdump", HERE / "dbdump.py")
 dbdump = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dbdump)
 
-LOGS = ("asset_events", "runs", "_sqlite_migrations")
-"""Tables that record what happened (each writer's own events, its run), not the inventory."""
-
-
 def inventory_lines(path) -> list[str]:
+    """Every row of the inventory's tables (``model.PKS``), canonically; not the ``asset_events`` log (each
+    writer records what was new to it), nor the tables of runs, alerts or migrations."""
     return [line for line in dbdump.dump(str(path), rowid=False)
-            if not any(line.startswith((f"  {t} ", f"table {t} ")) for t in LOGS)]
+            if any(line.startswith((f"  {t} ", f"table {t} ")) for t in PKS)]
 
 
 def _feed(inv, capture) -> None:
@@ -78,3 +77,60 @@ def test_two_inventories_open_at_once_equal_one_after_the_other(tmp_path, captur
         inv.close()
     assert inventory_lines(tmp_path / "con.db") == inventory_lines(tmp_path / "seq.db")
     assert sum(i.counts["rows.merged"] for i in invs) > 0
+
+
+HOLDER = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("holding", flush=True)
+sys.stdin.readline()
+c.execute("COMMIT")
+"""
+
+
+@pytest.mark.parametrize("captures", [[DEMO, DEMO, DEMO], [DEMO, ATTACK, DEMO]], ids=["same-thrice", "overlapping"])
+def test_analyze_processes_at_once_add_up(tmp_path, captures):
+    """Real ``otwatch analyze`` processes into one --db at once.  A second process holds the write lock
+    until every analyze has loaded the inventory and is waiting to write (each says so on stderr:
+    ``the database is busy``), so they overlap whatever the machine's speed; then they all write."""
+    from otwatch.sensor.store import open_write
+
+    singles = []
+    for i, c in enumerate(captures):                       # each capture alone
+        one = tmp_path / f"one{i}.db"
+        r = subprocess.run(OTWATCH + ["analyze", "-q", "--db", str(one), str(c)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        singles.append(_totals(one))
+    seq = tmp_path / "seq.db"                                # all of them, one after the other
+    for c in captures:
+        r = subprocess.run(OTWATCH + ["analyze", "-q", "--db", str(seq), str(c)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    db = tmp_path / "con.db"
+    open_write(str(db)).close()                              # created and migrated: nothing left to wait for
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    env = dict(os.environ, OTWATCH_DB_NOTICE="0.1", OTWATCH_DB_WAIT="600")
+    env.pop("OTWATCH_DB", None)
+    procs = []
+    try:
+        for c in captures:
+            procs.append(subprocess.Popen(OTWATCH + ["analyze", "-q", "--db", str(db), str(c)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        for p in procs:                 # every one has loaded the inventory and waits for the lock
+            line = p.stderr.readline()
+            assert "the database is busy" in line, line + p.stderr.read()
+    finally:
+        holder.communicate("go\n", timeout=60)
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0 and "Traceback" not in err, err
+    got = _totals(db)
+    for part in ("assets", "peers", "findings"):    # every counter is the sum of the separate runs
+        want: dict = {}
+        for one in singles:
+            for k, v in one[part].items():
+                want[k] = want.get(k, 0) + v
+        assert got[part] == want, part
+    assert inventory_lines(db) == inventory_lines(seq)   # and the whole inventory is as one after the other
