@@ -59,6 +59,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import json
+import logging
 import re
 import sqlite3
 from functools import lru_cache
@@ -68,7 +69,8 @@ from typing import Any, Callable, Iterable
 from sqlite_utils import Database
 
 from .. import observations as O
-from ..store import ENV_DB, default_path, open_read, open_write, read_snapshot, write_transaction  # noqa: F401
+from ..store import (ENV_DB, DatabaseBusy, default_path, open_read, open_write, read_snapshot,  # noqa: F401
+                     write_transaction)
 from . import identity as I
 from . import merge as M
 from . import migrations, posture, roles as R
@@ -76,6 +78,12 @@ from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LO
                     MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
                     MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
 
+log = logging.getLogger("otwatch.inventory")
+
+MAX_HELD_EVENTS = 50_000
+"""Asset events kept for the ``asset_events`` table while the database is held by another process
+(``hold_when_busy``); past it the oldest are dropped and counted (``events.dropped``).  The inventory
+itself is memory, bounded by the caps of ``model``: it is written whole when the lock is free."""
 DEFAULT_BATCH = 20_000
 """Observations between two writes (an interval end or close writes earlier)."""
 MAX_FLOWS = 65_536
@@ -339,7 +347,14 @@ class Inventory:
         self._data_version: int | None = None
         """``PRAGMA data_version`` after this writer's last read or write: another value means another
         connection committed since."""
-        self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0, "rows.merged": 0}
+        self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0, "rows.merged": 0,
+                       "flushes.held": 0, "events.dropped": 0}
+        self.write_wait: float | None = None
+        """Seconds a batch waits for another process's write lock (None: ``store.lock_wait()``)."""
+        self.hold_when_busy = False
+        """The live sensor: a batch the lock refuses (``DatabaseBusy``) stays in memory for the next flush
+        instead of raising; logged once when it starts and once when it is written again."""
+        self._held_since = 0
         self._load()
 
     # ------------------------------------------------------------------ load / write
@@ -406,21 +421,20 @@ class Inventory:
         if self.zone_of is not None:
             self._zone_assets(self._dirty_assets.values())
         merged_events: list[AssetEvent] = []
-        with write_transaction(self.db):
-            if self._version() != self._data_version:    # another writer committed since: merge with it
-                merged_events = self._merge_stored()
-            for table in reversed(list(PKS)):           # children first, then assets
-                base = self._base[table]
-                for pk in self._deleted[table]:
-                    self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
-                    base.pop(pk, None)
-            for table in PKS:                             # assets first, then children
-                rows = self._dirty[table]
-                if rows:
-                    self._write(table, rows.values())
-            if events or merged_events:
-                self._write_events(events + merged_events)
-            self._data_version = self._version()
+        entered = False
+        try:
+            with write_transaction(self.db, self.write_wait):
+                entered = True
+                merged_events = self._write_batch(events)
+        except DatabaseBusy as exc:
+            if entered or not self.hold_when_busy:
+                raise
+            self._hold(events, exc)
+            return events
+        if self._held_since:
+            log.info("inventory written again after %d refused batches (%d asset events dropped meanwhile)",
+                     self._held_since, self.counts["events.dropped"])
+            self._held_since = 0
         for table in PKS:
             self._dirty[table].clear()
             self._deleted[table].clear()
@@ -431,6 +445,39 @@ class Inventory:
             if self.on_events is not None:
                 self.on_events(merged_events)
         return events + merged_events
+
+    def _hold(self, events: list[AssetEvent], exc: Exception) -> None:
+        """The lock was refused: everything stays in memory for the next flush (bounded events)."""
+        self.counts["flushes.held"] += 1
+        self._events[:0] = events
+        over = len(self._events) - MAX_HELD_EVENTS
+        if over > 0:
+            del self._events[:over]
+            self.counts["events.dropped"] += over
+        self._since_flush = 0
+        if not self._held_since:
+            log.warning("inventory not written yet, kept in memory (%d assets; observations are not lost): %s",
+                        len(self.assets), exc)
+        self._held_since += 1
+
+    def _write_batch(self, events: list[AssetEvent]) -> list[AssetEvent]:
+        """Inside the write transaction: merge if another writer committed, delete, upsert, log events."""
+        merged_events: list[AssetEvent] = []
+        if self._version() != self._data_version:    # another writer committed since: merge with it
+            merged_events = self._merge_stored()
+        for table in reversed(list(PKS)):           # children first, then assets
+            base = self._base[table]
+            for pk in self._deleted[table]:
+                self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
+                base.pop(pk, None)
+        for table in PKS:                             # assets first, then children
+            rows = self._dirty[table]
+            if rows:
+                self._write(table, rows.values())
+        if events or merged_events:
+            self._write_events(events + merged_events)
+        self._data_version = self._version()
+        return merged_events
 
     def _version(self) -> int:
         return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -519,8 +566,13 @@ class Inventory:
                                                   e.source) for e in events])
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        """The last flush (waiting the full ``store.lock_wait()`` even when ``hold_when_busy``), then close."""
+        self.hold_when_busy = False
+        self.write_wait = None
+        try:
+            self.flush()
+        finally:
+            self.db.close()
 
     def take_events(self) -> list[AssetEvent]:
         """Events since the last call (the alerting stage polls this)."""

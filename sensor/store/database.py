@@ -130,9 +130,16 @@ def holder(path: str) -> str:
     """Who holds the write lock of the database at *path*: ``pid 123 (otwatch analyze a.pcap)``, ``this
     process`` or "" when it cannot be told (not Linux, not WAL, no ``/proc/locks``)."""
     try:
+        return _holder(path)
+    except Exception:   # noqa: BLE001 - only a courtesy in a message: never an error of its own
+        return ""
+
+
+def _holder(path: str) -> str:
+    try:
         ino = os.stat(path + "-shm").st_ino
-        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
-            lines = fh.read().splitlines()
+        with open("/proc/locks", "rb") as fh:       # bytes: no codec to import (the sensor may have
+            lines = fh.read().decode("utf-8", "replace").splitlines()   # given up the right to read one)
     except OSError:
         return ""
     for line in lines:
@@ -222,7 +229,7 @@ def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_
     if "disk" in low and "full" in low:
         return StoreError(f"{path}: the disk is full")
     if _busy(exc):
-        return DatabaseBusy(f"{path}: the database is still {_held_by(path)} after {waited:.0f} s of "
+        return DatabaseBusy(f"{path}: the database is still {_held_by(path)} after {waited:g} s of "
                             f"waiting; gave up (try again when it is done, or set ${ENV_WAIT} to wait longer)")
     return StoreError(f"{path}: {text}")
 
@@ -276,7 +283,7 @@ def _begin(db: Database, wait: float) -> None:
                     told = True
                     path = _path_of(db)
                     on_wait(f"{path}: the database is busy, {_held_by(path)}; waiting up to "
-                            f"{wait:.0f} s (${ENV_WAIT})")
+                            f"{wait:g} s (${ENV_WAIT})")
     finally:
         _set_busy_timeout(conn, BUSY_TIMEOUT_SECONDS)
 
