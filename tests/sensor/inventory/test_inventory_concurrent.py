@@ -20,6 +20,7 @@ import pytest
 from otwatch.sensor.inventory.model import PKS
 from otwatch.sensor.inventory.store import open_inventory
 from otwatch.sensor.pipeline import Pipeline
+from support.dbholder import Holder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -79,16 +80,6 @@ def test_two_inventories_open_at_once_equal_one_after_the_other(tmp_path, captur
     assert sum(i.counts["rows.merged"] for i in invs) > 0
 
 
-HOLDER = """
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.readline()
-c.execute("COMMIT")
-"""
-
-
 @pytest.mark.parametrize("captures", [[DEMO, DEMO, DEMO], [DEMO, ATTACK, DEMO]], ids=["same-thrice", "overlapping"])
 def test_analyze_processes_at_once_add_up(tmp_path, captures):
     """Real ``otwatch analyze`` processes into one --db at once.  A second process holds the write lock
@@ -108,9 +99,7 @@ def test_analyze_processes_at_once_add_up(tmp_path, captures):
         assert r.returncode == 0, r.stderr
     db = tmp_path / "con.db"
     open_write(str(db)).close()                              # created and migrated: nothing left to wait for
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "holding"
+    holder = Holder(db)
     env = dict(os.environ, OTWATCH_DB_NOTICE="0.1", OTWATCH_DB_WAIT="600")
     env.pop("OTWATCH_DB", None)
     procs = []
@@ -122,7 +111,7 @@ def test_analyze_processes_at_once_add_up(tmp_path, captures):
             line = p.stderr.readline()
             assert "the database is busy" in line, line + p.stderr.read()
     finally:
-        holder.communicate("go\n", timeout=60)
+        holder.release()
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0 and "Traceback" not in err, err

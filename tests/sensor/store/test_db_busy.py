@@ -14,34 +14,10 @@ import time
 
 import pytest
 
+from support.dbholder import Holder
 from support.minicaps import modbus_capture
 
 OTWATCH = [sys.executable, "-m", "otwatch.sensor"]
-
-HOLDER = """
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.readline()
-c.execute("COMMIT")
-"""
-
-
-class Holder:
-    """A process that holds the write lock of *db* until ``release()``."""
-
-    def __init__(self, db):
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "holding"
-        self.pid = self.proc.pid
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.communicate("go\n", timeout=60)
-        assert self.proc.returncode == 0
-
 
 @pytest.fixture
 def held(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from otwatch.sensor.inventory import store as inv_store
 from otwatch.sensor.inventory.model import PKS
 from otwatch.sensor.inventory.store import open_inventory
 from otwatch.sensor.pipeline import Pipeline
+from support.dbholder import Holder
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "pcaps" / "demo-plant.pcap"
@@ -31,28 +31,6 @@ sys.path.insert(0, str(ROOT / "tests" / "sensor"))
 from alerts.helpers import f  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not DEMO.exists(), reason="pcaps/demo-plant.pcap missing")
-
-HOLDER = """
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.readline()
-c.execute("COMMIT")
-"""
-
-
-def _hold(db):
-    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
-    assert p.stdout.readline().strip() == "holding"
-    return p
-
-
-def _release(p):
-    p.communicate("go\n", timeout=60)
-    assert p.returncode == 0
-
 
 def _lines(path):
     return [line for line in dbdump.dump(str(path), rowid=False)
@@ -70,7 +48,7 @@ def test_inventory_held_in_memory_while_another_process_holds_the_lock(tmp_path,
     inv = open_inventory(str(tmp_path / "held.db"), batch=300)
     inv.write_wait, inv.hold_when_busy = 0.2, True
     caplog.set_level(logging.INFO, logger="otwatch.inventory")
-    holder = _hold(tmp_path / "held.db")
+    holder = Holder(tmp_path / "held.db")
     try:
         pipe = Pipeline([inv])
         pipe.run_file(str(DEMO))     # every batch refused: kept in memory
@@ -82,7 +60,7 @@ def test_inventory_held_in_memory_while_another_process_holds_the_lock(tmp_path,
         assert len(warned) == 1 and "inventory not written yet, kept in memory" in warned[0], warned
         assert f"held by pid {holder.pid} (" in warned[0]
     finally:
-        _release(holder)
+        holder.release()
     inv.flush()                      # the lock is free: everything at once
     assert inv.counts["flushes"] == 1
     assert any("inventory written again after" in r.getMessage() for r in caplog.records)
@@ -94,7 +72,7 @@ def test_held_asset_events_are_bounded_and_the_drop_counted(tmp_path, monkeypatc
     monkeypatch.setattr(inv_store, "MAX_HELD_EVENTS", 5)
     inv = open_inventory(str(tmp_path / "held.db"), batch=300)
     inv.write_wait, inv.hold_when_busy = 0.2, True
-    holder = _hold(tmp_path / "held.db")
+    holder = Holder(tmp_path / "held.db")
     try:
         pipe = Pipeline([inv])
         pipe.run_file(str(DEMO))
@@ -103,7 +81,7 @@ def test_held_asset_events_are_bounded_and_the_drop_counted(tmp_path, monkeypatc
         dropped = inv.counts["events.dropped"]
         assert dropped > 0 and len(inv._events) == 5
     finally:
-        _release(holder)
+        holder.release()
     inv.close()
     ref = open_inventory(str(tmp_path / "ref.db"), batch=300)
     pipe = Pipeline([ref])
@@ -126,7 +104,7 @@ def test_alert_changes_held_then_stored(tmp_path, caplog):
     st.write_wait, st.hold_when_busy = 0.2, True
     book = AlertBook(listeners=[st])
     caplog.set_level(logging.INFO, logger="otwatch.alerts")
-    holder = _hold(db)
+    holder = Holder(db)
     try:
         for fr in range(1, 6):
             book.raise_finding(f(key=("10.0.0.66", "10.0.0.11"), frame=fr))
@@ -134,7 +112,7 @@ def test_alert_changes_held_then_stored(tmp_path, caplog):
         assert st.counts["held"] == 5 and st.counts["writes"] == 0
         assert sum("alerts not stored yet" in r.getMessage() for r in caplog.records) == 1
     finally:
-        _release(holder)
+        holder.release()
     book.raise_finding(f(key=("10.0.0.66", "10.0.0.11"), frame=6))
     book.flush()
     assert st.counts["writes"] == 1 and not st.held

@@ -11,6 +11,7 @@ import pytest
 
 from otwatch.sensor.tui import alertsrc
 from otwatch.sensor.tui.dbread import Reader
+from support.dbholder import Holder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEMO = os.path.join(ROOT, "pcaps", "demo-plant.pcap")
@@ -47,25 +48,10 @@ def test_reads_a_database_on_read_only_media(db):
     assert r.stdout == want.stdout and int(r.stdout.split()[0]) > 0
 
 
-HOLDER = """
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.readline()
-c.execute("COMMIT")
-"""
-
-
 def test_acknowledge_on_a_held_database_says_so(db, monkeypatch):
     monkeypatch.setattr(alertsrc, "WRITE_WAIT", 0.3, raising=False)
     aid = Reader(str(db)).alerts()[0].id
-    h = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
-    try:
-        assert h.stdout.readline().strip() == "holding"
+    with Holder(db) as h:
         msg = alertsrc.acknowledge(str(db), aid)
         assert msg.startswith("not acknowledged (") and f"held by pid {h.pid} (" in msg, msg
-    finally:
-        h.communicate("go\n", timeout=60)
     assert alertsrc.acknowledge(str(db), aid) == "acknowledged"
