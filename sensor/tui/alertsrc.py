@@ -176,8 +176,9 @@ def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Ale
     return list(seen.values())
 
 
-def acknowledge(path: str, aid: str) -> str:
-    """Acknowledge one stored alert through the store (its own short write transaction); what happened."""
+def _on_store(path: str, fn, failed: str) -> str:
+    """``fn(store)`` on the database's alert store, opened for this one write (waiting at most
+    ``WRITE_WAIT`` for another process's lock); what it returns, or ``failed (why)``."""
     from ..alerts.store import AlertStore, connect
     from ..store import StoreError, wait_limit
 
@@ -185,30 +186,32 @@ def acknowledge(path: str, aid: str) -> str:
         try:
             st = AlertStore(connect(path, create=False))
         except (OSError, sqlite3.Error, ValueError, StoreError) as exc:
-            return f"not acknowledged ({exc})"
+            return f"{failed} ({exc})"
+        try:
+            return fn(st)
+        except (sqlite3.Error, StoreError) as exc:
+            return f"{failed} ({exc})"
+        finally:
+            st.close_db()
+
+
+def acknowledge(path: str, aid: str) -> str:
+    """Acknowledge one stored alert through the store (its own short write transaction); what happened."""
+    def ack(st) -> str:
         try:
             st.ack(aid)
         except KeyError:
             return "no such alert"
         except ValueError:
             return "unchanged"
-        except (sqlite3.Error, StoreError) as exc:
-            return f"not acknowledged ({exc})"
-        finally:
-            st.close_db()
-    return "acknowledged"
+        return "acknowledged"
+
+    return _on_store(path, ack, "not acknowledged")
 
 
 def close_accepted(path: str, aid: str, entry: str) -> str:
     """Close a stored alert as accepted (learned into the baseline), with the entry as its note."""
-    from ..alerts.store import AlertStore, connect
-    from ..store import StoreError, wait_limit
-
-    with wait_limit(WRITE_WAIT):
-        try:
-            st = AlertStore(connect(path, create=False))
-        except (OSError, sqlite3.Error, ValueError, StoreError) as exc:
-            return f"not closed ({exc})"
+    def close(st) -> str:
         try:
             row = st.get(aid)
             if row is None:
@@ -218,11 +221,11 @@ def close_accepted(path: str, aid: str, entry: str) -> str:
                     return "closed"
                 st.reopen(aid)
             st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
-        except (KeyError, ValueError, sqlite3.Error, StoreError) as exc:
+        except (KeyError, ValueError) as exc:
             return f"not closed ({exc})"
-        finally:
-            st.close_db()
-    return "closed"
+        return "closed"
+
+    return _on_store(path, close, "not closed")
 
 
 def write_evidence(alert: Alert, out_dir: str) -> str:
