@@ -216,7 +216,7 @@ def _about_the_file(exc: BaseException) -> bool:
                                                  "not a database", "malformed"))
 
 
-def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_WAIT_SECONDS) -> StoreError:
+def _explain(path: str, exc: BaseException, writing: bool, waited: float | None = None) -> StoreError:
     text = str(exc)
     low = text.lower()
     if "readonly" in low or "read-only" in low or ("unable to open" in low and writing):
@@ -229,6 +229,7 @@ def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_
     if "disk" in low and "full" in low:
         return StoreError(f"{path}: the disk is full")
     if _busy(exc):
+        waited = lock_wait() if waited is None else waited
         return DatabaseBusy(f"{path}: the database is still {_held_by(path)} after {waited:g} s of "
                             f"waiting; gave up (try again when it is done, or set ${ENV_WAIT} to wait longer)")
     return StoreError(f"{path}: {text}")

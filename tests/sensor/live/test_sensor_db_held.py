@@ -1,4 +1,4 @@
-"""The live sensor while another process holds its database's write lock for longer than the busy timeout.
+"""The live sensor while another process holds its database's write lock for longer than the sensor waits.
 
 A second process takes ``BEGIN IMMEDIATE`` on the sensor's database and keeps
 it for 14 s while the demo plant is replayed.  The sensor must not stop or
