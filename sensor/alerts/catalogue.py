@@ -179,7 +179,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.port_scan": {"ports": 10, "window": SCAN_WINDOW},
     "recon.modbus_function_sweep": {"codes": 12, "window": SCAN_WINDOW},
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
-    "recon.modbus_register_sweep": {"ranges": 64, "failed": 8, "window": SCAN_WINDOW},
+    "recon.modbus_register_sweep": {"ranges": 64, "walk": 0.9, "failed": 8, "window": SCAN_WINDOW},
     "recon.opcua_node_sweep": {"nodes": 256},
     "dos.mqtt_topic_flood": {"topics": 256},
     "dos.flow_flood": {"flows": 1024},

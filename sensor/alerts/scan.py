@@ -24,9 +24,15 @@ least recently active forgotten first, counted), each holding at most
   (12) distinct function codes from one client to one server;
   ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
   ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
-  ``recon.modbus_register_sweep``: ``ranges`` (64) distinct (table, address,
-  quantity) requests, or ``failed`` (8) distinct addresses answered with
-  exception 2 (illegal data address).
+  ``recon.modbus_register_sweep``: one client *walking* the addresses of one
+  server — ``ranges`` (64) distinct new (address, quantity) requests of one
+  unit and function code within the window, of whose last ``ranges`` steps at
+  least the share ``walk`` (0.9) went the same way (up, or down: a sweep's
+  monotonic progress; a master reading varied ranges goes up and down at
+  random, about half each way, and one polling a fixed list is new only once
+  per range, so neither walks) — or ``failed`` (8) distinct addresses
+  answered with exception 2 (illegal data address).  The evidence is the
+  walk's last ``SAMPLES`` requests when it is declared, then each further one.
 * **Scan summaries** (``ScanSummary``, docs/observations.md ``scan.summary``):
   past the engine's per-interval budgets a scan is not a flow or a message per
   probe but one summary per scanning source (or flooded target) per interval,
@@ -35,7 +41,10 @@ least recently active forgotten first, counted), each holding at most
   cross — ``recon.host_scan`` (``hosts``), ``recon.port_scan`` (``ports``),
   ``recon.modbus_unit_sweep`` (``units``), ``recon.modbus_function_sweep``
   (``codes``), ``recon.modbus_register_sweep`` (new Modbus keys, ``ranges``,
-  when neither of those explains them),
+  when neither of those explains them, and only for a client already seen
+  walking one of the summary's servers: a summary's counts cannot tell a sweep
+  from a busy master reading varied ranges, so it adds to the walk's alert and
+  never starts one),
   ``dos.mqtt_topic_flood``, ``recon.opcua_node_sweep`` (new keys of those
   protocols, ``keys``), ``dos.flow_flood`` (a target's summary: ``flows``
   from ``hosts`` sources) — with the summary's first frame as evidence and its
@@ -53,13 +62,14 @@ least recently active forgotten first, counted), each holding at most
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from .. import observations as O
 from .catalogue import SCAN_WINDOW, THRESHOLDS, finding
 from .context import Context
 from .model import AlertSink, Evidence
 from .settings import AlertSettings
+from .windows import Walk
 
 MAX_SOURCES = 4096
 """Sources (or source → target pairs) with a window open.  A spoofed-source flood cannot grow memory past it."""
@@ -67,6 +77,9 @@ MAX_ITEMS = 2048
 """Distinct items remembered per window; past it, items are counted but not remembered."""
 SAMPLES = 15
 """Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
+MAX_STREAMS = 1024
+"""(unit, function code) streams followed per (client, server) window: 256 units x a few codes is a unit sweep,
+which its own rule reports."""
 
 DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k.startswith("recon.")}
 SUMMARY_DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k in ("dos.mqtt_topic_flood", "dos.flow_flood",
@@ -132,6 +145,91 @@ class _Counter:
                                         details={"distinct": len(w.items)}, **fields))
 
 
+class _Sweep:
+    """``recon.modbus_register_sweep`` from requests: per (client, server) window, per (unit, function code)
+    stream, distinct new ranges and the walk of their start addresses (``windows.Walk``)."""
+
+    def __init__(self, sink: AlertSink, threshold: float, walk: float, window: float, stats: dict):
+        self.sink, self.threshold, self.walk, self.window, self.stats = sink, threshold, walk, window, stats
+        self.steps = Walk(int(threshold))
+        self.windows: OrderedDict = OrderedDict()    # (src, dst) -> _PairWalk
+
+    def add(self, key: tuple, stream: tuple, address: int, quantity, ev: Evidence, fields: dict) -> None:
+        w = self.windows.get(key)
+        if w is None or ev.ts - w.start > self.window or ev.ts < w.start - self.window:
+            w = self.windows[key] = _PairWalk(ev.ts)
+            if len(self.windows) > MAX_SOURCES:
+                self.windows.popitem(last=False)
+                self.stats["windows_forgotten"] = self.stats.get("windows_forgotten", 0) + 1
+        self.windows.move_to_end(key)
+        st = w.streams.get(stream)
+        if st is None:
+            if len(w.streams) >= MAX_STREAMS:
+                return
+            st = w.streams[stream] = _Stream()
+        item = (address, quantity)
+        if item in st.items:
+            return
+        if len(st.items) >= MAX_ITEMS:
+            st.extra += 1
+        else:
+            st.items.add(item)
+        share = self.steps.step(key + stream, address)
+        src, dst = key
+        n = len(st.items) + st.extra
+        if st.fired:
+            self.sink.raise_finding(finding("recon.modbus_register_sweep", key, _sweep_message(src, dst, stream, n),
+                                            ev, details=_sweep_details(stream, n, share), **fields))
+            return
+        st.recent.append(ev)
+        if n >= self.threshold and share >= self.walk:
+            st.fired = True
+            w.fired = True
+            for sev in st.recent:
+                self.sink.raise_finding(finding("recon.modbus_register_sweep", key,
+                                                _sweep_message(src, dst, stream, n), sev,
+                                                details=_sweep_details(stream, n, share), **fields))
+            st.recent.clear()
+
+    def walking(self, src: str, dst: str, ts: float) -> list:
+        """The (src, server) keys whose window saw a walk and is still open at *ts*; every server of *src*
+        when *dst* is empty."""
+        out = []
+        for (s, d), w in self.windows.items():
+            if s == src and (not dst or d == dst) and w.fired and ts - w.start <= self.window:
+                out.append((s, d))
+        return out
+
+
+class _PairWalk:
+    __slots__ = ("start", "streams", "fired")
+
+    def __init__(self, start: float):
+        self.start = start
+        self.streams: dict = {}
+        self.fired = False
+
+
+class _Stream:
+    __slots__ = ("items", "extra", "recent", "fired")
+
+    def __init__(self):
+        self.items: set = set()
+        self.extra = 0
+        self.recent: deque = deque(maxlen=SAMPLES)     # evidence of the latest requests, until the walk is declared
+        self.fired = False
+
+
+def _sweep_message(src: str, dst: str, stream: tuple, n: int) -> str:
+    unit, fc = stream
+    return (f"{src} walked the addresses of {dst} (unit {unit}, function code {fc}): {n} new ranges "
+            f"one after the other (register sweep)")
+
+
+def _sweep_details(stream: tuple, n: int, share: float) -> dict:
+    return {"distinct": n, "unit": stream[0], "function_code": stream[1], "walk": round(share, 3)}
+
+
 class ScanDetector:
     def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
         s = settings or AlertSettings()
@@ -148,7 +246,10 @@ class ScanDetector:
         self.fcs = mk("recon.modbus_function_sweep", "codes")
         self.units = mk("recon.modbus_unit_sweep", "units")
         self.units_failed = mk("recon.modbus_unit_sweep", "failed")
-        self.ranges = mk("recon.modbus_register_sweep", "ranges")
+        rs = "recon.modbus_register_sweep"
+        d = DEFAULTS[rs]
+        self.sweep = _Sweep(sink, s.threshold(rs, "ranges", d["ranges"]), s.threshold(rs, "walk", d["walk"]),
+                            s.threshold(rs, "window", d["window"]), self.counts)
         self.ranges_failed = mk("recon.modbus_register_sweep", "failed")
 
         def th(rule: str, name: str) -> float:
@@ -216,10 +317,8 @@ class ScanDetector:
                                                         f"(unit id sweep)", fields)
             table = getattr(e, "table", "")
             addr = getattr(e, "address", None)
-            if table and addr is not None:
-                self.ranges.add(key, (unit, table, addr, getattr(e, "quantity", None)), ev,
-                                lambda n: f"{src} requested {n} different register ranges of {dst} "
-                                          f"(register sweep)", fields)
+            if table and addr is not None and fc is not None and not getattr(e, "malformed", None):
+                self.sweep.add(key, (unit, fc), addr, getattr(e, "quantity", None), ev, fields)
             return
         code = getattr(e, "exception_code", None)
         if code is None:
@@ -275,12 +374,14 @@ class ScanDetector:
                 fire("recon.modbus_function_sweep", (src, dst), o.codes,
                      f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
                      protocol="modbus", **fields)
-            # new keys not explained by a unit or function code sweep: new register ranges
+            # new keys not explained by a unit or function code sweep: new register ranges, but only from a
+            # client already seen walking (a busy master reading varied ranges makes as many new keys)
             if len(protos) == 1 and o.keys >= th["recon.modbus_register_sweep"] \
                     and o.units < th["recon.modbus_unit_sweep"] and o.codes < th["recon.modbus_function_sweep"]:
-                fire("recon.modbus_register_sweep", (src, dst), o.keys,
-                     f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
-                     f"(register sweep)", protocol="modbus", **fields)
+                for key in self.sweep.walking(src, dst, o.first_ts):
+                    fire("recon.modbus_register_sweep", key, o.keys,
+                         f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
+                         f"(register sweep)", protocol="modbus", src=src, dst=key[1])
         if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"]:
             fire("dos.mqtt_topic_flood", (src, dst), o.keys,
                  f"{src} used {o.keys} new MQTT topics in {o.end_ts - o.start_ts:.0f} s (topic flood)",
