@@ -145,6 +145,16 @@ class _Counter:
                                         details={"distinct": len(w.items)}, **fields))
 
 
+def _keys_of(src: str, dst: str, *counters: _Counter) -> list:
+    """The finding keys a Modbus sweep summary of *src* adds to: ``(src, dst)``; for a summary of several
+    servers (*dst* empty), the servers whose alert the requests already opened, so that one scan of several
+    servers is one alert per server and not one more for the summary — ``(src, "")`` only when none is open."""
+    if dst:
+        return [(src, dst)]
+    keys = sorted({k for c in counters for k, w in c.windows.items() if k[0] == src and w.fired})
+    return keys or [(src, "")]
+
+
 class _Sweep:
     """``recon.modbus_register_sweep`` from requests: per (client, server) window, per (unit, function code)
     stream, distinct new ranges and the walk of their start addresses (``windows.Walk``)."""
@@ -367,13 +377,15 @@ class ScanDetector:
         if "modbus" in protos:
             where = f" on {dst}" if dst else f" on {o.hosts} servers"
             if o.units >= th["recon.modbus_unit_sweep"]:
-                fire("recon.modbus_unit_sweep", (src, dst), o.units,
-                     f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)", protocol="modbus",
-                     **fields)
+                for key in _keys_of(src, dst, self.units, self.units_failed):
+                    fire("recon.modbus_unit_sweep", key, o.units,
+                         f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)",
+                         protocol="modbus", src=src, dst=key[1])
             if o.codes >= th["recon.modbus_function_sweep"]:
-                fire("recon.modbus_function_sweep", (src, dst), o.codes,
-                     f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
-                     protocol="modbus", **fields)
+                for key in _keys_of(src, dst, self.fcs):
+                    fire("recon.modbus_function_sweep", key, o.codes,
+                         f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
+                         protocol="modbus", src=src, dst=key[1])
             # new keys not explained by a unit or function code sweep: new register ranges, but only from a
             # client already seen walking (a busy master reading varied ranges makes as many new keys)
             if len(protos) == 1 and o.keys >= th["recon.modbus_register_sweep"] \

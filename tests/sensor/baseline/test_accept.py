@@ -57,7 +57,7 @@ def test_accept_closes_the_stored_alert_and_a_rerun_does_not_raise_it(env):
     # a re-run: the accepted condition is normal now; the other attacks still alert
     second = analyze(runner, tmp, "run2.jsonl")
     assert RULE not in {a["rule"] for a in second}
-    assert "baseline.mqtt_brute_force" in {a["rule"] for a in second}
+    assert "auth.mqtt_brute_force" in {a["rule"] for a in second}      # the baseline's is folded into it
     row = stored(tmp, aid)
     assert (row["status"], row["count"]) == ("closed", count)
     # once only; the alert list says who closed it
@@ -92,7 +92,7 @@ def test_accept_an_alert_closed_as_resolved_and_hostile_operator(env, monkeypatc
 
 def test_not_learnable(env):
     runner, tmp = env
-    aid = next(a["id"] for a in analyze(runner, tmp, "run1.jsonl") if a["rule"] == "baseline.mqtt_brute_force")
+    aid = next(a["id"] for a in analyze(runner, tmp, "run1.jsonl") if a["rule"] == "auth.mqtt_brute_force")
     r = runner.invoke(cli, ["baseline", "accept", aid])
     assert r.exit_code == 2 and "cannot" in r.output
     assert stored(tmp, aid)["status"] == "open"
