@@ -45,7 +45,9 @@ least recently active forgotten first, counted), each holding at most
   walking one of the summary's servers: a summary's counts cannot tell a sweep
   from a busy master reading varied ranges, so it adds to the walk's alert and
   never starts one),
-  ``dos.mqtt_topic_flood``, ``recon.opcua_node_sweep`` (new keys of those
+  ``dos.mqtt_topic_flood`` (not for a client whose new topics this interval, as
+  the reported PUBLISHes show, came mostly from the broker: a subscriber is
+  not the flooder), ``recon.opcua_node_sweep`` (new keys of those
   protocols, ``keys``), ``dos.flow_flood`` (a target's summary: ``flows``
   from ``hosts`` sources) — with the summary's first frame as evidence and its
   last frame, counts and interval in the details.  Its finding key is the one
@@ -267,6 +269,7 @@ class ScanDetector:
                 else s.threshold(rule, name, SUMMARY_DEFAULTS[rule][name])
 
         self.sink = sink
+        self._publishes: OrderedDict = OrderedDict()     # client -> [new topics it published, it received]
         self.summary_thresholds = {
             "recon.host_scan": th("recon.host_scan", "hosts"),
             "recon.port_scan": th("recon.port_scan", "ports"),
@@ -343,6 +346,32 @@ class ScanDetector:
                                    lambda n: f"{src} requested {n} register addresses of {dst} that do not "
                                              f"exist (register sweep)", fields)
 
+    # -- MQTT: whose topics are new ---------------------------------------------------------
+    def mqtt_message(self, m: O.Message) -> None:
+        """A PUBLISH new to its link (the kernels report the first of each topic and direction, within the
+        engine's budget): who sent it, the client or the broker, counted per client for this interval."""
+        if type(m.event).__name__ != "MQTTPublish":
+            return
+        d = self._publishes.get(m.client)
+        if d is None:
+            if len(self._publishes) >= MAX_SOURCES:
+                self._publishes.popitem(last=False)
+            d = self._publishes[m.client] = [0, 0]
+        d[0 if m.direction == "request" else 1] += 1
+
+    def _received_mostly(self, client: str) -> bool:
+        """Whether the new topics of *client* this interval were mostly the broker's PUBLISHes to it: a
+        subscriber (to ``#``, say) that a broker with many topics, or another client's flood, reaches is no
+        topic flood of its own; the flooding publisher is."""
+        d = self._publishes.get(client)
+        if d is None or d[1] <= d[0]:
+            return False
+        self.counts["subscriber_summaries"] = self.counts.get("subscriber_summaries", 0) + 1
+        return True
+
+    def interval_end(self) -> None:
+        self._publishes.clear()
+
     # -- scan summaries ----------------------------------------------------------------
     def summary(self, o: O.ScanSummary) -> None:
         """One finding per rule whose threshold the summary's distinct counts cross."""
@@ -394,7 +423,7 @@ class ScanDetector:
                     fire("recon.modbus_register_sweep", key, o.keys,
                          f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
                          f"(register sweep)", protocol="modbus", src=src, dst=key[1])
-        if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"]:
+        if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"] and not self._received_mostly(src):
             fire("dos.mqtt_topic_flood", (src, dst), o.keys,
                  f"{src} used {o.keys} new MQTT topics in {o.end_ts - o.start_ts:.0f} s (topic flood)",
                  protocol="mqtt", **fields)

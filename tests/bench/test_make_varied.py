@@ -222,3 +222,6 @@ def test_real_stacks_reading_varied_ranges_raise_no_sweep(base, impl, tmp_path):
         off.finish()
         modbus = [a for a in off.alerts() if a.protocol == "modbus"]
         assert [(a.rule, a.src, a.dst, a.count) for a in modbus if a.rule in SWEEPS] == [], path
+        # the subscriber to site/# receives every publisher's topics: it floods nothing
+        hist = {make_varied.site_ip(b, "hist") for b in range(make_varied.SITES)}
+        assert [a.src for a in off.alerts() if a.rule == "dos.mqtt_topic_flood" and a.src in hist] == [], path

@@ -125,3 +125,31 @@ def test_hostile_captures_raise_one_alert_with_evidence_inside(tmp_path, kind, r
     alerts = [a for a in book.alerts() if a.rule == rule]
     assert len(alerts) == 1
     assert all(1 <= e.frame <= 12000 for e in alerts[0].evidence)
+
+
+def _publish(st, frame, client, direction):
+    from types import SimpleNamespace
+
+    e = type("MQTTPublish", (), {})()
+    st.observe(O.Message(float(frame), frame, "mqtt", "mqtt.publish", "publish", f"topic=t/{frame}", direction, 1, 1,
+                         client, "10.0.0.50", 1883, e, (3, f"t/{frame}")))
+
+
+def test_a_subscriber_reached_by_many_new_topics_is_no_topic_flood():
+    """The broker forwards a publisher's new topics to a subscriber of '#': the publisher floods, the subscriber
+    does not (the engine charges both directions of a link to its client's budget)."""
+    book, st = _stage()
+    summary = dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0,
+                   hosts=1, ports=0)
+    for i in range(256):
+        _publish(st, 10 + 2 * i, "10.0.0.66", "request")          # the flooder publishes ...
+        _publish(st, 11 + 2 * i, "10.0.0.41", "response")         # ... the broker forwards to the subscriber
+    st.observe(_summary(source="10.0.0.66", **summary))
+    st.observe(_summary(source="10.0.0.41", **summary))
+    assert [(a.rule, a.src) for a in book.alerts()] == [("dos.mqtt_topic_flood", "10.0.0.66")]
+    # per interval: the next interval's summary of the same client, now publishing, is a flood
+    st.observe(O.IntervalEnd(100.0, 160.0))
+    for i in range(256):
+        _publish(st, 1000 + i, "10.0.0.41", "request")
+    st.observe(_summary(source="10.0.0.41", **summary))
+    assert sorted(a.src for a in book.alerts()) == ["10.0.0.41", "10.0.0.66"]
