@@ -25,12 +25,13 @@ least recently active forgotten first, counted), each holding at most
   ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
   ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
   ``recon.modbus_register_sweep``: one client *walking* the addresses of one
-  server — ``ranges`` (64) distinct new (address, quantity) requests of one
-  unit and function code within the window, of whose last ``ranges`` steps at
-  least the share ``walk`` (0.9) went the same way (up, or down: a sweep's
-  monotonic progress; a master reading varied ranges goes up and down at
-  random, about half each way, and one polling a fixed list is new only once
-  per range, so neither walks) — or ``failed`` (8) distinct addresses
+  server — ``ranges`` (64) distinct new (address, quantity) requests within
+  the window, the latest in a (unit, function code) stream whose last steps
+  (at least a quarter of ``ranges``, at most ``ranges``) went the same way for
+  at least the share ``walk`` (0.9): up, or down, a sweep's monotonic
+  progress; a master reading varied ranges goes up and down at random, about
+  half each way, and one polling a fixed list is new only once per range, so
+  neither walks — or ``failed`` (8) distinct addresses
   answered with exception 2 (illegal data address).  The evidence is the
   walk's last ``SAMPLES`` requests when it is declared, then each further one.
 * **Scan summaries** (``ScanSummary``, docs/observations.md ``scan.summary``):
@@ -79,6 +80,9 @@ MAX_ITEMS = 2048
 """Distinct items remembered per window; past it, items are counted but not remembered."""
 SAMPLES = 15
 """Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
+MIN_WALK_STEPS = 8
+"""Steps of one (unit, function code) stream before its walk is judged (a quarter of ``ranges`` when that is
+more): a poll cycle over many units makes a few steps per unit, a scan of several tables many per table."""
 MAX_STREAMS = 1024
 """(unit, function code) streams followed per (client, server) window: 256 units x a few codes is a unit sweep,
 which its own rule reports."""
@@ -158,12 +162,17 @@ def _keys_of(src: str, dst: str, *counters: _Counter) -> list:
 
 
 class _Sweep:
-    """``recon.modbus_register_sweep`` from requests: per (client, server) window, per (unit, function code)
-    stream, distinct new ranges and the walk of their start addresses (``windows.Walk``)."""
+    """``recon.modbus_register_sweep`` from requests: per (client, server) window, the distinct new ranges of
+    every (unit, function code) stream, and per stream the walk of their start addresses (``windows.Walk``).
+    A sweep is ``threshold`` distinct ranges of the pair while the stream of the latest has walked its last
+    steps (at least ``min_steps`` of them, at most ``threshold``) one way: a scan of several tables or units
+    counts together, a poll cycle over many units (a few blocks each) never walks far enough."""
 
     def __init__(self, sink: AlertSink, threshold: float, walk: float, window: float, stats: dict):
         self.sink, self.threshold, self.walk, self.window, self.stats = sink, threshold, walk, window, stats
-        self.steps = Walk(int(threshold))
+        steps = max(1, int(threshold))
+        self.steps = Walk(steps)
+        self.min_steps = max(1, min(steps - 1, max(MIN_WALK_STEPS, steps // 4)))
         self.windows: OrderedDict = OrderedDict()    # (src, dst) -> _PairWalk
 
     def add(self, key: tuple, stream: tuple, address: int, quantity, ev: Evidence, fields: dict) -> None:
@@ -186,16 +195,20 @@ class _Sweep:
             st.extra += 1
         else:
             st.items.add(item)
-        share = self.steps.step(key + stream, address)
+        w.n += 1
+        scope = key + stream
+        share = self.steps.step(scope, address)
+        walking = share >= self.walk and self.steps.count(scope) >= self.min_steps
         src, dst = key
-        n = len(st.items) + st.extra
-        if st.fired:
-            self.sink.raise_finding(finding("recon.modbus_register_sweep", key, _sweep_message(src, dst, stream, n),
-                                            ev, details=_sweep_details(stream, n, share), **fields))
+        n = w.n
+        if w.fired:
+            if walking:
+                self.sink.raise_finding(finding("recon.modbus_register_sweep", key,
+                                                _sweep_message(src, dst, stream, n), ev,
+                                                details=_sweep_details(stream, n, share), **fields))
             return
         st.recent.append(ev)
-        if n >= self.threshold and share >= self.walk:
-            st.fired = True
+        if n >= self.threshold and walking:
             w.fired = True
             for sev in st.recent:
                 self.sink.raise_finding(finding("recon.modbus_register_sweep", key,
@@ -214,28 +227,28 @@ class _Sweep:
 
 
 class _PairWalk:
-    __slots__ = ("start", "streams", "fired")
+    __slots__ = ("start", "streams", "n", "fired")
 
     def __init__(self, start: float):
         self.start = start
         self.streams: dict = {}
+        self.n = 0                   # distinct new ranges, every stream
         self.fired = False
 
 
 class _Stream:
-    __slots__ = ("items", "extra", "recent", "fired")
+    __slots__ = ("items", "extra", "recent")
 
     def __init__(self):
         self.items: set = set()
         self.extra = 0
         self.recent: deque = deque(maxlen=SAMPLES)     # evidence of the latest requests, until the walk is declared
-        self.fired = False
 
 
 def _sweep_message(src: str, dst: str, stream: tuple, n: int) -> str:
     unit, fc = stream
-    return (f"{src} walked the addresses of {dst} (unit {unit}, function code {fc}): {n} new ranges "
-            f"one after the other (register sweep)")
+    return (f"{src} requested {n} new register ranges of {dst}, walking the addresses (latest: unit {unit}, "
+            f"function code {fc}) (register sweep)")
 
 
 def _sweep_details(stream: tuple, n: int, share: float) -> dict:

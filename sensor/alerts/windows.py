@@ -92,3 +92,8 @@ class Walk:
             st[0], st[2] = address, ups
         n = len(q)
         return max(ups, n - ups) / n if n else 0.0
+
+    def count(self, scope) -> int:
+        """Steps of *scope* the share is taken over (at most ``steps``)."""
+        st = self._s.get(scope)
+        return len(st[1]) if st is not None else 0

@@ -142,3 +142,36 @@ def test_walk_threshold_is_a_setting(impl, tmp_path, walk_share):
     p.finish()
     st.finish()
     assert [a for a in book.alerts() if a.rule == RULE] == []
+
+
+def _requests(st, reqs, client="10.0.0.66", server="10.0.0.11"):
+    from types import SimpleNamespace
+
+    from otwatch.sensor import observations as O
+
+    for frame, (unit, fc, address, quantity) in enumerate(reqs, 1):
+        e = SimpleNamespace(function=fc, unit=unit, table="t", address=address, quantity=quantity)
+        st.observe(O.Message(frame / 100, frame, "modbus", "k", "read", "t", "request", 1, 1, client, server, 502,
+                             e, (0,)))
+
+
+def _book_stage():
+    book = AlertBook(AlertSettings())
+    return book, AlertStage(book, Context("cap.pcap"))
+
+
+def test_a_sweep_of_four_tables_at_once_counts_together():
+    """20 blocks of each of the four tables, interleaved: no table reaches `ranges` alone, the sweep does."""
+    book, st = _book_stage()
+    _requests(st, [(1, fc, 10 * i, 10) for i in range(20) for fc in (1, 2, 3, 4)])
+    (a,) = book.alerts()
+    # declared at the 65th range, when the first table has walked 16 steps (a quarter of `ranges`)
+    assert a.rule == RULE and a.details["distinct"] == 65 and a.count == 15 + (80 - 65)
+
+
+def test_the_first_poll_cycle_over_many_units_is_no_sweep():
+    """A master's first cycle over 40 RTUs behind one gateway, three blocks each in address order: 120 new
+    ranges, ascending within every unit, but a few steps per unit only (the unit-id rule judges the units)."""
+    book, st = _book_stage()
+    _requests(st, [(unit, 3, a, 10) for unit in range(1, 41) for a in (0, 100, 200)])
+    assert [a for a in book.alerts() if a.rule == RULE] == []
