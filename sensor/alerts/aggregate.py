@@ -19,7 +19,8 @@ Contract
   own rule in ``details["folded_from"]``), after the settings of both rules
   were applied (disabled or allowed by either: dropped).  The two producers
   see the same packets, so an occurrence whose frame the alert already
-  counted from the other rule, among its last ``FRAMES_REMEMBERED``, adds no
+  counted from the other rule, among its last ``FRAMES_REMEMBERED`` (for the
+  ``FRAME_ALERTS`` most recently raised such alerts), adds no
   count and no evidence (only a higher severity).  One attack, one alert,
   counted once per packet.
 * ``flush()`` hands listeners one ``AlertChange`` per alert changed since the
@@ -43,9 +44,13 @@ MAX_ALERTS = 10_000
 10,000 keeps a few MB and is far more than an operator reads.  Past it, flushed
 alerts are forgotten (they are stored) and the rest is counted as overflow."""
 
-FRAMES_REMEMBERED = 64
+FRAMES_REMEMBERED = 32
 """Occurrences (source, frame, rule) remembered per alert of a folded rule: the two producers raise a packet's
-findings within the same observation, or a few apart (a detector's samples), never thousands apart."""
+findings within the same observation, or a few apart (a detector's samples, at most 15), never thousands apart."""
+FRAME_ALERTS = 1024
+"""Alerts of folded rules whose recent occurrences are remembered (the least recently raised forgotten first):
+the two producers raise into the same alert within moments of each other, so a flood of host-scan alerts from
+spoofed sources costs at most this many small deques, not one per alert held."""
 FOLD_TARGETS = frozenset(FOLDED.values())
 
 
@@ -68,7 +73,7 @@ class AlertBook(AlertSink):
         self.counts = {"findings": 0, "disabled": 0, "allowed": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
         self.overflow_by_rule: dict[str, int] = {}
         self.disabled_by_rule: dict[str, int] = {}
-        self._frames: dict[str, deque] = {}     # alert id of a folded rule -> recent (source, frame, rule)
+        self._frames: OrderedDict[str, deque] = OrderedDict()   # folded rule's alert -> recent (source, frame, rule)
         self.seen_ids: set[str] = set()
         """Every id raised in this run (bounded by the catalogue x keys actually raised; ids only)."""
 
@@ -129,9 +134,11 @@ class AlertBook(AlertSink):
         """Whether another rule folded into *aid* already counted this packet (and remember this one)."""
         seen = self._frames.get(aid)
         if seen is None:
-            if len(self._frames) >= self.max_alerts:
-                self._frames.pop(next(iter(self._frames)))
+            if len(self._frames) >= FRAME_ALERTS:
+                self._frames.popitem(last=False)
             seen = self._frames[aid] = deque(maxlen=FRAMES_REMEMBERED)
+        else:
+            self._frames.move_to_end(aid)
         ev = f.evidence
         if any(s == ev.source and fr == ev.frame and o != origin for s, fr, o in seen):
             return True

@@ -158,3 +158,15 @@ def test_a_summary_of_several_servers_adds_to_the_alerts_of_the_requests():
                              ("modbus",), False, (), 0))
     assert sorted((a.rule, a.dst, a.count) for a in book.alerts()) == [
         ("recon.modbus_function_sweep", PLC1, 13), ("recon.modbus_function_sweep", PLC2, 13)]
+
+
+def test_what_the_fold_remembers_is_bounded():
+    from otwatch.sensor.alerts import aggregate
+
+    book = AlertBook()
+    for i in range(aggregate.FRAME_ALERTS + 500):        # a host scan from many (spoofed) sources
+        book.raise_finding(finding("recon.host_scan", (f"10.9.{i // 256}.{i % 256}",), "m", ev(i)))
+    for i in range(100):
+        book.raise_finding(finding("recon.host_scan", ("10.0.0.66",), "m", ev(10_000 + i)))
+    assert len(book._frames) == aggregate.FRAME_ALERTS
+    assert max(len(d) for d in book._frames.values()) == aggregate.FRAMES_REMEMBERED
