@@ -15,6 +15,8 @@ While paused (``p``) the table does not move and the title counts "+N new".
 """
 from __future__ import annotations
 
+from itertools import islice
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,6 +56,8 @@ class ListPane(Vertical):
     COLUMNS: list = []
     TITLE = ""
     DEFAULT_SORT = 0
+    SLICE_ROWS: int | None = None
+    """Rows re-read per slice (None: all of a refresh at once); the rest follow after the next refresh."""
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("enter", "open", "Open", show=False),
@@ -78,6 +82,10 @@ class ListPane(Vertical):
         self._text: dict = {}           # row key -> lower-cased text of the values (free-word filter)
         self._sortkey: dict = {}        # row key -> per-column sort keys
         self._filter = None             # parsed filter terms, None when there is no filter
+        self._todo: dict = {}           # row keys changed and not re-read yet, in order (SLICE_ROWS at a time)
+        self._building = False          # a full read is in progress (the table is loaded when it ends)
+        self._build_total = 0
+        self._slice_next = False        # the next slice is scheduled
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-title", markup=False)
@@ -139,7 +147,10 @@ class ListPane(Vertical):
         """Apply a model tick (only what changed), or re-read everything (full).
 
         Rows are cached (values, cells, filter text, sort key): a tick re-reads
-        only the rows it changed; a filter or sort works on the cache."""
+        only the rows it changed; a filter or sort works on the cache.  With
+        ``SLICE_ROWS`` set, at most that many rows are re-read at a time and the
+        rest right after the next screen refresh (keys are answered in between):
+        a full read of 10,000 rows is spread over slices instead of one block."""
         if self.paused:
             if changes is not None:
                 keys = self.changed_keys(changes)
@@ -153,13 +164,39 @@ class ListPane(Vertical):
         if not self.is_mounted:
             return
         keys = None if (full or self._dirty or changes is None) else self.changed_keys(changes)
-        t = self.table
         if keys is None:
             self.values, self._cells, self._text, self._sortkey = {}, {}, {}, {}
-            for k in list(self.all_keys()):
-                self._store(k, self.record(k))
+            self._todo = dict.fromkeys(self.all_keys())     # in the order given (ties keep it when sorted)
+            self._building = True
+            self._build_total = len(self._todo)
             self._dirty = False
-            self._relist()
+        else:
+            self._todo.update(dict.fromkeys(keys))
+        self._work()
+        self._title()
+
+    def _work(self, every: bool = False) -> None:
+        """Re-read the rows waiting in ``_todo`` (at most ``SLICE_ROWS`` unless *every*); schedule the rest."""
+        self._slice_next = False
+        if self.paused or not self.is_mounted or not (self._todo or self._building):
+            return
+        todo = self._todo
+        n = len(todo) if every else (self.SLICE_ROWS or len(todo))
+        if len(todo) <= n:
+            keys, self._todo = list(todo), {}
+        else:
+            keys = list(islice(todo, n))
+            for k in keys:
+                del todo[k]
+        t = self.table
+        if self._building:
+            for k in keys:
+                self._store(k, self.record(k))
+            if not self._todo:
+                self._building = False
+                self._relist()
+            elif not t.row_count:
+                self._relist()              # the first slice shows at once; the list completes slice by slice
         elif len(keys) > max(BULK_ROWS, len(t.cells) // 4):
             for k in keys:                  # many rows at once (a screen shown after a busy while): one load
                 self._store(k, self.record(k))
@@ -175,7 +212,30 @@ class ListPane(Vertical):
                     t.drop(k)
             if added:
                 self._sort()
+        self.after_work(keys)
         self._title()
+        if self._todo and not self._slice_next:
+            self._slice_next = True
+            self.call_after_refresh(self._next_slice)
+
+    def _next_slice(self) -> None:
+        if self._slice_next and self.is_mounted:
+            with self.app.batch_update():
+                self._work()
+
+    def after_work(self, keys) -> None:
+        """Hook: rows *keys* were just re-read."""
+
+    def finish_reading(self) -> None:
+        """Re-read every row still waiting (a view that needs all of them, now)."""
+        if self.paused or not self.is_mounted:
+            return
+        self._work(every=True)
+
+    @property
+    def reading(self) -> bool:
+        """Rows are still waiting to be re-read (a sliced read in progress)."""
+        return bool(self._todo) or self._building
 
     def _relist(self) -> None:
         """The table from the cache: filtered, sorted, cursor kept on its row key (one load)."""
@@ -212,6 +272,8 @@ class ListPane(Vertical):
         if self.filter_text:
             parts.append(f"filter {self.filter_text}")
         parts.append(f"sort {col}{'↓' if self.sort_reverse else '↑'}")
+        if self._building:
+            parts.append(f"reading {self._build_total - len(self._todo):,}/{self._build_total:,}")
         extra = self.extra_title()
         if extra:
             parts.append(extra)

@@ -21,6 +21,17 @@ async def wait_done(pilot, model, limit: int = 600) -> None:
     await pilot.pause(0.3)
 
 
+async def wait_read(pilot, pane, limit: int = 3000) -> None:
+    """Let a list that reads its rows a slice at a time (``ListPane.SLICE_ROWS``) finish (bounded)."""
+    for _ in range(limit):
+        if not getattr(pane, "reading", False):
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError(f"{pane.TITLE}: rows still being read")
+    await pilot.pause()
+
+
 def freeze(model) -> None:
     """Make wall-clock-dependent numbers fixed (for snapshots): rates, memory."""
     s = model.stats

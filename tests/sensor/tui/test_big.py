@@ -117,6 +117,7 @@ async def test_ten_thousand_assets_open_filter_sort_detail(big_db):
         await pilot.press("3")
         await pilot.pause(0.2)
         comms = app.pane("comms")
+        await H.wait_read(pilot, comms)          # 10,162 pairs are read a slice at a time
         (npairs,), = _sql(db, "SELECT count(*) FROM peers WHERE direction = 'client'")
         assert comms.table.row_count == npairs > ASSETS - ASSETS // big.PLC_EVERY
         await pilot.press("x")
