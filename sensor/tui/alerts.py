@@ -15,6 +15,7 @@ in the model/database and are reached through the filter.
 """
 from __future__ import annotations
 
+import heapq
 import os
 
 from rich.text import Text
@@ -57,15 +58,25 @@ class AlertsPane(ListPane):
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
         self.sort_reverse = True
+        self._top: set | None = None     # the ids listed when the model holds more than FEED_MAX (None: all)
 
     def all_keys(self):
         al = sorted(self.model.alerts.values(), key=lambda a: a.last_ts, reverse=True)[:FEED_MAX]
+        self._top = {a.id for a in al} if len(self.model.alerts) > FEED_MAX else None
         return [a.id for a in al]
 
     def changed_keys(self, changes):
-        if len(self.values) >= FEED_MAX and changes.alerts:
-            return None
-        return set(changes.alerts)
+        """The changed alerts among the newest ``FEED_MAX``, and those that entered or left them (a full
+        feed no longer re-reads its 2,000 rows for every new alert)."""
+        if not changes.alerts:
+            return set()
+        alerts = self.model.alerts
+        if len(alerts) <= FEED_MAX:
+            return set(changes.alerts) if self._top is None else None
+        top = {a.id for a in heapq.nlargest(FEED_MAX, list(alerts.values()), key=lambda a: a.last_ts)}
+        old = self._top if self._top is not None else set(self.values)
+        self._top = top
+        return (set(changes.alerts) & top) | (top ^ old)
 
     def extra_title(self) -> str:
         n = len(self.model.alerts)
@@ -73,7 +84,7 @@ class AlertsPane(ListPane):
 
     def record(self, aid):
         a = self.model.alerts.get(aid)
-        if a is None:
+        if a is None or (self._top is not None and aid not in self._top):
             return None
         values = {"id": a.id, "severity": a.severity, "rule": a.rule, "cat": a.category, "category": a.category,
                   "asset": f"{a.src} {a.dst} {a.src_asset} {a.dst_asset}", "zone": f"{a.src_zone} {a.dst_zone}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+from otwatch.sensor.tui import alerts as alerts_mod
 from otwatch.sensor.tui.app import OtwatchApp
 from otwatch.sensor.tui.comms import CommsPane
 from otwatch.sensor.tui.model import Changes
@@ -137,3 +138,35 @@ async def test_comms_read_in_slices_once(demo_model, monkeypatch):
         await pilot.pause()
         assert {k: [c.plain for c in cells] for k, cells in pane.table.cells.items()} == sliced
         assert [pane.table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(n)] == order
+
+
+async def test_full_alert_feed_updates_by_key(demo_model, monkeypatch):
+    """With more alerts than the feed lists, a changed alert re-reads its row only, not the feed."""
+    m, app = await _comms(demo_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await H.wait_done(pilot, m)
+        total = len(m.alerts)
+        assert total >= 6
+        monkeypatch.setattr(alerts_mod, "FEED_MAX", total - 2)
+        await pilot.press("4")
+        await pilot.pause()
+        pane = app.pane("alerts")
+        pane.refresh_data(full=True)
+        await pilot.pause()
+        assert pane.table.row_count == total - 2
+        shown = set(pane.table.cells)
+        newest = max(shown, key=lambda k: m.alerts[k].last_ts)
+        seen = _spy(pane, monkeypatch)
+        m.alerts[newest].count += 1
+        pane.refresh_data(Changes(alerts={newest}, any=True))
+        await pilot.pause()
+        assert seen["record"] == [newest] and seen["load"] == 0
+        assert {k for k, _c in seen["cell"]} == {newest}
+        # an alert left out (older) moves to the top: it comes in, the oldest listed goes out
+        out = next(k for k in m.alerts if k not in shown)
+        m.alerts[out].last_ts = m.alerts[newest].last_ts + 1
+        pane.refresh_data(Changes(alerts={out}, any=True))
+        await pilot.pause()
+        left = shown - set(pane.table.cells)
+        assert out in pane.table.cells and len(left) == 1 and pane.table.row_count == total - 2
+        assert sorted(seen["record"][1:]) == sorted({out} | left) and seen["load"] == 0
