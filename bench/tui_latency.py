@@ -27,7 +27,8 @@ refreshed (``pilot.press`` + ``pilot.pause()``).  Actions: ``2`` (Assets),
 ``j`` (one row down), ``pagedown``, ``G`` (last row), ``s`` (next sort
 column), ``I`` (invert), ``/`` + a word + Enter (filter; also per typed
 character), ``escape`` (clear the filter), ``enter`` (open an asset) and
-``escape`` (back), ``3`` (Comms), ``4`` (Alerts).  Prints n/p50/p95/max per
+``escape`` (back), ``3`` then ``j`` at once (Comms: until shown, until every pair is listed, and
+how long the ``j`` typed right after it waited; ``_comms_probe``), ``4`` (Alerts).  Prints n/p50/p95/max per
 action.  Nothing is asserted here (tests/sensor/tui/test_big.py checks what
 is shown at this size, without timing).
 """
@@ -91,6 +92,47 @@ async def _timed(pilot, lat: dict, name: str, *keys: str) -> None:
     CPU.setdefault(name, []).append(time.process_time() - c0)
 
 
+async def _comms_probe(app, pilot, lat: dict) -> None:
+    """``3`` then ``j`` at once, as a user types them, without waiting for the app to go idle in between
+    (``pilot.press`` waits until every queued callback ran, so it cannot see a key answered between the
+    slices of a read): ``3 comms: shown`` from ``3`` until Comms is the screen (its first slice read),
+    ``3 → j answered`` from ``j`` until the cursor moved, ``3 comms: all read`` from ``3`` until every pair is
+    listed (what ``pilot.press("3")`` + ``pause()`` measured, the row ``3 comms`` of earlier runs)."""
+    from textual import events
+
+    def send(key: str) -> None:          # as pilot.press does, without its waits
+        ev = events.Key(key, key)
+        ev.set_sender(app)
+        app._driver.send_message(ev)
+
+    pane = app.pane("comms")
+    m = GATE.get("model")
+    t0, c0 = time.perf_counter(), time.process_time()
+    send("3")
+    while app.current != "comms" and time.perf_counter() - t0 < 120:
+        await asyncio.sleep(0.002)
+    shown = time.perf_counter() - t0
+    row = pane.table.cursor_row
+    t1 = time.perf_counter()
+    send("j")
+    while pane.table.cursor_row == row and pane.table.row_count > 1 and time.perf_counter() - t1 < 120:
+        await asyncio.sleep(0.002)
+    j = time.perf_counter() - t1
+    reading = getattr(pane, "reading", False)
+    while getattr(pane, "reading", False):
+        await pilot.pause(0.02)
+    await pilot.pause()
+    done, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if m is not None and m.finished:
+        GATE["after"] = GATE.get("after", 0) + 1
+        return
+    lat.setdefault("3 comms: shown", []).append(shown)
+    lat.setdefault("3 → j answered", []).append(j)
+    lat.setdefault("3 comms: all read", []).append(done)
+    CPU.setdefault("3 comms: all read", []).append(cpu)
+    GATE["j_while_reading"] = GATE.get("j_while_reading", 0) + bool(reading)
+
+
 async def _round(app, pilot, lat: dict) -> None:
     await _timed(pilot, lat, "2 assets", "2")
     for _ in range(5):
@@ -109,7 +151,7 @@ async def _round(app, pilot, lat: dict) -> None:
     await _timed(pilot, lat, "esc clear", "escape")
     await _timed(pilot, lat, "enter open", "enter")
     await _timed(pilot, lat, "esc back", "escape")
-    await _timed(pilot, lat, "3 comms", "3")
+    await _comms_probe(app, pilot, lat)
     await _timed(pilot, lat, "pagedown", "pagedown")
     await _timed(pilot, lat, "4 alerts", "4")
     await _timed(pilot, lat, "j scroll 1", "j")
@@ -157,7 +199,7 @@ async def run(mode: str, pcap: str, pol: str, rounds: int, size: tuple[int, int]
         info = {"assets": len(m.assets), "rows": app.pane("assets").table.row_count, "alerts": len(m.alerts),
                 "pairs": sum(1 for r in m.all_kids("peers") if r.get("direction") == "client"),
                 "packets": m.stats.packets, "all_assets_s": t_all, "after": GATE.get("after", 0),
-                "reading": GATE.get("reading", 0)}
+                "reading": GATE.get("reading", 0), "j_while_reading": GATE.get("j_while_reading", 0)}
     return {"latency": lat, "cpu": dict(CPU), "replay_s": t_done, **info}
 
 
@@ -168,6 +210,9 @@ def report(mode: str, r: dict) -> None:
         extra += (f" ({r['packets']:,} packets); every asset held after {r['all_assets_s']:.1f} s, then {n} key"
                   f" presses answered while the replay ran ({r['reading']} of them while the pipeline thread was"
                   f" still reading the capture), {r['after']} after it ended (not counted)")
+    if "3 → j answered" in r["latency"]:
+        extra += (f"; the j after 3 was answered while Comms was still reading its pairs"
+                  f" {r.get('j_while_reading', 0)} of {len(r['latency']['3 → j answered'])} times")
     print(f"\n{mode}: {r['assets']:,} assets, {r['pairs']:,} pairs, {r['alerts']:,} alerts{extra}")
     print(f"{'action':<20} {'n':>3} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu p50':>8}")
     for k, v in r["latency"].items():
