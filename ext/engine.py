@@ -187,6 +187,10 @@ SCAN_HELD_MAX = cython.declare(cython.Py_ssize_t, 256)
 
 # Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
 FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
+
+# What one held out-of-order segment costs besides its bytes, for the global reassembly bound
+# (Engine.ooo_total): its (seq, data, plen) tuple, the bytes object's header and the list slot.
+OOO_SEGMENT_COST = cython.declare(cython.longlong, 128)
 FLOW_CACHE_MASK = cython.declare(cython.ulonglong, 4095)
 
 
@@ -818,6 +822,8 @@ class Engine:
     linger: cython.double
     max_ooo_segs: cython.longlong
     max_ooo_bytes: cython.longlong
+    ooo_total: cython.longlong     # out-of-order bytes held by all flows, OOO_SEGMENT_COST a segment included
+    ooo_total_max: cython.longlong  # limits.reassembly_total_bytes (the memcap's reassembly share)
     probe_max: cython.longlong
     # container state
     fmt: cython.int
@@ -888,6 +894,8 @@ class Engine:
         self.linger = limits.tcp_closed_linger
         self.max_ooo_segs = limits.reassembly_max_ooo_segments
         self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
+        self.ooo_total = 0
+        self.ooo_total_max = limits.reassembly_total_bytes
         self.probe_max = limits.probe_max_bytes
         self.anom_report = limits.anomalies_reported_per_flow
         self.anom_sample = max(1, limits.anomaly_sample_rate)
@@ -1006,7 +1014,8 @@ class Engine:
             lk = v
             keys += _nkeys(lk)
         return {"flows": self.nflows, "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
-                "keys": keys, "reassembly_bytes": held, "fragment_bytes": self.frag_bytes}
+                "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
+                "fragment_bytes": self.frag_bytes}
 
     def new_source(self):
         """The next bytes fed are a new capture (file or interface): its container header is read
@@ -2076,6 +2085,7 @@ class Engine:
             i += 1
         ooo.insert(i, (seq, data, plen))
         held += e - s
+        self.ooo_total += (e - s) + OOO_SEGMENT_COST
         if side == 0:
             f.ooo_bytes_c = held
         else:
@@ -2083,6 +2093,12 @@ class Engine:
         if len(ooo) > self.max_ooo_segs or held > self.max_ooo_bytes:
             self._count("reassembly.buffer_full")
             self._drain_ooo(f, side, True)
+        elif self.ooo_total > self.ooo_total_max:
+            # all flows together hold the memcap's reassembly share: the flow that went over gives
+            # up what it holds on this side (its holes become gaps, as at its own bound)
+            self._count("reassembly.memcap_drains")
+            while len(ooo) > 0 and self.ooo_total > self.ooo_total_max:
+                self._drain_ooo(f, side, True)
 
     @cython.cfunc
     def _in_order(self, f: Flow, side: cython.int, data, seq: cython.longlong,
@@ -2188,6 +2204,7 @@ class Engine:
                 self._gap(f, side, rel)
                 rel = 0
             ooo.pop(0)
+            self.ooo_total -= len(data) + OOO_SEGMENT_COST
             if side == 0:
                 f.ooo_bytes_c -= len(data)
             else:
@@ -2378,6 +2395,14 @@ class Engine:
         if f.core is not None or len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
             self._drain_ooo(f, 0, True)
             self._drain_ooo(f, 1, True)
+            if len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
+                # what the drains left (segments past a second hole) goes with the flow
+                self.ooo_total -= (f.ooo_bytes_c + f.ooo_bytes_s
+                                   + OOO_SEGMENT_COST * (len(f.ooo_c) + len(f.ooo_s)))
+                f.ooo_c = []
+                f.ooo_s = []
+                f.ooo_bytes_c = 0
+                f.ooo_bytes_s = 0
         decoded: cython.longlong = 0
         skipped: cython.longlong = 0
         encrypted: cython.longlong = f.encrypted

@@ -45,6 +45,11 @@ class Limits:
     """Out-of-order segments buffered per direction before the oldest hole is declared a gap."""
     reassembly_max_ooo_bytes: int = 256 * 1024
     """Out-of-order bytes buffered per direction (a lying peer cannot make us buffer more)."""
+    reassembly_total_bytes: int = 1024 * 1024 * 1024
+    """Out-of-order bytes all flows together hold (each segment counted with 128 bytes of overhead):
+    a new segment that takes the sum past it makes its own flow side give up what it holds, holes
+    declared gaps as at the per-flow bound (reassembly.memcap_drains).  ``parsers.budget`` sets it
+    from the memcap's reassembly share."""
     ipv4_frag_max_datagrams: int = 1024
     """Incomplete IPv4 datagrams held for reassembly; a new one past this drops the oldest
     (decode.ipv4_fragments_dropped).  Linux keeps fragments in a 4 MiB budget (ipfrag_high_thresh)."""

@@ -193,6 +193,45 @@ def test_link_keys_total_evicts_idle_links_at_the_interval(tmp_path, impl):
     assert sizes["keys"] <= lim.link_keys_total + 3 * 2
 
 
+# --- reassembly -------------------------------------------------------------------------
+
+def held_behind_a_hole(cport: int, held: int = 2):
+    """A Modbus/TCP connection whose client loses one segment, then sends *held* segments that
+    the engine must keep out of order (192 bytes each), left open."""
+    c = Conv(502, cport=cport)
+    c.handshake()
+    c.send(0, MBAP_READ)
+    c.seq[0] += len(MBAP_READ)          # lost on the way: a hole
+    for _ in range(held):
+        c.send(0, MBAP_READ * 16)
+    return c.pkts
+
+
+def test_reassembly_total_bounds_what_all_flows_hold(tmp_path, impl):
+    per_flow = 2 * (192 + 128)          # two held segments, each with its counted overhead
+    pkts = []
+    for i in range(30):
+        pkts += held_behind_a_hole(40000 + i)
+    # without a global bound every flow keeps its two segments
+    _, stats, sizes = run(tmp_path, impl, stamp(pkts), Limits(), finish=False)
+    assert sizes["reassembly_held"] == 30 * per_flow and sizes["reassembly_bytes"] == 30 * 2 * 192
+    assert "reassembly.memcap_drains" not in stats
+    lim = Limits(reassembly_total_bytes=5 * per_flow)
+    obs, stats, sizes = run(tmp_path, impl, stamp(pkts), lim, finish=False)
+    assert sizes["reassembly_held"] <= lim.reassembly_total_bytes
+    assert 20 <= stats["reassembly.memcap_drains"] <= 30
+    # the flows that gave up their segments declared the hole a gap and delivered what they held
+    assert stats["reassembly.gap_bytes"] == stats["reassembly.memcap_drains"] * len(MBAP_READ)
+    # and the accounting comes back to nothing when the flows end
+    c = Collect()
+    p = Pipeline([c], Settings(implementation=impl, limits=lim))
+    p.run_file(str(tmp_path / "x.pcap"))
+    p.finish()
+    assert p.state_sizes()["reassembly_held"] == 0
+    reports = [a for a in of(c.obs, "Anomaly") if a.id == "memcap.evicted"]
+    assert reports and "reassembly.memcap_drains" in reports[0].detail
+
+
 # --- reporting --------------------------------------------------------------------------
 
 def test_evictions_are_reported_once_per_interval(tmp_path, impl):
@@ -234,3 +273,4 @@ def test_default_limits_are_unchanged_for_a_plant(tmp_path, impl):
         pkts += modbus_conv(40000 + i)
     _, stats, _ = run(tmp_path, impl, stamp(pkts), replace(Limits(), max_flows=100))
     assert not [k for k in stats if "evicted" in k or "over_cap" in k]
+
