@@ -214,7 +214,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         check_path(path)
     from .report import Summary, render
 
-    summary = Summary()
+    summary = Summary(settings.limits.max_hosts)
     consumers = [summary]
     jsonw = None
     out_stream = None

@@ -274,3 +274,20 @@ def test_default_limits_are_unchanged_for_a_plant(tmp_path, impl):
     _, stats, _ = run(tmp_path, impl, stamp(pkts), replace(Limits(), max_flows=100))
     assert not [k for k in stats if "evicted" in k or "over_cap" in k]
 
+
+def test_python_side_caches_are_sized_from_the_budget(tmp_path, impl):
+    """The pipeline's address-text cache holds at most max_hosts addresses and its describe cache
+    at most link_keys_total keys (the budget's per-host and per-key costs count them)."""
+    lim = Limits(max_hosts=40, max_flows=20, max_links=30, link_keys_total=3)
+    pkts = []
+    for i in range(6):
+        pkts += closed_modbus(40000 + i, f"10.0.1.{i + 1}")
+        pkts += [tcp_frame("10.0.1.1", PLC, 41000 + i, 502, 1, "PA",
+                           bytes.fromhex("%04x000000060103%04x0001" % (i + 2, 100 * i)))]
+    pkts += [syn(i) for i in range(300)]
+    _, _, sizes = run(tmp_path, impl, stamp(pkts), lim, finish=False)
+    assert 0 < sizes["ip_cache"] <= lim.max_hosts
+    assert 0 < sizes["describe_cache"] <= lim.link_keys_total
+    # and with room, the same run remembers more of both
+    _, _, roomy = run(tmp_path, impl, stamp(pkts), Limits(), finish=False)
+    assert roomy["ip_cache"] > lim.max_hosts and roomy["describe_cache"] > lim.link_keys_total
