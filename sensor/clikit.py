@@ -58,15 +58,16 @@ def fatal_errors() -> tuple[type[BaseException], ...]:
 
 def memcap_limits(text: str | int | None, hint: str = "--memcap"):
     """The ``Limits`` shared out of a ``--memcap``/``memcap:`` size (``parsers.budget``); the default
-    budget when None.  A size that cannot be read or is below the minimum is a usage error."""
+    budget when None.  A size that cannot be read or is below the minimum is ``Fatal``: one line
+    (``otwatch: --memcap: not a size: '12X' (use e.g. 512M or 2G)``), exit status 2."""
     from otwatch.parsers import budget
 
-    if text is None or text == "":
+    if text is None:
         return budget.DEFAULT_BUDGET_LIMITS
     try:
         return budget.limits_for(budget.parse_size(text))
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from None
+        raise Fatal(f"{hint}: {exc}") from None
 
 
 def run_captures(consumers, files, settings=None, on_file=None) -> bool:
