@@ -178,8 +178,8 @@ class _Stop(Exception):
               help="Write one small pcap per alert with the packets behind it into DIR.")
 @click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
 @click.option("--memcap", metavar="SIZE", default=None,
-              help="Memory budget shared out over flows, hosts, links and tallies (e.g. 512M, 2G; default 512M, "
-                   "sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
+              help="Memory budget shared out over flows, hosts, links, tallies and reassembly (e.g. 512M, 2G; "
+                   "default 512M, sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
 def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path,
             baseline_path, fail_on, alerts_json, evidence_dir, no_alerts, memcap) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
