@@ -307,6 +307,8 @@ class Link:
     seen_s: dict
     nflows: cython.longlong
     last_ts: cython.double
+    anom_iv: cython.double       # interval (its start) anom_n counts in
+    anom_n: cython.longlong      # anomalies of its flows reported in that interval
 
     def __init__(self, lid: cython.longlong, app: cython.int, key: tuple, ts: cython.double):
         self.lid = lid
@@ -316,6 +318,8 @@ class Link:
         self.seen_s = {}
         self.nflows = 0
         self.last_ts = ts
+        self.anom_iv = -2.0
+        self.anom_n = 0
 
 
 @cython.final
@@ -391,11 +395,13 @@ class Flow:
     tls_seen_s: cython.bint
     encrypted: cython.longlong
     anoms: dict              # anomaly id -> how many this flow raised (None until the first)
+    hidden: dict             # anomaly id -> how many of those were not reported (None until the first)
     fresh: cython.int        # port-bound flow: bit (1 << side) until that side's first payload was checked
 
     def __init__(self):
         self.chain = None
         self.anoms = None
+        self.hidden = None
         self.core = None
         self.lazy = False
         self.link = None
@@ -836,6 +842,7 @@ class Engine:
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     anom_report: cython.longlong   # limits.anomalies_reported_per_flow
     anom_sample: cython.longlong   # limits.anomaly_sample_rate
+    anom_link: cython.longlong     # limits.anomalies_reported_per_link_interval
     # state
     frags: dict                    # (src, dst, proto, IPv4 id) -> incomplete datagram (see _fragment)
     frag_bytes: cython.longlong    # bytes held in frags
@@ -899,6 +906,7 @@ class Engine:
         self.probe_max = limits.probe_max_bytes
         self.anom_report = limits.anomalies_reported_per_flow
         self.anom_sample = max(1, limits.anomaly_sample_rate)
+        self.anom_link = limits.anomalies_reported_per_link_interval
         self.fmt = FMT_UNKNOWN
         self.big = False
         self.nanos = False
@@ -2292,33 +2300,51 @@ class Engine:
 
     @cython.cfunc
     def _flow_anomaly(self, f: Flow, r: tuple):
-        """A kernel's anomaly on flow *f*: reported, sampled or only counted (limits.anomalies_reported_per_flow)."""
+        """A kernel's anomaly on flow *f*: reported, sampled or only counted
+        (limits.anomalies_reported_per_flow, anomaly_sample_rate); and whatever the flow, at most
+        limits.anomalies_reported_per_link_interval of its link's flows' are reported an interval
+        (a peer that reconnects gets no fresh per-flow budget)."""
         aid = r[4]
         n: cython.longlong
+        lk: Link
         self._count("anomaly." + aid)
         if f.anoms is None:
             f.anoms = {}
         n = f.anoms.get(aid, 0) + 1
         f.anoms[aid] = n
+        report: cython.int = 0
         if n <= self.anom_report:
-            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+            report = 1
         elif (n - self.anom_report) % self.anom_sample == 0:
+            report = 2
+        if report != 0 and f.link is not None:
+            lk = f.link
+            if lk.anom_iv != self.interval_start:
+                lk.anom_iv = self.interval_start
+                lk.anom_n = 0
+            if lk.anom_n >= self.anom_link:
+                report = 0
+                self._count("anomalies.over_link_budget")
+            else:
+                lk.anom_n += 1
+        if report == 1:
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+        elif report == 2:
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid,
                              "%s [sampled: 1 of %d reported; %d so far on this flow]" % (r[5], self.anom_sample, n)))
         else:
             self._count("anomaly.suppressed")
+            if f.hidden is None:
+                f.hidden = {}
+            f.hidden[aid] = f.hidden.get(aid, 0) + 1
 
     @cython.cfunc
     def _suppressed_summary(self, f: Flow):
-        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling did not report."""
+        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling or the link budget did
+        not report."""
         parts: list = []
-        n: cython.longlong
-        hidden: cython.longlong
-        for aid in sorted(f.anoms):
-            n = f.anoms[aid]
-            if n > self.anom_report:
-                hidden = (n - self.anom_report) - (n - self.anom_report) // self.anom_sample
-                parts.append("%s: %d of %d not reported" % (aid, hidden, n))
+        for aid in sorted(f.hidden):
+            parts.append("%s: %d of %d not reported" % (aid, f.hidden[aid], f.anoms[aid]))
         if len(parts) > 0:
             self._count("anomaly.flow.anomalies_suppressed")
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, -1, f.last_ts, f.last_frame,
@@ -2419,7 +2445,7 @@ class Engine:
             skipped = f.core.bytes_skipped
             encrypted += f.core.bytes_encrypted
             messages = f.core.messages
-        if f.anoms is not None:
+        if f.hidden is not None:
             self._suppressed_summary(f)
         _push_flow(f)
         if self.fcache[f.h & FLOW_CACHE_MASK] is f:

@@ -136,6 +136,12 @@ class Limits:
     (``Weird::sampling_threshold``, ``Weird::sampling_rate``)."""
     anomaly_sample_rate: int = 1000
     """After ``anomalies_reported_per_flow``, one anomaly of that id in this many is reported."""
+    anomalies_reported_per_link_interval: int = 2048
+    """Anomalies reported a interval for all the flows of one link (client, server, port) together,
+    past which they are only counted (``anomalies.over_link_budget``, and each flow's end says how many
+    of its own were not reported): a scanner that reconnects every few hundred requests gets no
+    fresh ``anomalies_reported_per_flow`` with each connection.  8 × 256: a whole function-code or
+    unit-id sweep with its answers still fits."""
 
 
 DEFAULT_LIMITS = Limits()
