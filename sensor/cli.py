@@ -16,7 +16,8 @@ from otwatch import ext
 from otwatch.parsers.common import escape
 
 from . import __version__
-from .clikit import EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, memcap_limits, output_option
+from .clikit import (EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, memcap_limits, output_option,
+                     tune_gc)
 from .pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
 from .source import CaptureError, check_path, source_name
 
@@ -263,6 +264,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
             except (OSError, ValueError, ImportError) as exc:
                 raise Fatal(f"baseline {escape(baseline_path)}: {escape(str(exc))}") from None
         consumers += alerts.consumers
+    tune_gc()
     pipe = Pipeline(consumers, settings)
     if inventory is not None:   # recorded last: from here on an interruption is caught and marks the run
         run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)
