@@ -152,6 +152,8 @@ _DOS = [
     _r("dos.mqtt_topic_flood", "medium", "dos", "Flood of new MQTT topics from one client", "T0814"),
     _r("dos.flow_flood", "high", "dos", "Flood of new connections to one service (SYN or connection flood)",
        "T0814"),
+    _r("dos.connection_flood", "high", "dos", "Flood of Modbus or OPC UA connections from one client", "T0814"),
+    _r("dos.message_flood", "high", "dos", "Flood of messages or bytes on one OT connection", "T0814"),
 ]
 
 _AUTH = [
@@ -170,6 +172,9 @@ _IDENTITY = [
 SCAN_WINDOW = 300.0
 """Seconds of packet time a source's probes are counted together.  nmap's default timing probes 1,000 ports
 in seconds, slow scans spread over minutes; five minutes catches both without remembering a source forever."""
+FLOOD_WINDOW = 10.0
+"""Connection floods are counted over ten seconds of packet time: 200 connections in it is 20 a second, ten
+times what an HMI that opens a connection per poll makes; a flood tool makes hundreds a second."""
 LOGIN_WINDOW = 60.0
 """A login brute force or connection flood is dozens of attempts a minute; a misconfigured client retrying
 every few seconds with a wrong password makes 5 in well under a minute too, and should be seen."""
@@ -185,6 +190,8 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
+    "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
+    "dos.message_flood": {"messages": 2000, "rate": 500, "megabytes": 4, "mbps": 1},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""

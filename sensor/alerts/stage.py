@@ -7,7 +7,8 @@ Contract
 observation type (one dict lookup; everything else costs nothing):
 
 * ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
-  scan detector (probes);
+  scan detector (probes); both go to the flood detector (``floods``:
+  connection floods, message floods on one connection);
 * ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``);
 * ``Anomaly``: ``anomalies``;
 * ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
@@ -29,6 +30,7 @@ from .aggregate import AlertBook
 from .anomalies import AnomalyMapper
 from .assets import AssetEventMapper
 from .context import Context
+from .floods import FloodDetector
 from .logins import LoginDetector
 from .scan import ScanDetector
 from .settings import AlertSettings
@@ -43,6 +45,7 @@ class AlertStage:
         self.anomalies = AnomalyMapper(book, self.ctx)
         self.scan = ScanDetector(book, self.ctx, s)
         self.logins = LoginDetector(book, self.ctx, s)
+        self.floods = FloodDetector(book, self.ctx, s)
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
@@ -62,9 +65,12 @@ class AlertStage:
 
     def _flow_start(self, o: O.FlowStart) -> None:
         self.ctx.flow_started(o)
+        self.floods.flow_started(o)
 
     def _flow_end(self, o: O.FlowEnd) -> None:
-        self.scan.flow_ended(o, self.ctx.flow_ended(o.flow_id))
+        fi = self.ctx.flow_ended(o.flow_id)
+        self.scan.flow_ended(o, fi)
+        self.floods.flow_ended(o, fi)
 
     def _message(self, m: O.Message) -> None:
         p = m.protocol
