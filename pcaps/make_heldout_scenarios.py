@@ -23,8 +23,11 @@ operation, which goes on while the attacks run:
 * hmi polls four RTUs behind one gateway (units 1-4: FC 3 HR 0+10, FC 1 coils
   0+16) at 2 Hz on one connection, and writes unit 1's setpoint (FC 6 HR 1)
   with a plausible value twice;
+* ews reads unit 2's HR 40+4 at 5 Hz over a new connection each time (as some
+  SCADA drivers do): 50 connections in 10 s, the benign side of a connection flood;
 * sensor publishes plant/rtu/temperature and plant/rtu/level (QoS 0, 1 s,
-  a few bytes) to mosquitto; historian subscribes plant/#;
+  a few bytes) to mosquitto, and once a 1 MiB plant/rtu/firmware blob (QoS 1):
+  the benign side of a byte flood; historian subscribes plant/#;
 * scada reads Line1.Temperature every second over an OPC UA session (None).
 
 Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELINE``):
@@ -79,6 +82,7 @@ BRIDGE_MAC = "02:00:0a:32:00:fe"
 HOSTS: tuple[Host, ...] = (
     Host("gw", "10.50.0.10", "00:90:e8:32:00:0a", "Modbus/TCP gateway 502 (pymodbus; RTUs 1-4, HR 0-49, coils 0-31)"),
     Host("hmi", "10.50.0.21", "00:00:bc:32:00:15", "Modbus/TCP client polling RTUs 1-4 at 2 Hz; setpoint writes"),
+    Host("ews", "10.50.0.31", "00:14:22:32:00:1f", "engineering station: a new Modbus connection per read, 5 Hz"),
     Host("scada", "10.50.0.22", "02:00:0a:32:00:16", "OPC UA client reading every 1 s (None, anonymous)"),
     Host("historian", "10.50.0.41", "02:00:0a:32:00:29", "MQTT subscriber plant/#"),
     Host("broker", "10.50.0.50", "02:00:0a:32:00:32", "mosquitto 1883, anonymous"),
@@ -89,7 +93,7 @@ HOSTS: tuple[Host, ...] = (
 )
 IP = {h.name: h.ip for h in HOSTS}
 SERVERS = ("gw", "broker", "opcua")
-CLIENTS = ("hmi", "sensor", "historian", "scada", "rogue")
+CLIENTS = ("hmi", "ews", "sensor", "historian", "scada", "rogue")
 
 MODBUS_PORT, MQTT_PORT, OPCUA_PORT = 502, 1883, 4840
 OPCUA_URL = f"opc.tcp://{IP['opcua']}:{OPCUA_PORT}/otwatch/heldout"
@@ -100,6 +104,9 @@ COIL_COUNT = 32
 POLL_HZ = 2.0
 CLIENT_STOP_MARGIN = 1.0
 TOPICS = ("plant/rtu/temperature", "plant/rtu/level")
+FIRMWARE_TOPIC = "plant/rtu/firmware"
+FIRMWARE_BYTES = 1 << 20
+EWS_HZ = 5.0
 
 FLOOD_PUBLISHES = 3000
 FLOOD_PAYLOAD = 2048
@@ -112,6 +119,7 @@ NORMAL_FRACTION = 0.40
 """The normal part: the scenario's first 40 %.  Nothing attacks before it ends."""
 TIMELINE = {
     "hmi_write_1": 0.12,
+    "firmware": 0.20,
     "hmi_write_2": 0.30,
     "modbus_injection": 0.42,
     "rtu_read_sweep": 0.48,
@@ -318,6 +326,17 @@ async def hmi_main(args) -> None:
     c.close()
 
 
+async def ews_main(args) -> None:
+    period = 1.0 / EWS_HZ
+    next_t = time.time()
+    while time.time() + period < args.end:
+        c = await plant.modbus_client(IP["gw"], args.end)
+        await c.read_holding_registers(40, count=4, device_id=2)
+        c.close()
+        next_t += period
+        await asyncio.sleep(max(0.0, next_t - time.time()))
+
+
 def _mqtt_client(client_id: str):
     import paho.mqtt.client as mqtt
 
@@ -328,10 +347,14 @@ def role_sensor(args) -> None:
     c = _mqtt_client("rtu-sensor")
     plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
     n = 0
+    firmware_sent = False
     while time.time() + 1.0 < args.end:
         n += 1
         c.publish(TOPICS[0], f"{21.5 + (n % 10) * 0.1:.1f}", qos=0)
         c.publish(TOPICS[1], f"{3.20 + (n % 7) * 0.01:.2f}", qos=0)
+        if not firmware_sent and time.time() >= at(args, "firmware"):
+            c.publish(FIRMWARE_TOPIC, bytes(range(256)) * (FIRMWARE_BYTES // 256), qos=1).wait_for_publish(5)
+            firmware_sent = True
         time.sleep(1.0)
     c.disconnect()
     c.loop_stop()
@@ -506,9 +529,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(gw_main(args))
     elif role == "opcua":
         asyncio.run(opcua_server_main(args))
-    elif role in ("hmi", "scada"):
+    elif role in ("hmi", "ews", "scada"):
         plant.install_sigterm()
-        asyncio.run({"hmi": hmi_main, "scada": scada_main}[role](args))
+        asyncio.run({"hmi": hmi_main, "ews": ews_main, "scada": scada_main}[role](args))
     elif role == "sensor":
         role_sensor(args)
     elif role == "historian":

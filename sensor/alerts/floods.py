@@ -18,7 +18,7 @@ detection settings):
   and restarts once it has expired; state is bounded by ``MAX_PAIRS``.
 * ``dos.message_flood``: one connection of an OT protocol carried at least
   ``messages`` (default 2000) messages at an average of at least ``rate``
-  (default 500) messages/s over its life, or at least ``megabytes`` (default 4)
+  (default 250) messages/s over its life, or at least ``megabytes`` (default 4)
   of payload at an average of at least ``mbps`` (default 1) MB/s — a publish
   flood with large payloads, a request flood on one session, Modbus query
   flooding.  Judged when the connection ends (``FlowEnd``: closed, idle,

@@ -5,8 +5,10 @@ Modbus plant with an MQTT broker and an OPC UA server that runs normally and is
 then attacked by families ``attack-scenarios.pcap`` does not hold: Modbus
 command injection across RTUs, a read sweep across RTUs, an MQTT publish flood
 with large payloads, an MQTT malformed-packet flood, an OPC UA connection flood
-(Hello/OpenSecureChannel) and an OPC UA request flood on one session.  The
-capture (15 MB: the flood) is generated in the test's temporary directory.
+(Hello/OpenSecureChannel) and an OPC UA request flood on one session.  Its
+benign part holds the near misses of those rules: an engineering station that
+opens a Modbus connection per read at 5 Hz, a 1 MiB MQTT publish.  The capture
+(18 MB: the floods) is generated in the test's temporary directory.
 
 ``otwatch analyze`` runs as a user runs it (a subprocess, with its inventory
 and alerts) twice: without a baseline, and with the baseline ``otwatch
