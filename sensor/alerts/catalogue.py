@@ -251,19 +251,30 @@ IGNORED_ANOMALIES: dict[str, str] = {
     "capture.corrupt_record": "a property of the capture file, not of the network (reported by analyze)",
     "capture.truncated_record": "an interrupted capture, not network behaviour",
     "capture.unknown_interface": "a malformed pcapng file, not network behaviour",
-    "modbus.truncated": "the stream ended inside an ADU: capture boundary",
+    "modbus.truncated": "the stream ended inside an ADU: capture boundary (when the sender closed the connection "
+                        "itself: protocol.modbus_malformed, see CLOSED_TRUNCATIONS)",
     "modbus.not_modbus": "raised by the sans-IO ModbusConnection only (the engine detaches the kernel instead)",
     "mqtt.missing_connect": "normal once when a capture starts mid-session",
     "mqtt.lost_packet": "a hole in the capture, not in the traffic",
     "mqtt.desynchronised": "a hole in the capture, not in the traffic",
     "mqtt.resynchronised": "decoding resumed after a capture hole",
-    "mqtt.truncated_at_eof": "the stream ended inside a packet: capture boundary",
+    "mqtt.truncated_at_eof": "the stream ended inside a packet: capture boundary (when the sender closed the "
+                             "connection itself: protocol.mqtt_malformed, see CLOSED_TRUNCATIONS)",
     "mqtt.protocol_violation": "raised by the sans-IO MQTTConnection only (the engine detaches the kernel)",
     "opcua.gap_in_message": "a hole in the capture, not in the traffic",
-    "opcua.truncated_chunk": "the stream ended inside a chunk: capture boundary",
+    "opcua.truncated_chunk": "the stream ended inside a chunk: capture boundary (when the sender closed the "
+                             "connection itself: protocol.opcua_malformed, see CLOSED_TRUNCATIONS)",
     "opcua.incomplete_message": "the stream ended mid-message: capture boundary",
     "opcua.not_opcua": "raised by the sans-IO OPC UA connection only (the engine detaches the kernel)",
 }
+
+CLOSED_TRUNCATIONS: dict[str, str] = {
+    "modbus.truncated": "protocol.modbus_malformed",
+    "mqtt.truncated_at_eof": "protocol.mqtt_malformed",
+    "opcua.truncated_chunk": "protocol.opcua_malformed",
+}
+"""Ignored anomalies that are malformed traffic after all when the side that sent the partial message closed the
+connection itself (FIN or reset): its length field lied (sensor/alerts/anomalies.py holds them until the flow ends)."""
 
 # ---------------------------------------------------------------------------
 # Inventory -> rules

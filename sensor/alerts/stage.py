@@ -71,6 +71,7 @@ class AlertStage:
         fi = self.ctx.flow_ended(o.flow_id)
         self.scan.flow_ended(o, fi)
         self.floods.flow_ended(o, fi)
+        self.anomalies.flow_ended(o)
 
     def _message(self, m: O.Message) -> None:
         p = m.protocol
