@@ -44,7 +44,7 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
    length that lies, an invalid UTF-8 topic); mosquitto drops each connection.
 5. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
    client: Hello, OpenSecureChannel (None), close, as fast as it can.
-6. ``opcua_request_flood``: rogue opens one session and sends 3000 Read
+6. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
    requests, 50 in flight at a time.
 
 The same file is the program that runs inside each namespace (``--role``).
@@ -112,7 +112,7 @@ FLOOD_PUBLISHES = 3000
 FLOOD_PAYLOAD = 2048
 MALFORMED_PACKETS = 200
 OPCUA_CONNECTIONS = 300
-OPCUA_READS = 3000
+OPCUA_READS = 5000
 OPCUA_IN_FLIGHT = 50
 
 NORMAL_FRACTION = 0.40

@@ -191,7 +191,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
     "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
-    "dos.message_flood": {"messages": 2000, "rate": 250, "megabytes": 4, "mbps": 1},
+    "dos.message_flood": {"messages": 5000, "rate": 1000, "megabytes": 4, "mbps": 1},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""

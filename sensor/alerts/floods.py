@@ -17,20 +17,24 @@ detection settings):
   (client, server, port) over a window that starts with the first connection
   and restarts once it has expired; state is bounded by ``MAX_PAIRS``.
 * ``dos.message_flood``: one connection of an OT protocol carried at least
-  ``messages`` (default 2000) messages at an average of at least ``rate``
-  (default 250) messages/s over its life, or at least ``megabytes`` (default 4)
-  of payload at an average of at least ``mbps`` (default 1) MB/s — a publish
-  flood with large payloads, a request flood on one session, Modbus query
-  flooding.  Judged when the connection ends (``FlowEnd``: closed, idle,
-  evicted or end of capture); evidence: the connection's last frame (its
-  first frame is in the details: on a connection that lasted long before the
-  flood it lies outside it).  One alert per (client, server, port, protocol),
-  counted per flooding connection.
+  ``messages`` (default 5000) messages (both directions) at an average of at
+  least ``rate`` (default 1000) messages/s over its life — on MQTT only when
+  the client sent more payload than it received (a publisher, not a
+  subscriber the broker forwards a busy plant to) — or the client sent at
+  least ``megabytes`` (default 4) of payload at an average of at least ``mbps``
+  (default 1) MB/s: a publish flood with large payloads, a request flood on one
+  session, Modbus query flooding.  Judged when the connection ends
+  (``FlowEnd``: closed, idle, evicted or end of capture); evidence: the
+  connection's last frame (its first frame is in the details: on a connection
+  that lasted long before the flood it lies outside it).  One alert per
+  (client, server, port, protocol), counted per flooding connection.
 
 Why these numbers: the fastest legitimate OT exchanges are PLC-to-PLC Modbus
-polls every 10 ms (100 requests + 100 responses/s) and OPC UA subscriptions
-publishing every 50–100 ms; HMIs that open a connection per poll do so a few
-times a second.  Floods made by tools (MQTT-malaria, MQTTSA, asyncua or
+polls every 10 ms (100 requests + 100 responses/s; bench/make_varied.py's
+master makes 150 requests/s on each connection), OPC UA subscriptions
+publishing every 50–100 ms, and MQTT historians that the broker forwards a
+whole site to (bench/make_varied.py's: 240 PUBLISHes/s plus their PUBACKs);
+HMIs that open a connection per poll do so a few times a second.  Floods made by tools (MQTT-malaria, MQTTSA, asyncua or
 pymodbus in a loop) run at thousands of messages/s and hundreds of
 connections/s.  A connection that lasts hours and floods for seconds is
 diluted by its average: the per-connection rule is for the attacker's own
@@ -130,13 +134,15 @@ class FloodDetector:
             return
         span = max(o.ts - o.first_ts, MIN_SPAN)
         payload = o.payload_client + o.payload_server
-        by_count = o.messages >= self.messages and o.messages / span >= self.rate
-        by_bytes = payload >= self.megabytes * MB and payload / span >= self.mbps * MB
+        sender = proto != "mqtt" or o.payload_client >= o.payload_server
+        by_count = sender and o.messages >= self.messages and o.messages / span >= self.rate
+        by_bytes = o.payload_client >= self.megabytes * MB and o.payload_client / span >= self.mbps * MB
         if not (by_count or by_bytes):
             return
         key = (fi.client, fi.server, fi.server_port, proto)
         what = (f"{o.messages} {proto} messages in {span:.1f} s ({o.messages / span:.0f}/s)" if by_count else
-                f"{payload / MB:.1f} MB of {proto} payload in {span:.1f} s ({payload / MB / span:.1f} MB/s)")
+                f"{o.payload_client / MB:.1f} MB of {proto} payload from the client in {span:.1f} s "
+                f"({o.payload_client / MB / span:.1f} MB/s)")
         details = {"messages": o.messages, "payload_bytes": payload, "seconds": round(span, 6),
                    "client_bytes": o.payload_client, "server_bytes": o.payload_server,
                    "first_frame": fi.frame, "last_frame": o.frame}
