@@ -39,12 +39,15 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
    (exceptions 2 past HR 49).
 3. ``mqtt_publish_flood``: rogue publishes 3000 messages of 2 KiB on the
    existing topics as fast as paho-mqtt sends them (QoS 0), one connection.
-4. ``mqtt_malformed_flood``: rogue sends 200 malformed MQTT packets, each on a
+4. ``mqtt_client_flood``: rogue runs 20 MQTT clients one after another, each
+   publishing 300 small messages on the existing topics and leaving (the
+   shape of MQTT-malaria's floods: many short clients from one address).
+5. ``mqtt_malformed_flood``: rogue sends 200 malformed MQTT packets, each on a
    connection of its own (bad protocol name, reserved flags, QoS 3, a remaining
    length that lies, an invalid UTF-8 topic); mosquitto drops each connection.
-5. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
+6. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
    client: Hello, OpenSecureChannel (None), close, as fast as it can.
-6. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
+7. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
    requests, 50 in flight at a time.
 
 The same file is the program that runs inside each namespace (``--role``).
@@ -110,6 +113,8 @@ EWS_HZ = 5.0
 
 FLOOD_PUBLISHES = 3000
 FLOOD_PAYLOAD = 2048
+CLIENT_FLOOD_CLIENTS = 20
+CLIENT_FLOOD_PUBLISHES = 300
 MALFORMED_PACKETS = 200
 OPCUA_CONNECTIONS = 300
 OPCUA_READS = 5000
@@ -124,11 +129,12 @@ TIMELINE = {
     "modbus_injection": 0.42,
     "rtu_read_sweep": 0.48,
     "mqtt_publish_flood": 0.55,
-    "mqtt_malformed_flood": 0.63,
-    "opcua_connection_flood": 0.71,
+    "mqtt_client_flood": 0.60,
+    "mqtt_malformed_flood": 0.65,
+    "opcua_connection_flood": 0.72,
     "opcua_request_flood": 0.80,
 }
-ATTACKS = ("modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_malformed_flood",
+ATTACKS = ("modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_client_flood", "mqtt_malformed_flood",
            "opcua_connection_flood", "opcua_request_flood")
 WINDOW_MARK = "ATTACK-WINDOW"
 
@@ -423,6 +429,18 @@ def mqtt_publish_flood(args) -> None:
     c.loop_stop()
 
 
+def mqtt_client_flood(args) -> None:
+    for n in range(CLIENT_FLOOD_CLIENTS):
+        c = _mqtt_client(f"malaria-{n:03d}")
+        plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
+        infos = [c.publish(TOPICS[i % 2], f"{n}:{i}:" + "x" * 48, qos=0) for i in range(CLIENT_FLOOD_PUBLISHES)]
+        deadline = time.time() + 5
+        while any(not i.is_published() for i in infos) and time.time() < deadline:
+            time.sleep(0.005)
+        c.disconnect()
+        c.loop_stop()
+
+
 def _mqtt_str(b: bytes) -> bytes:
     return struct.pack("!H", len(b)) + b
 
@@ -486,7 +504,8 @@ async def opcua_request_flood(args) -> None:
 
 def role_rogue(args) -> None:
     for name, fn in (("modbus_injection", modbus_injection), ("rtu_read_sweep", rtu_read_sweep),
-                     ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_malformed_flood", mqtt_malformed_flood),
+                     ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
+                     ("mqtt_malformed_flood", mqtt_malformed_flood),
                      ("opcua_connection_flood", opcua_connection_flood), ("opcua_request_flood", opcua_request_flood)):
         plant.wait_until(at(args, name))
         with window(name):

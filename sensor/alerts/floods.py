@@ -16,18 +16,23 @@ detection settings):
   then each further one), so every pointer lies inside the flood.  Counted per
   (client, server, port) over a window that starts with the first connection
   and restarts once it has expired; state is bounded by ``MAX_PAIRS``.
-* ``dos.message_flood``: one connection of an OT protocol carried at least
-  ``messages`` (default 5000) messages (both directions) at an average of at
-  least ``rate`` (default 1000) messages/s over its life — on MQTT only when
-  the client sent more payload than it received (a publisher, not a
-  subscriber the broker forwards a busy plant to) — or the client sent at
-  least ``megabytes`` (default 4) of payload at an average of at least ``mbps``
-  (default 1) MB/s: a publish flood with large payloads, a request flood on one
-  session, Modbus query flooding.  Judged when the connection ends
-  (``FlowEnd``: closed, idle, evicted or end of capture); evidence: the
-  connection's last frame (its first frame is in the details: on a connection
-  that lasted long before the flood it lies outside it).  One alert per
-  (client, server, port, protocol), counted per flooding connection.
+* ``dos.message_flood``: the connections of one client to one OT service
+  (client, server, port, protocol) that follow each other within
+  ``EPISODE_GAP`` s — one long connection, or a flood tool's many short
+  clients from one address (MQTT-malaria) — carried at least ``messages``
+  (default 5000) messages (both directions) at an average of at least
+  ``rate`` (default 1000) messages/s, or their client sent at least
+  ``megabytes`` (default 4) of payload at an average of at least ``mbps``
+  (default 1) MB/s: a publish flood with large payloads, a request flood on
+  one session, Modbus query flooding.  On MQTT the messages of a connection
+  count only when its client sent more payload than it received (a
+  publisher, not a subscriber the broker forwards a busy plant to).  Judged
+  as each connection ends (``FlowEnd``: closed, idle, evicted or end of
+  capture); evidence: the last frame of the connection that crossed the
+  threshold, then of each further one of the episode (the first frame is in
+  the details: on a connection that lasted long before the flood it lies
+  outside it).  One alert per (client, server, port, protocol), counted per
+  flooding connection.
 
 Why these numbers: the fastest legitimate OT exchanges are PLC-to-PLC Modbus
 polls every 10 ms (100 requests + 100 responses/s; bench/make_varied.py's
@@ -59,6 +64,11 @@ FLOODED_PROTOCOLS = frozenset({"modbus", "opcua"})
 MESSAGE_PROTOCOLS = frozenset({"modbus", "opcua", "mqtt"})
 MB = 1_000_000
 MIN_SPAN = 0.001
+FOLLOW_MESSAGES = 100
+FOLLOW_BYTES = 100_000
+"""After the threshold, a further connection of the episode counts (and is evidence) only with this much."""
+EPISODE_GAP = 10.0
+"""Seconds: a connection that begins within this of the previous one's end continues its episode."""
 """Seconds: a connection shorter than this is rated over this span (its rate is not infinite)."""
 
 DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood")}
@@ -71,6 +81,16 @@ class _Run:
         self.start = start
         self.n = 0
         self.samples: list[Evidence] = []
+        self.fired = False
+
+
+class _Episode:
+    """The ended connections of one (client, server, port, protocol) that followed each other closely."""
+    __slots__ = ("start", "end", "messages", "client_bytes", "connections", "fired")
+
+    def __init__(self, start: float, end: float):
+        self.start, self.end = start, end
+        self.messages = self.client_bytes = self.connections = 0
         self.fired = False
 
 
@@ -90,6 +110,7 @@ class FloodDetector:
         self.megabytes = th("dos.message_flood", "megabytes")
         self.mbps = th("dos.message_flood", "mbps")
         self.runs: OrderedDict = OrderedDict()
+        self.episodes: OrderedDict = OrderedDict()     # (client, server, port, protocol) -> _Episode
         self.counts = {"pairs_forgotten": 0}
 
     # -- connection floods --------------------------------------------------------
@@ -129,24 +150,44 @@ class FloodDetector:
 
     # -- message floods -----------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi: FlowInfo | None) -> None:
+        """Add the connection to its (client, server, port, protocol) episode: connections that began within
+        ``EPISODE_GAP`` s of the previous one's end (a flood tool's many clients from one address, MQTT-malaria)
+        add up; one long connection is an episode of its own.  Judged on the episode's totals."""
         proto = o.protocol
         if proto not in MESSAGE_PROTOCOLS or fi is None:
             return
-        span = max(o.ts - o.first_ts, MIN_SPAN)
-        payload = o.payload_client + o.payload_server
-        sender = proto != "mqtt" or o.payload_client >= o.payload_server
-        by_count = sender and o.messages >= self.messages and o.messages / span >= self.rate
-        by_bytes = o.payload_client >= self.megabytes * MB and o.payload_client / span >= self.mbps * MB
+        if proto == "mqtt" and o.payload_client < o.payload_server:
+            messages = 0        # a subscriber the broker forwards to: what it receives is no flood of its own
+        else:
+            messages = o.messages
+        key = (fi.client, fi.server, fi.server_port, proto)
+        ep = self.episodes.get(key)
+        if ep is None or o.first_ts > ep.end + EPISODE_GAP:
+            ep = self.episodes[key] = _Episode(o.first_ts, o.ts)
+            if len(self.episodes) > MAX_PAIRS:
+                self.episodes.popitem(last=False)
+                self.counts["pairs_forgotten"] += 1
+        self.episodes.move_to_end(key)
+        ep.start = min(ep.start, o.first_ts)
+        ep.end = max(ep.end, o.ts)
+        ep.messages += messages
+        ep.client_bytes += o.payload_client
+        ep.connections += 1
+        span = max(ep.end - ep.start, MIN_SPAN)
+        by_count = ep.messages >= self.messages and ep.messages / span >= self.rate
+        by_bytes = ep.client_bytes >= self.megabytes * MB and ep.client_bytes / span >= self.mbps * MB
         if not (by_count or by_bytes):
             return
-        key = (fi.client, fi.server, fi.server_port, proto)
-        what = (f"{o.messages} {proto} messages in {span:.1f} s ({o.messages / span:.0f}/s)" if by_count else
-                f"{o.payload_client / MB:.1f} MB of {proto} payload from the client in {span:.1f} s "
-                f"({o.payload_client / MB / span:.1f} MB/s)")
-        details = {"messages": o.messages, "payload_bytes": payload, "seconds": round(span, 6),
-                   "client_bytes": o.payload_client, "server_bytes": o.payload_server,
-                   "first_frame": fi.frame, "last_frame": o.frame}
+        if ep.fired and messages < FOLLOW_MESSAGES and o.payload_client < FOLLOW_BYTES:
+            return      # a connection of the episode that is no part of the flood (one CONNECT, a probe)
+        ep.fired = True
+        conns = f" over {ep.connections} connections" if ep.connections > 1 else ""
+        what = (f"{ep.messages} {proto} messages{conns} in {span:.1f} s ({ep.messages / span:.0f}/s)" if by_count
+                else f"{ep.client_bytes / MB:.1f} MB of {proto} payload from the client{conns} in {span:.1f} s "
+                     f"({ep.client_bytes / MB / span:.1f} MB/s)")
+        details = {"messages": ep.messages, "client_bytes": ep.client_bytes, "seconds": round(span, 6),
+                   "connections": ep.connections, "first_frame": fi.frame, "last_frame": o.frame}
         fields = {"src": fi.client, "dst": fi.server, "protocol": proto, "port": fi.server_port}
-        msg = f"one connection from {fi.client} to {fi.server}:{fi.server_port} carried {what} (flood)"
+        msg = f"{fi.client} sent {what} to {fi.server}:{fi.server_port} (flood)"
         self.sink.raise_finding(finding("dos.message_flood", key, msg, self.ctx.evidence(o.frame, o.ts, o.flow_id),
                                         details=details, **fields))

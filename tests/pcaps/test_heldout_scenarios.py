@@ -4,7 +4,8 @@ pcaps/make_heldout_scenarios.py builds, in network namespaces, a multi-RTU
 Modbus plant with an MQTT broker and an OPC UA server that runs normally and is
 then attacked by families ``attack-scenarios.pcap`` does not hold: Modbus
 command injection across RTUs, a read sweep across RTUs, an MQTT publish flood
-with large payloads, an MQTT malformed-packet flood, an OPC UA connection flood
+with large payloads, an MQTT flood by many short clients, an MQTT
+malformed-packet flood, an OPC UA connection flood
 (Hello/OpenSecureChannel) and an OPC UA request flood on one session.  Its
 benign part holds the near misses of those rules: an engineering station that
 opens a Modbus connection per read at 5 Hz, a 1 MiB MQTT publish.  The capture
@@ -48,6 +49,7 @@ ROGUE, GW, BROKER, OPCUA = "10.50.0.66", "10.50.0.10", "10.50.0.50", "10.50.0.60
 EXPECTED = {
     "rtu_read_sweep": [(("recon.modbus_register_sweep", "recon.modbus_unit_sweep"), {"src": ROGUE, "dst": GW})],
     "mqtt_publish_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": BROKER, "protocol": "mqtt"})],
+    "mqtt_client_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": BROKER, "protocol": "mqtt"})],
     "mqtt_malformed_flood": [(("protocol.mqtt_malformed",), {"src": ROGUE, "dst": BROKER}),
                              (("dos.mqtt_connection_flood",), {"src": ROGUE, "dst": BROKER})],
     "opcua_connection_flood": [(("dos.connection_flood",), {"src": ROGUE, "dst": OPCUA, "protocol": "opcua"})],
@@ -146,8 +148,8 @@ def _matches(a: dict, rules: tuple, want: dict) -> bool:
 
 def check(alerts: list[dict], windows: dict, cut: float, expected: dict) -> None:
     attacks = windows["attacks"]
-    assert set(attacks) == {"modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_malformed_flood",
-                            "opcua_connection_flood", "opcua_request_flood"}
+    assert set(attacks) == {"modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_client_flood",
+                            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_request_flood"}
 
     def window_of(ts: float):
         return next((name for name, (lo, hi) in attacks.items() if lo <= ts <= hi), None)

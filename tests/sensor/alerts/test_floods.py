@@ -72,3 +72,17 @@ def test_connection_flood_counts_connections_of_one_client_to_one_service_within
     for i in range(200):
         st2.observe(flow_start(i + 1, "10.50.0.66", "10.50.0.60", 4840, 100.0 + i * 0.06, i + 1, protocol="opcua"))
     assert not book2.alerts()
+
+
+def test_a_flood_from_many_short_connections_of_one_client_adds_up():
+    book, st = _stage()
+    for i in range(300):            # an EWS: a connection per read at 5 Hz for a minute
+        t = 100.0 + i * 0.2
+        _conn(st, i + 1, "10.50.0.31", "10.50.0.10", 502, "modbus", t, t + 0.01, 2, 12, 13, 10 * i + 1)
+    assert not book.alerts()
+    for i in range(10):             # MQTT-malaria: ten clients of one host, 600 PUBLISHes each, back to back
+        t = 500.0 + i * 0.5
+        _conn(st, 1000 + i, "10.50.0.66", "10.50.0.50", 1883, "mqtt", t, t + 0.45, 600, 60_000, 4, 5000 + 10 * i)
+    (a,) = book.alerts()
+    assert a.rule == "dos.message_flood" and a.src == "10.50.0.66" and a.details["connections"] == 9
+    assert a.evidence[0].frame == 5089 and a.count == 2       # crossed on the ninth, counted again on the tenth
