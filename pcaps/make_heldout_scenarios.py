@@ -37,17 +37,20 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
    FC 15 coils 24..31 (coils nobody ever wrote), units 1-4 (pymodbus client).
 2. ``rtu_read_sweep``: rogue reads HR 0..199 of units 1-4 in blocks of 10
    (exceptions 2 past HR 49).
-3. ``mqtt_publish_flood``: rogue publishes 3000 messages of 2 KiB on the
+3. ``modbus_query_flood``: rogue sends 4000 reads of RTU 1's HR 0+10 (the
+   HMI's own poll) as fast as pymodbus answers them, one connection (CIC
+   Modbus 2023's "query flooding").
+4. ``mqtt_publish_flood``: rogue publishes 3000 messages of 2 KiB on the
    existing topics as fast as paho-mqtt sends them (QoS 0), one connection.
-4. ``mqtt_client_flood``: rogue runs 20 MQTT clients one after another, each
+5. ``mqtt_client_flood``: rogue runs 20 MQTT clients one after another, each
    publishing 300 small messages on the existing topics and leaving (the
    shape of MQTT-malaria's floods: many short clients from one address).
-5. ``mqtt_malformed_flood``: rogue sends 200 malformed MQTT packets, each on a
+6. ``mqtt_malformed_flood``: rogue sends 200 malformed MQTT packets, each on a
    connection of its own (bad protocol name, reserved flags, QoS 3, a remaining
    length that lies, an invalid UTF-8 topic); mosquitto drops each connection.
-6. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
+7. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
    client: Hello, OpenSecureChannel (None), close, as fast as it can.
-7. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
+8. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
    requests, 50 in flight at a time.
 
 The same file is the program that runs inside each namespace (``--role``).
@@ -116,6 +119,7 @@ FLOOD_PAYLOAD = 2048
 CLIENT_FLOOD_CLIENTS = 20
 CLIENT_FLOOD_PUBLISHES = 300
 MALFORMED_PACKETS = 200
+QUERY_FLOOD_REQUESTS = 4000
 OPCUA_CONNECTIONS = 300
 OPCUA_READS = 5000
 OPCUA_IN_FLIGHT = 50
@@ -127,14 +131,15 @@ TIMELINE = {
     "firmware": 0.20,
     "hmi_write_2": 0.30,
     "modbus_injection": 0.42,
-    "rtu_read_sweep": 0.48,
+    "rtu_read_sweep": 0.46,
+    "modbus_query_flood": 0.50,
     "mqtt_publish_flood": 0.55,
     "mqtt_client_flood": 0.60,
     "mqtt_malformed_flood": 0.65,
     "opcua_connection_flood": 0.72,
     "opcua_request_flood": 0.80,
 }
-ATTACKS = ("modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_client_flood", "mqtt_malformed_flood",
+ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood", "mqtt_malformed_flood",
            "opcua_connection_flood", "opcua_request_flood")
 WINDOW_MARK = "ATTACK-WINDOW"
 
@@ -416,6 +421,13 @@ async def rtu_read_sweep(args) -> None:
     c.close()
 
 
+async def modbus_query_flood(args) -> None:
+    c = await plant.modbus_client(IP["gw"], args.end)
+    for _ in range(QUERY_FLOOD_REQUESTS):
+        await c.read_holding_registers(0, count=10, device_id=1)
+    c.close()
+
+
 def mqtt_publish_flood(args) -> None:
     c = _mqtt_client("flood-7731")
     c.max_queued_messages_set(0)
@@ -504,6 +516,7 @@ async def opcua_request_flood(args) -> None:
 
 def role_rogue(args) -> None:
     for name, fn in (("modbus_injection", modbus_injection), ("rtu_read_sweep", rtu_read_sweep),
+                     ("modbus_query_flood", modbus_query_flood),
                      ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
                      ("mqtt_malformed_flood", mqtt_malformed_flood),
                      ("opcua_connection_flood", opcua_connection_flood), ("opcua_request_flood", opcua_request_flood)):

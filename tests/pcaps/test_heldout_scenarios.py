@@ -3,7 +3,7 @@
 pcaps/make_heldout_scenarios.py builds, in network namespaces, a multi-RTU
 Modbus plant with an MQTT broker and an OPC UA server that runs normally and is
 then attacked by families ``attack-scenarios.pcap`` does not hold: Modbus
-command injection across RTUs, a read sweep across RTUs, an MQTT publish flood
+command injection across RTUs, a read sweep across RTUs, a Modbus query flood, an MQTT publish flood
 with large payloads, an MQTT flood by many short clients, an MQTT
 malformed-packet flood, an OPC UA connection flood
 (Hello/OpenSecureChannel) and an OPC UA request flood on one session.  Its
@@ -48,6 +48,7 @@ ROGUE, GW, BROKER, OPCUA = "10.50.0.66", "10.50.0.10", "10.50.0.50", "10.50.0.60
 # attack -> [(rule ids, one of which must be raised, {alert field: value})], in both modes
 EXPECTED = {
     "rtu_read_sweep": [(("recon.modbus_register_sweep", "recon.modbus_unit_sweep"), {"src": ROGUE, "dst": GW})],
+    "modbus_query_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": GW, "protocol": "modbus"})],
     "mqtt_publish_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": BROKER, "protocol": "mqtt"})],
     "mqtt_client_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": BROKER, "protocol": "mqtt"})],
     "mqtt_malformed_flood": [(("protocol.mqtt_malformed",), {"src": ROGUE, "dst": BROKER}),
@@ -148,7 +149,8 @@ def _matches(a: dict, rules: tuple, want: dict) -> bool:
 
 def check(alerts: list[dict], windows: dict, cut: float, expected: dict) -> None:
     attacks = windows["attacks"]
-    assert set(attacks) == {"modbus_injection", "rtu_read_sweep", "mqtt_publish_flood", "mqtt_client_flood",
+    assert set(attacks) == {"modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood",
+                            "mqtt_client_flood",
                             "mqtt_malformed_flood", "opcua_connection_flood", "opcua_request_flood"}
 
     def window_of(ts: float):
