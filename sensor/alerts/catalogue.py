@@ -154,6 +154,7 @@ _DOS = [
        "T0814"),
     _r("dos.connection_flood", "high", "dos", "Flood of Modbus or OPC UA connections from one client", "T0814"),
     _r("dos.message_flood", "high", "dos", "Flood of messages or bytes on one OT connection", "T0814"),
+    _r("dos.opcua_session_flood", "high", "dos", "Flood of OPC UA sessions from one client", "T0814"),
 ]
 
 _AUTH = [
@@ -192,6 +193,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
     "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
     "dos.message_flood": {"messages": 5000, "rate": 1000, "megabytes": 4, "mbps": 1},
+    "dos.opcua_session_flood": {"sessions": 50, "window": LOGIN_WINDOW},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""

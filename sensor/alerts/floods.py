@@ -16,6 +16,12 @@ detection settings):
   then each further one), so every pointer lies inside the flood.  Counted per
   (client, server, port) over a window that starts with the first connection
   and restarts once it has expired; state is bounded by ``MAX_PAIRS``.
+* ``dos.opcua_session_flood``: one client sent ``sessions`` (default 50)
+  CreateSession requests to one OPC UA server within ``window`` s (default
+  60), on one connection or many: every session costs the server memory and
+  a slot of its (small) session table; a client creates one per connection,
+  again after a reconnect.  Evidence: the CreateSession requests (the first
+  ``SAMPLES``, then each further one).
 * ``dos.message_flood``: the connections of one client to one OT service
   (client, server, port, protocol) that follow each other within
   ``EPISODE_GAP`` s — one long connection, or a flood tool's many short
@@ -71,7 +77,7 @@ EPISODE_GAP = 10.0
 """Seconds: a connection that begins within this of the previous one's end continues its episode."""
 """Seconds: a connection shorter than this is rated over this span (its rate is not infinite)."""
 
-DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood")}
+DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood", "dos.opcua_session_flood")}
 
 
 class _Run:
@@ -109,44 +115,61 @@ class FloodDetector:
         self.rate = th("dos.message_flood", "rate")
         self.megabytes = th("dos.message_flood", "megabytes")
         self.mbps = th("dos.message_flood", "mbps")
+        self.session_threshold = th("dos.opcua_session_flood", "sessions")
+        self.session_window = th("dos.opcua_session_flood", "window")
         self.runs: OrderedDict = OrderedDict()
+        self.sessions: OrderedDict = OrderedDict()
         self.episodes: OrderedDict = OrderedDict()     # (client, server, port, protocol) -> _Episode
         self.counts = {"pairs_forgotten": 0}
 
-    # -- connection floods --------------------------------------------------------
-    def flow_started(self, o: O.FlowStart) -> None:
-        if o.transport != "tcp" or o.protocol not in FLOODED_PROTOCOLS:
-            return
-        key = (o.client, o.server, o.server_port)
-        r = self.runs.get(key)
-        if r is None or o.ts - r.start > self.window or o.ts < r.start:
-            r = self.runs[key] = _Run(o.ts)
-            if len(self.runs) > MAX_PAIRS:
-                self.runs.popitem(last=False)
+    # -- connection and session floods -------------------------------------------------
+    def _count(self, rule: str, runs: OrderedDict, threshold: float, window: float, key: tuple, ev: Evidence,
+               message, fields: dict) -> None:
+        """One more occurrence for *key*: at *threshold* within *window* s raise the samples kept, then each."""
+        r = runs.get(key)
+        if r is None or ev.ts - r.start > window or ev.ts < r.start:
+            r = runs[key] = _Run(ev.ts)
+            if len(runs) > MAX_PAIRS:
+                runs.popitem(last=False)
                 self.counts["pairs_forgotten"] += 1
-        self.runs.move_to_end(key)
+        runs.move_to_end(key)
         r.n += 1
-        ev = self.ctx.evidence(o.frame, o.ts, o.flow_id)
-        fields = {"src": o.client, "dst": o.server, "protocol": o.protocol, "port": o.server_port}
 
         def raise_(e: Evidence) -> None:
-            self.sink.raise_finding(finding(
-                "dos.connection_flood", key, f"{o.client} opened {r.n}+ {o.protocol} connections to "
-                f"{o.server}:{o.server_port} within {self.window:.0f} s (connection flood)", e,
-                details={"in_window": r.n, "window": self.window}, **fields))
+            self.sink.raise_finding(finding(rule, key, message(r.n), e, details={"in_window": r.n, "window": window},
+                                            **fields))
 
         if r.fired:
             raise_(ev)
             return
         if len(r.samples) < SAMPLES:
             r.samples.append(ev)
-        if r.n >= self.connections:
+        if r.n >= threshold:
             r.fired = True
             if ev not in r.samples:
                 r.samples.append(ev)
             for e in r.samples:
                 raise_(e)
             r.samples = []
+
+    def flow_started(self, o: O.FlowStart) -> None:
+        if o.transport != "tcp" or o.protocol not in FLOODED_PROTOCOLS:
+            return
+        fields = {"src": o.client, "dst": o.server, "protocol": o.protocol, "port": o.server_port}
+        self._count("dos.connection_flood", self.runs, self.connections, self.window,
+                    (o.client, o.server, o.server_port), self.ctx.evidence(o.frame, o.ts, o.flow_id),
+                    lambda n: f"{o.client} opened {n}+ {o.protocol} connections to {o.server}:{o.server_port} "
+                              f"within {self.window:.0f} s (connection flood)", fields)
+
+    def opcua_message(self, m: O.Message) -> None:
+        """CreateSession requests (always reported by the kernel) per client and server."""
+        if m.direction != "request" or type(m.event).__name__ != "OPCUACreateSessionRequest":
+            return
+        fields = {"src": m.client, "dst": m.server, "protocol": "opcua", "port": m.server_port}
+        self._count("dos.opcua_session_flood", self.sessions, self.session_threshold, self.session_window,
+                    (m.client, m.server, m.server_port), self.ctx.evidence(m.frame, m.ts, m.flow_id),
+                    lambda n: f"{m.client} created {n}+ OPC UA sessions on {m.server}:{m.server_port} within "
+                              f"{self.session_window:.0f} s (session flood)", fields)
 
     # -- message floods -----------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi: FlowInfo | None) -> None:

@@ -10,7 +10,8 @@ observation type (one dict lookup; everything else costs nothing):
   scan detector (probes); both go to the flood detector (``floods``:
   connection floods, message floods on one connection);
 * ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``) and who sent
-  each new topic (``scan``: a subscriber is no topic flood);
+  each new topic (``scan``: a subscriber is no topic flood), OPC UA sessions
+  created (``floods``);
 * ``Anomaly``: ``anomalies``;
 * ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
 * ``SourceStart`` (when the engine emits it): evidence names that source and
@@ -81,6 +82,8 @@ class AlertStage:
         elif p == "mqtt":
             self.logins.message(m)
             self.scan.mqtt_message(m)
+        elif p == "opcua":
+            self.floods.opcua_message(m)
 
     def _interval(self, o: O.IntervalEnd) -> None:
         self.flush()

@@ -6,7 +6,8 @@ then attacked by families ``attack-scenarios.pcap`` does not hold: Modbus
 command injection across RTUs, a read sweep across RTUs, a Modbus query flood, an MQTT publish flood
 with large payloads, an MQTT flood by many short clients, an MQTT
 malformed-packet flood, an OPC UA connection flood
-(Hello/OpenSecureChannel) and an OPC UA request flood on one session.  Its
+(Hello/OpenSecureChannel), an OPC UA session flood (CreateSession on one
+channel) and an OPC UA request flood on one session.  Its
 benign part holds the near misses of those rules: an engineering station that
 opens a Modbus connection per read at 5 Hz, a 1 MiB MQTT publish.  The capture
 (18 MB: the floods) is generated in the test's temporary directory.
@@ -54,6 +55,7 @@ EXPECTED = {
     "mqtt_malformed_flood": [(("protocol.mqtt_malformed",), {"src": ROGUE, "dst": BROKER}),
                              (("dos.mqtt_connection_flood",), {"src": ROGUE, "dst": BROKER})],
     "opcua_connection_flood": [(("dos.connection_flood",), {"src": ROGUE, "dst": OPCUA, "protocol": "opcua"})],
+    "opcua_session_flood": [(("dos.opcua_session_flood",), {"src": ROGUE, "dst": OPCUA})],
     "opcua_request_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": OPCUA, "protocol": "opcua"})],
 }
 BASELINE_ONLY = {
@@ -151,7 +153,8 @@ def check(alerts: list[dict], windows: dict, cut: float, expected: dict) -> None
     attacks = windows["attacks"]
     assert set(attacks) == {"modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood",
                             "mqtt_client_flood",
-                            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_request_flood"}
+                            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood",
+                            "opcua_request_flood"}
 
     def window_of(ts: float):
         return next((name for name, (lo, hi) in attacks.items() if lo <= ts <= hi), None)

@@ -86,3 +86,20 @@ def test_a_flood_from_many_short_connections_of_one_client_adds_up():
     (a,) = book.alerts()
     assert a.rule == "dos.message_flood" and a.src == "10.50.0.66" and a.details["connections"] == 9
     assert a.evidence[0].frame == 5089 and a.count == 2       # crossed on the ninth, counted again on the tenth
+
+
+def test_opcua_session_flood_counts_create_session_requests():
+    from types import SimpleNamespace
+
+    book, st = _stage()
+    ev = type("OPCUACreateSessionRequest", (), {})()
+    for i in range(49):
+        st.observe(O.Message(10.0 + i * 0.1, 100 + i, "opcua", "opcua.create_session", "session", "", "request", 1, 1,
+                             "10.50.0.66", "10.50.0.60", 4840, ev, (0,)))
+    st.observe(O.Message(9.0, 99, "opcua", "opcua.read", "read", "", "request", 1, 1, "10.50.0.66", "10.50.0.60",
+                         4840, SimpleNamespace(), (0,)))
+    assert not book.alerts()
+    st.observe(O.Message(15.0, 200, "opcua", "opcua.create_session", "session", "", "request", 1, 1, "10.50.0.66",
+                         "10.50.0.60", 4840, ev, (0,)))
+    (a,) = book.alerts()
+    assert a.rule == "dos.opcua_session_flood" and a.evidence[0].frame == 100 and a.evidence[-1].frame == 200
