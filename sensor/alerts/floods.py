@@ -1,11 +1,11 @@
-"""Floods on OT services: many connections from one client, many messages or bytes on one connection.
+"""Floods on OT services: many connections or sessions from one client, many messages or bytes from its connections.
 
 Contract
 --------
 ``FloodDetector(sink, ctx, settings)`` is fed by the alerting stage with
-``flow_started(FlowStart)`` and ``flow_ended(FlowEnd, FlowInfo | None)``; it
-raises two rules (thresholds in ``catalogue.THRESHOLDS``, overridable in the
-detection settings):
+``flow_started(FlowStart)``, ``flow_ended(FlowEnd, FlowInfo | None)`` and
+``opcua_message(Message)``; it raises three rules (thresholds in
+``catalogue.THRESHOLDS``, overridable in the detection settings):
 
 * ``dos.connection_flood``: one client opened ``connections`` (default 200)
   TCP connections to one OT service (a flow whose protocol is Modbus or
@@ -45,11 +45,12 @@ polls every 10 ms (100 requests + 100 responses/s; bench/make_varied.py's
 master makes 150 requests/s on each connection), OPC UA subscriptions
 publishing every 50–100 ms, and MQTT historians that the broker forwards a
 whole site to (bench/make_varied.py's: 240 PUBLISHes/s plus their PUBACKs);
-HMIs that open a connection per poll do so a few times a second.  Floods made by tools (MQTT-malaria, MQTTSA, asyncua or
-pymodbus in a loop) run at thousands of messages/s and hundreds of
-connections/s.  A connection that lasts hours and floods for seconds is
-diluted by its average: the per-connection rule is for the attacker's own
-connections, the baseline's ``rate_out_of_band`` for a learned pair's rate.
+HMIs that open a connection per poll do so a few times a second.  Floods
+made by tools (MQTT-malaria, MQTTSA, asyncua or pymodbus in a loop) run at
+thousands of messages/s and hundreds of connections/s.  A connection that
+lasts hours and floods for seconds is diluted by its average: this rule is for
+the attacker's own connections, the baseline's ``rate_out_of_band`` for a
+learned pair's rate.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ from .model import AlertSink, Evidence
 from .settings import AlertSettings
 
 MAX_PAIRS = 4096
-"""(client, server, port) windows kept for connection floods; the least recently active is forgotten first."""
+"""Windows (connection and session floods) and episodes (message floods) kept per table; the least recently
+active is forgotten first."""
 SAMPLES = 15
 """Connections kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
 FLOODED_PROTOCOLS = frozenset({"modbus", "opcua"})
@@ -70,12 +72,12 @@ FLOODED_PROTOCOLS = frozenset({"modbus", "opcua"})
 MESSAGE_PROTOCOLS = frozenset({"modbus", "opcua", "mqtt"})
 MB = 1_000_000
 MIN_SPAN = 0.001
+"""Seconds: a connection shorter than this is rated over this span (its rate is not infinite)."""
 FOLLOW_MESSAGES = 100
 FOLLOW_BYTES = 100_000
 """After the threshold, a further connection of the episode counts (and is evidence) only with this much."""
 EPISODE_GAP = 10.0
 """Seconds: a connection that begins within this of the previous one's end continues its episode."""
-"""Seconds: a connection shorter than this is rated over this span (its rate is not infinite)."""
 
 DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood", "dos.opcua_session_flood")}
 
