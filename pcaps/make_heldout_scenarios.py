@@ -143,8 +143,8 @@ TIMELINE = {
     "opcua_session_flood": 0.78,
     "opcua_request_flood": 0.84,
 }
-ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood", "mqtt_malformed_flood",
-           "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
+ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
+           "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
 WINDOW_MARK = "ATTACK-WINDOW"
 
 log = logging.getLogger("heldout-scenarios")

@@ -44,7 +44,8 @@ def test_floods_on_one_connection_are_one_alert_each_with_the_last_frame():
     _conn(st, 3, "10.50.0.66", "10.50.0.60", 4840, "opcua", 30.0, 31.0, 6000, 280_000, 270_000, 200)
     al = {(a.dst, a.protocol): a for a in book.alerts() if a.rule == "dos.message_flood"}
     assert set(al) == {("10.50.0.60", "opcua"), ("10.50.0.50", "mqtt")}
-    assert al[("10.50.0.60", "opcua")].count == 2 and [e.frame for e in al[("10.50.0.60", "opcua")].evidence] == [10, 209]
+    ua = al[("10.50.0.60", "opcua")]
+    assert ua.count == 2 and [e.frame for e in ua.evidence] == [10, 209]
     assert al[("10.50.0.50", "mqtt")].details["client_bytes"] == 6_223_010
 
 
