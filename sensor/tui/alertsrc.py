@@ -6,17 +6,21 @@
   ATT&CK techniques of ``sensor.alerts.catalogue``); the policy checker raises
   into the same book (``sink_of``).  The book is flushed once per UI tick and
   every changed alert lands in the ``Collector`` the screens read.
-* Database: ``read_alerts(conn)`` reads the alerts store
+* Database: ``read_alerts(db)`` reads the alerts store of a database opened
+  by the shared store's reader (``sensor.store.open_read``, via ``dbread``)
   (``sensor.alerts.store.query``: open and acknowledged, most severe and
   recent first); only where the ``alerts`` table does not exist (a database
   from a sensor without the alert store) it falls back to the outbox's
-  ``alert`` records.  ``acknowledge(path, id)`` is the store's ``ack``.
+  ``alert`` records.  ``acknowledge(path, id)`` is the store's ``ack``
+  (through ``sensor.store``'s writer; a lock another process holds is waited
+  for ``WRITE_WAIT`` seconds at most, then said, so the screen never freezes).
 * ``write_evidence(alert, out_dir)`` writes the evidence pcap
   (``sensor.alerts.evidence``).
 """
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any
 
@@ -129,17 +133,23 @@ def _from_row(d: dict) -> Alert:
                  d["close_reason"] or "", False)
 
 
-def read_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert]:
+WRITE_WAIT = 5.0
+"""Seconds an acknowledgement or close waits for another process's write lock before it says so."""
+
+
+def read_alerts(db: "Database | sqlite3.Connection", limit: int = MAX_ALERTS) -> list[Alert]:
     """Open and acknowledged alerts of the database's store, most severe and recent first (bounded);
-    the outbox's alert records only when the database has no ``alerts`` table."""
+    the outbox's alert records only when the database has no ``alerts`` table.  *db*: the store's
+    reader (``sensor.store.open_read``), or a connection of it."""
     from sqlite_utils import Database
 
     from ..alerts import store as S
 
-    db = Database(conn)
+    if not isinstance(db, Database):
+        db = Database(db)
     try:
         if not S.has_alerts_table(db):
-            return outbox_alerts(conn, limit)
+            return outbox_alerts(db.conn, limit)
         return [S.from_row(r) for r in S.query(db, statuses=("open", "acknowledged"), limit=limit)]
     except sqlite3.Error:
         return []
@@ -167,60 +177,94 @@ def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Ale
     return list(seen.values())
 
 
+def _on_store(path: str, fn, failed: str) -> str:
+    """``fn(store)`` on the database's alert store, opened for this one write (waiting at most
+    ``WRITE_WAIT`` for another process's lock); what it returns, or ``failed (why)``."""
+    from ..alerts.store import AlertStore, connect
+    from ..store import StoreError, wait_limit
+
+    with wait_limit(WRITE_WAIT):
+        try:
+            st = AlertStore(connect(path, create=False))
+        except (OSError, sqlite3.Error, ValueError, StoreError) as exc:
+            return f"{failed} ({exc})"
+        try:
+            return fn(st)
+        except (sqlite3.Error, StoreError) as exc:
+            return f"{failed} ({exc})"
+        finally:
+            st.close_db()
+
+
 def acknowledge(path: str, aid: str) -> str:
     """Acknowledge one stored alert through the store (its own short write transaction); what happened."""
-    from ..alerts.store import AlertStore, connect
+    def ack(st) -> str:
+        try:
+            st.ack(aid)
+        except KeyError:
+            return "no such alert"
+        except ValueError:
+            return "unchanged"
+        return "acknowledged"
 
-    try:
-        st = AlertStore(connect(path, create=False))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        return f"not acknowledged ({exc})"
-    try:
-        st.ack(aid)
-    except KeyError:
-        return "no such alert"
-    except ValueError:
-        return "unchanged"
-    except sqlite3.Error as exc:
-        return f"not acknowledged ({exc})"
-    finally:
-        st.close_db()
-    return "acknowledged"
+    return _on_store(path, ack, "not acknowledged")
 
 
 def close_accepted(path: str, aid: str, entry: str) -> str:
     """Close a stored alert as accepted (learned into the baseline), with the entry as its note."""
-    from ..alerts.store import AlertStore, connect
+    def close(st) -> str:
+        try:
+            row = st.get(aid)
+            if row is None:
+                return "no such alert"
+            if row["status"] == "closed":
+                if row["close_reason"] == "accepted":
+                    return "closed"
+                st.reopen(aid)
+            st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
+        except (KeyError, ValueError) as exc:
+            return f"not closed ({exc})"
+        return "closed"
 
+    return _on_store(path, close, "not closed")
+
+
+SOURCE_SHOWN = 200
+"""Characters of a capture's name in a message (a database may name a 10,000-character one): the reason
+after it must still be on screen."""
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SOURCE_SHOWN else text[:SOURCE_SHOWN] + "…"
+
+
+def shown_path(path: str) -> str:
+    """*path* as the operator can type it: relative to the working directory when inside it."""
     try:
-        st = AlertStore(connect(path, create=False))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        return f"not closed ({exc})"
-    try:
-        row = st.get(aid)
-        if row is None:
-            return "no such alert"
-        if row["status"] == "closed":
-            if row["close_reason"] == "accepted":
-                return "closed"
-            st.reopen(aid)
-        st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
-    except (KeyError, ValueError, sqlite3.Error) as exc:
-        return f"not closed ({exc})"
-    finally:
-        st.close_db()
-    return "closed"
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith(os.pardir) else os.path.abspath(path)
 
 
-def write_evidence(alert: Alert, out_dir: str) -> str:
-    """Write the evidence pcap of *alert* into *out_dir*; returns a one-line report."""
+def write_evidence(alert: Alert, out_dir: str) -> tuple[str, list[str]]:
+    """Write the evidence pcap of *alert* into *out_dir* (created if need be); returns a one-line report
+    and the files written.  Errors (a read-only folder, a capture gone) are in the line, never raised."""
     from ..alerts.evidence import write_evidence as _write
 
-    rep = _write([alert], out_dir)
-    if rep.files:
-        return f"evidence: {rep.packets} packets written to {rep.files[0]}"
-    why = "; ".join(f"{src}: {what}" for src, what in rep.skipped_sources.items()) or "no evidence frames"
-    return f"evidence not written: {why}"
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        rep = _write([alert], out_dir)
+    except (OSError, ValueError) as exc:
+        return f"evidence not written: {shown_path(out_dir)}: {getattr(exc, 'strerror', None) or exc}", []
+    files = [shown_path(f) for f in rep.files]
+    why = [f"cannot write {shown_path(p)}: {what}" for p, what in rep.failed.items()]
+    why += [f"{_cut(src or '-')}: {what}" for src, what in rep.skipped_sources.items()]
+    if files:
+        more = f" (and {len(files) - 1} more)" if len(files) > 1 else ""
+        return f"evidence pcap: {rep.packets} packets written to {files[0]}{more}" + \
+            (f"; not written: {'; '.join(why)}" if why else ""), files
+    return f"evidence not written: {'; '.join(why) or 'no evidence frames'}", []
 
 
 __all__ = ["Collector", "producers", "sink_of", "read_alerts", "acknowledge", "close_accepted", "write_evidence", "MAX_ALERTS"]
