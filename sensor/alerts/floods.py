@@ -17,11 +17,14 @@ Contract
   (client, server, port) over a window that starts with the first connection
   and restarts once it has expired; state is bounded by ``MAX_PAIRS``.
 * ``dos.opcua_session_flood``: one client sent ``sessions`` (default 50)
-  CreateSession requests to one OPC UA server within ``window`` s (default
-  60), on one connection or many: every session costs the server memory and
-  a slot of its (small) session table; a client creates one per connection,
-  again after a reconnect.  Evidence: the CreateSession requests (the first
-  ``SAMPLES``, then each further one).
+  CreateSession requests, or OpenSecureChannel requests after the first of
+  their connection (renewals), to one OPC UA server within ``window`` s
+  (default 60), on one connection or many: every session costs the server
+  memory and a slot of its (small) session table, every channel key a round
+  of asymmetric cryptography; a client creates one session per connection
+  (again after a reconnect) and renews its channel every few minutes at the
+  most.  Evidence: those requests (the first ``SAMPLES``, then each further
+  one).
 * ``dos.message_flood``: the connections of one client to one OT service
   (client, server, port, protocol) that follow each other within
   ``EPISODE_GAP`` s — one long connection, or a flood tool's many short
@@ -34,10 +37,11 @@ Contract
   count only when its client sent more payload than it received (a
   publisher, not a subscriber the broker forwards a busy plant to).  Judged
   as each connection ends (``FlowEnd``: closed, idle, evicted or end of
-  capture); evidence: the last frame of the connection that crossed the
-  threshold, then of each further one of the episode (the first frame is in
-  the details: on a connection that lasted long before the flood it lies
-  outside it).  One alert per (client, server, port, protocol), counted per
+  capture); evidence: the first frame of the connection that crossed the
+  threshold, then of each further one of the episode — a flood tool's
+  connection opens when the flood starts, while its last packets can trail it
+  (a broker still forwarding what it received); the last frame is in the
+  details.  One alert per (client, server, port, protocol), counted per
   flooding connection.
 
 Why these numbers: the fastest legitimate OT exchanges are PLC-to-PLC Modbus
@@ -70,6 +74,8 @@ SAMPLES = 15
 FLOODED_PROTOCOLS = frozenset({"modbus", "opcua"})
 """Protocols whose connections count for ``dos.connection_flood`` (MQTT: ``dos.mqtt_connection_flood``)."""
 MESSAGE_PROTOCOLS = frozenset({"modbus", "opcua", "mqtt"})
+MAX_FLOWS = 131_072
+"""OPC UA connections whose first OpenSecureChannel was seen (as context.MAX_FLOWS), forgotten at their end."""
 MB = 1_000_000
 MIN_SPAN = 0.001
 """Seconds: a connection shorter than this is rated over this span (its rate is not infinite)."""
@@ -121,6 +127,7 @@ class FloodDetector:
         self.session_window = th("dos.opcua_session_flood", "window")
         self.runs: OrderedDict = OrderedDict()
         self.sessions: OrderedDict = OrderedDict()
+        self._channels: OrderedDict = OrderedDict()    # flow ids whose first OPN request was seen
         self.episodes: OrderedDict = OrderedDict()     # (client, server, port, protocol) -> _Episode
         self.counts = {"pairs_forgotten": 0}
 
@@ -164,17 +171,31 @@ class FloodDetector:
                               f"within {self.window:.0f} s (connection flood)", fields)
 
     def opcua_message(self, m: O.Message) -> None:
-        """CreateSession requests (always reported by the kernel) per client and server."""
-        if m.direction != "request" or type(m.event).__name__ != "OPCUACreateSessionRequest":
+        """CreateSession requests, and OpenSecureChannel requests after the first of their connection (renewals),
+        per client and server: the kernel reports every one of them."""
+        if m.direction != "request":
+            return
+        name = type(m.event).__name__
+        if name == "OPCUAOpenSecureChannel":
+            if m.flow_id not in self._channels:
+                self._channels[m.flow_id] = True
+                if len(self._channels) > MAX_FLOWS:
+                    self._channels.popitem(last=False)
+                return
+        elif name != "OPCUACreateSessionRequest":
             return
         fields = {"src": m.client, "dst": m.server, "protocol": "opcua", "port": m.server_port}
         self._count("dos.opcua_session_flood", self.sessions, self.session_threshold, self.session_window,
                     (m.client, m.server, m.server_port), self.ctx.evidence(m.frame, m.ts, m.flow_id),
-                    lambda n: f"{m.client} created {n}+ OPC UA sessions on {m.server}:{m.server_port} within "
-                              f"{self.session_window:.0f} s (session flood)", fields)
+                    lambda n: f"{m.client} created {n}+ OPC UA sessions or secure channel renewals on "
+                              f"{m.server}:{m.server_port} within {self.session_window:.0f} s (session flood)", fields)
 
     # -- message floods -----------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi: FlowInfo | None) -> None:
+        self._channels.pop(o.flow_id, None)
+        self._episode(o, fi)
+
+    def _episode(self, o: O.FlowEnd, fi: FlowInfo | None) -> None:
         """Add the connection to its (client, server, port, protocol) episode: connections that began within
         ``EPISODE_GAP`` s of the previous one's end (a flood tool's many clients from one address, MQTT-malaria)
         add up; one long connection is an episode of its own.  Judged on the episode's totals."""
@@ -214,5 +235,5 @@ class FloodDetector:
                    "connections": ep.connections, "first_frame": fi.frame, "last_frame": o.frame}
         fields = {"src": fi.client, "dst": fi.server, "protocol": proto, "port": fi.server_port}
         msg = f"{fi.client} sent {what} to {fi.server}:{fi.server_port} (flood)"
-        self.sink.raise_finding(finding("dos.message_flood", key, msg, self.ctx.evidence(o.frame, o.ts, o.flow_id),
+        self.sink.raise_finding(finding("dos.message_flood", key, msg, self.ctx.evidence(fi.frame, fi.ts, o.flow_id),
                                         details=details, **fields))

@@ -37,7 +37,7 @@ def test_busy_benign_connections_are_no_message_flood():
     assert not book.alerts()
 
 
-def test_floods_on_one_connection_are_one_alert_each_with_the_last_frame():
+def test_floods_on_one_connection_are_one_alert_each_with_the_first_frame():
     book, st = _stage()
     _conn(st, 1, "10.50.0.66", "10.50.0.60", 4840, "opcua", 10.0, 11.2, 6017, 280_000, 270_000, 1)   # Read flood
     _conn(st, 2, "10.50.0.66", "10.50.0.50", 1883, "mqtt", 20.0, 20.23, 3003, 6_223_010, 4, 100)     # big PUBLISHes
@@ -45,7 +45,7 @@ def test_floods_on_one_connection_are_one_alert_each_with_the_last_frame():
     al = {(a.dst, a.protocol): a for a in book.alerts() if a.rule == "dos.message_flood"}
     assert set(al) == {("10.50.0.60", "opcua"), ("10.50.0.50", "mqtt")}
     ua = al[("10.50.0.60", "opcua")]
-    assert ua.count == 2 and [e.frame for e in ua.evidence] == [10, 209]
+    assert ua.count == 2 and [e.frame for e in ua.evidence] == [1, 200]       # where each flooding connection began
     assert al[("10.50.0.50", "mqtt")].details["client_bytes"] == 6_223_010
 
 
@@ -86,7 +86,7 @@ def test_a_flood_from_many_short_connections_of_one_client_adds_up():
         _conn(st, 1000 + i, "10.50.0.66", "10.50.0.50", 1883, "mqtt", t, t + 0.45, 600, 60_000, 4, 5000 + 10 * i)
     (a,) = book.alerts()
     assert a.rule == "dos.message_flood" and a.src == "10.50.0.66" and a.details["connections"] == 9
-    assert a.evidence[0].frame == 5089 and a.count == 2       # crossed on the ninth, counted again on the tenth
+    assert a.evidence[0].frame == 5080 and a.count == 2       # crossed on the ninth, counted again on the tenth
 
 
 def test_opcua_session_flood_counts_create_session_requests():
@@ -104,3 +104,23 @@ def test_opcua_session_flood_counts_create_session_requests():
                          "10.50.0.60", 4840, ev, (0,)))
     (a,) = book.alerts()
     assert a.rule == "dos.opcua_session_flood" and a.evidence[0].frame == 100 and a.evidence[-1].frame == 200
+
+
+def test_opcua_secure_channel_renewals_count_the_first_channel_of_a_connection_does_not():
+    book, st = _stage()
+    opn = type("OPCUAOpenSecureChannel", (), {})()
+
+    def opn_on(flow, ts, frame):
+        st.observe(O.Message(ts, frame, "opcua", "opcua.open_secure_channel", "secure_channel", "", "request", 1,
+                             flow, "10.50.0.66", "10.50.0.60", 4840, opn, (0,)))
+
+    for i in range(300):            # a connection flood: one OPN each (dos.connection_flood's), no renewal
+        opn_on(1000 + i, 10.0 + i * 0.01, 1000 + i)
+    assert not book.alerts()
+    opn_on(7, 20.0, 5000)           # one connection renewing its channel 50 times
+    for i in range(49):
+        opn_on(7, 20.1 + i * 0.1, 5001 + i)
+    assert not book.alerts()
+    opn_on(7, 26.0, 6000)
+    (a,) = book.alerts()
+    assert a.rule == "dos.opcua_session_flood" and a.evidence[0].frame == 5001 and a.evidence[-1].frame == 6000
