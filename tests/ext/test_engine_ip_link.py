@@ -87,7 +87,7 @@ def test_fragment_bounds_and_timeout_are_counted(tmp_path, impl):
     obs, stats = run(str(f), impl)
     assert stats["decode.ipv4_fragments_timeout"] == 1
     assert len(messages(obs)) == 6
-    lim = replace(DEFAULT_LIMITS, ipv4_frag_max_datagrams=1)
+    lim = replace(DEFAULT_LIMITS, ip_frag_max_datagrams=1)
     obs, stats = run(write(tmp_path, fragmented(order=[1, 0])[:4] + [lone] + fragmented()), impl, limits=lim)
     assert stats["decode.ipv4_fragments_dropped"] >= 1
 
