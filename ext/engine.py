@@ -825,7 +825,7 @@ class Engine:
     nanos: cython.bint             # pcap: nanosecond timestamps
     linktype: cython.int           # pcap: the file's link type
     fcs_len: cython.Py_ssize_t     # pcap: bytes of frame check sequence ending every frame (0 none)
-    ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
+    ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset, FCS bytes) per interface
     header_done: cython.bint
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     anom_report: cython.longlong   # limits.anomalies_reported_per_flow
@@ -1121,10 +1121,8 @@ class Engine:
             if rec_end > n:
                 break
             ts = sec + frac * unit
-            if self.fcs_len != 0 and caplen >= wirelen and caplen >= self.fcs_len:
-                # the frame check sequence is no part of the packet (when the frame was captured
-                # whole; a snaplen cut took it already)
-                self._packet(buf, body, rec_end - self.fcs_len, wirelen - self.fcs_len, ts, lt)
+            if self.fcs_len != 0:
+                self._packet_fcs(buf, body, caplen, wirelen, ts, lt, self.fcs_len)
             else:
                 self._packet(buf, body, rec_end, wirelen, ts, lt)
             pos = rec_end
@@ -1149,6 +1147,7 @@ class Engine:
         lt: cython.int
         div: cython.double
         off: cython.double
+        fcs: cython.Py_ssize_t
         while pos + 12 <= n:
             if buf[pos] == 0x0A and buf[pos + 1] == 0x0D and buf[pos + 2] == 0x0D and buf[pos + 3] == 0x0A:
                 # Section Header Block: the byte-order magic decides the section's endianness
@@ -1195,9 +1194,12 @@ class Engine:
                     self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
                                   "packet block at offset %d: captured length %d exceeds the block" % (pos, caplen))
                 else:
-                    lt, div, off = self.ifaces[iface]
+                    lt, div, off, fcs = self.ifaces[iface]
                     ts = tsraw / div + off
-                    self._packet(buf, body + 16, body + 16 + caplen, wirelen, ts, lt)
+                    if fcs != 0:
+                        self._packet_fcs(buf, body + 16, caplen, wirelen, ts, lt, fcs)
+                    else:
+                        self._packet(buf, body + 16, body + 16 + caplen, wirelen, ts, lt)
             elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
                 if len(self.ifaces) == 0:
                     self._anomaly(APP_NONE, 0, 0, -1, "capture.unknown_interface",
@@ -1207,8 +1209,11 @@ class Engine:
                     caplen = blen - 16
                     if caplen > wirelen:
                         caplen = wirelen
-                    lt, div, off = self.ifaces[0]
-                    self._packet(buf, body + 4, body + 4 + caplen, wirelen, self.now, lt)
+                    lt, div, off, fcs = self.ifaces[0]
+                    if fcs != 0:
+                        self._packet_fcs(buf, body + 4, caplen, wirelen, self.now, lt, fcs)
+                    else:
+                        self._packet(buf, body + 4, body + 4 + caplen, wirelen, self.now, lt)
             pos += blen
         if final and pos < n:
             self._count("capture.truncated_records")
@@ -1218,10 +1223,22 @@ class Engine:
         return pos
 
     @cython.cfunc
+    def _packet_fcs(self, buf: cython.const[cython.uchar][::1], body: cython.Py_ssize_t, caplen: cython.Py_ssize_t,
+                    wirelen: cython.Py_ssize_t, ts: cython.double, lt: cython.int, fcs: cython.Py_ssize_t):
+        """A packet whose frames end in *fcs* bytes of frame check sequence (pcap: the FCS bits of the
+        link type; pcapng: the interface's if_fcslen): the FCS is no part of the packet, so it is cut
+        when the frame was captured whole (a snaplen cut took it already)."""
+        if caplen >= wirelen and caplen >= fcs:
+            self._packet(buf, body, body + caplen - fcs, wirelen - fcs, ts, lt)
+        else:
+            self._packet(buf, body, body + caplen, wirelen, ts, lt)
+
+    @cython.cfunc
     def _idb(self, buf: cython.const[cython.uchar][::1], body: cython.Py_ssize_t, end: cython.Py_ssize_t) -> tuple:
         lt: cython.int = self._u16(buf, body)
         div: cython.double = 1e6
         off: cython.double = 0.0
+        fcs: cython.Py_ssize_t = 0
         p: cython.Py_ssize_t = body + 8
         code: cython.uint
         olen: cython.Py_ssize_t
@@ -1250,8 +1267,19 @@ class Engine:
                     off = (hi - 4294967296.0) * 4294967296.0 + lo
                 else:
                     off = hi * 4294967296.0 + lo
+            elif code == 13 and olen >= 1:  # if_fcslen: frames end in a frame check sequence
+                # the spec says bits, its example ('4') and Wireshark say octets (pcapng issue 60):
+                # up to 4 is octets (no FCS is 3 bits long), a multiple of 8 up to 32 is bits
+                v = buf[p + 4]
+                if v <= 4:
+                    fcs = v
+                elif v % 8 == 0 and v <= 32:
+                    fcs = v // 8
+                else:
+                    fcs = 0
+                    self._count("capture.fcslen_unknown")
             p += 4 + ((olen + 3) & ~3)
-        return (lt, div, off)
+        return (lt, div, off, fcs)
 
     # ------------------------------------------------------------------
     # one packet: L2 → L3 → L4
