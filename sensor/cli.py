@@ -314,7 +314,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
             run.finish(status, packets, summary.first_ts, summary.last_ts, error)
             inventory.close()
         else:
-            _record_failed_run(inventory, run, packets, summary, error)
+            _record_failed_run(inventory, run, packets, summary, error, unexpected)
     if isinstance(unexpected, OSError):       # an output that cannot be written (disk full …): one line, exit 2
         raise Fatal(escape(error, 1024)) from None
     if unexpected is not None:
@@ -345,19 +345,31 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         sys.exit(code)
 
 
-def _record_failed_run(inventory, run, packets: int, summary, error: str) -> None:
+def _record_failed_run(inventory, run, packets: int, summary, error: str, exc: BaseException | None = None) -> None:
     """After an unexpected error: keep what can be kept and mark the run 'error'.  When the database
     itself is what failed, nothing more can be written; the row stays 'running' and readers show it
-    as killed once this process is gone."""
+    as killed once this process is gone.  After a wait for another process's lock that ran out
+    (``DatabaseBusy``) these writes do not wait again (``FAILED_RUN_WAIT``)."""
+    from .store import DatabaseBusy, wait_limit
+
+    limit = FAILED_RUN_WAIT if isinstance(exc, DatabaseBusy) else None
     for step in (inventory.flush, lambda: run.finish("error", packets, summary.first_ts, summary.last_ts, error)):
         try:
-            step()
+            if limit is None:
+                step()
+            else:
+                with wait_limit(limit):
+                    step()
         except Exception:   # noqa: BLE001 - the first error is the one reported
             pass
     try:
         inventory.db.close()
     except Exception:   # noqa: BLE001
         pass
+
+
+FAILED_RUN_WAIT = 1.0
+"""Seconds the last writes of a run that gave up waiting for the database may wait (to mark it 'error')."""
 
 
 def _on_sigterm(signum, frame):

@@ -179,7 +179,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.port_scan": {"ports": 10, "window": SCAN_WINDOW},
     "recon.modbus_function_sweep": {"codes": 12, "window": SCAN_WINDOW},
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
-    "recon.modbus_register_sweep": {"ranges": 64, "failed": 8, "window": SCAN_WINDOW},
+    "recon.modbus_register_sweep": {"ranges": 64, "walk": 0.9, "failed": 8, "window": SCAN_WINDOW},
     "recon.opcua_node_sweep": {"nodes": 256},
     "dos.mqtt_topic_flood": {"topics": 256},
     "dos.flow_flood": {"flows": 1024},
@@ -188,6 +188,30 @@ THRESHOLDS: dict[str, dict[str, float]] = {
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""
+
+
+FOLDED: dict[str, str] = {
+    "baseline.mqtt_brute_force": "auth.mqtt_brute_force",
+    "baseline.function_code_sweep": "recon.modbus_function_sweep",
+    "baseline.unit_id_sweep": "recon.modbus_unit_sweep",
+    "baseline.register_sweep": "recon.modbus_register_sweep",
+    "baseline.host_sweep": "recon.host_scan",
+}
+"""Baseline rules that name the same attack as a built-in detector's rule, folded into that rule's alert by the
+AlertBook (one attack, one alert): the baseline counts what is new compared with what was learned, with lower
+thresholds, the detectors count absolute numbers; when both run (``analyze --baseline``, the TUI, the sensor)
+both would otherwise raise on one brute force or sweep.  ``baseline check`` (the detector alone) keeps its own
+ids.  ``baseline.connection_flood`` is not folded: one client's many flows to one port of any protocol is not
+``dos.flow_flood`` (many sources) nor ``dos.mqtt_connection_flood`` (MQTT CONNECTs only)."""
+
+
+def folded_key(rule_id: str, src: str, dst: str, port: int) -> tuple:
+    """The finding key a folded rule's finding takes: the one *rule_id*'s own detector uses (scan.py, logins.py)."""
+    if rule_id == "auth.mqtt_brute_force":
+        return (src, dst, port)
+    if rule_id == "recon.host_scan":
+        return (src,)
+    return (src, dst)
 
 
 def _with_thresholds(rules: list[Rule]) -> list[Rule]:
@@ -313,5 +337,5 @@ def validate() -> list[str]:
     return bad
 
 
-__all__ = ["Rule", "RULES", "TECHNIQUES", "ATTACK_URL", "ATTACK_FRAMEWORK", "ANOMALY_RULES", "IGNORED_ANOMALIES",
+__all__ = ["FOLDED", "folded_key", "Rule", "RULES", "TECHNIQUES", "ATTACK_URL", "ATTACK_FRAMEWORK", "ANOMALY_RULES", "IGNORED_ANOMALIES",
            "RULE_PREFIXES", "identity_rule", "rule", "finding", "validate", "replace"]

@@ -24,9 +24,16 @@ least recently active forgotten first, counted), each holding at most
   (12) distinct function codes from one client to one server;
   ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
   ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
-  ``recon.modbus_register_sweep``: ``ranges`` (64) distinct (table, address,
-  quantity) requests, or ``failed`` (8) distinct addresses answered with
-  exception 2 (illegal data address).
+  ``recon.modbus_register_sweep``: one client *walking* the addresses of one
+  server — ``ranges`` (64) distinct new (address, quantity) requests within
+  the window, the latest in a (unit, function code) stream whose last steps
+  (at least a quarter of ``ranges``, at most ``ranges``) went the same way for
+  at least the share ``walk`` (0.9): up, or down, a sweep's monotonic
+  progress; a master reading varied ranges goes up and down at random, about
+  half each way, and one polling a fixed list is new only once per range, so
+  neither walks — or ``failed`` (8) distinct addresses
+  answered with exception 2 (illegal data address).  The evidence is the
+  walk's last ``SAMPLES`` requests when it is declared, then each further one.
 * **Scan summaries** (``ScanSummary``, docs/observations.md ``scan.summary``):
   past the engine's per-interval budgets a scan is not a flow or a message per
   probe but one summary per scanning source (or flooded target) per interval,
@@ -35,8 +42,13 @@ least recently active forgotten first, counted), each holding at most
   cross — ``recon.host_scan`` (``hosts``), ``recon.port_scan`` (``ports``),
   ``recon.modbus_unit_sweep`` (``units``), ``recon.modbus_function_sweep``
   (``codes``), ``recon.modbus_register_sweep`` (new Modbus keys, ``ranges``,
-  when neither of those explains them),
-  ``dos.mqtt_topic_flood``, ``recon.opcua_node_sweep`` (new keys of those
+  when neither of those explains them, and only for a client already seen
+  walking one of the summary's servers: a summary's counts cannot tell a sweep
+  from a busy master reading varied ranges, so it adds to the walk's alert and
+  never starts one),
+  ``dos.mqtt_topic_flood`` (not for a client whose new topics this interval, as
+  the reported PUBLISHes show, came mostly from the broker: a subscriber is
+  not the flooder), ``recon.opcua_node_sweep`` (new keys of those
   protocols, ``keys``), ``dos.flow_flood`` (a target's summary: ``flows``
   from ``hosts`` sources) — with the summary's first frame as evidence and its
   last frame, counts and interval in the details.  Its finding key is the one
@@ -53,13 +65,14 @@ least recently active forgotten first, counted), each holding at most
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from .. import observations as O
 from .catalogue import SCAN_WINDOW, THRESHOLDS, finding
 from .context import Context
 from .model import AlertSink, Evidence
 from .settings import AlertSettings
+from .windows import Walk
 
 MAX_SOURCES = 4096
 """Sources (or source → target pairs) with a window open.  A spoofed-source flood cannot grow memory past it."""
@@ -67,6 +80,12 @@ MAX_ITEMS = 2048
 """Distinct items remembered per window; past it, items are counted but not remembered."""
 SAMPLES = 15
 """Items kept with their evidence before the threshold is crossed (model.MAX_EVIDENCE - 1)."""
+MIN_WALK_STEPS = 8
+"""Steps of one (unit, function code) stream before its walk is judged (a quarter of ``ranges`` when that is
+more): a poll cycle over many units makes a few steps per unit, a scan of several tables many per table."""
+MAX_STREAMS = 1024
+"""(unit, function code) streams followed per (client, server) window: 256 units x a few codes is a unit sweep,
+which its own rule reports."""
 
 DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k.startswith("recon.")}
 SUMMARY_DEFAULTS = {k: v for k, v in THRESHOLDS.items() if k in ("dos.mqtt_topic_flood", "dos.flow_flood",
@@ -132,6 +151,110 @@ class _Counter:
                                         details={"distinct": len(w.items)}, **fields))
 
 
+def _keys_of(src: str, dst: str, *counters: _Counter) -> list:
+    """The finding keys a Modbus sweep summary of *src* adds to: ``(src, dst)``; for a summary of several
+    servers (*dst* empty), the servers whose alert the requests already opened, so that one scan of several
+    servers is one alert per server and not one more for the summary — ``(src, "")`` only when none is open."""
+    if dst:
+        return [(src, dst)]
+    keys = sorted({k for c in counters for k, w in c.windows.items() if k[0] == src and w.fired})
+    return keys or [(src, "")]
+
+
+class _Sweep:
+    """``recon.modbus_register_sweep`` from requests: per (client, server) window, the distinct new ranges of
+    every (unit, function code) stream, and per stream the walk of their start addresses (``windows.Walk``).
+    A sweep is ``threshold`` distinct ranges of the pair while the stream of the latest has walked its last
+    steps (at least ``min_steps`` of them, at most ``threshold``) one way: a scan of several tables or units
+    counts together, a poll cycle over many units (a few blocks each) never walks far enough."""
+
+    def __init__(self, sink: AlertSink, threshold: float, walk: float, window: float, stats: dict):
+        self.sink, self.threshold, self.walk, self.window, self.stats = sink, threshold, walk, window, stats
+        steps = max(1, int(threshold))
+        self.steps = Walk(steps)
+        self.min_steps = max(1, min(steps - 1, max(MIN_WALK_STEPS, steps // 4)))
+        self.windows: OrderedDict = OrderedDict()    # (src, dst) -> _PairWalk
+
+    def add(self, key: tuple, stream: tuple, address: int, quantity, ev: Evidence, fields: dict) -> None:
+        w = self.windows.get(key)
+        if w is None or ev.ts - w.start > self.window or ev.ts < w.start - self.window:
+            w = self.windows[key] = _PairWalk(ev.ts)
+            if len(self.windows) > MAX_SOURCES:
+                self.windows.popitem(last=False)
+                self.stats["windows_forgotten"] = self.stats.get("windows_forgotten", 0) + 1
+        self.windows.move_to_end(key)
+        st = w.streams.get(stream)
+        if st is None:
+            if len(w.streams) >= MAX_STREAMS:
+                return
+            st = w.streams[stream] = _Stream()
+        item = (address, quantity)
+        if item in st.items:
+            return
+        if len(st.items) >= MAX_ITEMS:
+            st.extra += 1
+        else:
+            st.items.add(item)
+        w.n += 1
+        scope = key + stream
+        share = self.steps.step(scope, address)
+        walking = share >= self.walk and self.steps.count(scope) >= self.min_steps
+        src, dst = key
+        n = w.n
+        if w.fired:
+            if walking:
+                self.sink.raise_finding(finding("recon.modbus_register_sweep", key,
+                                                _sweep_message(src, dst, stream, n), ev,
+                                                details=_sweep_details(stream, n, share), **fields))
+            return
+        st.recent.append(ev)
+        if n >= self.threshold and walking:
+            w.fired = True
+            for sev in st.recent:
+                self.sink.raise_finding(finding("recon.modbus_register_sweep", key,
+                                                _sweep_message(src, dst, stream, n), sev,
+                                                details=_sweep_details(stream, n, share), **fields))
+            st.recent.clear()
+
+    def walking(self, src: str, dst: str, ts: float) -> list:
+        """The (src, server) keys whose window saw a walk and is still open at *ts*; every server of *src*
+        when *dst* is empty."""
+        out = []
+        for (s, d), w in self.windows.items():
+            if s == src and (not dst or d == dst) and w.fired and ts - w.start <= self.window:
+                out.append((s, d))
+        return out
+
+
+class _PairWalk:
+    __slots__ = ("start", "streams", "n", "fired")
+
+    def __init__(self, start: float):
+        self.start = start
+        self.streams: dict = {}
+        self.n = 0                   # distinct new ranges, every stream
+        self.fired = False
+
+
+class _Stream:
+    __slots__ = ("items", "extra", "recent")
+
+    def __init__(self):
+        self.items: set = set()
+        self.extra = 0
+        self.recent: deque = deque(maxlen=SAMPLES)     # evidence of the latest requests, until the walk is declared
+
+
+def _sweep_message(src: str, dst: str, stream: tuple, n: int) -> str:
+    unit, fc = stream
+    return (f"{src} requested {n} new register ranges of {dst}, walking the addresses (latest: unit {unit}, "
+            f"function code {fc}) (register sweep)")
+
+
+def _sweep_details(stream: tuple, n: int, share: float) -> dict:
+    return {"distinct": n, "unit": stream[0], "function_code": stream[1], "walk": round(share, 3)}
+
+
 class ScanDetector:
     def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
         s = settings or AlertSettings()
@@ -148,7 +271,10 @@ class ScanDetector:
         self.fcs = mk("recon.modbus_function_sweep", "codes")
         self.units = mk("recon.modbus_unit_sweep", "units")
         self.units_failed = mk("recon.modbus_unit_sweep", "failed")
-        self.ranges = mk("recon.modbus_register_sweep", "ranges")
+        rs = "recon.modbus_register_sweep"
+        d = DEFAULTS[rs]
+        self.sweep = _Sweep(sink, s.threshold(rs, "ranges", d["ranges"]), s.threshold(rs, "walk", d["walk"]),
+                            s.threshold(rs, "window", d["window"]), self.counts)
         self.ranges_failed = mk("recon.modbus_register_sweep", "failed")
 
         def th(rule: str, name: str) -> float:
@@ -156,6 +282,7 @@ class ScanDetector:
                 else s.threshold(rule, name, SUMMARY_DEFAULTS[rule][name])
 
         self.sink = sink
+        self._publishes: OrderedDict = OrderedDict()     # client -> [new topics it published, it received]
         self.summary_thresholds = {
             "recon.host_scan": th("recon.host_scan", "hosts"),
             "recon.port_scan": th("recon.port_scan", "ports"),
@@ -216,10 +343,8 @@ class ScanDetector:
                                                         f"(unit id sweep)", fields)
             table = getattr(e, "table", "")
             addr = getattr(e, "address", None)
-            if table and addr is not None:
-                self.ranges.add(key, (unit, table, addr, getattr(e, "quantity", None)), ev,
-                                lambda n: f"{src} requested {n} different register ranges of {dst} "
-                                          f"(register sweep)", fields)
+            if table and addr is not None and fc is not None and not getattr(e, "malformed", None):
+                self.sweep.add(key, (unit, fc), addr, getattr(e, "quantity", None), ev, fields)
             return
         code = getattr(e, "exception_code", None)
         if code is None:
@@ -233,6 +358,32 @@ class ScanDetector:
             self.ranges_failed.add(key, (unit, getattr(e, "table", ""), addr), ev,
                                    lambda n: f"{src} requested {n} register addresses of {dst} that do not "
                                              f"exist (register sweep)", fields)
+
+    # -- MQTT: whose topics are new ---------------------------------------------------------
+    def mqtt_message(self, m: O.Message) -> None:
+        """A PUBLISH new to its link (the kernels report the first of each topic and direction, within the
+        engine's budget): who sent it, the client or the broker, counted per client for this interval."""
+        if type(m.event).__name__ != "MQTTPublish":
+            return
+        d = self._publishes.get(m.client)
+        if d is None:
+            if len(self._publishes) >= MAX_SOURCES:
+                self._publishes.popitem(last=False)
+            d = self._publishes[m.client] = [0, 0]
+        d[0 if m.direction == "request" else 1] += 1
+
+    def _received_mostly(self, client: str) -> bool:
+        """Whether the new topics of *client* this interval were mostly the broker's PUBLISHes to it: a
+        subscriber (to ``#``, say) that a broker with many topics, or another client's flood, reaches is no
+        topic flood of its own; the flooding publisher is."""
+        d = self._publishes.get(client)
+        if d is None or d[1] <= d[0]:
+            return False
+        self.counts["subscriber_summaries"] = self.counts.get("subscriber_summaries", 0) + 1
+        return True
+
+    def interval_end(self) -> None:
+        self._publishes.clear()
 
     # -- scan summaries ----------------------------------------------------------------
     def summary(self, o: O.ScanSummary) -> None:
@@ -268,20 +419,24 @@ class ScanDetector:
         if "modbus" in protos:
             where = f" on {dst}" if dst else f" on {o.hosts} servers"
             if o.units >= th["recon.modbus_unit_sweep"]:
-                fire("recon.modbus_unit_sweep", (src, dst), o.units,
-                     f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)", protocol="modbus",
-                     **fields)
+                for key in _keys_of(src, dst, self.units, self.units_failed):
+                    fire("recon.modbus_unit_sweep", key, o.units,
+                         f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)",
+                         protocol="modbus", src=src, dst=key[1])
             if o.codes >= th["recon.modbus_function_sweep"]:
-                fire("recon.modbus_function_sweep", (src, dst), o.codes,
-                     f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
-                     protocol="modbus", **fields)
-            # new keys not explained by a unit or function code sweep: new register ranges
+                for key in _keys_of(src, dst, self.fcs):
+                    fire("recon.modbus_function_sweep", key, o.codes,
+                         f"{src} tried {o.codes}{more} Modbus function codes{where} (function code sweep)",
+                         protocol="modbus", src=src, dst=key[1])
+            # new keys not explained by a unit or function code sweep: new register ranges, but only from a
+            # client already seen walking (a busy master reading varied ranges makes as many new keys)
             if len(protos) == 1 and o.keys >= th["recon.modbus_register_sweep"] \
                     and o.units < th["recon.modbus_unit_sweep"] and o.codes < th["recon.modbus_function_sweep"]:
-                fire("recon.modbus_register_sweep", (src, dst), o.keys,
-                     f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
-                     f"(register sweep)", protocol="modbus", **fields)
-        if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"]:
+                for key in self.sweep.walking(src, dst, o.first_ts):
+                    fire("recon.modbus_register_sweep", key, o.keys,
+                         f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
+                         f"(register sweep)", protocol="modbus", src=src, dst=key[1])
+        if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"] and not self._received_mostly(src):
             fire("dos.mqtt_topic_flood", (src, dst), o.keys,
                  f"{src} used {o.keys} new MQTT topics in {o.end_ts - o.start_ts:.0f} s (topic flood)",
                  protocol="mqtt", **fields)

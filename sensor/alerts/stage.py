@@ -8,7 +8,8 @@ observation type (one dict lookup; everything else costs nothing):
 
 * ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
   scan detector (probes);
-* ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``);
+* ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``) and who sent
+  each new topic (``scan``: a subscriber is no topic flood);
 * ``Anomaly``: ``anomalies``;
 * ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
 * ``SourceStart`` (when the engine emits it): evidence names that source and
@@ -72,9 +73,11 @@ class AlertStage:
             self.scan.message(m)
         elif p == "mqtt":
             self.logins.message(m)
+            self.scan.mqtt_message(m)
 
     def _interval(self, o: O.IntervalEnd) -> None:
         self.flush()
+        self.scan.interval_end()       # the engine's scan summaries of the interval came before its end
 
     def flush(self) -> None:
         if self.assets is not None:

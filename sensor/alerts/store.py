@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import sqlite3
 from typing import Iterable
 
 from sqlite_utils import Database, Migrations
 
-from ..store import NoDatabase, migrate, open_read, open_write, register, write_transaction
+from ..store import DatabaseBusy, NoDatabase, migrate, open_read, open_write, register, write_transaction
 
 from .aggregate import AlertChange
 from .model import CLOSE_REASONS, MAX_EVIDENCE, SEVERITIES, Alert, Evidence, severity_rank
@@ -146,48 +147,93 @@ def has_alerts_table(db: Database) -> bool:
     return "alerts" in db.table_names()
 
 
+log = logging.getLogger("otwatch.alerts")
+
+MAX_HELD_CHANGES = 20_000
+"""Alert changes kept while another process holds the database (``hold_when_busy``); past it the oldest
+are dropped and counted (``held.dropped``).  The outbox feed keeps its own copy (``sinks.pending``)."""
+
+
 class AlertStore:
     def __init__(self, db: Database):
         self.db = db
         migrate(db, (migrations,))          # a database opened before this module registered its set
-        self.counts = {"inserted": 0, "updated": 0, "reopened": 0, "writes": 0}
+        self.counts = {"inserted": 0, "updated": 0, "reopened": 0, "writes": 0, "held": 0, "held.dropped": 0}
+        self.write_wait: float | None = None
+        """Seconds a write waits for another process's lock (None: ``sensor.store.lock_wait()``)."""
+        self.hold_when_busy = False
+        """The live sensor: changes the lock refuses are kept (bounded) and written with the next ones."""
+        self.held: list[AlertChange] = []
 
     # -- writer (AlertBook listener) -------------------------------------------
     def __call__(self, changes: list[AlertChange]) -> None:
         self.write(changes)
 
     def write(self, changes: list[AlertChange]) -> None:
+        if self.held:
+            changes = self.held + list(changes)
         if not changes:
             return
-        conn = self.db.conn
-        with write_transaction(self.db):
-            for ch in changes:
-                a = ch.alert
-                row = conn.execute("SELECT severity, first_ts, last_ts, count, evidence, details, status, "
-                                   "close_reason, reopened FROM alerts WHERE id = ?", (a.id,)).fetchone()
-                if row is None:
-                    conn.execute(f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                                 (a.id, a.rule, a.severity, a.category, a.message, a.src, a.dst, a.src_asset,
-                                  a.dst_asset, a.src_zone, a.dst_zone, a.protocol, a.port, a.technique, a.first_ts,
-                                  a.last_ts, ch.delta, json.dumps(_ev_list(a.evidence)), _dumps(a.details), "open",
-                                  "", "", "", 0, ""))
-                    self.counts["inserted"] += 1
-                    continue
-                sev, first_ts, last_ts, count, evidence, details, status, reason, reopened = row
-                if severity_rank(a.severity) > severity_rank(sev):
-                    sev = a.severity
-                ev = merge_evidence(_loads(evidence, []), _ev_list(a.evidence))
-                det = _loads(details, {})
-                det.update(a.details)
-                if status == "closed" and reason == "resolved":
-                    status, reason, reopened = "open", "", (reopened or 0) + 1
-                    self.counts["reopened"] += 1
-                conn.execute("UPDATE alerts SET severity = ?, first_ts = ?, last_ts = ?, count = ?, evidence = ?, "
-                             "details = ?, status = ?, close_reason = ?, reopened = ? WHERE id = ?",
-                             (sev, min(first_ts, a.first_ts), max(last_ts, a.last_ts), (count or 0) + ch.delta,
-                              json.dumps(ev), _dumps(det), status, reason, reopened, a.id))
-                self.counts["updated"] += 1
+        entered = False
+        try:
+            with write_transaction(self.db, self.write_wait):
+                entered = True
+                self._write(changes)
+        except DatabaseBusy as exc:
+            if entered or not self.hold_when_busy:
+                raise
+            if not self.held:
+                log.warning("alerts not stored yet, kept in memory: %s", exc)
+            self.counts["held"] += 1
+            over = len(changes) - MAX_HELD_CHANGES
+            if over > 0:
+                changes = changes[over:]
+                self.counts["held.dropped"] += over
+            self.held = list(changes)
+            return
+        if self.held:
+            log.info("alerts stored again (%d changes that waited, %d dropped)", len(self.held),
+                     self.counts["held.dropped"])
+            self.held = []
         self.counts["writes"] += 1
+
+    def flush_held(self) -> None:
+        """Write the changes held while the database was busy, waiting the full ``lock_wait()`` (at the end)."""
+        hold, wait = self.hold_when_busy, self.write_wait
+        self.hold_when_busy, self.write_wait = False, None
+        try:
+            self.write([])
+        finally:
+            self.hold_when_busy, self.write_wait = hold, wait
+
+    def _write(self, changes: list[AlertChange]) -> None:
+        conn = self.db.conn
+        for ch in changes:
+            a = ch.alert
+            row = conn.execute("SELECT severity, first_ts, last_ts, count, evidence, details, status, "
+                               "close_reason, reopened FROM alerts WHERE id = ?", (a.id,)).fetchone()
+            if row is None:
+                conn.execute(f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                             (a.id, a.rule, a.severity, a.category, a.message, a.src, a.dst, a.src_asset,
+                              a.dst_asset, a.src_zone, a.dst_zone, a.protocol, a.port, a.technique, a.first_ts,
+                              a.last_ts, ch.delta, json.dumps(_ev_list(a.evidence)), _dumps(a.details), "open",
+                              "", "", "", 0, ""))
+                self.counts["inserted"] += 1
+                continue
+            sev, first_ts, last_ts, count, evidence, details, status, reason, reopened = row
+            if severity_rank(a.severity) > severity_rank(sev):
+                sev = a.severity
+            ev = merge_evidence(_loads(evidence, []), _ev_list(a.evidence))
+            det = _loads(details, {})
+            det.update(a.details)
+            if status == "closed" and reason == "resolved":
+                status, reason, reopened = "open", "", (reopened or 0) + 1
+                self.counts["reopened"] += 1
+            conn.execute("UPDATE alerts SET severity = ?, first_ts = ?, last_ts = ?, count = ?, evidence = ?, "
+                         "details = ?, status = ?, close_reason = ?, reopened = ? WHERE id = ?",
+                         (sev, min(first_ts, a.first_ts), max(last_ts, a.last_ts), (count or 0) + ch.delta,
+                          json.dumps(ev), _dumps(det), status, reason, reopened, a.id))
+            self.counts["updated"] += 1
 
     # -- lifecycle ---------------------------------------------------------------
     def _set_status(self, aid: str, status: str, reason: str, note: str, allowed_from: tuple[str, ...],

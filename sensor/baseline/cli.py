@@ -311,16 +311,16 @@ def accept(alert_id, baseline_path, db_path, note, by) -> None:
     the stored alert as accepted (who and when are stored with it).
 
     ALERT_ID is the id (or a unique prefix of at least 6 hex digits) that `otwatch alerts`,
-    `otwatch analyze --baseline` or `otwatch baseline check` shows.
+    `otwatch analyze --baseline` or `otwatch baseline check` shows.  The same steps as the TUI's `L`
+    (sensor/baseline/accept.py: ``entry_of`` finds the entry, ``accept_entry`` learns and saves it).
     """
-    from .store import save_baseline
+    from .accept import accept_entry, entry_of
+    from .store import default_path
 
     b = _load(baseline_path, missing_ok=False)
     db, row = _stored_alert(alert_id, db_path)
-    aid, entry = _pending(b, row["id"] if row is not None else alert_id)
-    if entry is None and row is not None:
-        entry = (row.get("details") or {}).get("entry")
-        entry = entry if isinstance(entry, str) else None
+    aid, _ = _pending(b, row["id"] if row is not None else alert_id)
+    entry = entry_of(aid, row.get("details") if row is not None else None, b)
     if entry is None:
         _fail(f"{escape(alert_id, 64)}: no finding with this id that can be learned "
               "(sweeps, storms and brute force cannot; or it was accepted already)")
@@ -328,13 +328,19 @@ def accept(alert_id, baseline_path, db_path, note, by) -> None:
         parse_entry(entry)
     except ValueError as e:
         _fail(f"{escape(alert_id, 64)}: {escape(str(e), limit=1000)}")
-    changed = b.add_entry(entry)
-    if not changed and row is not None and (row["status"], row["close_reason"]) == ("closed", "accepted"):
+    if row is not None and (row["status"], row["close_reason"]) == ("closed", "accepted") \
+            and not b.add_entry(entry):             # (b is a scratch copy: accept_entry loads and saves its own)
         who = f" by {escape(row['status_by'], 64)}" if row.get("status_by") else ""
         _fail(f"alert {row['id']} was accepted already ({escape(row['status_at'], 32)}{who})")
-    b.pending.pop(aid, None)
-    save_baseline(b, baseline_path)
-    click.echo(f"{'learned' if changed else 'already known'}: {escape(entry, limit=1000)}")
+    try:
+        res = accept_entry(entry, baseline_path, aid)
+    except FileNotFoundError:
+        _fail(f"{escape(baseline_path or default_path())}: no baseline (run `otwatch baseline learn FILE...` first)")
+    except ValueError as e:
+        _fail(f"{escape(alert_id, 64)}: {escape(str(e), limit=1000)}")
+    except OSError as e:
+        _fail(f"{escape(baseline_path or default_path())}: {e.strerror}")
+    click.echo(f"{'learned' if res.changed else 'already known'}: {escape(entry, limit=1000)}")
     if row is not None:
         click.echo(_close_accepted(db, row, entry, note, by))
 

@@ -26,7 +26,10 @@ What is checked (the same facts the learner learns, ``facts.py``):
   that never asked, program-class function codes and UMAS program functions,
   the first write on a pair, reads and writes outside the learned register
   coverage (one alert per pair, direction and table, every unit id together;
-  ``register_sweep`` distinct requests outside it: a sweep), an
+  ``register_sweep`` distinct requests outside it whose start addresses walk
+  one way — ``register_walk`` of the last ``register_sweep`` steps up, or
+  down — are a sweep; a master reading varied ranges jumps about and stays
+  an outside-coverage alert), an
   exception storm, a changed device identity;
 * MQTT: topics published and filters subscribed that were not learned, ``#``
   by a client that never subscribed it, a run of refused CONNACKs
@@ -53,7 +56,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otwatch.sensor.alerts.model import Evidence, Finding
-from otwatch.sensor.alerts.windows import Counter, Distinct
+from otwatch.sensor.alerts.windows import Counter, Distinct, Walk
 
 from .facts import SECURITY_RANK, Fact, FactReader
 from .model import Baseline, PairKey, entry_text
@@ -70,7 +73,8 @@ class DetectSettings:
     window: float = 60.0            # s: sweeps and bursts are counted over this
     fc_sweep: int = 8               # distinct new function codes on one pair
     unit_sweep: int = 8             # distinct new unit ids on one pair
-    register_sweep: int = 16        # distinct requests outside coverage on one (pair, unit, table)
+    register_sweep: int = 16        # distinct requests outside coverage on one (pair, unit, table) ...
+    register_walk: float = 0.9      # ... whose last register_sweep steps went this share one way (a walk)
     host_sweep: int = 10            # distinct new (server, port) from one client
     fan_in: int = 32                # distinct new clients of one server port within window: one folded finding
     new_asset_burst: int = 32       # new assets within window before they fold into one finding
@@ -123,6 +127,7 @@ class Detector:
         self._fcs = Distinct(s.window)
         self._units = Distinct(s.window)
         self._regs = Distinct(s.window)
+        self._walk = Walk(s.register_sweep)
         self._assets = Distinct(s.window)
         self._topics = Distinct(s.window)
         self._refused = Counter(s.brute_window, s.brute_force)
@@ -330,11 +335,15 @@ class Detector:
         rw, table = f.field.split(" ", 1)
         info = dict(f.info or {}, table=table, range=f"{lo}-{hi}",
                     outside=",".join(f"{a}-{b}" if a != b else str(a) for a, b in missing))
-        n = self._regs.add(tuple(pk) + (f.field,), (lo, hi), f.ts)
-        if n >= self.s.register_sweep:
+        scope = tuple(pk) + (f.field,)
+        n = self._regs.add(scope, (lo, hi), f.ts)
+        share = self._walk.step(scope, lo)
+        # a sweep walks the addresses one way; a master reading varied ranges outside them jumps about
+        # (those are read/write_outside_coverage, one alert per pair and table)
+        if n >= self.s.register_sweep and share >= self.s.register_walk:
             self._raise("baseline.register_sweep", tuple(pk) + (table,), f"{pk.client} accessed {n} ranges of "
-                        f"{table} on {pk.server} outside the learned registers within {self.s.window:.0f} s "
-                        "(sweep)", f, pk, dict(info, distinct=n))
+                        f"{table} on {pk.server} outside the learned registers within {self.s.window:.0f} s, "
+                        "one after the other (sweep)", f, pk, dict(info, distinct=n, walk=round(share, 3)))
             return
         rule = "baseline.write_outside_coverage" if rw == "write" else "baseline.read_outside_coverage"
         # one alert per pair, direction and table (all unit ids together): a unit sweep is one alert, not 256

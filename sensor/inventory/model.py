@@ -39,6 +39,40 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 # ---------------------------------------------------------------------------
+# Two writers, one database: how a row this process holds is merged with what another
+# process stored meanwhile (``merge.merge_row``; docs/architecture.md, "The shared database").
+# Columns not named here keep this writer's value.
+
+_EVIDENCE = ("first_seen", "frame", "capture")
+MERGE: dict[str, dict[str, tuple]] = {
+    "assets": {"sum": ("packets_sent", "bytes_sent", "packets_received", "bytes_received"),
+               "tally": ("behaviour", "dropped"),
+               "first": ("first_seen", "first_frame", "first_capture"),
+               "last": ("last_seen", "ip", "vlan"),
+               "max": ("gateway",), "fill": ("via", "zone", "vendor")},
+    "addresses": {"first": _EVIDENCE, "last": ("last_seen",), "prefer": (("how", "arp"),)},
+    "names": {"first": _EVIDENCE, "last": ("last_seen",)},
+    "roles": {"tally": ("detail",), "first": _EVIDENCE, "last": ("last_seen",),
+              "max": ("confidence", "reason")},
+    "identity": {"sum": ("changes",)},     # value and evidence: merge._identity
+    "services": {"first": _EVIDENCE, "last": ("last_seen",)},
+    "peers": {"sum": ("messages",), "tally": ("ops",), "first": _EVIDENCE, "last": ("last_seen",),
+              "fill": ("peer_ip",)},
+    "topics": {"first": _EVIDENCE, "last": ("last_seen",)},
+    "findings": {"sum": ("count",), "first": _EVIDENCE + ("evidence", "ip"), "last": ("last_seen",)},
+}
+"""table -> rule -> columns: ``sum`` counters, ``tally`` JSON counters, ``first``/``last`` a time and the
+evidence that goes with it, ``max`` a value and what goes with it, ``fill`` mine unless empty, ``prefer``
+(column, value) that wins whoever holds it."""
+DISTINCT_COUNTS = frozenset({"mqtt_pub", "mqtt_sub", "mqtt_wildcard", "refused_ports"})
+"""Numbers in ``assets.behaviour`` that count distinct things (topics, refused ports), not events: two
+writers that saw the same topic count it once (the larger of the two; ``refused_ports`` is the length of
+the united ``refused`` list)."""
+SORTED_LISTS = frozenset({"modbus_fcs", "units"})
+"""Lists inside JSON columns that the store keeps sorted (``behaviour.modbus_fcs``, ``roles.detail.units``);
+other lists keep the order things were first seen in."""
+
+# ---------------------------------------------------------------------------
 # Caps (bounded memory: an attacker can mint IPs, client ids and topics).
 # What goes over a cap is counted in the asset's ``dropped`` {list: count}.
 

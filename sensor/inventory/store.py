@@ -15,9 +15,15 @@ observation (``sensor.observations``); ``inv.close()`` at the end.
   ``capture`` beside every ``frame`` (``first_capture``/``last_capture``).  A process killed mid-run
   loses at most the last batch; the database stays consistent (WAL, one
   transaction per batch, every child row written with or after its asset).
-* Memory is authoritative while the store is open: the existing inventory is
-  loaded at open time, so successive runs on several captures merge
-  (first_seen keeps the earliest, last_seen the latest, counters add up).
+* The existing inventory is loaded at open time, so successive runs on several
+  captures merge (first_seen keeps the earliest, last_seen the latest, counters
+  add up).  Runs at the same time merge too: each writer remembers every row
+  as it last read or wrote it (its *base*); when another process has committed
+  since (``PRAGMA data_version``), ``flush`` reads each row it is about to
+  write inside the write transaction and, where it changed, writes
+  ``merge.merge_row``'s merge (counters mine + stored - base, first/last seen
+  min/max, identity facts and lists merged) instead of its own view, and
+  takes in the child rows of a merged asset that only the other writer had.
 * Changes are ``model.AssetEvent``s: returned by ``note(obs)``, collected by
   ``take_events()``, handed to ``on_events`` (if set) as they happen — the
   ``class.changed`` that ``flush`` decides included — and written to
@@ -53,6 +59,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import json
+import logging
 import re
 import sqlite3
 from functools import lru_cache
@@ -62,13 +69,21 @@ from typing import Any, Callable, Iterable
 from sqlite_utils import Database
 
 from .. import observations as O
-from ..store import ENV_DB, default_path, open_read, open_write, read_snapshot, write_transaction  # noqa: F401
+from ..store import (ENV_DB, DatabaseBusy, default_path, open_read, open_write, read_snapshot,  # noqa: F401
+                     write_transaction)
 from . import identity as I
+from . import merge as M
 from . import migrations, posture, roles as R
 from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LOCAL_PREFIX_V4, LOCAL_PREFIX_V6,
                     MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
                     MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
 
+log = logging.getLogger("otwatch.inventory")
+
+MAX_HELD_EVENTS = 50_000
+"""Asset events kept for the ``asset_events`` table while the database is held by another process
+(``hold_when_busy``); past it the oldest are dropped and counted (``events.dropped``).  The inventory
+itself is memory, bounded by the caps of ``model``: it is written whole when the lock is free."""
 DEFAULT_BATCH = 20_000
 """Observations between two writes (an interval end or close writes earlier)."""
 MAX_FLOWS = 65_536
@@ -326,12 +341,40 @@ class Inventory:
         self._scope = ""
         """Suffix of the asset ids of loopback and link-local IPs without a MAC in this source (``_scoped``)."""
         self._writers: dict[str, _Writer] = {}
-        self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0}
+        self._base: dict[str, dict[tuple, tuple]] = {name: {} for name in PKS}
+        """table -> pk -> the row as this writer last read or wrote it (stored form, ``_Writer`` column
+        order): what another writer's changes are measured against (``merge``)."""
+        self._data_version: int | None = None
+        """``PRAGMA data_version`` after this writer's last read or write: another value means another
+        connection committed since."""
+        self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0, "rows.merged": 0,
+                       "flushes.held": 0, "events.dropped": 0}
+        self.write_wait: float | None = None
+        """Seconds a batch waits for another process's write lock (None: ``store.lock_wait()``)."""
+        self.hold_when_busy = False
+        """The live sensor: a batch the lock refuses (``DatabaseBusy``) stays in memory for the next flush
+        instead of raising; logged once when it starts and once when it is written again."""
+        self._held_since = 0
         self._load()
 
     # ------------------------------------------------------------------ load / write
+    def _writer(self, table: str) -> "_Writer":
+        w = self._writers.get(table)
+        if w is None:
+            w = self._writers[table] = _Writer(self.db, table)
+        return w
+
     def _load(self) -> None:
-        snap = load_rows(self.db)
+        snap: dict[str, list[dict]] = {}
+        with read_snapshot(self.db):
+            for t in PKS:
+                w = self._writer(t)
+                base = self._base[t]
+                snap[t] = rows = []
+                for raw in self.db.conn.execute(w.select_all):
+                    base[w.pk_of(raw)] = raw
+                    rows.append(w.decode(raw))
+            self._data_version = self._version()
         for row in snap["assets"]:
             self.assets[row["asset_id"]] = a = Asset(row)
             if row["anchor"] == "mac":
@@ -377,22 +420,114 @@ class Inventory:
             return events
         if self.zone_of is not None:
             self._zone_assets(self._dirty_assets.values())
-        with write_transaction(self.db):
-            for table in reversed(list(PKS)):           # children first, then assets
-                for pk in self._deleted[table]:
-                    self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
-            for table in PKS:                             # assets first, then children
-                rows = self._dirty[table]
-                if rows:
-                    self._write(table, rows.values())
-            if events:
-                self._write_events(events)
+        merged_events: list[AssetEvent] = []
+        entered = False
+        try:
+            with write_transaction(self.db, self.write_wait):
+                entered = True
+                merged_events = self._write_batch(events)
+        except DatabaseBusy as exc:
+            if entered or not self.hold_when_busy:
+                raise
+            self._hold(events, exc)
+            return events
+        if self._held_since:
+            log.info("inventory written again after %d refused batches (%d asset events dropped meanwhile)",
+                     self._held_since, self.counts["events.dropped"])
+            self._held_since = 0
         for table in PKS:
             self._dirty[table].clear()
             self._deleted[table].clear()
         self._since_flush = 0
         self.counts["flushes"] += 1
-        return events
+        if merged_events:
+            self._untaken.extend(merged_events)
+            if self.on_events is not None:
+                self.on_events(merged_events)
+        return events + merged_events
+
+    def _hold(self, events: list[AssetEvent], exc: Exception) -> None:
+        """The lock was refused: everything stays in memory for the next flush (bounded events)."""
+        self.counts["flushes.held"] += 1
+        self._events[:0] = events
+        over = len(self._events) - MAX_HELD_EVENTS
+        if over > 0:
+            del self._events[:over]
+            self.counts["events.dropped"] += over
+        self._since_flush = 0
+        if not self._held_since:
+            log.warning("inventory not written yet, kept in memory (%d assets; observations are not lost): %s",
+                        len(self.assets), exc)
+        self._held_since += 1
+
+    def _write_batch(self, events: list[AssetEvent]) -> list[AssetEvent]:
+        """Inside the write transaction: merge if another writer committed, delete, upsert, log events."""
+        merged_events: list[AssetEvent] = []
+        if self._version() != self._data_version:    # another writer committed since: merge with it
+            merged_events = self._merge_stored()
+        for table in reversed(list(PKS)):           # children first, then assets
+            base = self._base[table]
+            for pk in self._deleted[table]:
+                self.db[table].delete_where(" AND ".join(f"[{c}] = ?" for c in PKS[table]), list(pk))
+                base.pop(pk, None)
+        for table in PKS:                             # assets first, then children
+            rows = self._dirty[table]
+            if rows:
+                self._write(table, rows.values())
+        if events or merged_events:
+            self._write_events(events + merged_events)
+        self._data_version = self._version()
+        return merged_events
+
+    def _version(self) -> int:
+        return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _merge_stored(self) -> list[AssetEvent]:
+        """Inside the write transaction, after another writer committed: every row about to be written
+        that the database holds differently from this writer's base becomes the merge of both
+        (``merge.merge_row``); an asset so merged takes in the child rows only the database has, and is
+        classified again.  Returns the events that classification raised."""
+        conn = self.db.conn
+        merged_assets: list[Asset] = []
+        for table in PKS:
+            w = self._writer(table)
+            base = self._base[table]
+            for pk, row in self._dirty[table].items():
+                stored = conn.execute(w.select_one, pk).fetchone()
+                if stored is None:
+                    continue                      # new, or deleted by another writer: this view is all there is
+                b = base.get(pk)
+                if b is not None and b == stored:
+                    continue                      # nobody else changed it
+                M.merge_row(table, row, w.decode(stored), w.decode(b) if b is not None else None)
+                base[pk] = stored
+                self.counts["rows.merged"] += 1
+                if table == "assets":
+                    a = self.assets.get(pk[0])
+                    if a is not None and a.row is row:
+                        merged_assets.append(a)
+        before = len(self._events)
+        for a in merged_assets:
+            self._take_children(a)
+            self._classify(a)
+        new = self._events[before:]
+        del self._events[before:]
+        return new
+
+    def _take_children(self, a: Asset) -> None:
+        """Child rows of *a* that another writer stored and this one does not hold: taken in as they are."""
+        conn = self.db.conn
+        for table in CHILD_TABLES:
+            w = self._writer(table)
+            rows = a.t[table]
+            deleted = self._deleted[table]
+            for raw in conn.execute(w.select_asset, (a.id,)):
+                pk = w.pk_of(raw)
+                key = pk[1:]
+                if key in rows or pk in deleted or len(rows) >= _LIMITS[table]:
+                    continue
+                rows[key] = w.decode(raw)
+                self._base[table][pk] = raw
 
     def _zone_assets(self, rows: Iterable[dict]) -> None:
         """The ``zone`` of each asset row about to be written, from the policy hook ("" when unzoned)."""
@@ -409,23 +544,35 @@ class Inventory:
         """Upsert *rows* of *table*: the statement sqlite-utils' ``upsert_all`` builds (INSERT … ON CONFLICT
         (pk) DO UPDATE SET every other column), prepared once per table and run with ``executemany``.
         A row that does not fit the fast path (a column missing, a value sqlite3 cannot bind) sends the
-        batch through ``upsert_all`` itself, so the result is the same either way."""
-        w = self._writers.get(table)
-        if w is None:
-            w = self._writers[table] = _Writer(self.db, table)
+        batch through ``upsert_all`` itself, so the result is the same either way.  What was written
+        becomes each row's base (``merge``)."""
+        w = self._writer(table)
+        base = self._base[table]
+        pk_of = w.pk_of
         try:
-            self.db.conn.executemany(w.sql, w.params(rows))
+            params = w.params(rows)
+            self.db.conn.executemany(w.sql, params)
+            base.update((pk_of(p), p) for p in params)
         except (KeyError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
             self.counts["slow_writes"] = self.counts.get("slow_writes", 0) + 1
             self.db[table].upsert_all((_dump(table, r) for r in rows), pk=PKS[table])
+            conn = self.db.conn
+            for r in rows:
+                pk = tuple(r[c] for c in PKS[table])
+                base[pk] = conn.execute(w.select_one, pk).fetchone()
 
     def _write_events(self, events: list[AssetEvent]) -> None:
         self.db.conn.executemany(_EVENT_INSERT, [(e.type, e.asset_id, e.ts, e.frame, _ENCODE_EVENT(e.detail),
                                                   e.source) for e in events])
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        """The last flush (waiting the full ``store.lock_wait()`` even when ``hold_when_busy``), then close."""
+        self.hold_when_busy = False
+        self.write_wait = None
+        try:
+            self.flush()
+        finally:
+            self.db.close()
 
     def take_events(self) -> list[AssetEvent]:
         """Events since the last call (the alerting stage polls this)."""
@@ -1134,22 +1281,30 @@ def _dumps(v: Any) -> str:
 
 
 class _Writer:
-    """The prepared upsert of one table: every column of the table (as the database has it), in order."""
+    """The prepared statements of one table: every column of the table (as the database has it), in order.
 
-    __slots__ = ("sql", "getter", "json_idx")
+    ``sql`` upserts a row; ``select_one`` (pk), ``select_asset`` (asset_id) and ``select_all`` read rows in
+    the same column order, the stored form ``params`` makes (a tuple, JSON as text)."""
+
+    __slots__ = ("sql", "getter", "json_idx", "cols", "select_one", "select_asset", "select_all", "pk_of")
 
     def __init__(self, db: Database, table: str):
-        cols = [c.name for c in db[table].columns]
+        self.cols = cols = [c.name for c in db[table].columns]
         pk = PKS[table]
         q = ", ".join(f"[{c}]" for c in cols)
         upd = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c not in pk)
         self.sql = (f"INSERT INTO [{table}] ({q}) VALUES ({', '.join('?' * len(cols))}) "
                     f"ON CONFLICT({', '.join(f'[{c}]' for c in pk)}) "
                     + (f"DO UPDATE SET {upd}" if upd else "DO NOTHING"))
+        self.select_all = f"SELECT {q} FROM [{table}]"
+        self.select_one = self.select_all + " WHERE " + " AND ".join(f"[{c}] = ?" for c in pk)
+        self.select_asset = self.select_all + " WHERE [asset_id] = ?"
         self.getter = itemgetter(*cols)
+        idx = [cols.index(c) for c in pk]
+        self.pk_of = (lambda raw, i=idx[0]: (raw[i],)) if len(idx) == 1 else itemgetter(*idx)
         self.json_idx = tuple(i for i, c in enumerate(cols) if c in JSON_COLUMNS.get(table, ()))
 
-    def params(self, rows: Iterable[dict]) -> list:
+    def params(self, rows: Iterable[dict]) -> list[tuple]:
         get = self.getter
         if not self.json_idx:
             return [get(r) for r in rows]
@@ -1159,8 +1314,19 @@ class _Writer:
             v = list(get(r))
             for i in ji:
                 v[i] = _dumps(v[i])
-            out.append(v)
+            out.append(tuple(v))
         return out
+
+    def decode(self, raw: tuple) -> dict:
+        """A stored row (this writer's column order) as the row dict the inventory holds."""
+        row = dict(zip(self.cols, raw))
+        for i in self.json_idx:
+            v = raw[i]
+            try:
+                row[self.cols[i]] = json.loads(v) if v else {}
+            except ValueError:
+                row[self.cols[i]] = {}
+        return row
 
 
 def _dump(table: str, row: dict) -> dict:

@@ -140,6 +140,9 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     settings = Settings(ports=ports, tls_ports=dict(DEFAULT_TLS_PORTS), interval=cfg.interval,
                         limits=memcap_limits(cfg.memcap or None, "memcap"))
     source = f"iface:{cfg.interface}"
+    from ..store import database
+
+    database.on_wait = log.warning     # a long wait for the database goes to the log, not the terminal
     try:
         inventory = open_inventory(db_path)
         outbox = Outbox(db_path, max_records=cfg.outbox_max, append_wait=CAPTURE_APPEND_WAIT)
@@ -154,7 +157,12 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
         json_out = open(cfg.jsonl, "w", encoding="utf-8")
         consumers.append(JSONLines(json_out))
     consumers.append(inventory)
+    # the capture thread writes: another process's lock is waited for briefly, then what it refuses is
+    # kept in memory (bounded, counted, logged) for the next batch, so the capture never stalls on it
+    inventory.write_wait, inventory.hold_when_busy = CAPTURE_APPEND_WAIT, True
     alerts, checker = _alerts(cfg, inventory)
+    if alerts.store is not None:
+        alerts.store.write_wait, alerts.store.hold_when_busy = CAPTURE_APPEND_WAIT, True
     consumers.extend(alerts.consumers)
     alerts.start_file(source, 0)
     changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after)
@@ -171,7 +179,8 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
                       {"message": f"sensor {host} alive on {source}", **st})
 
     def extra() -> dict:
-        d = {"assets": len(inventory.assets), "outbox": outbox.stats()["records"]}
+        d = {"assets": len(inventory.assets), "outbox": outbox.stats()["records"],
+             "db_held": inventory.counts["flushes.held"], "events_dropped": inventory.counts["events.dropped"]}
         d["alerts"] = len(alerts.by_id)
         return d
 
@@ -206,7 +215,15 @@ def _run(loop, cap, host, started, source, outbox, inventory, alerts, changes, j
         final = loop.run()
     finally:
         alerts.finish()
-        inventory.close()
+        if alerts.store is not None:
+            try:
+                alerts.store.flush_held()
+            except StoreError as exc:
+                log.error("alerts held in memory not stored (%d changes): %s", len(alerts.store.held), exc)
+        try:
+            inventory.close()
+        except StoreError as exc:
+            log.error("inventory not written at the stop: %s", exc)
         changes.finish()
         if json_out is not None:
             json_out.close()

@@ -37,7 +37,6 @@ from sqlite_utils import Database, Migrations
 
 from ..alerts.model import SEVERITIES, severity_rank
 from ..store import NoDatabase, open_write, write_transaction
-from ..store.database import LOCK_WAIT_SECONDS
 from .record import Record, loss_body
 
 MAX_RECORDS = 100_000
@@ -48,10 +47,11 @@ HEADROOM = 0.01
 not run the eviction query on every append."""
 LOSS_SEVERITY = "high"
 """A loss record is itself delivered and must not be the next thing dropped."""
-CAPTURE_APPEND_WAIT = 0.0
-"""The live sensor's appends wait only SQLite's busy timeout (10 s) for a lock another process
-holds: the capture runs in the same thread, and refused records are held for the next flush
-(``sinks.pending``), so waiting longer only loses packets."""
+CAPTURE_APPEND_WAIT = 2.0
+"""Seconds the live sensor's writes (outbox appends, inventory and alert batches) wait for a lock another
+process holds: the capture runs in the same thread, and what is refused is held for the next flush
+(``sinks.pending``, the inventory's memory, the alert store's pending changes), so waiting longer only
+fills the kernel ring."""
 
 migrations = Migrations("otwatch.outbox")
 """Applied by ``open_write(path, sets=(migrations,))`` wherever an ``Outbox`` opens the database (not
@@ -85,12 +85,12 @@ class Outbox:
     The connection is the shared database's (``sensor.store.open_write``: WAL, busy timeout, the
     registered migrations and the outbox's); every write is one short ``write_transaction``.
     *create* False: the database must exist already (a delivery thread; ``StoreError`` if not).
-    *append_wait*: seconds an append keeps retrying a lock another process holds, beyond SQLite's
-    busy timeout, before it raises ``StoreError`` (the sensor: ``CAPTURE_APPEND_WAIT``).
+    *append_wait*: seconds an append waits for a lock another process holds before it raises
+    ``DatabaseBusy`` (default ``sensor.store.lock_wait()``; the sensor: ``CAPTURE_APPEND_WAIT``).
     """
 
     def __init__(self, path: str, max_records: int = MAX_RECORDS, create: bool = True,
-                 append_wait: float = LOCK_WAIT_SECONDS):
+                 append_wait: float | None = None):
         if not create and path != ":memory:" and not os.path.exists(path):
             raise NoDatabase(f"no database at {path}")
         self.path = path

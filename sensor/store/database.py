@@ -13,8 +13,13 @@ Contract
   and works on read-only media.  A missing database raises ``NoDatabase``
   (a ``StoreError``).  Readers never block a writer (WAL).
 * ``write_transaction(db)``: a write transaction that waits its turn
-  (``BEGIN IMMEDIATE`` under the busy timeout, retried with back-off up to
-  ``LOCK_WAIT_SECONDS``); every batch a writer commits goes through it.
+  (``BEGIN IMMEDIATE``) for at most ``lock_wait()`` seconds in all
+  (``$OTWATCH_DB_WAIT``, default ``LOCK_WAIT_SECONDS``); every batch a writer
+  commits goes through it.  A wait longer than ``notice_after()`` seconds
+  (``$OTWATCH_DB_NOTICE``) is told once, as one line naming the path and, on
+  Linux, the process that holds the lock (``holder``), through ``on_wait``
+  (default: ``otwatch: …`` on stderr; the live sensor logs it).  Past the wait:
+  ``DatabaseBusy`` (a ``StoreError``), which the CLI prints and exits 2 on.
   ``read_snapshot(db)``: several SELECTs that see one committed state.
 * ``register(migrations)``: a package adds its own ``sqlite_utils.Migrations``
   set (its tables) to the shared database.  ``open_write`` applies all of
@@ -38,12 +43,21 @@ from sqlite_utils import Database, Migrations
 
 ENV_DB = "OTWATCH_DB"
 
+ENV_WAIT = "OTWATCH_DB_WAIT"
+ENV_NOTICE = "OTWATCH_DB_NOTICE"
+
 BUSY_TIMEOUT_SECONDS = 10.0
-"""SQLite's own wait for a lock (busy handler) before it reports "database is locked"."""
-LOCK_WAIT_SECONDS = 300.0
-"""How long a writer keeps retrying a lock that stays busy (another writer's long batch) before
-giving up with a StoreError.  A batch of 20,000 observations commits in well under a second;
-five minutes covers many writers queueing behind each other."""
+"""SQLite's own wait for a lock (busy handler) for statements other than ``BEGIN IMMEDIATE``."""
+LOCK_WAIT_SECONDS = 120.0
+"""How long a writer waits in all for the write lock another process holds before it gives up with
+``DatabaseBusy`` (``$OTWATCH_DB_WAIT`` overrides).  A batch of 20,000 observations commits in well
+under a second; two minutes covers many writers queueing behind each other, and the user has been
+told after ``NOTICE_AFTER_SECONDS`` who is holding it."""
+NOTICE_AFTER_SECONDS = 2.0
+"""A wait longer than this is told (one line) while it goes on (``$OTWATCH_DB_NOTICE`` overrides)."""
+WAL_WRITE_LOCK_BYTE = 120
+"""SQLite's unix VFS takes the WAL write lock as a POSIX lock on byte 120 of ``<db>-shm``
+(``UNIX_SHM_BASE`` = (22 + SQLITE_SHM_NLOCK) * 4, ``WAL_WRITE_LOCK`` = 0): ``/proc/locks`` names its pid."""
 RETRY_FIRST_SLEEP = 0.02
 RETRY_MAX_SLEEP = 1.0
 """Back-off between retries: doubles from the first to the max."""
@@ -61,6 +75,109 @@ class StoreError(Exception):
 
 class NoDatabase(StoreError):
     """A reading command found no database at the path."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process held the write lock for longer than the wait."""
+
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return v if v >= 0 else default
+
+
+def lock_wait() -> float:
+    """Seconds a writer waits for the write lock in all: ``$OTWATCH_DB_WAIT``, else ``LOCK_WAIT_SECONDS``."""
+    return _env_seconds(ENV_WAIT, LOCK_WAIT_SECONDS)
+
+
+def notice_after() -> float:
+    """Seconds of waiting before it is told: ``$OTWATCH_DB_NOTICE``, else ``NOTICE_AFTER_SECONDS``."""
+    return _env_seconds(ENV_NOTICE, NOTICE_AFTER_SECONDS)
+
+
+def _print_notice(line: str) -> None:
+    import sys
+
+    try:
+        print(f"otwatch: {line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+on_wait: Callable[[str], None] = _print_notice
+"""Told one line when a write waits longer than ``notice_after()`` (the live sensor sets a logger)."""
+
+_WAIT_CAP: list[float] = []
+"""``wait_limit``: caps on every wait, innermost last."""
+
+
+@contextlib.contextmanager
+def wait_limit(seconds: float) -> Iterator[None]:
+    """Writes inside wait at most *seconds*, without telling (after ``DatabaseBusy``: mark the run without
+    waiting again, or saying so again)."""
+    _WAIT_CAP.append(seconds)
+    try:
+        yield
+    finally:
+        _WAIT_CAP.pop()
+
+
+def holder(path: str) -> str:
+    """Who holds the write lock of the database at *path*: ``pid 123 (otwatch analyze a.pcap)``, ``this
+    process`` or "" when it cannot be told (not Linux, not WAL, no ``/proc/locks``)."""
+    try:
+        return _holder(path)
+    except Exception:   # noqa: BLE001 - only a courtesy in a message: never an error of its own
+        return ""
+
+
+def _holder(path: str) -> str:
+    try:
+        ino = os.stat(path + "-shm").st_ino
+        with open("/proc/locks", "rb") as fh:       # bytes: no codec to import (the sensor may have
+            lines = fh.read().decode("utf-8", "replace").splitlines()   # given up the right to read one)
+    except OSError:
+        return ""
+    for line in lines:
+        f = line.split()
+        # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120" (a blocked waiter is "1: -> POSIX …")
+        if len(f) < 8 or f[1] == "->" or f[3] != "WRITE":
+            continue
+        try:
+            pid, lock_ino, start, end = int(f[4]), int(f[5].rsplit(":", 1)[1]), int(f[6]), f[7]
+        except (ValueError, IndexError):
+            continue
+        if lock_ino != ino or start > WAL_WRITE_LOCK_BYTE or (end != "EOF" and int(end) < WAL_WRITE_LOCK_BYTE):
+            continue
+        if pid == os.getpid():
+            return "this process (another of its connections)"
+        if pid <= 0:
+            return ""
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            return f"pid {pid}"
+        cmd = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv))
+        if len(argv) > 2 and os.path.basename(argv[0]).startswith("python") and argv[1:3] == ["-m", "otwatch.sensor"]:
+            cmd = "otwatch " + " ".join(argv[3:])
+        elif argv and os.path.basename(argv[0]).startswith("python") and len(argv) > 1 \
+                and os.path.basename(argv[1]) == "otwatch":
+            cmd = "otwatch " + " ".join(argv[2:])
+        cmd = "".join(ch if ch.isprintable() else "?" for ch in cmd)
+        if len(cmd) > 80:
+            cmd = cmd[:79] + "…"
+        return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"
+    return ""
+
+
+def _held_by(path: str) -> str:
+    who = holder(path) if path not in ("", "database", ":memory:") else ""
+    return f"held by {who}" if who else "held by another process"
 
 
 def default_path() -> str:
@@ -99,7 +216,7 @@ def _about_the_file(exc: BaseException) -> bool:
                                                  "not a database", "malformed"))
 
 
-def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_WAIT_SECONDS) -> StoreError:
+def _explain(path: str, exc: BaseException, writing: bool, waited: float | None = None) -> StoreError:
     text = str(exc)
     low = text.lower()
     if "readonly" in low or "read-only" in low or ("unable to open" in low and writing):
@@ -112,14 +229,16 @@ def _explain(path: str, exc: BaseException, writing: bool, waited: float = LOCK_
     if "disk" in low and "full" in low:
         return StoreError(f"{path}: the disk is full")
     if _busy(exc):
-        return StoreError(f"{path}: the database stayed locked by another otwatch for "
-                          f"{waited:.0f} s; try again when it is done")
+        waited = lock_wait() if waited is None else waited
+        return DatabaseBusy(f"{path}: the database is still {_held_by(path)} after {waited:g} s of "
+                            f"waiting; gave up (try again when it is done, or set ${ENV_WAIT} to wait longer)")
     return StoreError(f"{path}: {text}")
 
 
-def retry(fn: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
-    """``fn()``, retried with back-off while SQLite says the database is locked or busy."""
-    deadline = time.monotonic() + wait
+def retry(fn: Callable[[], T], wait: float | None = None) -> T:
+    """``fn()``, retried with back-off while SQLite says the database is locked or busy (*wait*: seconds,
+    default ``lock_wait()``)."""
+    deadline = time.monotonic() + (lock_wait() if wait is None else wait)
     sleep = RETRY_FIRST_SLEEP
     while True:
         try:
@@ -135,10 +254,46 @@ def _path_of(db: Database) -> str:
     return getattr(db, "_otwatch_path", "") or "database"
 
 
+def _set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+
+
+def _begin(db: Database, wait: float) -> None:
+    """``BEGIN IMMEDIATE``, waiting at most *wait* seconds for the write lock; a wait longer than
+    ``notice_after()`` is told once through ``on_wait``.  Raises ``DatabaseBusy`` past the wait."""
+    conn = db.conn
+    start = time.monotonic()
+    deadline = start + wait
+    notice_at = start + notice_after()
+    told = False
+    try:
+        while True:
+            now = time.monotonic()
+            # SQLite's busy handler sleeps until the lock is free or this slice is over
+            _set_busy_timeout(conn, max(0.001, min(deadline, deadline if told else notice_at) - now))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise _explain(_path_of(db), exc, True) from None
+                now = time.monotonic()
+                if now >= deadline:
+                    raise _explain(_path_of(db), exc, True, wait) from None
+                if not told and now >= notice_at and not _WAIT_CAP:
+                    told = True
+                    path = _path_of(db)
+                    on_wait(f"{path}: the database is busy, {_held_by(path)}; waiting up to "
+                            f"{wait:g} s (${ENV_WAIT})")
+    finally:
+        _set_busy_timeout(conn, BUSY_TIMEOUT_SECONDS)
+
+
 @contextlib.contextmanager
-def write_transaction(db: Database, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Database]:
-    """One write transaction that waits for other writers (``BEGIN IMMEDIATE``, retried for *wait* seconds
-    beyond SQLite's own busy timeout).
+def write_transaction(db: Database, wait: float | None = None) -> Iterator[Database]:
+    """One write transaction that waits for other writers: ``BEGIN IMMEDIATE``, for at most *wait* seconds
+    in all (default ``lock_wait()``; ``wait_limit`` caps it).  Longer than ``notice_after()``: told once
+    (``on_wait``); past *wait*: ``DatabaseBusy``.
 
     Nested use (already in a transaction) becomes a savepoint, as ``db.atomic()``.
     """
@@ -147,17 +302,17 @@ def write_transaction(db: Database, wait: float = LOCK_WAIT_SECONDS) -> Iterator
         with db.atomic():
             yield db
         return
-    try:
-        retry(lambda: conn.execute("BEGIN IMMEDIATE"), wait)
-    except sqlite3.OperationalError as exc:
-        raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
+    wait = lock_wait() if wait is None else wait
+    if _WAIT_CAP:
+        wait = min(wait, _WAIT_CAP[-1])
+    _begin(db, wait)
     try:
         yield db
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if _about_the_file(exc):       # disk full, read-only, I/O error: one line for the user, not a traceback
-            raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
+            raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS) from None
         raise
     except BaseException:
         if conn.in_transaction:
@@ -168,7 +323,7 @@ def write_transaction(db: Database, wait: float = LOCK_WAIT_SECONDS) -> Iterator
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise _explain(_path_of(db), exc, True, BUSY_TIMEOUT_SECONDS + wait) from None
+        raise _explain(_path_of(db), exc, True, wait) from None
 
 
 @contextlib.contextmanager

@@ -6,11 +6,14 @@
   ATT&CK techniques of ``sensor.alerts.catalogue``); the policy checker raises
   into the same book (``sink_of``).  The book is flushed once per UI tick and
   every changed alert lands in the ``Collector`` the screens read.
-* Database: ``read_alerts(conn)`` reads the alerts store
+* Database: ``read_alerts(db)`` reads the alerts store of a database opened
+  by the shared store's reader (``sensor.store.open_read``, via ``dbread``)
   (``sensor.alerts.store.query``: open and acknowledged, most severe and
   recent first); only where the ``alerts`` table does not exist (a database
   from a sensor without the alert store) it falls back to the outbox's
-  ``alert`` records.  ``acknowledge(path, id)`` is the store's ``ack``.
+  ``alert`` records.  ``acknowledge(path, id)`` is the store's ``ack``
+  (through ``sensor.store``'s writer; a lock another process holds is waited
+  for ``WRITE_WAIT`` seconds at most, then said, so the screen never freezes).
 * ``write_evidence(alert, out_dir)`` writes the evidence pcap
   (``sensor.alerts.evidence``).
 """
@@ -129,17 +132,23 @@ def _from_row(d: dict) -> Alert:
                  d["close_reason"] or "", False)
 
 
-def read_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Alert]:
+WRITE_WAIT = 5.0
+"""Seconds an acknowledgement or close waits for another process's write lock before it says so."""
+
+
+def read_alerts(db: "Database | sqlite3.Connection", limit: int = MAX_ALERTS) -> list[Alert]:
     """Open and acknowledged alerts of the database's store, most severe and recent first (bounded);
-    the outbox's alert records only when the database has no ``alerts`` table."""
+    the outbox's alert records only when the database has no ``alerts`` table.  *db*: the store's
+    reader (``sensor.store.open_read``), or a connection of it."""
     from sqlite_utils import Database
 
     from ..alerts import store as S
 
-    db = Database(conn)
+    if not isinstance(db, Database):
+        db = Database(db)
     try:
         if not S.has_alerts_table(db):
-            return outbox_alerts(conn, limit)
+            return outbox_alerts(db.conn, limit)
         return [S.from_row(r) for r in S.query(db, statuses=("open", "acknowledged"), limit=limit)]
     except sqlite3.Error:
         return []
@@ -167,49 +176,56 @@ def outbox_alerts(conn: sqlite3.Connection, limit: int = MAX_ALERTS) -> list[Ale
     return list(seen.values())
 
 
+def _on_store(path: str, fn, failed: str) -> str:
+    """``fn(store)`` on the database's alert store, opened for this one write (waiting at most
+    ``WRITE_WAIT`` for another process's lock); what it returns, or ``failed (why)``."""
+    from ..alerts.store import AlertStore, connect
+    from ..store import StoreError, wait_limit
+
+    with wait_limit(WRITE_WAIT):
+        try:
+            st = AlertStore(connect(path, create=False))
+        except (OSError, sqlite3.Error, ValueError, StoreError) as exc:
+            return f"{failed} ({exc})"
+        try:
+            return fn(st)
+        except (sqlite3.Error, StoreError) as exc:
+            return f"{failed} ({exc})"
+        finally:
+            st.close_db()
+
+
 def acknowledge(path: str, aid: str) -> str:
     """Acknowledge one stored alert through the store (its own short write transaction); what happened."""
-    from ..alerts.store import AlertStore, connect
+    def ack(st) -> str:
+        try:
+            st.ack(aid)
+        except KeyError:
+            return "no such alert"
+        except ValueError:
+            return "unchanged"
+        return "acknowledged"
 
-    try:
-        st = AlertStore(connect(path, create=False))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        return f"not acknowledged ({exc})"
-    try:
-        st.ack(aid)
-    except KeyError:
-        return "no such alert"
-    except ValueError:
-        return "unchanged"
-    except sqlite3.Error as exc:
-        return f"not acknowledged ({exc})"
-    finally:
-        st.close_db()
-    return "acknowledged"
+    return _on_store(path, ack, "not acknowledged")
 
 
 def close_accepted(path: str, aid: str, entry: str) -> str:
     """Close a stored alert as accepted (learned into the baseline), with the entry as its note."""
-    from ..alerts.store import AlertStore, connect
+    def close(st) -> str:
+        try:
+            row = st.get(aid)
+            if row is None:
+                return "no such alert"
+            if row["status"] == "closed":
+                if row["close_reason"] == "accepted":
+                    return "closed"
+                st.reopen(aid)
+            st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
+        except (KeyError, ValueError) as exc:
+            return f"not closed ({exc})"
+        return "closed"
 
-    try:
-        st = AlertStore(connect(path, create=False))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        return f"not closed ({exc})"
-    try:
-        row = st.get(aid)
-        if row is None:
-            return "no such alert"
-        if row["status"] == "closed":
-            if row["close_reason"] == "accepted":
-                return "closed"
-            st.reopen(aid)
-        st.close(aid, "accepted", f"learned into the baseline: {entry}"[:500])
-    except (KeyError, ValueError, sqlite3.Error) as exc:
-        return f"not closed ({exc})"
-    finally:
-        st.close_db()
-    return "closed"
+    return _on_store(path, close, "not closed")
 
 
 def write_evidence(alert: Alert, out_dir: str) -> str:

@@ -1,7 +1,9 @@
 """Read an otwatch database read-only, for the TUI (a running sensor may be writing it).
 
-``Reader(path)`` opens ``file:PATH?mode=ro`` (WAL: readers never block the
-writer, and a reader never creates or migrates anything).  ``changed()`` is
+``Reader(path)`` opens the database through the shared store's reader
+(``sensor.store.open_read``: ``mode=ro``, never creates or migrates anything,
+works on read-only media; WAL: readers never block the writer).  A missing
+database is ``FileNotFoundError``; one that cannot be read, ``StoreError``.  ``changed()`` is
 true when another connection committed since the last call (SQLite's
 ``PRAGMA data_version``), so an idle database is not re-read.
 ``snapshot()`` is every inventory row (``inventory.store.load_rows``);
@@ -12,12 +14,9 @@ true when another connection committed since the last call (SQLite's
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from pathlib import Path
 
-from sqlite_utils import Database
-
+from ..store import NoDatabase, open_read
 from . import alertsrc
 
 BUSY_TIMEOUT_S = 2.0
@@ -26,11 +25,13 @@ BUSY_TIMEOUT_S = 2.0
 
 class Reader:
     def __init__(self, path: str):
-        if not os.path.exists(path):
-            raise FileNotFoundError(path)
+        try:
+            self.db = open_read(path)
+        except NoDatabase:
+            raise FileNotFoundError(path) from None
         self.path = path
-        self.conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
-                                    check_same_thread=False)
+        self.conn = self.db.conn
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         self._version = None
 
     def changed(self) -> bool:
@@ -43,14 +44,10 @@ class Reader:
     def snapshot(self) -> dict:
         from ..inventory.store import load_rows
 
-        self.conn.execute("BEGIN")          # one consistent view of every table
-        try:
-            return load_rows(Database(self.conn))
-        finally:
-            self.conn.execute("COMMIT")
+        return load_rows(self.db)            # one consistent view of every table (read_snapshot)
 
     def alerts(self) -> list:
-        return alertsrc.read_alerts(self.conn)
+        return alertsrc.read_alerts(self.db)
 
     def heartbeat(self) -> dict:
         try:

@@ -182,3 +182,46 @@ def test_site_rewrite_checksums(copy, payload):
     want_src, want_dst = make_varied.site_net(s) + bytes((21,)), make_varied.site_net(s) + bytes((11,))
     assert new[6:12] == bytes.fromhex("0080f40a3d0b")[:3] + bytes((s >> 8, s & 255, 0x0b))
     assert new == _tcp_frame(want_src, want_dst, payload)[:6] + new[6:12] + _tcp_frame(want_src, want_dst, payload)[12:]
+
+
+SWEEPS = ("recon.modbus_register_sweep", "recon.modbus_unit_sweep", "recon.modbus_function_sweep",
+          "baseline.register_sweep", "baseline.unit_id_sweep", "baseline.function_code_sweep")
+
+
+def test_real_stacks_reading_varied_ranges_raise_no_sweep(base, impl, tmp_path):
+    """The pymodbus client reads and writes random ranges of both PLCs and both units: busy, never a sweep —
+    neither from the alert detectors alone nor with a baseline learned on the first half (issue 14 leftovers)."""
+    from otwatch.sensor.alerts.analysis import OfflineAlerts
+    from otwatch.sensor.baseline.detect import Detector
+    from otwatch.sensor.baseline.learn import Learner
+    from otwatch.sensor.baseline.model import Baseline
+
+    data = base.read_bytes()
+    pos, times = 24, []
+    while pos + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack_from("<IIII", data, pos)
+        times.append((sec, pos))
+        pos += 16 + incl
+    cut = next(p for s, p in times if s >= (times[0][0] + times[-1][0]) / 2)
+    first, second = tmp_path / "first.pcap", tmp_path / "second.pcap"
+    first.write_bytes(data[:cut])
+    second.write_bytes(data[:24] + data[cut:])
+    settings = Settings(implementation=impl)
+    b = Baseline()
+    p = Pipeline([Learner(b, settings.interval)], settings)
+    p.run_file(str(first))
+    p.finish()
+    for path, detector in ((base, None), (second, b)):
+        off = OfflineAlerts()
+        if detector is not None:
+            off.add_producer(Detector(detector, off.sink))
+        p = Pipeline(off.consumers, settings)
+        off.start_file(str(path), 0)
+        p.run_file(str(path))
+        p.finish()
+        off.finish()
+        modbus = [a for a in off.alerts() if a.protocol == "modbus"]
+        assert [(a.rule, a.src, a.dst, a.count) for a in modbus if a.rule in SWEEPS] == [], path
+        # the subscriber to site/# receives every publisher's topics: it floods nothing
+        hist = {make_varied.site_ip(b, "hist") for b in range(make_varied.SITES)}
+        assert [a.src for a in off.alerts() if a.rule == "dos.mqtt_topic_flood" and a.src in hist] == [], path

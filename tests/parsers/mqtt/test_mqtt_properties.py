@@ -4,6 +4,8 @@ position for any block, and the same error for any truncated or corrupted one.""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pathlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,18 +50,11 @@ def reference(r, what: str):
     return tuple(props), tuple(users)
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def blob(data: bytes) -> bytes:
-    return len(data).to_bytes(2, "big") + data
+_b = importlib.util.spec_from_file_location("otwatch_test_mqtt_build", pathlib.Path(__file__).with_name("mqtt_build.py"))
+_B = importlib.util.module_from_spec(_b)
+_b.loader.exec_module(_B)
+varint = _B.varint
+blob = _B.s          # a two-byte length and the bytes
 
 
 @st.composite

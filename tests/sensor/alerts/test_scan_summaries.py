@@ -67,8 +67,6 @@ def test_probe_path_and_summary_are_one_alert():
           hosts=1, ports=1), "recon.modbus_unit_sweep"),
     (dict(target="10.0.0.11", keys=300, keys_unreported=284, units=1, codes=40, protocols=("modbus",), flows=0,
           hosts=1, ports=0), "recon.modbus_function_sweep"),
-    (dict(target="10.0.0.11", keys=300, keys_unreported=284, units=1, codes=1, protocols=("modbus",), flows=0,
-          hosts=1, ports=0), "recon.modbus_register_sweep"),
     (dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0, hosts=1,
           ports=0), "dos.mqtt_topic_flood"),
     (dict(target="10.0.0.60", keys=3000, keys_unreported=2744, codes=1, protocols=("opcua",), flows=0, hosts=1,
@@ -81,6 +79,34 @@ def test_each_sweep_kind_raises_its_rule(summary, rule):
     st.observe(_summary(**summary))
     (a,) = book.alerts()
     assert a.rule == rule and a.evidence[0].frame == 7
+
+
+REGISTER_SUMMARY = dict(target="10.0.0.11", keys=300, keys_unreported=284, units=1, codes=1, protocols=("modbus",),
+                        flows=0, hosts=1, ports=0)
+
+
+def test_a_summary_of_new_modbus_keys_alone_is_no_register_sweep():
+    """A busy master reading varied ranges makes as many new keys a minute as a sweep: the summary's counts
+    cannot tell them apart, so a summary adds to a walk seen in the requests and never starts an alert."""
+    book, st = _stage()
+    st.observe(_summary(**REGISTER_SUMMARY))
+    assert not book.alerts()
+
+
+def test_a_summary_adds_to_the_walk_of_the_same_client():
+    from types import SimpleNamespace
+
+    book, st = _stage()
+    for i in range(64):              # the first new keys of the interval, reported one by one: a walk
+        e = SimpleNamespace(function=3, unit=1, table="holding_registers", address=10 * i, quantity=10)
+        st.observe(O.Message(100.0 + i / 100, 3 + i, "modbus", "k", "read", "t", "request", 1, 1, "10.0.0.66",
+                             "10.0.0.11", 502, e, (0,)))
+    (a,) = book.alerts()
+    assert a.rule == "recon.modbus_register_sweep" and a.count == 15 and a.evidence[0].frame == 3 + 64 - 15
+    st.observe(_summary(**REGISTER_SUMMARY))
+    st.observe(_summary(**dict(REGISTER_SUMMARY, target="")))     # every server of the client: the walked one
+    (b,) = book.alerts()
+    assert b.id == a.id and b.count == 17 and b.evidence[-1].frame == 7
 
 
 @pytest.mark.parametrize("kind, rule", [("syn-flood", "dos.flow_flood"), ("modbus-units", "recon.modbus_unit_sweep"),
@@ -99,3 +125,31 @@ def test_hostile_captures_raise_one_alert_with_evidence_inside(tmp_path, kind, r
     alerts = [a for a in book.alerts() if a.rule == rule]
     assert len(alerts) == 1
     assert all(1 <= e.frame <= 12000 for e in alerts[0].evidence)
+
+
+def _publish(st, frame, client, direction):
+    from types import SimpleNamespace
+
+    e = type("MQTTPublish", (), {})()
+    st.observe(O.Message(float(frame), frame, "mqtt", "mqtt.publish", "publish", f"topic=t/{frame}", direction, 1, 1,
+                         client, "10.0.0.50", 1883, e, (3, f"t/{frame}")))
+
+
+def test_a_subscriber_reached_by_many_new_topics_is_no_topic_flood():
+    """The broker forwards a publisher's new topics to a subscriber of '#': the publisher floods, the subscriber
+    does not (the engine charges both directions of a link to its client's budget)."""
+    book, st = _stage()
+    summary = dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0,
+                   hosts=1, ports=0)
+    for i in range(256):
+        _publish(st, 10 + 2 * i, "10.0.0.66", "request")          # the flooder publishes ...
+        _publish(st, 11 + 2 * i, "10.0.0.41", "response")         # ... the broker forwards to the subscriber
+    st.observe(_summary(source="10.0.0.66", **summary))
+    st.observe(_summary(source="10.0.0.41", **summary))
+    assert [(a.rule, a.src) for a in book.alerts()] == [("dos.mqtt_topic_flood", "10.0.0.66")]
+    # per interval: the next interval's summary of the same client, now publishing, is a flood
+    st.observe(O.IntervalEnd(100.0, 160.0))
+    for i in range(256):
+        _publish(st, 1000 + i, "10.0.0.41", "request")
+    st.observe(_summary(source="10.0.0.41", **summary))
+    assert sorted(a.src for a in book.alerts()) == ["10.0.0.41", "10.0.0.66"]

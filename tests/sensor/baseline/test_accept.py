@@ -57,7 +57,7 @@ def test_accept_closes_the_stored_alert_and_a_rerun_does_not_raise_it(env):
     # a re-run: the accepted condition is normal now; the other attacks still alert
     second = analyze(runner, tmp, "run2.jsonl")
     assert RULE not in {a["rule"] for a in second}
-    assert "baseline.mqtt_brute_force" in {a["rule"] for a in second}
+    assert "auth.mqtt_brute_force" in {a["rule"] for a in second}      # the baseline's is folded into it
     row = stored(tmp, aid)
     assert (row["status"], row["count"]) == ("closed", count)
     # once only; the alert list says who closed it
@@ -92,7 +92,37 @@ def test_accept_an_alert_closed_as_resolved_and_hostile_operator(env, monkeypatc
 
 def test_not_learnable(env):
     runner, tmp = env
-    aid = next(a["id"] for a in analyze(runner, tmp, "run1.jsonl") if a["rule"] == "baseline.mqtt_brute_force")
+    aid = next(a["id"] for a in analyze(runner, tmp, "run1.jsonl") if a["rule"] == "auth.mqtt_brute_force")
     r = runner.invoke(cli, ["baseline", "accept", aid])
     assert r.exit_code == 2 and "cannot" in r.output
     assert stored(tmp, aid)["status"] == "open"
+
+
+def test_the_command_line_accepts_through_the_shared_steps_the_tui_uses(env, monkeypatch):
+    """`otwatch baseline accept` goes through sensor/baseline/accept.py (entry_of, accept_entry), as the TUI's L
+    does, and closes the stored alert as accepted."""
+    from otwatch.sensor.baseline import accept as A
+
+    calls = []
+    real_entry_of, real_accept_entry = A.entry_of, A.accept_entry
+
+    def entry_of(*a, **kw):
+        calls.append("entry_of")
+        return real_entry_of(*a, **kw)
+
+    def accept_entry(*a, **kw):
+        calls.append("accept_entry")
+        return real_accept_entry(*a, **kw)
+
+    monkeypatch.setattr(A, "entry_of", entry_of)
+    monkeypatch.setattr(A, "accept_entry", accept_entry)
+    runner, tmp = env
+    aid = next(a["id"] for a in analyze(runner, tmp, "run1.jsonl") if a["rule"] == RULE)
+    r = runner.invoke(cli, ["baseline", "accept", aid[:10]])
+    assert r.exit_code == 0, r.output
+    assert calls == ["entry_of", "accept_entry"]
+    from otwatch.sensor.baseline.store import load_baseline
+
+    assert not load_baseline(str(tmp / "baseline.yaml")).add_entry("pair 10.40.0.66>10.40.0.50 mqtt/1883 subscribe #")
+    row = stored(tmp, aid)
+    assert (row["status"], row["close_reason"]) == ("closed", "accepted")
