@@ -149,7 +149,15 @@ def rogue(h, plcs, rng, t):
         t = yield from modbus_session(h, plc, rng, t + 0.05, POLLS[:1], 1, writes=True)
 
 
-def build(path: str, assets: int = 10_000, seed: int = 1, quiet: bool = False) -> dict:
+REPEAT_GAP_S = 30.0
+"""Packet time between one pass of the plant's conversations and the next (``repeat``)."""
+
+
+def build(path: str, assets: int = 10_000, seed: int = 1, quiet: bool = False, repeat: int = 1) -> dict:
+    """Write the plant; *repeat* > 1 runs its conversations that many times, each pass
+    ``SPAN_S + REPEAT_GAP_S`` of packet time after the previous one (new connections, same hosts):
+    after the first pass every asset is known and the rest is steady traffic (bench/tui_latency.py
+    presses keys while the TUI replays it)."""
     rng = random.Random(seed)
     mc.W = w = mc.Writer(path, 1 << 62)
     H = lambda *a, **kw: mc.Host(*a, rng=rng, **kw)   # noqa: E731
@@ -165,13 +173,15 @@ def build(path: str, assets: int = 10_000, seed: int = 1, quiet: bool = False) -
                for i in range(n_sensor)]
     laptop = H("rogue", "08:00:27:66:66:01", "10.99.0.66", "laptop")
     gens = []
-    for i, h in enumerate(hmis):
-        mine = [plcs[(i * PLCS_PER_HMI + j) % n_plc] for j in range(PLCS_PER_HMI)]
-        gens.append(hmi(h, mine, rng, T0 + rng.random() * 5))
-    for i, s in enumerate(sensors):
-        plc = plcs[i % n_plc] if i % MISPLACED_EVERY == MISPLACED_EVERY - 1 else None
-        gens.append(sensor(s, i, brokers[i % n_brk], rng, T0 + rng.random() * SPAN_S, plc))
-    gens.append(rogue(laptop, plcs[:ROGUE_TARGETS], rng, T0 + SPAN_S / 2))
+    for r in range(repeat):
+        t0 = T0 + r * (SPAN_S + REPEAT_GAP_S)
+        for i, h in enumerate(hmis):
+            mine = [plcs[(i * PLCS_PER_HMI + j) % n_plc] for j in range(PLCS_PER_HMI)]
+            gens.append(hmi(h, mine, rng, t0 + rng.random() * 5))
+        for i, s in enumerate(sensors):
+            plc = plcs[i % n_plc] if i % MISPLACED_EVERY == MISPLACED_EVERY - 1 else None
+            gens.append(sensor(s, i, brokers[i % n_brk], rng, t0 + rng.random() * SPAN_S, plc))
+        gens.append(rogue(laptop, plcs[:ROGUE_TARGETS], rng, t0 + SPAN_S / 2))
     heap = []
     for i, g in enumerate(gens):
         heap.append((next(g), i, g))
@@ -202,10 +212,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--policy", help="also write the plant's policy here")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, help="the conversations this many times (steady traffic after the first)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    build(a.out, a.assets, a.seed, a.quiet)
+    build(a.out, a.assets, a.seed, a.quiet, a.repeat)
     if a.policy:
         write_policy(a.policy)
     return 0

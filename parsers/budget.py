@@ -102,5 +102,29 @@ def describe(limits: Limits) -> list[tuple[str, int]]:
             ("reassembly_total_bytes", limits.reassembly_total_bytes)]
 
 
+EVICTIONS = {"flows": ("flows.evicted_emergency", "flows.evicted_cap"), "hosts": ("hosts.evicted",),
+             "links": ("links.evicted",), "keys": ("links.evicted_keys",)}
+"""Engine counters (ext/engine.py ``BUDGET_COUNTERS``) of entries evicted to stay within the caps, per table."""
+OVERFLOWS = {"over_cap": ("hosts.over_cap", "links.over_cap"), "reassembly_drains": ("reassembly.memcap_drains",)}
+"""The other budget counters: tables let grow past their cap (no idle entry to evict), reassembly drained."""
+
+
+def usage(stats: dict, limits: Limits) -> dict:
+    """The budget's state from an engine's (or pipeline's) ``stats()``: the memcap, each table's size
+    and cap, and what was evicted (since the start), flat and JSON-ready: the sensor's heartbeat
+    carries it and the TUI's Overview shows it (its Memory tile)."""
+    d = {"memcap": limits.memcap,
+         "flows_active": int(stats.get("flows.active", 0)), "max_flows": limits.max_flows,
+         "hosts_active": int(stats.get("hosts.active", 0)), "max_hosts": limits.max_hosts,
+         "links_active": int(stats.get("links.active", 0)), "max_links": limits.max_links}
+    for name, counters in (*EVICTIONS.items(), *OVERFLOWS.items()):
+        key = name if name in OVERFLOWS else f"evicted_{name}"
+        d[key] = sum(int(stats.get(c, 0)) for c in counters)
+    return d
+
+
+USAGE_KEYS = tuple(usage({}, Limits()))
+"""The keys ``usage`` returns (what a heartbeat carries of the budget)."""
+
 DEFAULT_BUDGET_LIMITS = limits_for(DEFAULT_MEMCAP)
 """``DEFAULT_LIMITS`` shared out of the default memcap: what ``analyze`` and ``sensor`` use."""

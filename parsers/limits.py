@@ -50,14 +50,17 @@ class Limits:
     a new segment that takes the sum past it makes its own flow side give up what it holds, holes
     declared gaps as at the per-flow bound (reassembly.memcap_drains).  ``parsers.budget`` sets it
     from the memcap's reassembly share."""
-    ipv4_frag_max_datagrams: int = 1024
-    """Incomplete IPv4 datagrams held for reassembly; a new one past this drops the oldest
-    (decode.ipv4_fragments_dropped).  Linux keeps fragments in a 4 MiB budget (ipfrag_high_thresh)."""
-    ipv4_frag_max_bytes: int = 4 * 1024 * 1024
-    """Fragment bytes held for reassembly in all (the same budget as Linux's ipfrag_high_thresh)."""
-    ipv4_frag_timeout: float = 30.0
+    ip_frag_max_datagrams: int = 1024
+    """Incomplete IP datagrams (IPv4 and IPv6 together, one table) held for reassembly; a new one
+    past this drops the oldest (decode.ipv4_fragments_dropped / decode.ipv6_fragments_dropped).
+    Linux keeps fragments in a 4 MiB budget (ipfrag_high_thresh)."""
+    ip_frag_max_bytes: int = 4 * 1024 * 1024
+    """Fragment bytes held for reassembly in all, both families (Linux's ipfrag_high_thresh): a
+    fragment that would go past it drops the oldest incomplete datagrams first (counted dropped)."""
+    ip_frag_timeout: float = 30.0
     """Seconds of packet time an incomplete datagram is kept (Linux ipfrag_time; RFC 791 suggests
-    15) before its fragments are dropped (decode.ipv4_fragments_timeout)."""
+    15; RFC 8200 4.5 says 60 at most) before its fragments are dropped
+    (decode.ipv4_fragments_timeout / decode.ipv6_fragments_timeout)."""
     probe_max_bytes: int = 4096
     """Bytes per direction inspected to detect a protocol on a port we do not know."""
 

@@ -29,7 +29,8 @@ async def shoot() -> list[str]:
 
     out = []
     for name, keys in VIEWS:
-        m = LiveModel(ReplayFeed(os.path.join(ROOT, "pcaps", "demo-plant.pcap"), 0.0),
+        os.chdir(ROOT)      # the capture named as from the checkout: no absolute path in the pictures
+        m = LiveModel(ReplayFeed(os.path.join("pcaps", "demo-plant.pcap"), 0.0),
                       os.path.join(ROOT, "rules", "demo-plant.yaml"), source="pcaps/demo-plant.pcap")
         app = OtwatchApp(m)
         async with app.run_test(size=SIZE) as pilot:

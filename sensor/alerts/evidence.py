@@ -17,13 +17,28 @@ second copies.  Memory is bounded (``MAX_ALERTS`` alerts, most severe first,
 each buffering at most ``BUFFER`` bytes before it is appended to its file).
 Captures that cannot be read (standard input, a file gone) are skipped and
 reported in the result; packets of a link type other than the file's first
-are counted, not written.  Returns ``EvidenceReport`` (files written, skips).
+are counted, not written.  Returns ``EvidenceReport`` (files written, skips,
+files that could not be written and why).
+
+File names and writing
+----------------------
+An alert's severity, rule and id may come from a database another program
+wrote (``otwatch tui --db``), so every part of the name is reduced to
+``[A-Za-z0-9._-]`` (``_name``; a leading dot becomes ``_``) and the result is
+checked to sit directly in *out_dir*.  A file is written as a temporary file
+in *out_dir* (``O_EXCL``, never following a link) and renamed over the final
+name when complete: a link planted under that name is replaced, never written
+through, and a failed write leaves nothing behind.  An alert with evidence in
+several captures gets one file per capture (``…-<id12>-2.pcap`` for the
+second).
 """
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
@@ -51,6 +66,8 @@ class EvidenceReport:
     skipped_sources: dict[str, str] = field(default_factory=dict)
     packets: int = 0
     other_linktype: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    """Output path -> why it could not be written (read-only folder, disk full …)."""
 
 
 def _open(path: str) -> BinaryIO:
@@ -203,13 +220,38 @@ def flow_key(linktype: int, data: bytes) -> tuple | None:
     return (proto,) + ((a, b) if a <= b else (b, a))
 
 
-def _name(a: Alert) -> str:
-    rule = "".join(c if c.isalnum() or c in "._-" else "_" for c in a.rule)
-    return f"{a.severity}-{rule}-{a.id[:12]}.pcap"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+NAME_PART_MAX = 80
+"""Characters kept of the severity and of the rule in a file name (ids are cut at 12)."""
+
+
+def _part(text: str, limit: int) -> str:
+    """*text* as a file-name part: ASCII letters, digits, ``._-`` only, no leading dot, never empty."""
+    p = _UNSAFE.sub("_", str(text))[:limit]
+    if p.startswith("."):
+        p = "_" + p[1:]
+    return p or "_"
+
+
+def _name(a: Alert, n: int = 1) -> str:
+    """``<severity>-<rule>-<id12>.pcap`` (``-<n>`` before ``.pcap`` for an alert's n-th capture)."""
+    more = f"-{n}" if n > 1 else ""
+    return f"{_part(a.severity, NAME_PART_MAX)}-{_part(a.rule, NAME_PART_MAX)}-{_part(a.id[:12], 12)}{more}.pcap"
+
+
+def out_path(out_dir: str, a: Alert, n: int = 1) -> str:
+    """Where alert *a*'s evidence (its *n*-th capture) is written: a file directly in *out_dir*."""
+    path = os.path.join(out_dir, _name(a, n))
+    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(out_dir):     # cannot happen: checked anyway
+        raise ValueError(f"evidence file name {path!r} leaves {out_dir!r}")
+    return path
 
 
 class _Out:
-    __slots__ = ("alert", "path", "frames", "keys", "lo", "hi", "extra", "buf", "linktype", "written")
+    """One evidence file being written: a temporary file in the output folder, renamed when done."""
+
+    __slots__ = ("alert", "path", "frames", "keys", "lo", "hi", "extra", "buf", "linktype", "written", "tmp",
+                 "error")
 
     def __init__(self, alert: Alert, path: str, frames: set[int]):
         self.alert, self.path, self.frames = alert, path, frames
@@ -219,12 +261,15 @@ class _Out:
         self.buf: list[bytes] = []
         self.linktype: int | None = None
         self.written = 0
+        self.tmp: str | None = None
+        self.error = ""
 
     def add(self, linktype: int, sec: int, usec: int, wirelen: int, data: bytes, report: EvidenceReport) -> None:
+        if self.error:
+            return
         if self.linktype is None:
             self.linktype = linktype
-            with open(self.path, "wb") as f:
-                f.write(struct.pack("<IHHiIII", PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, linktype))
+            self.buf.append(struct.pack("<IHHiIII", PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, linktype))
         elif linktype != self.linktype:
             report.other_linktype += 1
             return
@@ -235,10 +280,49 @@ class _Out:
             self.flush()
 
     def flush(self) -> None:
-        if self.buf:
-            with open(self.path, "ab") as f:
+        if not self.buf or self.error:
+            return
+        try:
+            if self.tmp is None:
+                # mkstemp: O_CREAT | O_EXCL in the output folder, so nothing planted there is written through
+                fd, self.tmp = tempfile.mkstemp(prefix=".evidence-", suffix=".part", dir=os.path.dirname(self.path))
+                os.close(fd)
+            with open(self.tmp, "ab") as f:
                 f.write(b"".join(self.buf))
-            self.buf = []
+        except OSError as exc:
+            self.fail(exc)
+        self.buf = []
+
+    def fail(self, exc: OSError) -> None:
+        self.error = f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+        self.discard()
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
+
+    def finish(self, report: EvidenceReport) -> None:
+        """Rename the complete file over its name (replacing a file or link there, never writing through it)."""
+        self.flush()
+        if self.error:
+            report.failed[self.path] = self.error
+            return
+        if self.tmp is None:
+            return
+        try:
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.path)
+            self.tmp = None
+        except OSError as exc:
+            self.fail(exc)
+            report.failed[self.path] = self.error
+            return
+        if self.path not in report.files:
+            report.files.append(self.path)
 
 
 def write_evidence(alerts: Iterable[Alert], out_dir: str) -> EvidenceReport:
@@ -250,9 +334,8 @@ def write_evidence(alerts: Iterable[Alert], out_dir: str) -> EvidenceReport:
         srcs: dict[str, set[int]] = {}
         for e in a.evidence:
             srcs.setdefault(e.source, set()).add(e.frame)
-        for src, frames in srcs.items():
-            path = os.path.join(out_dir, _name(a))
-            by_source.setdefault(src, []).append(_Out(a, path, frames))
+        for n, (src, frames) in enumerate(srcs.items(), 1):
+            by_source.setdefault(src, []).append(_Out(a, out_path(out_dir, a, n), frames))
     for src, outs in by_source.items():
         if not src or src == "-" or src.startswith("iface:") or not os.path.isfile(src):
             report.skipped_sources[src] = "not a capture file that can be read again"
@@ -262,9 +345,7 @@ def write_evidence(alerts: Iterable[Alert], out_dir: str) -> EvidenceReport:
         except (OSError, ValueError, EOFError, struct.error) as exc:
             report.skipped_sources[src] = str(exc)
         for o in outs:
-            o.flush()
-            if o.written and o.path not in report.files:
-                report.files.append(o.path)
+            o.finish(report)
     return report
 
 

@@ -78,6 +78,11 @@ class SensorLoop:
              "interface_dropped": cap.get("ifdropped", 0),
              "skipped": sum(v for k, v in eng.items() if k.startswith("capture.") and "skip" in k),
              "rss_bytes": rss_bytes()}
+        limits = getattr(getattr(self.pipeline, "settings", None), "limits", None)
+        if limits is not None:          # the memory budget: memcap, tables against their caps, evictions
+            from otwatch.parsers.budget import usage
+
+            d.update(usage(eng, limits))
         if self.extra_stats is not None:
             d.update(self.extra_stats())
         return d

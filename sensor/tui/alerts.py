@@ -125,7 +125,8 @@ class _one:
         self.any = True
 
 
-def alert_text(model, aid: str) -> Text:
+def alert_text(model, aid: str, evidence: tuple[str, list[str]] | None = None) -> Text:
+    """The detail of alert *aid*; *evidence*: what its last evidence export said (message, files)."""
     a = model.alerts.get(aid)
     out = Text()
     if a is None:
@@ -150,6 +151,11 @@ def alert_text(model, aid: str) -> Text:
     out.append("\nEvidence (source · frame · time · flow)\n", style="bold underline")
     for e in a.evidence:
         out.append(f"  {clean(e.source, 120)} · frame {e.frame} · {when(e.ts)} · flow {e.flow_id}\n")
+    if evidence is not None:
+        msg, files = evidence
+        out.append("  ")
+        out.append(clean(msg, 1000), style="" if files else "bold red")
+        out.append("\n")
     if a.details:
         out.append("\nDetails\n", style="bold underline")
         for k, v in sorted(a.details.items(), key=lambda kv: str(kv[0])):
@@ -168,9 +174,15 @@ class AlertDetail(Screen):
         self.model = model
         self.aid = aid
 
+    def _text(self) -> Text:
+        return alert_text(self.model, self.aid, getattr(self.app, "evidence_written", {}).get(self.aid))
+
+    def refresh_body(self) -> None:
+        self.query_one("#detail-body", Static).update(self._text())
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
-            yield Static(alert_text(self.model, self.aid), markup=False, id="detail-body")
+            yield Static(self._text(), markup=False, id="detail-body")
         yield Footer()
 
     def check_action(self, action: str, parameters) -> bool | None:
@@ -180,7 +192,7 @@ class AlertDetail(Screen):
 
     def action_ack(self) -> None:
         msg = self.model.acknowledge(self.aid)
-        self.query_one("#detail-body", Static).update(alert_text(self.model, self.aid))
+        self.refresh_body()
         self.app.notify(f"alert {self.aid[:10]}: {msg}", markup=False)
         self.app.mark_alert_changed(self.aid)
 
@@ -189,7 +201,7 @@ class AlertDetail(Screen):
 
     def action_accept(self) -> None:
         msg = self.model.accept(self.aid)
-        self.query_one("#detail-body", Static).update(alert_text(self.model, self.aid))
+        self.refresh_body()
         self.app.notify(f"alert {self.aid[:10]}: {msg}", markup=False)
         self.app.mark_alert_changed(self.aid)
 

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any
 
@@ -228,15 +229,42 @@ def close_accepted(path: str, aid: str, entry: str) -> str:
     return _on_store(path, close, "not closed")
 
 
-def write_evidence(alert: Alert, out_dir: str) -> str:
-    """Write the evidence pcap of *alert* into *out_dir*; returns a one-line report."""
+SOURCE_SHOWN = 200
+"""Characters of a capture's name in a message (a database may name a 10,000-character one): the reason
+after it must still be on screen."""
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SOURCE_SHOWN else text[:SOURCE_SHOWN] + "…"
+
+
+def shown_path(path: str) -> str:
+    """*path* as the operator can type it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith(os.pardir) else os.path.abspath(path)
+
+
+def write_evidence(alert: Alert, out_dir: str) -> tuple[str, list[str]]:
+    """Write the evidence pcap of *alert* into *out_dir* (created if need be); returns a one-line report
+    and the files written.  Errors (a read-only folder, a capture gone) are in the line, never raised."""
     from ..alerts.evidence import write_evidence as _write
 
-    rep = _write([alert], out_dir)
-    if rep.files:
-        return f"evidence: {rep.packets} packets written to {rep.files[0]}"
-    why = "; ".join(f"{src}: {what}" for src, what in rep.skipped_sources.items()) or "no evidence frames"
-    return f"evidence not written: {why}"
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        rep = _write([alert], out_dir)
+    except (OSError, ValueError) as exc:
+        return f"evidence not written: {shown_path(out_dir)}: {getattr(exc, 'strerror', None) or exc}", []
+    files = [shown_path(f) for f in rep.files]
+    why = [f"cannot write {shown_path(p)}: {what}" for p, what in rep.failed.items()]
+    why += [f"{_cut(src or '-')}: {what}" for src, what in rep.skipped_sources.items()]
+    if files:
+        more = f" (and {len(files) - 1} more)" if len(files) > 1 else ""
+        return f"evidence pcap: {rep.packets} packets written to {files[0]}{more}" + \
+            (f"; not written: {'; '.join(why)}" if why else ""), files
+    return f"evidence not written: {'; '.join(why) or 'no evidence frames'}", []
 
 
 __all__ = ["Collector", "producers", "sink_of", "read_alerts", "acknowledge", "close_accepted", "write_evidence", "MAX_ALERTS"]

@@ -13,7 +13,6 @@ from the bindings; ``ctrl+p`` the command palette):
 """
 from __future__ import annotations
 
-import os
 import time
 from functools import partial
 
@@ -24,8 +23,8 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from . import alertsrc
-from .alerts import AlertsPane, evidence_dir
+from . import alertsrc, keys
+from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
 from .help import HelpScreen
@@ -39,6 +38,8 @@ TICK_S = 0.25
 
 ANSI_THEME = "ansi-dark"
 """Textual's theme of the terminal's own 16 colours (called textual-ansi in older Textual releases)."""
+EVIDENCE_NOTICE_S = 15.0
+"""Seconds the evidence pcap's path (or why it was not written) stays on screen; the detail keeps it."""
 STALE_S = 5.0
 """A live or attached source that changed nothing for this long shows its data age in the header."""
 
@@ -51,17 +52,7 @@ class OtwatchCommands(Provider):
 
     def _commands(self):
         app = self.app
-        out = [(f"screen: {label.split(' ', 1)[1]}", partial(app.action_show, key), f"go to {label}")
-               for key, label, _ in SCREENS]
-        out += [("pause: toggle", app.action_pause, "freeze or resume the live views"),
-                ("filter: clear", app.action_clear_filter, "clear the filter of this screen"),
-                ("policy: reload", app.action_reload_policy, "re-read the policy file"),
-                ("help: keys", app.action_help, "every key of this screen"),
-                ("comms: zone matrix", app.action_matrix, "the zone-to-zone matrix"),
-                ("comms: who talks to whom", app.action_talk_map, "the pairs by zone, as a picture"),
-                ("baseline: show", app.action_baseline, "learning curve and entries of the baseline"),
-                ("alerts: high and above", partial(app.show_list, "alerts", "sev:high"), "open alerts, high+")]
-        return out
+        return [(name, partial(getattr(app, method), *args), what) for name, method, args, what in keys.PALETTE]
 
     async def discover(self) -> Hits:
         for name, cb, help_ in self._commands():
@@ -103,6 +94,8 @@ class OtwatchApp(App):
         self.pending: dict[str, Changes] = {k: Changes() for k, _l, _c in SCREENS}
         self._ansi = ansi
         self.last_change = time.monotonic()
+        self.evidence_written: dict[str, tuple[str, list[str]]] = {}
+        """alert id -> (what the last evidence export said, files written): shown in the alert's detail."""
 
     def compose(self) -> ComposeResult:
         # widgets are kept by reference: while a detail or help screen is on top, app.query_one
@@ -252,12 +245,8 @@ class OtwatchApp(App):
         pane = self.pane(self.current)
         groups = [(f"{dict((k, l) for k, l, _ in SCREENS)[self.current]} screen", list(type(pane).BINDINGS) +
                    [b for cls in type(pane).__mro__[1:] for b in getattr(cls, "BINDINGS", [])])]
-        groups.append(("Everywhere", list(self.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette"),
-                                                            Binding("1-5", "show", "Screens 1 Overview … 5 Policy"),
-                                                            Binding("tab", "focus_next", "Next pane/widget")]))
-        groups.append(("Tables", [Binding("j,down", "", "Down"), Binding("k,up", "", "Up"),
-                                  Binding("g,home", "", "Top"), Binding("G,end", "", "Bottom"),
-                                  Binding("pageup,pagedown", "", "Page")]))
+        groups.append(("Everywhere", list(self.BINDINGS) + keys.EVERYWHERE_EXTRA))
+        groups.append(("Tables", keys.TABLE_KEYS))
         self.push_screen(HelpScreen(groups))
 
     def action_redraw(self) -> None:
@@ -296,8 +285,15 @@ class OtwatchApp(App):
     @work(thread=True, exclusive=True, group="evidence")
     def _write_evidence(self, alert, out_dir: str) -> None:
         try:
-            os.makedirs(out_dir, exist_ok=True)
-            msg = alertsrc.write_evidence(alert, out_dir)
-        except Exception as exc:   # noqa: BLE001 - shown to the operator
-            msg = f"evidence not written: {exc}"
-        self.call_from_thread(self.notify, clean(msg, 300), markup=False)
+            msg, files = alertsrc.write_evidence(alert, out_dir)
+        except Exception as exc:   # noqa: BLE001 - shown to the operator, never a traceback
+            msg, files = f"evidence not written: {type(exc).__name__}: {exc}", []
+        self.call_from_thread(self._evidence_done, alert.id, msg, files)
+
+    def _evidence_done(self, aid: str, msg: str, files: list[str]) -> None:
+        """Say where the pcap went (or why not): a notification, and in the alert's detail for good."""
+        self.evidence_written[aid] = (msg, files)
+        self.notify(clean(msg, 1000), markup=False, severity="information" if files else "error",
+                    timeout=EVIDENCE_NOTICE_S)
+        if isinstance(self.screen, AlertDetail) and self.screen.aid == aid:
+            self.screen.refresh_body()

@@ -27,7 +27,7 @@ def asset_label(model, aid: str) -> str:
     row = model.assets.get(aid)
     if row is None:
         return aid
-    return best_name(row, model.kids(aid)) or row.get("ip") or aid
+    return best_name(row, model.kids(aid, ("names",))) or row.get("ip") or aid
 
 
 def alerts_by_asset(model) -> dict:
@@ -72,7 +72,7 @@ class AssetsPane(ListPane):
         row = m.assets.get(aid)
         if row is None:
             return None
-        kids = m.kids(aid)
+        kids = m.kids(aid, ("names", "roles", "findings"))
         name = best_name(row, kids)
         ip = with_vlan(row.get("ip") or "", row.get("vlan"))
         roles = ",".join(sorted(r["role"] for r in kids["roles"]))

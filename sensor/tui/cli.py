@@ -3,6 +3,7 @@
     otwatch tui FILE.pcap [--speed 1x|10x|max] [--policy P]
     otwatch tui --db PATH [--policy P] [--read-only]     (attached when a sensor writes PATH)
     otwatch tui --interface IFACE [--policy P]
+    [--memcap SIZE]: replay and live: the pipeline's memory budget (the Overview's Memory tile)
     [--baseline B]: detect departures from the learned baseline B (replay and live) and accept them into it
 
 Exactly one source.  Errors (missing file, bad speed) are one line and exit 2;
@@ -27,9 +28,12 @@ from otwatch.parsers.common import escape
 @click.option("--policy", default=None, metavar="PATH", help="Segmentation policy (YAML) to check and show.")
 @click.option("--baseline", "baseline_path", default=None, metavar="PATH",
               help="Detect departures from this learned baseline (default file: shown on the Baseline screen).")
+@click.option("--memcap", default=None, metavar="SIZE",
+              help="Replay and live: memory budget of the pipeline (e.g. 512M, 2G; default 512M; the Overview's "
+                   "Memory tile shows it; docs/architecture.md \"Memory budget\").")
 @click.option("--read-only", is_flag=True, help="Never write (hides acknowledge and accept).")
 @click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (Textual's ansi-dark theme).")
-def tui(capture, db_path, interface, speed, policy, baseline_path, read_only, ansi) -> None:
+def tui(capture, db_path, interface, speed, policy, baseline_path, memcap, read_only, ansi) -> None:
     """Watch the plant in the terminal: a capture FILE, --db PATH, or --interface IFACE."""
     given = [x for x in (capture, db_path, interface) if x]
     if len(given) != 1:
@@ -38,6 +42,18 @@ def tui(capture, db_path, interface, speed, policy, baseline_path, read_only, an
     if baseline_path and not os.path.exists(baseline_path):
         click.echo(f"otwatch tui: {escape(baseline_path)}: no such baseline (otwatch baseline learn)", err=True)
         sys.exit(2)
+    limits = None
+    if memcap is not None:
+        from otwatch.parsers import budget
+
+        if db_path:
+            click.echo("otwatch tui: --memcap applies to a capture or an interface, not to --db", err=True)
+            sys.exit(2)
+        try:
+            limits = budget.limits_for(budget.parse_size(memcap))
+        except ValueError as exc:
+            click.echo(f"otwatch tui: --memcap: {escape(str(exc))}", err=True)
+            sys.exit(2)
     from .model import DbModel, LiveModel
 
     if capture:
@@ -46,13 +62,13 @@ def tui(capture, db_path, interface, speed, policy, baseline_path, read_only, an
             sys.exit(2)
         from .feed import ReplayFeed, parse_speed
 
-        model = LiveModel(ReplayFeed(capture, parse_speed(speed)), policy, source=capture,
+        model = LiveModel(ReplayFeed(capture, parse_speed(speed), limits), policy, source=capture,
                           baseline_path=baseline_path)
         model.read_only = read_only
     elif interface:
         from .feed import LiveFeed
 
-        model = LiveModel(LiveFeed(interface), policy, source=f"iface:{interface}", baseline_path=baseline_path)
+        model = LiveModel(LiveFeed(interface, limits=limits), policy, source=f"iface:{interface}", baseline_path=baseline_path)
         model.read_only = read_only
     else:
         if not os.path.exists(db_path):

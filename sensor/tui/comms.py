@@ -85,7 +85,7 @@ class CommsPane(ListPane):
         for aid in changes.assets:
             old = self._by_asset.get(aid, set())
             keys |= old
-            now = {self._add(r) for r in m.kids(aid)["peers"] if r.get("direction") == "client"}
+            now = {self._add(r) for r in m.kids(aid, ("peers",))["peers"] if r.get("direction") == "client"}
             keys |= now
             for k in old - now:                  # a pair this asset no longer has (database re-read)
                 r = self._rows.get(k)
@@ -115,14 +115,14 @@ class CommsPane(ListPane):
         rate = msgs / span
         self._by_ips.setdefault((cip, sip), set()).add(key)
         viol = self._viol.get((cip, sip), 0)
-        values = {"client": f"{asset_label(m, r['asset_id'])} {cip}", "server": f"{asset_label(m, r['peer_id'])} {sip}",
+        clabel, slabel = asset_label(m, r["asset_id"]), asset_label(m, r["peer_id"])
+        values = {"client": f"{clabel} {cip}", "server": f"{slabel} {sip}",
                   "asset": f"{cip} {sip} {r['asset_id']} {r['peer_id']}", "proto": r.get("protocol") or "",
                   "port": r.get("port") or 0, "op": ops_s, "ops": ops_s, "messages": msgs, "rate": rate,
                   "from": cz, "to": sz, "zones": f"{cz}→{sz}", "violations": "violations" if viol else "",
-                  "viol": viol, "cip": cip, "sip": sip, "clabel": asset_label(m, r["asset_id"]),
-                  "slabel": asset_label(m, r["peer_id"])}
+                  "viol": viol, "cip": cip, "sip": sip, "clabel": clabel, "slabel": slabel}
         style = "bold" if viol else ""
-        cells = (safe_text(asset_label(m, r["asset_id"]), 48, style), safe_text(asset_label(m, r["peer_id"]), 48, style),
+        cells = (safe_text(clabel, 48, style), safe_text(slabel, 48, style),
                  plain(values["proto"]), Text(f"!{viol}" if viol else "", style="bold red", end=""), num(msgs),
                  plain(f"{rate:,.1f}"), safe_text(values["zones"] if (cz or sz) else "", 40), num(values["port"]),
                  safe_text(ops_s, 120))

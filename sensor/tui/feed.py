@@ -17,6 +17,8 @@ runs the pipeline in a daemon thread; the UI calls ``feed.poll()`` (a batch
   observations' packet time, never in the UI.
 * The aggregate interval is ``INTERVAL_S`` of packet time, so message rates
   move every second instead of once a minute.
+* ``limits``: the pipeline's ``Limits`` (``otwatch tui --memcap``; default the
+  default memcap shared out, as ``analyze`` and ``sensor``).
 * Errors (unreadable capture, capture device gone) end the feed with
   ``error`` set to one line; the UI shows it.
 """
@@ -39,7 +41,11 @@ SPEEDS = {"1x": 1.0, "10x": 10.0, "max": 0.0}
 class _Feed:
     mode = "feed"
 
-    def __init__(self):
+    def __init__(self, limits=None):
+        from otwatch.parsers.budget import DEFAULT_BUDGET_LIMITS
+
+        self.limits = limits if limits is not None else DEFAULT_BUDGET_LIMITS
+        """The pipeline's limits: the memcap shared out (``--memcap``; parsers/budget.py)."""
         self.q: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -82,6 +88,8 @@ class _Feed:
         finally:
             try:
                 self._hand_over(force=True)
+            except _Stopped:            # the UI went away (q during a replay): nothing to hand over
+                pass
             finally:
                 self._done.set()
 
@@ -117,7 +125,7 @@ class _Feed:
     def _pipeline(self):
         from ..pipeline import Pipeline, Settings
 
-        self.pipe = Pipeline([self], Settings(interval=INTERVAL_S))
+        self.pipe = Pipeline([self], Settings(interval=INTERVAL_S, limits=self.limits))
         return self.pipe
 
 
@@ -128,8 +136,8 @@ class _Stopped(Exception):
 class ReplayFeed(_Feed):
     mode = "replay"
 
-    def __init__(self, path: str, speed: float = 0.0):
-        super().__init__()
+    def __init__(self, path: str, speed: float = 0.0, limits=None):
+        super().__init__(limits)
         self.path = path
         self.speed = speed
         self._t0 = None          # (packet time, wall time) of the first paced observation
@@ -172,8 +180,8 @@ class ReplayFeed(_Feed):
 class LiveFeed(_Feed):
     mode = "live"
 
-    def __init__(self, interface: str, bpf: str = ""):
-        super().__init__()
+    def __init__(self, interface: str, bpf: str = "", limits=None):
+        super().__init__(limits)
         self.interface = interface
         self.bpf = bpf
 

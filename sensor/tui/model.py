@@ -3,8 +3,8 @@
 Contract (both models)
 ----------------------
 * ``assets``: asset id -> the inventory's asset row (docs/inventory.md);
-  ``kids(aid)``: that asset's child rows by table (identity, services, peers,
-  findings, names, roles, topics, addresses).
+  ``kids(aid, tables=CHILD)``: that asset's child rows by table (identity,
+  services, peers, findings, names, roles, topics, addresses; at least *tables*).
 * ``alerts``: alert id -> ``sensor.alerts.model.Alert``.
 * ``stats``: ``Stats`` (packet and message counts, a rate series, protocol
   mix, decode coverage, drops, memory).
@@ -60,6 +60,7 @@ class Stats:
     encrypted_bytes: int = 0
     dropped: int = 0          # capture drops (kernel), live or attached
     rss_bytes: int = 0
+    budget: dict = field(default_factory=dict)   # parsers.budget.usage(): memcap, tables and caps, evictions
     last_ts: float = 0.0      # newest packet time seen
     progress: float | None = None   # 0..1 of a capture file, None when unknown
 
@@ -232,11 +233,13 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
     def assets(self) -> dict:
         return _RowView(self.inventory.assets)
 
-    def kids(self, aid: str) -> dict:
+    def kids(self, aid: str, tables=CHILD) -> dict:
+        """Child rows of *aid*, copied from the inventory: only *tables* (a broker's peers are thousands
+        of rows, and a label needs only its names)."""
         a = self.inventory.assets.get(aid)
         if a is None:
-            return {t: [] for t in CHILD}
-        return {t: list(a.t.get(t, {}).values()) for t in CHILD}
+            return {t: [] for t in tables}
+        return {t: list(a.t.get(t, {}).values()) for t in tables}
 
     def all_kids(self, table: str):
         for a in list(self.inventory.assets.values()):
@@ -303,11 +306,16 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         return ch
 
     def _stats_from(self, st: dict) -> None:
+        from otwatch.parsers.budget import usage
+
         s = self.stats
         s.packets = st.get("capture.packets", s.packets)
         if "progress" in st:
             s.progress = st["progress"]
         s.dropped = st.get("kernel_dropped", s.dropped)
+        limits = getattr(self.feed, "limits", None)
+        if limits is not None:
+            s.budget = usage(st, limits)
 
     def _rates(self) -> None:
         now = time.monotonic()
@@ -412,7 +420,8 @@ class DbModel(_PolicyMixin, _BaselineMixin):
         err = f" · {self.error}" if self.error else ""
         return f"{what} {os.path.basename(self.path)} · read {age:.0f} s ago{err}"
 
-    def kids(self, aid: str) -> dict:
+    def kids(self, aid: str, tables=CHILD) -> dict:
+        """Child rows of *aid* as last read (every table; *tables* is what the caller needs at least)."""
         return self._kids.get(aid) or {t: [] for t in CHILD}
 
     def all_kids(self, table: str):
@@ -465,6 +474,10 @@ class DbModel(_PolicyMixin, _BaselineMixin):
             s.packet_rate.append(hb.get("packets_per_s", 0.0))
             s.dropped = hb.get("kernel_dropped", 0)
             s.rss_bytes = hb.get("rss_bytes", 0)
+            from otwatch.parsers.budget import USAGE_KEYS
+
+            # what the sensor's heartbeat carries of the memory budget (none from an older sensor)
+            s.budget = {k: hb[k] for k in USAGE_KEYS if isinstance(hb.get(k), (int, float))} if "memcap" in hb else {}
         self.stats.by_protocol = Counter()
         msgs = 0
         for k in kids.values():

@@ -7,7 +7,11 @@ Tiles (arrow keys or Tab move between them, Enter opens):
 * Protocols: messages per protocol → Communications ``proto:``;
 * Assets: assets by device class → Assets ``class:``;
 * Alerts: open alerts by severity → Alerts ``sev:``;
-* Capture: packets, decode coverage, drops, memory → Policy.
+* Capture: decode coverage, drops, how much of the file was read, the policy → Policy;
+* Memory: resident memory against the memcap (``--memcap``, parsers/budget.py),
+  the engine's flows, hosts and links against their caps, and how many were
+  evicted to stay within them (``budget.usage``: the engine's counters, or the
+  attached sensor's heartbeat) → Communications.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Sparkline, Static
+
+from otwatch.parsers.budget import MIB
 
 from ..alerts.model import SEVERITIES
 from .safe import clean
@@ -34,13 +40,47 @@ def ascii_spark(values, width: int = 30) -> str:
 
 
 def _bar(n: int, total: int, width: int = 6) -> str:
-    k = round(width * n / total) if total else 0
+    k = min(width, round(width * n / total)) if total else 0
     return "█" * k + "·" * (width - k)
 
 
+def memory_text(rss: int, b: dict) -> Text:
+    """The Memory tile: resident memory against the memcap, tables against their caps, evictions."""
+    t = Text()
+    cap = b.get("memcap") or 0
+    if rss and cap:
+        frac = rss / cap
+        t.append(f"{rss / MIB:,.0f} of {cap / MIB:,.0f} MiB memcap\n")
+        t.append(f"{_bar(rss, cap, 12)} {frac * 100:3.0f}%\n", style="bold red" if frac >= 1 else "")
+    elif rss:
+        t.append(f"{rss / MIB:,.0f} MiB (memcap -)\n")
+    else:
+        t.append("memory -\n", style="dim")
+    for table in ("flows", "hosts", "links"):
+        n, most = b.get(f"{table}_active"), b.get(f"max_{table}")
+        if most:
+            t.append(f"{table:<6}{n or 0:,} of {most:,}\n", style="bold" if (n or 0) >= most else "")
+    if not b:
+        t.append("tables -\n", style="dim")
+        return t
+    ev = {k: b.get(f"evicted_{k}", 0) for k in ("flows", "hosts", "links")}
+    total = sum(ev.values())
+    t.append(f"evicted {total:,}", style="bold red" if total else "dim")
+    if total:
+        t.append(" (" + " ".join(f"{k[0]} {v:,}" for k, v in ev.items() if v) + ")")
+    t.append("\n")
+    more = [(f"{b[k]:,} {label}") for k, label in (("evicted_keys", "keys evicted"), ("over_cap", "over cap"),
+                                                   ("reassembly_drains", "reassembly drains")) if b.get(k)]
+    if more:
+        t.append(", ".join(more) + "\n", style="bold red")
+    return t
+
+
 class OverviewPane(Vertical):
-    BINDINGS = [Binding("left", "move(-1)", "←", show=False), Binding("right", "move(1)", "→", show=False),
-                Binding("up", "move(-2)", "↑", show=False), Binding("down", "move(2)", "↓", show=False)]
+    BINDINGS = [Binding("left", "move(-1)", "Tile to the left", show=False),
+                Binding("right", "move(1)", "Tile to the right", show=False),
+                Binding("up", "move(-3)", "Tile above", show=False), Binding("down", "move(3)", "Tile below", show=False)]
+    """Tiles are three a row: up and down move by a row."""
 
     def __init__(self, model, **kw):
         super().__init__(**kw)
@@ -50,12 +90,15 @@ class OverviewPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-title", markup=False)
         with Grid(id="tiles"):
-            yield Tile("Traffic", "comms", "", id="t-traffic")
+            with Vertical(id="traffic-cell") as cell:
+                cell.border_title = "Traffic"
+                yield Tile("", "comms", "", id="t-traffic")
+                yield Sparkline([], id="spark")
             yield Tile("Protocols", "comms", "", id="t-proto")
             yield Tile("Assets by class", "assets", "", id="t-assets")
             yield Tile("Alerts by severity", "alerts", "", id="t-alerts")
             yield Tile("Capture", "policy", "", id="t-capture")
-            yield Sparkline([], id="spark")
+            yield Tile("Memory", "comms", "", id="t-memory")
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -131,13 +174,13 @@ class OverviewPane(Vertical):
         cov = s.coverage
         t.append(f"decode coverage {cov * 100:5.1f}%\n" if cov is not None else "decode coverage   -\n")
         t.append(f"drops {s.dropped:,}\n", style="bold red" if s.dropped else "")
-        t.append(f"memory {s.rss_bytes / 1e6:,.0f} MB\n" if s.rss_bytes else "memory -\n")
         if s.progress is not None:
             t.append(f"capture read {s.progress * 100:3.0f}%\n")
         pol = "policy: " + (clean(m.policy.name or m.policy_path, 30) if m.policy is not None else
                             ("errors" if m.policy_errors else "none"))
         t.append(pol, style="red" if m.policy_errors else "dim")
         self.query_one("#t-capture", Tile).update(t)
+        self.query_one("#t-memory", Tile).update(memory_text(s.rss_bytes, s.budget))
         self.query_one(".pane-title", Static).update(
             Text(f"Overview · {clean(m.status, 80)} · Enter opens a tile", no_wrap=True, overflow="ellipsis"))
 
