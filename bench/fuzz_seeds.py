@@ -181,7 +181,12 @@ def built_captures() -> list[bytes]:
                  bytes.fromhex("0001080006040001020000000001") + cb.ip("10.0.0.1") + bytes(6) + cb.ip("10.0.0.2"))
     frag = cb.eth("02:00:00:00:00:01", "02:00:00:00:00:02", 0x0800,
                   cb.ipv4("10.0.0.1", "10.0.0.2", 17, cb.udp(1, 2, b"x" * 16), frag=0x2000))
-    eth_frames = conv + mq + ua + [udp_dns, v6, vlan, qinq, arp, frag]
+    # an IPv6 TCP segment in two fragments (the second first: out of order), reassembled by the engine
+    seg6 = cb.tcp(40013, 502, 1, 0, "PA", mb_req)
+    frag6 = [cb.eth("02:00:00:00:00:01", "02:00:00:00:00:02", 0x86DD,
+                    cb.ipv6("fd00::1", "fd00::2", 6, chunk, ext=struct.pack("!BBHI", 6, 0, fo, 0x5EED), ext_nh=44))
+             for chunk, fo in ((seg6[16:], 16), (seg6[:16], 1))]
+    eth_frames = conv + mq + ua + [udp_dns, v6, vlan, qinq, arp, frag] + frag6
     t0 = 1_700_000_000.0
     pk = [(t0 + i * 0.01, f) for i, f in enumerate(eth_frames)]
     ip_only = [(t, f[14:]) for t, f in pk if f[12:14] == b"\x08\x00"]

@@ -171,7 +171,7 @@ _IPV4_HDR = struct.Struct(">BxHxxHxBxxII")
 # TCP header (RFC 9293): ports, sequence number, data offset byte, flags (ack skipped)
 _TCP_HDR = struct.Struct(">HHI4xBB")
 
-# Pieces one IPv4 datagram may arrive in before further ones are dropped (counted): 64 KiB in
+# Pieces one IP datagram (IPv4 or IPv6) may arrive in before further ones are dropped (counted): 64 KiB in
 # 8-byte fragments would be 8192, and each piece is compared with those held (overlaps), so an
 # attacker's tiny fragments are cut off here; real stacks send a handful (MTU-sized).
 MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
@@ -187,6 +187,10 @@ SCAN_HELD_MAX = cython.declare(cython.Py_ssize_t, 256)
 
 # Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
 FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
+
+# What one held out-of-order segment costs besides its bytes, for the global reassembly bound
+# (Engine.ooo_total): its (seq, data, plen) tuple, the bytes object's header and the list slot.
+OOO_SEGMENT_COST = cython.declare(cython.longlong, 128)
 FLOW_CACHE_MASK = cython.declare(cython.ulonglong, 4095)
 
 
@@ -303,6 +307,8 @@ class Link:
     seen_s: dict
     nflows: cython.longlong
     last_ts: cython.double
+    anom_iv: cython.double       # interval (its start) anom_n counts in
+    anom_n: cython.longlong      # anomalies of its flows reported in that interval
 
     def __init__(self, lid: cython.longlong, app: cython.int, key: tuple, ts: cython.double):
         self.lid = lid
@@ -312,6 +318,8 @@ class Link:
         self.seen_s = {}
         self.nflows = 0
         self.last_ts = ts
+        self.anom_iv = -2.0
+        self.anom_n = 0
 
 
 @cython.final
@@ -387,11 +395,13 @@ class Flow:
     tls_seen_s: cython.bint
     encrypted: cython.longlong
     anoms: dict              # anomaly id -> how many this flow raised (None until the first)
+    hidden: dict             # anomaly id -> how many of those were not reported (None until the first)
     fresh: cython.int        # port-bound flow: bit (1 << side) until that side's first payload was checked
 
     def __init__(self):
         self.chain = None
         self.anoms = None
+        self.hidden = None
         self.core = None
         self.lazy = False
         self.link = None
@@ -818,6 +828,8 @@ class Engine:
     linger: cython.double
     max_ooo_segs: cython.longlong
     max_ooo_bytes: cython.longlong
+    ooo_total: cython.longlong     # out-of-order bytes held by all flows, OOO_SEGMENT_COST a segment included
+    ooo_total_max: cython.longlong  # limits.reassembly_total_bytes (the memcap's reassembly share)
     probe_max: cython.longlong
     # container state
     fmt: cython.int
@@ -825,13 +837,15 @@ class Engine:
     nanos: cython.bint             # pcap: nanosecond timestamps
     linktype: cython.int           # pcap: the file's link type
     fcs_len: cython.Py_ssize_t     # pcap: bytes of frame check sequence ending every frame (0 none)
-    ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset) per interface
+    ifaces: list                   # pcapng: (linktype, ts_divisor, ts_offset, FCS bytes) per interface
     header_done: cython.bint
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     anom_report: cython.longlong   # limits.anomalies_reported_per_flow
     anom_sample: cython.longlong   # limits.anomaly_sample_rate
+    anom_link: cython.longlong     # limits.anomalies_reported_per_link_interval
     # state
-    frags: dict                    # (src, dst, proto, IPv4 id) -> incomplete datagram (see _fragment)
+    frags: dict                    # (src, dst, proto, IPv4 id) or (IPv6 src hi, lo, dst hi, lo, id) -> incomplete
+                                   # datagram (see _frag_add)
     frag_bytes: cython.longlong    # bytes held in frags
     frag_max: cython.Py_ssize_t
     frag_max_bytes: cython.longlong
@@ -888,9 +902,12 @@ class Engine:
         self.linger = limits.tcp_closed_linger
         self.max_ooo_segs = limits.reassembly_max_ooo_segments
         self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
+        self.ooo_total = 0
+        self.ooo_total_max = limits.reassembly_total_bytes
         self.probe_max = limits.probe_max_bytes
         self.anom_report = limits.anomalies_reported_per_flow
         self.anom_sample = max(1, limits.anomaly_sample_rate)
+        self.anom_link = limits.anomalies_reported_per_link_interval
         self.fmt = FMT_UNKNOWN
         self.big = False
         self.nanos = False
@@ -902,9 +919,9 @@ class Engine:
         self.flows = {}
         self.frags = {}
         self.frag_bytes = 0
-        self.frag_max = limits.ipv4_frag_max_datagrams
-        self.frag_max_bytes = limits.ipv4_frag_max_bytes
-        self.frag_timeout = limits.ipv4_frag_timeout
+        self.frag_max = limits.ip_frag_max_datagrams
+        self.frag_max_bytes = limits.ip_frag_max_bytes
+        self.frag_timeout = limits.ip_frag_timeout
         self.fcache = [None] * FLOW_CACHE_SIZE
         self.nflows = 0
         self.hosts = {}
@@ -1006,7 +1023,8 @@ class Engine:
             lk = v
             keys += _nkeys(lk)
         return {"flows": self.nflows, "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
-                "keys": keys, "reassembly_bytes": held, "fragment_bytes": self.frag_bytes}
+                "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
+                "fragment_bytes": self.frag_bytes}
 
     def new_source(self):
         """The next bytes fed are a new capture (file or interface): its container header is read
@@ -1120,10 +1138,8 @@ class Engine:
             if rec_end > n:
                 break
             ts = sec + frac * unit
-            if self.fcs_len != 0 and caplen >= wirelen and caplen >= self.fcs_len:
-                # the frame check sequence is no part of the packet (when the frame was captured
-                # whole; a snaplen cut took it already)
-                self._packet(buf, body, rec_end - self.fcs_len, wirelen - self.fcs_len, ts, lt)
+            if self.fcs_len != 0:
+                self._packet_fcs(buf, body, caplen, wirelen, ts, lt, self.fcs_len)
             else:
                 self._packet(buf, body, rec_end, wirelen, ts, lt)
             pos = rec_end
@@ -1148,6 +1164,7 @@ class Engine:
         lt: cython.int
         div: cython.double
         off: cython.double
+        fcs: cython.Py_ssize_t
         while pos + 12 <= n:
             if buf[pos] == 0x0A and buf[pos + 1] == 0x0D and buf[pos + 2] == 0x0D and buf[pos + 3] == 0x0A:
                 # Section Header Block: the byte-order magic decides the section's endianness
@@ -1194,9 +1211,12 @@ class Engine:
                     self._anomaly(APP_NONE, 0, 0, -1, "capture.corrupt_record",
                                   "packet block at offset %d: captured length %d exceeds the block" % (pos, caplen))
                 else:
-                    lt, div, off = self.ifaces[iface]
+                    lt, div, off, fcs = self.ifaces[iface]
                     ts = tsraw / div + off
-                    self._packet(buf, body + 16, body + 16 + caplen, wirelen, ts, lt)
+                    if fcs != 0:
+                        self._packet_fcs(buf, body + 16, caplen, wirelen, ts, lt, fcs)
+                    else:
+                        self._packet(buf, body + 16, body + 16 + caplen, wirelen, ts, lt)
             elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
                 if len(self.ifaces) == 0:
                     self._anomaly(APP_NONE, 0, 0, -1, "capture.unknown_interface",
@@ -1206,8 +1226,11 @@ class Engine:
                     caplen = blen - 16
                     if caplen > wirelen:
                         caplen = wirelen
-                    lt, div, off = self.ifaces[0]
-                    self._packet(buf, body + 4, body + 4 + caplen, wirelen, self.now, lt)
+                    lt, div, off, fcs = self.ifaces[0]
+                    if fcs != 0:
+                        self._packet_fcs(buf, body + 4, caplen, wirelen, self.now, lt, fcs)
+                    else:
+                        self._packet(buf, body + 4, body + 4 + caplen, wirelen, self.now, lt)
             pos += blen
         if final and pos < n:
             self._count("capture.truncated_records")
@@ -1217,10 +1240,22 @@ class Engine:
         return pos
 
     @cython.cfunc
+    def _packet_fcs(self, buf: cython.const[cython.uchar][::1], body: cython.Py_ssize_t, caplen: cython.Py_ssize_t,
+                    wirelen: cython.Py_ssize_t, ts: cython.double, lt: cython.int, fcs: cython.Py_ssize_t):
+        """A packet whose frames end in *fcs* bytes of frame check sequence (pcap: the FCS bits of the
+        link type; pcapng: the interface's if_fcslen): the FCS is no part of the packet, so it is cut
+        when the frame was captured whole (a snaplen cut took it already)."""
+        if caplen >= wirelen and caplen >= fcs:
+            self._packet(buf, body, body + caplen - fcs, wirelen - fcs, ts, lt)
+        else:
+            self._packet(buf, body, body + caplen, wirelen, ts, lt)
+
+    @cython.cfunc
     def _idb(self, buf: cython.const[cython.uchar][::1], body: cython.Py_ssize_t, end: cython.Py_ssize_t) -> tuple:
         lt: cython.int = self._u16(buf, body)
         div: cython.double = 1e6
         off: cython.double = 0.0
+        fcs: cython.Py_ssize_t = 0
         p: cython.Py_ssize_t = body + 8
         code: cython.uint
         olen: cython.Py_ssize_t
@@ -1249,8 +1284,19 @@ class Engine:
                     off = (hi - 4294967296.0) * 4294967296.0 + lo
                 else:
                     off = hi * 4294967296.0 + lo
+            elif code == 13 and olen >= 1:  # if_fcslen: frames end in a frame check sequence
+                # the spec says bits, its example ('4') and Wireshark say octets (pcapng issue 60):
+                # up to 4 is octets (no FCS is 3 bits long), a multiple of 8 up to 32 is bits
+                v = buf[p + 4]
+                if v <= 4:
+                    fcs = v
+                elif v % 8 == 0 and v <= 32:
+                    fcs = v // 8
+                else:
+                    fcs = 0
+                    self._count("capture.fcslen_unknown")
             p += 4 + ((olen + 3) & ~3)
-        return (lt, div, off)
+        return (lt, div, off, fcs)
 
     # ------------------------------------------------------------------
     # one packet: L2 → L3 → L4
@@ -1391,7 +1437,7 @@ class Engine:
                 self._count("decode.ipv4_fragments")
                 self._fragment(buf, p, ihl, capend, realend, wirelen, vlan, smac, dmac, proto, src, dst, frag)
                 return
-            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst, False)
+            self._l4(buf, proto, p + ihl, capend, realend, wirelen, vlan, smac, dmac, 0, src, 0, dst)
         elif etype == ETH_IPV6:
             self._ipv6(buf, p, end, wirelen, vlan, smac, dmac)
         elif etype == ETH_ARP:
@@ -1460,39 +1506,118 @@ class Engine:
                   capend: cython.Py_ssize_t, realend: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
                   vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t, proto: cython.int,
                   src: cython.ulonglong, dst: cython.ulonglong, frag: cython.uint):
-        """One IPv4 fragment: kept until its datagram is whole, which then goes to _l4.
-
-        Bounded (limits.ipv4_frag_*: datagrams, bytes, seconds of packet time; pieces per
-        datagram, MAX_FRAG_PIECES); what a bound drops is counted.  Where fragments overlap
-        with different bytes the first copy wins and ``ip.fragment_overlap`` is raised
-        (the Teardrop/Rose family, and the IDS evasion of RFC 1858)."""
+        """One IPv4 fragment (RFC 791): kept (_frag_add) until its datagram is whole, which then
+        goes to _l4 as one packet."""
         off: cython.Py_ssize_t = (frag & 0x1FFF) * 8
         n: cython.Py_ssize_t = realend - p - ihl
-        a: cython.Py_ssize_t
-        lo: cython.Py_ssize_t
-        hi: cython.Py_ssize_t
+        ident: cython.uint
         if capend < realend:
             self._count("decode.ipv4_fragments_cut")     # snaplen cut: cannot be reassembled
             return
         if off + n > 65535 - ihl:
             self._count("decode.ipv4_fragments_too_long")
             self._anomaly(APP_NONE, 0, 0, -1, "ip.fragment_too_long",
-                          "fragment at offset %d makes a datagram longer than 65535 bytes" % off)
+                          "IPv4 fragment at offset %d makes a datagram longer than 65535 bytes" % off)
             return
-        key = (src, dst, proto, (buf[p + 4] << 8) | buf[p + 5])
+        ident = (buf[p + 4] << 8) | buf[p + 5]
+        r = self._frag_add((src, dst, proto, ident), False, ident, off, (frag & 0x2000) != 0, p + ihl, realend,
+                           wirelen, smac, dmac, proto)
+        if r is None:
+            return
+        whole: bytes = r[0]
+        m: cython.Py_ssize_t = r[1]
+        saved = self.cur
+        self.cur = whole
+        mv: cython.const[cython.uchar][::1] = whole
+        self._l4(mv, proto, m, len(whole), len(whole), r[3], vlan, 6 if m else -1, 0 if m else -1,
+                 0, src, 0, dst)
+        self.cur = saved
+
+    @cython.cfunc
+    def _frag6(self, buf: cython.const[cython.uchar][::1], base: cython.Py_ssize_t, q: cython.Py_ssize_t,
+               capend: cython.Py_ssize_t, end_real: cython.Py_ssize_t, wirelen: cython.Py_ssize_t, vlan: cython.int,
+               smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
+               shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong):
+        """One IPv6 fragment (RFC 8200 4.5; its Fragment header at *q*, the extension headers before it
+        from *base*): kept (_frag_add, keyed by source, destination and Identification) until the
+        packet is whole; the reassembled fragmentable part (next header: the first fragment's) then
+        has its remaining extension headers walked and goes to _l4 as one packet."""
+        fo: cython.uint = (buf[q + 2] << 8) | buf[q + 3]
+        off: cython.Py_ssize_t = fo & 0xFFF8                # 13-bit offset in 8-octet units, in place
+        more: cython.bint = (fo & 1) != 0
+        ps: cython.Py_ssize_t = q + 8
+        n: cython.Py_ssize_t = end_real - ps
+        ident: cython.ulonglong
+        if n < 0:
+            self._count("decode.truncated_l3")          # the payload length ends inside the header
+            return
+        if capend < end_real:
+            self._count("decode.ipv6_fragments_cut")     # snaplen cut: cannot be reassembled
+            return
+        if more and (n & 7) != 0:
+            # RFC 8200 4.5: a fragment other than the last whose length is not a multiple of 8
+            # octets is discarded
+            self._count("decode.ipv6_fragments_bad_length")
+            return
+        if (q - base) + off + n > 65535:
+            # the reassembled payload (the extension headers before the Fragment header, then the
+            # fragmentable part) would be longer than the Payload Length can say: discarded (4.5)
+            self._count("decode.ipv6_fragments_too_long")
+            self._anomaly(APP_NONE, 0, 0, -1, "ip.fragment_too_long",
+                          "IPv6 fragment at offset %d makes a packet longer than 65535 bytes" % off)
+            return
+        ident = (buf[q + 4] * SHIFT24) | (buf[q + 5] << 16) | (buf[q + 6] << 8) | buf[q + 7]
+        r = self._frag_add((shi, slo, dhi, dlo, ident), True, ident, off, more, ps, end_real, wirelen, smac, dmac,
+                           buf[q])
+        if r is None:
+            return
+        whole: bytes = r[0]
+        m: cython.Py_ssize_t = r[1]
+        saved = self.cur
+        self.cur = whole
+        mv: cython.const[cython.uchar][::1] = whole
+        self._ipv6_ext(mv, r[2], m, len(whole), len(whole), r[3], vlan, 6 if m else -1, 0 if m else -1,
+                       shi, slo, dhi, dlo, -1)
+        self.cur = saved
+
+    @cython.cfunc
+    def _frag_add(self, key: tuple, v6: cython.bint, ident: cython.ulonglong, off: cython.Py_ssize_t,
+                  more: cython.bint, ps: cython.Py_ssize_t, pe: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
+                  smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t, nh: cython.int) -> list:
+        """Hold the fragment ``cur[ps:pe]`` at byte *off* of the datagram *key* (IPv4 or IPv6, one
+        table); return ``[MAC bytes + whole datagram, len(MAC bytes), next protocol, wire bytes of its
+        fragments]`` once every byte up to the last fragment's end is held, else None.
+
+        Bounded by limits.ip_frag_* (datagrams, bytes held in all: the oldest incomplete datagrams go
+        first, their fragments counted dropped; seconds of packet time, _frag_expire) and by
+        MAX_FRAG_PIECES a datagram.  Where fragments overlap with different bytes the first copy wins
+        and ``ip.fragment_overlap`` is raised (the Teardrop/Rose family, the IDS evasion of RFC 1858;
+        RFC 5722 has an IPv6 host drop such a packet: we decode the first copy and report it).
+        *nh* is the next protocol; for IPv6 the first fragment's (offset 0) counts (RFC 8200 4.5)."""
+        n: cython.Py_ssize_t = pe - ps
+        a: cython.Py_ssize_t
+        lo: cython.Py_ssize_t
+        hi: cython.Py_ssize_t
+        fam: str = "decode.ipv6_" if v6 else "decode.ipv4_"
+        if n > self.frag_max_bytes:
+            self._count(fam + "fragments_dropped")
+            return None
+        # room first: every byte held counts against limits.ip_frag_max_bytes, whichever datagram
+        # it belongs to (the oldest go first; that may be this one)
+        while self.frags and (self.frag_bytes + n > self.frag_max_bytes
+                              or (len(self.frags) >= self.frag_max and key not in self.frags)):
+            self._frag_evict()
         d = self.frags.get(key)
         if d is None:
-            if len(self.frags) >= self.frag_max or self.frag_bytes + n > self.frag_max_bytes:
-                self._frag_evict()
             # [first ts, pieces [(offset, bytes)], total length or -1, bytes held, wire bytes,
-            #  MAC bytes of the first fragment seen]
-            d = [self.now, [], -1, 0, 0, b""]
+            #  MAC bytes of the first fragment seen, IPv6?, next protocol or -1]
+            d = [self.now, [], -1, 0, 0, b"", v6, -1]
             self.frags[key] = d
         pieces: list = d[1]
         if len(pieces) >= MAX_FRAG_PIECES:
-            self._count("decode.ipv4_fragments_dropped")
-            return
-        data = _bytes(self.cur, p + ihl, realend)
+            self._count(fam + "fragments_dropped")
+            return None
+        data = _bytes(self.cur, ps, pe)
         for pc in pieces:
             a = pc[0] - off                  # where the held piece starts in data
             lo = a if a > 0 else 0
@@ -1500,78 +1625,66 @@ class Engine:
             if hi > n:
                 hi = n
             if lo < hi and data[lo:hi] != pc[1][lo - a:hi - a]:
-                self._count("decode.ipv4_fragment_overlaps")
+                self._count(fam + "fragment_overlaps")
                 self._anomaly(APP_NONE, 0, 0, -1, "ip.fragment_overlap",
-                              "IPv4 id %d: %d byte(s) at offset %d sent again with different data; "
-                              "the first copy is kept" % (key[3], hi - lo, off + lo))
+                              "%s id %d: %d byte(s) at offset %d sent again with different data; "
+                              "the first copy is kept" % ("IPv6" if v6 else "IPv4", ident, hi - lo, off + lo))
                 data = data[:lo] + pc[1][lo - a:hi - a] + data[hi:]
         pieces.append((off, data))
         d[3] += n
         d[4] += wirelen
         self.frag_bytes += n
-        if (frag & 0x2000) == 0:
+        if not more:
             d[2] = off + n
-        if smac >= 0 and dmac >= 0 and off == 0:
-            d[5] = _bytes(self.cur, dmac, dmac + 6) + _bytes(self.cur, smac, smac + 6)
-        elif len(d[5]) == 0 and smac >= 0 and dmac >= 0:
+        if off == 0:
+            d[7] = nh
+        if smac >= 0 and dmac >= 0 and (off == 0 or len(d[5]) == 0):
             d[5] = _bytes(self.cur, dmac, dmac + 6) + _bytes(self.cur, smac, smac + 6)
         if d[2] < 0:
-            return
+            return None
         # whole? walk the pieces in offset order
         pieces.sort(key=_by_offset)
         out = bytearray()
         for pc in pieces:
             if pc[0] > len(out):
-                return                       # a hole still
+                return None                  # a hole still
             if pc[0] + len(pc[1]) > len(out):
                 out += pc[1][len(out) - pc[0]:]
         if len(out) < d[2]:
-            return
+            return None
         del self.frags[key]
         self.frag_bytes -= d[3]
-        self._count("decode.ipv4_reassembled")
+        self._count(fam + "reassembled")
         macs: bytes = d[5]
-        whole = macs + bytes(out[:d[2]])
-        saved = self.cur
-        self.cur = whole
-        mv: cython.const[cython.uchar][::1] = whole
-        m: cython.Py_ssize_t = len(macs)
-        self._l4(mv, proto, m, len(whole), len(whole), d[4], vlan, 6 if m else -1, 0 if m else -1,
-                 0, src, 0, dst, False)
-        self.cur = saved
+        return [macs + bytes(out[:d[2]]), len(macs), d[7], d[4]]
 
     @cython.cfunc
     def _frag_evict(self):
-        """Make room for a new datagram: drop the oldest incomplete one (counted)."""
+        """Make room: drop the oldest incomplete datagram (its fragments counted dropped)."""
         for k in self.frags:
             d = self.frags.pop(k)
             self.frag_bytes -= d[3]
-            self._count("decode.ipv4_fragments_dropped", len(d[1]))
+            self._count("decode.ipv6_fragments_dropped" if d[6] else "decode.ipv4_fragments_dropped", len(d[1]))
             return
 
     @cython.cfunc
     def _frag_expire(self, now: cython.double):
-        """Drop incomplete datagrams older than limits.ipv4_frag_timeout (packet time)."""
+        """Drop incomplete datagrams older than limits.ip_frag_timeout (packet time)."""
         old = [k for k, d in self.frags.items() if now - d[0] > self.frag_timeout]
         for k in old:
             d = self.frags.pop(k)
             self.frag_bytes -= d[3]
-            self._count("decode.ipv4_fragments_timeout", len(d[1]))
+            self._count("decode.ipv6_fragments_timeout" if d[6] else "decode.ipv4_fragments_timeout", len(d[1]))
 
     @cython.cfunc
     def _ipv6(self, buf: cython.const[cython.uchar][::1], p: cython.Py_ssize_t, end: cython.Py_ssize_t, wirelen: cython.Py_ssize_t,
               vlan: cython.int, smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t):
-        nh: cython.int
         plen: cython.Py_ssize_t
-        q: cython.Py_ssize_t
-        i: cython.int
         k: cython.int
         shi: cython.ulonglong = 0
         slo: cython.ulonglong = 0
         dhi: cython.ulonglong = 0
         dlo: cython.ulonglong = 0
-        frag: cython.bint = False
-        nh2: cython.int
         if end - p < 40:
             self._count("decode.truncated_l3")
             return
@@ -1580,15 +1693,27 @@ class Engine:
             return
         self.n_ipv6 += 1
         plen = (buf[p + 4] << 8) | buf[p + 5]
-        nh = buf[p + 6]
         for k in range(8):
             shi = ((shi << 8) | buf[p + 8 + k]) & MASK64
             slo = ((slo << 8) | buf[p + 16 + k]) & MASK64
             dhi = ((dhi << 8) | buf[p + 24 + k]) & MASK64
             dlo = ((dlo << 8) | buf[p + 32 + k]) & MASK64
-        q = p + 40
-        end_real: cython.Py_ssize_t = q + plen
+        end_real: cython.Py_ssize_t = p + 40 + plen
         capend: cython.Py_ssize_t = end_real if end_real < end else end
+        self._ipv6_ext(buf, buf[p + 6], p + 40, capend, end_real, wirelen, vlan, smac, dmac, shi, slo, dhi, dlo,
+                       p + 40)
+
+    @cython.cfunc
+    def _ipv6_ext(self, buf: cython.const[cython.uchar][::1], nh: cython.int, q: cython.Py_ssize_t,
+                  capend: cython.Py_ssize_t, end_real: cython.Py_ssize_t, wirelen: cython.Py_ssize_t, vlan: cython.int,
+                  smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
+                  shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
+                  base: cython.Py_ssize_t):
+        """Walk the IPv6 extension headers from *q* (next header *nh*) to L4.  *base* is where the
+        packet's extension headers start, or -1 for the fragmentable part of a reassembled packet
+        (where a Fragment header that is not atomic is a nested fragment: counted, dropped)."""
+        i: cython.int
+        nh2: cython.int
         for i in range(8):   # extension headers, bounded
             if nh == 0 or nh == 43 or nh == 60:
                 if capend - q < 8:
@@ -1604,11 +1729,13 @@ class Engine:
                 if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF9) == 0:
                     # an atomic fragment (offset 0, M=0) is a whole packet (RFC 6946)
                     self._count("decode.ipv6_atomic_fragments")
+                elif base < 0:
+                    self._count("decode.ipv6_fragments_nested")
+                    return
                 else:
                     self._count("decode.ipv6_fragments")
-                    frag = True
-                    if (((buf[q + 2] << 8) | buf[q + 3]) & 0xFFF8) != 0:
-                        return
+                    self._frag6(buf, base, q, capend, end_real, wirelen, vlan, smac, dmac, shi, slo, dhi, dlo)
+                    return
                 nh = buf[q]
                 q += 8
             elif nh == 51:
@@ -1623,7 +1750,7 @@ class Engine:
         if q > capend:
             self._count("decode.truncated_l3")
             return
-        self._l4(buf, nh, q, capend, end_real, wirelen, vlan, smac, dmac, shi, slo, dhi, dlo, frag)
+        self._l4(buf, nh, q, capend, end_real, wirelen, vlan, smac, dmac, shi, slo, dhi, dlo)
 
     # ------------------------------------------------------------------
     # L4 and flows
@@ -1632,8 +1759,7 @@ class Engine:
     def _l4(self, buf: cython.const[cython.uchar][::1], ipproto: cython.int, l4: cython.Py_ssize_t, capend: cython.Py_ssize_t,
             realend: cython.Py_ssize_t, wirelen: cython.Py_ssize_t, vlan: cython.int,
             smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
-            shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong,
-            frag: cython.bint):
+            shi: cython.ulonglong, slo: cython.ulonglong, dhi: cython.ulonglong, dlo: cython.ulonglong):
         sport: cython.int
         dport: cython.int
         flags: cython.int
@@ -1748,8 +1874,6 @@ class Engine:
         else:
             f.pkts_s += 1
             f.bytes_s += wirelen
-        if frag:
-            return
         if ipproto == 6:
             # TCP state and reassembly, written out here, its only caller: a call costs
             # more than the checks when interpreted
@@ -2076,6 +2200,7 @@ class Engine:
             i += 1
         ooo.insert(i, (seq, data, plen))
         held += e - s
+        self.ooo_total += (e - s) + OOO_SEGMENT_COST
         if side == 0:
             f.ooo_bytes_c = held
         else:
@@ -2083,6 +2208,12 @@ class Engine:
         if len(ooo) > self.max_ooo_segs or held > self.max_ooo_bytes:
             self._count("reassembly.buffer_full")
             self._drain_ooo(f, side, True)
+        elif self.ooo_total > self.ooo_total_max:
+            # all flows together hold the memcap's reassembly share: the flow that went over gives
+            # up what it holds on this side (its holes become gaps, as at its own bound)
+            self._count("reassembly.memcap_drains")
+            while len(ooo) > 0 and self.ooo_total > self.ooo_total_max:
+                self._drain_ooo(f, side, True)
 
     @cython.cfunc
     def _in_order(self, f: Flow, side: cython.int, data, seq: cython.longlong,
@@ -2188,6 +2319,7 @@ class Engine:
                 self._gap(f, side, rel)
                 rel = 0
             ooo.pop(0)
+            self.ooo_total -= len(data) + OOO_SEGMENT_COST
             if side == 0:
                 f.ooo_bytes_c -= len(data)
             else:
@@ -2275,33 +2407,51 @@ class Engine:
 
     @cython.cfunc
     def _flow_anomaly(self, f: Flow, r: tuple):
-        """A kernel's anomaly on flow *f*: reported, sampled or only counted (limits.anomalies_reported_per_flow)."""
+        """A kernel's anomaly on flow *f*: reported, sampled or only counted
+        (limits.anomalies_reported_per_flow, anomaly_sample_rate); and whatever the flow, at most
+        limits.anomalies_reported_per_link_interval of its link's flows' are reported an interval
+        (a peer that reconnects gets no fresh per-flow budget)."""
         aid = r[4]
         n: cython.longlong
+        lk: Link
         self._count("anomaly." + aid)
         if f.anoms is None:
             f.anoms = {}
         n = f.anoms.get(aid, 0) + 1
         f.anoms[aid] = n
+        report: cython.int = 0
         if n <= self.anom_report:
-            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+            report = 1
         elif (n - self.anom_report) % self.anom_sample == 0:
+            report = 2
+        if report != 0 and f.link is not None:
+            lk = f.link
+            if lk.anom_iv != self.interval_start:
+                lk.anom_iv = self.interval_start
+                lk.anom_n = 0
+            if lk.anom_n >= self.anom_link:
+                report = 0
+                self._count("anomalies.over_link_budget")
+            else:
+                lk.anom_n += 1
+        if report == 1:
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+        elif report == 2:
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid,
                              "%s [sampled: 1 of %d reported; %d so far on this flow]" % (r[5], self.anom_sample, n)))
         else:
             self._count("anomaly.suppressed")
+            if f.hidden is None:
+                f.hidden = {}
+            f.hidden[aid] = f.hidden.get(aid, 0) + 1
 
     @cython.cfunc
     def _suppressed_summary(self, f: Flow):
-        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling did not report."""
+        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling or the link budget did
+        not report."""
         parts: list = []
-        n: cython.longlong
-        hidden: cython.longlong
-        for aid in sorted(f.anoms):
-            n = f.anoms[aid]
-            if n > self.anom_report:
-                hidden = (n - self.anom_report) - (n - self.anom_report) // self.anom_sample
-                parts.append("%s: %d of %d not reported" % (aid, hidden, n))
+        for aid in sorted(f.hidden):
+            parts.append("%s: %d of %d not reported" % (aid, f.hidden[aid], f.anoms[aid]))
         if len(parts) > 0:
             self._count("anomaly.flow.anomalies_suppressed")
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, -1, f.last_ts, f.last_frame,
@@ -2378,6 +2528,14 @@ class Engine:
         if f.core is not None or len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
             self._drain_ooo(f, 0, True)
             self._drain_ooo(f, 1, True)
+            if len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
+                # what the drains left (segments past a second hole) goes with the flow
+                self.ooo_total -= (f.ooo_bytes_c + f.ooo_bytes_s
+                                   + OOO_SEGMENT_COST * (len(f.ooo_c) + len(f.ooo_s)))
+                f.ooo_c = []
+                f.ooo_s = []
+                f.ooo_bytes_c = 0
+                f.ooo_bytes_s = 0
         decoded: cython.longlong = 0
         skipped: cython.longlong = 0
         encrypted: cython.longlong = f.encrypted
@@ -2394,7 +2552,7 @@ class Engine:
             skipped = f.core.bytes_skipped
             encrypted += f.core.bytes_encrypted
             messages = f.core.messages
-        if f.anoms is not None:
+        if f.hidden is not None:
             self._suppressed_summary(f)
         _push_flow(f)
         if self.fcache[f.h & FLOW_CACHE_MASK] is f:

@@ -968,6 +968,7 @@ class MQTTCore:
             tl = _u16(buf, p)
             if tl:
                 topic = buf[p + 2 : p + 2 + tl].decode("utf-8", "backslashreplace")
+                bad = _topic_name_bad(buf[p + 2 : p + 2 + tl], topic)
             p += 2 + tl
             if qos:
                 p += 2
@@ -1079,6 +1080,8 @@ class MQTTCore:
                 blank = -1
             if p != stop:
                 bad = "CONNECT payload does not parse"
+            elif level != _LEVEL_31:
+                bad = _connect_flags_bad(flags, level)
         if bad is not None and not self.confirmed and not self.port_bound:
             self.violated = True
             self.violation = bad
@@ -1092,6 +1095,35 @@ class MQTTCore:
         if name is not None and bad is None and level != _LEVEL_31 and level != _LEVEL_311 and level != _LEVEL_5:
             self._anomaly(out, side, ts, frame, "mqtt.unknown_protocol_level", "level %d" % raw_level)
         return self._finish(d, side, _CONNECT, (_CONNECT, level), buf, off, total, raw, bad, level, ts, frame, out)
+
+
+def _connect_flags_bad(flags: cython.int, level: cython.int) -> object:
+    """What is wrong with a CONNECT's flags byte (MQTT 3.1.1 §3.1.2.3-3.1.2.9, 5.0 §3.1.2.3-3.1.2.9), or None.
+    A broker closes the connection on each; MQTT 3.1 left them unchecked, as Mosquitto does."""
+    if flags & 0x01:
+        return "CONNECT reserved flag set"
+    if (flags >> 3) & 3 == 3:
+        return "CONNECT will QoS 3"
+    if not (flags & _CONNECT_WILL) and flags & 0x38:
+        return "CONNECT will QoS or retain without a will"
+    if level != _LEVEL_5 and flags & _CONNECT_PASSWORD and not (flags & _CONNECT_USERNAME):
+        return "CONNECT password without a user name"
+    return None
+
+
+def _topic_name_bad(name: bytes, topic: str) -> object:
+    """What is wrong with a PUBLISH topic name (MQTT 3.1.1 §1.5.3, §4.7.1; 5.0 §1.5.4, §4.7), or None:
+    not UTF-8, a U+0000, or a wildcard (allowed in filters only)."""
+    if "\\" in topic:
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            return "PUBLISH topic is not UTF-8"
+    if "\x00" in topic:
+        return "PUBLISH topic contains U+0000"
+    if "#" in topic or "+" in topic:
+        return "PUBLISH topic contains a wildcard"
+    return None
 
 
 @cython.cfunc

@@ -16,13 +16,21 @@ counted and raise nothing.
   not reported, which becomes ``dos.anomaly_flood`` for that pair with the
   suppressed numbers in ``details`` — so no flood is silently lost, and the
   mapper never rate-limits again.
+* A stream that ends inside a message (``CLOSED_TRUNCATIONS``: ``modbus.truncated``,
+  ``mqtt.truncated_at_eof``, ``opcua.truncated_chunk``) is usually the capture's
+  edge and raises nothing; but when the side that sent the partial message
+  closed the connection itself (its FIN, or a reset, in the flow's flags) the
+  message's length lied — what fuzzers and malformed-packet floods send — and
+  ``flow_ended`` raises the protocol's ``*_malformed`` rule with the
+  anomaly's frame.  Held per flow until its end (bounded by ``MAX_HELD``).
 """
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 from .. import observations as O
-from .catalogue import ANOMALY_RULES, IGNORED_ANOMALIES, RULES, finding
+from .catalogue import ANOMALY_RULES, CLOSED_TRUNCATIONS, IGNORED_ANOMALIES, RULES, finding
 from .context import Context
 from .model import AlertSink
 
@@ -31,13 +39,43 @@ MAX_DETAIL = 256
 """Characters of an anomaly's detail kept in the alert (the detail may quote wire bytes)."""
 
 
+MAX_HELD = 65_536
+"""Flows with a truncation held until their end; the oldest is forgotten first."""
+_FIN = {"client": "fin_client", "server": "fin_server"}
+
+
 class AnomalyMapper:
     def __init__(self, sink: AlertSink, ctx: Context):
         self.sink = sink
         self.ctx = ctx
         self.counts = {"mapped": 0, "ignored": 0, "unknown": 0}
+        self.held: OrderedDict = OrderedDict()     # flow id -> (anomaly, FlowInfo)
+
+    def flow_ended(self, o: O.FlowEnd) -> None:
+        """Raise a held truncation when the side that sent the partial message closed the connection."""
+        h = self.held.pop(o.flow_id, None)
+        if h is None:
+            return
+        a, fi = h
+        flags = o.tcp_flags_seen
+        if "rst" not in flags and _FIN.get(a.side) not in flags:
+            return
+        rule = CLOSED_TRUNCATIONS[a.id]
+        detail = a.detail[:MAX_DETAIL]
+        self.sink.raise_finding(finding(
+            rule, (a.id, fi.client, fi.server, fi.server_port),
+            f"{RULES[rule].title} ({fi.client} → {fi.server}:{fi.server_port}): {detail}, then the {a.side} "
+            "closed the connection (a length that lies)", self.ctx.evidence(a.frame, a.ts, a.flow_id),
+            src=fi.client, dst=fi.server, protocol=a.protocol or fi.protocol, port=fi.server_port,
+            details={"anomaly": a.id, "detail": detail, "side": a.side, "closed_by_sender": True}))
 
     def anomaly(self, a: O.Anomaly) -> None:
+        if a.id in CLOSED_TRUNCATIONS and a.flow_id:
+            fi = self.ctx.flows.get(a.flow_id)
+            if fi is not None and a.flow_id not in self.held:
+                self.held[a.flow_id] = (a, fi)
+                if len(self.held) > MAX_HELD:
+                    self.held.popitem(last=False)
         rule = ANOMALY_RULES.get(a.id)
         if rule is None:
             self.counts["ignored" if a.id in IGNORED_ANOMALIES else "unknown"] += 1

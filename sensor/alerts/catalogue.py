@@ -152,6 +152,9 @@ _DOS = [
     _r("dos.mqtt_topic_flood", "medium", "dos", "Flood of new MQTT topics from one client", "T0814"),
     _r("dos.flow_flood", "high", "dos", "Flood of new connections to one service (SYN or connection flood)",
        "T0814"),
+    _r("dos.connection_flood", "high", "dos", "Flood of Modbus or OPC UA connections from one client", "T0814"),
+    _r("dos.message_flood", "high", "dos", "Flood of messages or bytes on one OT connection", "T0814"),
+    _r("dos.opcua_session_flood", "high", "dos", "Flood of OPC UA sessions from one client", "T0814"),
 ]
 
 _AUTH = [
@@ -170,6 +173,9 @@ _IDENTITY = [
 SCAN_WINDOW = 300.0
 """Seconds of packet time a source's probes are counted together.  nmap's default timing probes 1,000 ports
 in seconds, slow scans spread over minutes; five minutes catches both without remembering a source forever."""
+FLOOD_WINDOW = 10.0
+"""Connection floods are counted over ten seconds of packet time: 200 connections in it is 20 a second, ten
+times what an HMI that opens a connection per poll makes; a flood tool makes hundreds a second."""
 LOGIN_WINDOW = 60.0
 """A login brute force or connection flood is dozens of attempts a minute; a misconfigured client retrying
 every few seconds with a wrong password makes 5 in well under a minute too, and should be seen."""
@@ -185,6 +191,9 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
+    "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
+    "dos.message_flood": {"messages": 5000, "rate": 1000, "megabytes": 4, "mbps": 1},
+    "dos.opcua_session_flood": {"sessions": 50, "window": LOGIN_WINDOW},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""
@@ -268,19 +277,30 @@ IGNORED_ANOMALIES: dict[str, str] = {
     "capture.corrupt_record": "a property of the capture file, not of the network (reported by analyze)",
     "capture.truncated_record": "an interrupted capture, not network behaviour",
     "capture.unknown_interface": "a malformed pcapng file, not network behaviour",
-    "modbus.truncated": "the stream ended inside an ADU: capture boundary",
+    "modbus.truncated": "the stream ended inside an ADU: capture boundary (when the sender closed the connection "
+                        "itself: protocol.modbus_malformed, see CLOSED_TRUNCATIONS)",
     "modbus.not_modbus": "raised by the sans-IO ModbusConnection only (the engine detaches the kernel instead)",
     "mqtt.missing_connect": "normal once when a capture starts mid-session",
     "mqtt.lost_packet": "a hole in the capture, not in the traffic",
     "mqtt.desynchronised": "a hole in the capture, not in the traffic",
     "mqtt.resynchronised": "decoding resumed after a capture hole",
-    "mqtt.truncated_at_eof": "the stream ended inside a packet: capture boundary",
+    "mqtt.truncated_at_eof": "the stream ended inside a packet: capture boundary (when the sender closed the "
+                             "connection itself: protocol.mqtt_malformed, see CLOSED_TRUNCATIONS)",
     "mqtt.protocol_violation": "raised by the sans-IO MQTTConnection only (the engine detaches the kernel)",
     "opcua.gap_in_message": "a hole in the capture, not in the traffic",
-    "opcua.truncated_chunk": "the stream ended inside a chunk: capture boundary",
+    "opcua.truncated_chunk": "the stream ended inside a chunk: capture boundary (when the sender closed the "
+                             "connection itself: protocol.opcua_malformed, see CLOSED_TRUNCATIONS)",
     "opcua.incomplete_message": "the stream ended mid-message: capture boundary",
     "opcua.not_opcua": "raised by the sans-IO OPC UA connection only (the engine detaches the kernel)",
 }
+
+CLOSED_TRUNCATIONS: dict[str, str] = {
+    "modbus.truncated": "protocol.modbus_malformed",
+    "mqtt.truncated_at_eof": "protocol.mqtt_malformed",
+    "opcua.truncated_chunk": "protocol.opcua_malformed",
+}
+"""Ignored anomalies that are malformed traffic after all when the side that sent the partial message closed the
+connection itself (FIN or reset): its length field lied (sensor/alerts/anomalies.py holds them until the flow ends)."""
 
 # ---------------------------------------------------------------------------
 # Inventory -> rules

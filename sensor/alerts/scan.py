@@ -22,8 +22,12 @@ least recently active forgotten first, counted), each holding at most
   register range) and exception responses:
   ``recon.modbus_function_sweep``: ``codes``
   (12) distinct function codes from one client to one server;
-  ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids, or
-  ``failed`` (8) distinct unit ids answered with gateway exceptions 10/11;
+  ``recon.modbus_unit_sweep``: ``units`` (32) distinct unit ids that have not
+  answered (yet) — a unit whose first response is anything but a gateway
+  exception exists, and a master polling forty RTUs behind one gateway
+  addresses forty units that all answer — or ``ALL_UNITS_FACTOR`` × ``units``
+  (128) distinct unit ids answered or not, or ``failed`` (8) distinct unit ids
+  answered with gateway exceptions 10/11;
   ``recon.modbus_register_sweep``: one client *walking* the addresses of one
   server — ``ranges`` (64) distinct new (address, quantity) requests within
   the window, the latest in a (unit, function code) stream whose last steps
@@ -94,6 +98,8 @@ WINDOW = SCAN_WINDOW
 GATEWAY_EXCEPTIONS = frozenset({10, 11})    # Modbus Application Protocol v1.1b3 §7: gateway path / target failed
 ILLEGAL_DATA_ADDRESS = 2
 ICMP = frozenset({"ip/1", "ip/58"})
+ALL_UNITS_FACTOR = 4
+"""Units addressed, answered or not, that are a sweep: this many times ``units`` (128 by default)."""
 
 
 class _Window:
@@ -149,6 +155,14 @@ class _Counter:
             return
         self.sink.raise_finding(finding(self.rule, key, message(len(w.items)), ev,
                                         details={"distinct": len(w.items)}, **fields))
+
+    def discard(self, key: tuple, item) -> None:
+        """*item* turned out not to be a probe (a unit that answered): it no longer counts in the open window."""
+        w = self.windows.get(key)
+        if w is None or item not in w.items or w.fired:
+            return
+        w.items.discard(item)
+        w.samples = [(it, ev) for it, ev in w.samples if it != item]
 
 
 def _keys_of(src: str, dst: str, *counters: _Counter) -> list:
@@ -271,6 +285,10 @@ class ScanDetector:
         self.fcs = mk("recon.modbus_function_sweep", "codes")
         self.units = mk("recon.modbus_unit_sweep", "units")
         self.units_failed = mk("recon.modbus_unit_sweep", "failed")
+        # every unit addressed, answered or not: no serial line holds this many devices (RS-485: 32 unit
+        # loads per segment), so even a device that answers every unit id is being swept past it
+        self.units_all = _Counter(sink, "recon.modbus_unit_sweep", ALL_UNITS_FACTOR * self.units.threshold,
+                                  self.units.window, self.counts)
         rs = "recon.modbus_register_sweep"
         d = DEFAULTS[rs]
         self.sweep = _Sweep(sink, s.threshold(rs, "ranges", d["ranges"]), s.threshold(rs, "walk", d["walk"]),
@@ -339,17 +357,22 @@ class ScanDetector:
                                                     f"(function code sweep)", fields)
             unit = getattr(e, "unit", None)
             if unit is not None:
-                self.units.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} "
-                                                        f"(unit id sweep)", fields)
+                self.units.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} that did "
+                                                        f"not answer (unit id sweep)", fields)
+                self.units_all.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} "
+                                                            f"(unit id sweep)", fields)
             table = getattr(e, "table", "")
             addr = getattr(e, "address", None)
             if table and addr is not None and fc is not None and not getattr(e, "malformed", None):
                 self.sweep.add(key, (unit, fc), addr, getattr(e, "quantity", None), ev, fields)
             return
         code = getattr(e, "exception_code", None)
+        unit = getattr(e, "unit", None)
+        if code not in GATEWAY_EXCEPTIONS and unit is not None:
+            # the unit exists (it answered, or its device refused the request): polling it is no unit sweep
+            self.units.discard(key, unit)
         if code is None:
             return
-        unit = getattr(e, "unit", None)
         if code in GATEWAY_EXCEPTIONS:
             self.units_failed.add(key, unit, ev, lambda n: f"{src} addressed {n} Modbus unit ids on {dst} that "
                                                            f"do not exist (unit id sweep)", fields)

@@ -7,9 +7,11 @@ Contract
 observation type (one dict lookup; everything else costs nothing):
 
 * ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
-  scan detector (probes);
+  scan detector (probes); both go to the flood detector (``floods``:
+  connection floods, message floods on one connection);
 * ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``) and who sent
-  each new topic (``scan``: a subscriber is no topic flood);
+  each new topic (``scan``: a subscriber is no topic flood), OPC UA sessions
+  created (``floods``);
 * ``Anomaly``: ``anomalies``;
 * ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
 * ``SourceStart`` (when the engine emits it): evidence names that source and
@@ -30,6 +32,7 @@ from .aggregate import AlertBook
 from .anomalies import AnomalyMapper
 from .assets import AssetEventMapper
 from .context import Context
+from .floods import FloodDetector
 from .logins import LoginDetector
 from .scan import ScanDetector
 from .settings import AlertSettings
@@ -44,6 +47,7 @@ class AlertStage:
         self.anomalies = AnomalyMapper(book, self.ctx)
         self.scan = ScanDetector(book, self.ctx, s)
         self.logins = LoginDetector(book, self.ctx, s)
+        self.floods = FloodDetector(book, self.ctx, s)
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
@@ -63,9 +67,13 @@ class AlertStage:
 
     def _flow_start(self, o: O.FlowStart) -> None:
         self.ctx.flow_started(o)
+        self.floods.flow_started(o)
 
     def _flow_end(self, o: O.FlowEnd) -> None:
-        self.scan.flow_ended(o, self.ctx.flow_ended(o.flow_id))
+        fi = self.ctx.flow_ended(o.flow_id)
+        self.scan.flow_ended(o, fi)
+        self.floods.flow_ended(o, fi)
+        self.anomalies.flow_ended(o)
 
     def _message(self, m: O.Message) -> None:
         p = m.protocol
@@ -74,6 +82,8 @@ class AlertStage:
         elif p == "mqtt":
             self.logins.message(m)
             self.scan.mqtt_message(m)
+        elif p == "opcua":
+            self.floods.opcua_message(m)
 
     def _interval(self, o: O.IntervalEnd) -> None:
         self.flush()

@@ -111,6 +111,10 @@ _HIGH_OPS = frozenset({"write", "call"})
 _WRITE_SERVICES = frozenset({"Write", "Call", "HistoryUpdate", "AddNodes", "DeleteNodes", "AddReferences",
                              "DeleteReferences"})
 _IDENT_FCS = frozenset({17, 43})
+_TEARDOWN_SERVICES = frozenset({"CloseSession", "DeleteSubscriptions", "DeleteMonitoredItems"})
+"""OPC UA services that end what a learned session set up (Part 4 §5.6.4, §5.13.6, §5.12.6): every client
+sends them once, when it disconnects, which a learning window that ends before the client does never sees.
+They are learned like any service but not reported as new (nothing is read, written or called)."""
 
 
 class Detector:
@@ -303,6 +307,8 @@ class Detector:
             self._raise("baseline.new_topic_published", tuple(pk) + (value,),
                         f"{pk.client} publishes {value!r}, not seen while learning", f, pk, info, entry)
         elif name == "services":
+            if value in _TEARDOWN_SERVICES:
+                return
             sev = None if info.get("op") in _HIGH_OPS else "low"
             only_read = prof is not None and not (prof.sets.get("services", set()) & _WRITE_SERVICES)
             what = " (a pair that only read while learning)" if only_read and sev is None else ""

@@ -3,11 +3,13 @@ Linux cooked headers, FCS bits, signed pcapng time offsets, per-direction VLANs,
 mid-stream orientation between two protocols' ports.
 
 Modbus conversations on 502 through the real pipeline, both kernel implementations,
-compared with tshark where tshark decodes the capture.
+compared with tshark where tshark decodes the capture.  pcapng ``if_fcslen``: the FCS cut from
+Enhanced and Simple Packet Blocks (IPv6 fragments: tests/ext/test_engine_ipv6_frag.py).
 """
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import replace
 
 import pytest
@@ -87,7 +89,7 @@ def test_fragment_bounds_and_timeout_are_counted(tmp_path, impl):
     obs, stats = run(str(f), impl)
     assert stats["decode.ipv4_fragments_timeout"] == 1
     assert len(messages(obs)) == 6
-    lim = replace(DEFAULT_LIMITS, ipv4_frag_max_datagrams=1)
+    lim = replace(DEFAULT_LIMITS, ip_frag_max_datagrams=1)
     obs, stats = run(write(tmp_path, fragmented(order=[1, 0])[:4] + [lone] + fragmented()), impl, limits=lim)
     assert stats["decode.ipv4_fragments_dropped"] >= 1
 
@@ -147,6 +149,49 @@ def test_pcap_linktype_with_fcs_bits(tmp_path, impl):
     obs, stats = run(str(f), impl)
     assert len(messages(obs)) == 6
     assert not [k for k in stats if k.startswith("decode.unsupported_linktype")]
+
+
+def pcapng_fcs(frames, fcslen, simple=False):
+    """A pcapng whose interface says (if_fcslen) that frames end in an FCS; each frame gets its
+    CRC-32 appended, in an Enhanced or a Simple Packet Block."""
+    e = "<"
+    shb = cb._block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    opts = struct.pack(e + "HH", 13, 1) + bytes([fcslen, 0, 0, 0]) + struct.pack(e + "HH", 0, 0)
+    out = [shb, cb._block(e, 1, struct.pack(e + "HHI", 1, 0, 0) + opts)]
+    for ts, p in stamp(frames):
+        f = p + struct.pack("<I", zlib.crc32(p))
+        if simple:
+            out.append(cb._block(e, 3, struct.pack(e + "I", len(f)) + cb._pad(f)))
+        else:
+            t = int(ts * 1e6)
+            out.append(cb._block(e, 6, struct.pack(e + "IIIII", 0, t >> 32, t & 0xFFFFFFFF, len(f), len(f))
+                                 + cb._pad(f)))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("fcslen", [4, 32], ids=["octets", "bits"])
+@pytest.mark.parametrize("block", ["epb", "spb"])
+def test_pcapng_if_fcslen_strips_the_fcs(tmp_path, impl, fcslen, block):
+    # IPv4 total length 0 (TSO): the frame's end is the datagram's end, so only cutting the FCS
+    # keeps its 4 bytes out of the TCP payload (and out of the Modbus stream)
+    frames = [p[:16] + b"\x00\x00" + p[18:] if len(p) > 54 else p for p in polls()]
+    f = tmp_path / "fcs.pcapng"
+    f.write_bytes(pcapng_fcs(frames, fcslen, simple=block == "spb"))
+    obs, stats = run(str(f), impl)
+    assert [m.direction for m in messages(obs)] == ["request", "response"] * 3
+    assert not anomalies(obs)
+    assert stats["capture.bytes"] == sum(len(p) for p in frames)        # wire lengths without the FCS
+    if tshark_available():
+        assert per_frame(obs, "modbus") == tshark_frames(str(f), "modbus")
+
+
+def test_pcapng_if_fcslen_of_no_known_unit_is_counted_and_ignored(tmp_path, impl):
+    f = tmp_path / "fcs.pcapng"
+    f.write_bytes(pcapng_fcs(polls(), 7))
+    obs, stats = run(str(f), impl)
+    assert len(messages(obs)) == 6
+    assert stats["capture.fcslen_unknown"] == 1
+    assert stats["capture.bytes"] == sum(len(p) + 4 for p in polls())
 
 
 def test_pcapng_negative_if_tsoffset(tmp_path, impl):

@@ -3,8 +3,8 @@ packets, the engine decodes the same messages.
 
 Hypothesis draws a Modbus, MQTT or OPC UA conversation and a way to mangle its
 transport: messages split at random points, several of a side coalesced into
-one segment, pieces duplicated, reordered (held out of order), IPv4-fragmented,
-and the whole conversation repeated on the same ports with a new ISN and no
+one segment, pieces duplicated, reordered (held out of order), IP-fragmented
+(the capture over IPv4 or IPv6, IPv6 fragments behind a Fragment header), and the whole conversation repeated on the same ports with a new ISN and no
 FIN (port reuse).  The messages decoded from the mangled capture must be the
 ones decoded from the clean capture (one message a segment), on both kernel
 implementations.
@@ -20,7 +20,7 @@ import tempfile
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from support import capbuild as cb
-from support.tcpconv import C, CM, S, SM, Conv, messages, run, split_ipv4, stamp
+from support.tcpconv import C, CM, S, SM, Conv, messages, run, split_ipv4, split_ipv6, stamp, to_ipv6
 
 for _d in ("mqtt", "opcua"):      # the protocol test builders (tests/parsers/<protocol>/)
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "parsers" / _d))
@@ -116,8 +116,11 @@ def clean_capture(conv, repeat):
     return pkts
 
 
-def mangled_capture(conv, plan, repeat):
+def mangled_capture(conv, plan, repeat, family="ipv4"):
+    """The conversation mangled by *plan*, over IPv4 or (*family* "ipv6") IPv6, where the
+    fragmented packets become IPv6 fragments."""
     proto, msgs = conv
+    v6 = family == "ipv6"
     pkts = []
     for r in range(2 if repeat else 1):
         c = Conv(PORTS[proto], isn_c=1000 + r * 7_000_000, isn_s=5000 + r * 3_000_000, pkts=pkts).handshake()
@@ -138,7 +141,13 @@ def mangled_capture(conv, plan, repeat):
                 pieces.append(pieces[0])
             for seq, chunk in pieces:
                 frame = c._frame(side, "PA", chunk, seq=seq & 0xFFFFFFFF)
-                if p["frag"] and len(frame) - 34 > p["frag"]:
+                if v6:
+                    frame = to_ipv6(frame)
+                    if p["frag"] and len(frame) - 54 > p["frag"]:
+                        pkts.extend(split_ipv6(frame, p["frag"], ident=len(pkts)))
+                    else:
+                        pkts.append(frame)
+                elif p["frag"] and len(frame) - 34 > p["frag"]:
                     pkts.extend(split_ipv4(frame, p["frag"], ident=len(pkts) & 0xFFFF))
                 else:
                     pkts.append(frame)
@@ -146,6 +155,8 @@ def mangled_capture(conv, plan, repeat):
             i += 1
         if not repeat or r == 1:
             c.close()            # (the first of two conversations ends without FIN or RST)
+    if v6:                       # the handshakes and FINs Conv wrote, over IPv6 too
+        pkts = [to_ipv6(p) if p[12:14] == b"\x08\x00" else p for p in pkts]
     return pkts
 
 
@@ -165,14 +176,14 @@ def cases(draw):
     proto = draw(st.sampled_from(sorted(CONVS)))
     conv = draw(CONVS[proto])
     plan, repeat = draw(mangling(conv))
-    return (proto, conv), plan, repeat
+    return (proto, conv), plan, repeat, draw(st.sampled_from(["ipv4", "ipv6"]))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(case=cases())
 def test_resegmented_conversations_decode_the_same(impl, case):
-    conv, plan, repeat = case
+    conv, plan, repeat, family = case
     clean = decoded(clean_capture(conv, repeat), impl)
     assert len(clean) == len(conv[1]) * (2 if repeat else 1)
-    assert decoded(mangled_capture(conv, plan, repeat), impl) == clean
+    assert decoded(mangled_capture(conv, plan, repeat, family), impl) == clean

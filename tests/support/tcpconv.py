@@ -17,6 +17,7 @@ import subprocess
 from support import capbuild as cb
 
 C, S = "10.0.0.1", "10.0.0.2"
+C6, S6 = "fd00::1", "fd00::2"          # the same two peers over IPv6 (to_ipv6)
 CM, SM = "02:00:00:00:00:01", "02:00:00:00:00:02"
 T0 = 1_700_000_000.0
 
@@ -41,6 +42,31 @@ def split_ipv4(frame: bytes, size: int, ident: int, order=None, extra=()):
     for o, chunk in extra:
         out.append(eth + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(chunk), ident, 0x2000 | (o // 8), 64, proto,
                                      0, src, dst) + chunk)
+    if order is not None:
+        out = [out[i] for i in order]
+    return out
+
+
+def to_ipv6(frame: bytes) -> bytes:
+    """The payload of an Ethernet/IPv4 *frame* between C and S carried over IPv6 between C6 and S6
+    instead (no extension headers; the TCP checksum is left as it was: the engine does not check it)."""
+    ip = frame[14:]
+    ihl = (ip[0] & 15) * 4
+    src, dst = (C6, S6) if ip[12:16] == cb.ip(C) else (S6, C6)
+    return frame[:12] + b"\x86\xdd" + cb.ipv6(src, dst, ip[9], ip[ihl:])
+
+
+def split_ipv6(frame: bytes, size: int, ident: int, order=None):
+    """The IPv6 packet (no extension headers) in an Ethernet *frame* as fragments of *size* payload
+    bytes (a multiple of 8) behind a Fragment header (RFC 8200 4.5), in *order* (indexes)."""
+    eth, ip = frame[:14], frame[14:]
+    nh, addrs, body = ip[6], ip[8:40], ip[40:]
+    out = []
+    for o in range(0, len(body), size):
+        chunk = body[o:o + size]
+        more = 1 if o + size < len(body) else 0
+        out.append(eth + struct.pack("!IHBB", 6 << 28, 8 + len(chunk), 44, 64) + addrs
+                   + struct.pack("!BBHI", nh, 0, o | more, ident) + chunk)
     if order is not None:
         out = [out[i] for i in order]
     return out

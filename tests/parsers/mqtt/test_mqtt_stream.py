@@ -358,3 +358,39 @@ def test_mqtt_anomaly_ids_are_documented():
     assert used <= set(spec.ANOMALIES)
     for aid in spec.ANOMALIES:
         assert f"`{aid}`" in doc, aid
+
+
+@pytest.mark.parametrize("wire,reason", [
+    (lambda: B.packet(1, 0, B.s(b"MQTT") + bytes([4, 0x03]) + (30).to_bytes(2, "big") + B.s(b"c")),
+     "CONNECT reserved flag set"),
+    (lambda: B.packet(1, 0, B.s(b"MQTT") + bytes([4, 0x1E]) + (30).to_bytes(2, "big") + B.s(b"c") + B.s(b"w")
+                      + B.s(b"x")), "CONNECT will QoS 3"),
+    (lambda: B.packet(1, 0, B.s(b"MQTT") + bytes([4, 0x22]) + (30).to_bytes(2, "big") + B.s(b"c")),
+     "CONNECT will QoS or retain without a will"),
+    (lambda: B.packet(1, 0, B.s(b"MQTT") + bytes([4, 0x42]) + (30).to_bytes(2, "big") + B.s(b"c") + B.s(b"pw")),
+     "CONNECT password without a user name"),
+])
+def test_mqtt_connect_flags_a_broker_must_refuse_are_malformed(kernels, wire, reason):
+    """MQTT 3.1.1 §3.1.2.3-3.1.2.9: what MQTT fuzzers (MQTTSA) send; the CONNECT is still recorded."""
+    core = kernels("mqtt").MQTTCore({}, True)
+    core.port_bound = True
+    status, out = run(core, C, wire())
+    assert status == FEED_OK
+    assert [r[5] for r in out if r[0] == REC_ANOMALY] == [reason]
+    assert [r for r in out if r[0] == REC_MSG]
+
+
+@pytest.mark.parametrize("topic,reason", [
+    (b"plant/\xff\xfe", "PUBLISH topic is not UTF-8"),
+    (b"plant\x00x", "PUBLISH topic contains U+0000"),
+    (b"plant/#", "PUBLISH topic contains a wildcard"),
+    (b"plant/+/t", "PUBLISH topic contains a wildcard"),
+])
+def test_mqtt_publish_topic_names_that_are_malformed(kernels, topic, reason):
+    core = kernels("mqtt").MQTTCore({}, True)
+    run(core, C, B.connect())
+    _, out = run(core, C, B.packet(3, 0, B.s(topic) + b"v"))
+    assert [r[5] for r in out if r[0] == REC_ANOMALY] == [reason]
+    # a valid name with a backslash and control characters is not
+    _, out = run(core, C, B.publish("plant\\line\x1b[0m", b"v"))
+    assert not [r for r in out if r[0] == REC_ANOMALY]

@@ -123,3 +123,36 @@ def test_detector_state_is_bounded(monkeypatch):
     for i in range(500):                       # 500 spoofed sources, one probe each
         _probe(st, i + 1, f"10.9.{i // 250}.{i % 250}", "10.0.0.1", 22, float(i), 2 * i + 1)
     assert len(st.scan.hosts.windows) == 50 and st.scan.counts["windows_forgotten"] > 0
+
+
+def test_a_master_polling_many_rtus_behind_one_gateway_is_no_unit_sweep():
+    book, st = _stage()
+    frame = 0
+    for unit in range(1, 61):                  # 60 RTUs, each answers its first poll
+        frame += 2
+        _modbus(st, frame, 3, unit=unit, client="10.0.0.21", server="10.0.0.10")
+        _modbus(st, frame + 1, 3, unit=unit, direction="response", client="10.0.0.21", server="10.0.0.10")
+    assert not [a for a in book.alerts() if a.rule == "recon.modbus_unit_sweep"]
+    for unit in range(1, 33):                  # a scanner: 32 units that never answer
+        _modbus(st, 1000 + unit, 3, unit=100 + unit, client="10.0.0.66", server="10.0.0.10")
+    (a,) = [a for a in book.alerts() if a.rule == "recon.modbus_unit_sweep"]
+    assert a.src == "10.0.0.66" and a.details["distinct"] == 32 and a.evidence[0].frame == 1001
+    book2, st2 = _stage()                      # a device that answers every unit id: swept past 128 units
+    for unit in range(1, 129):
+        _modbus(st2, 2 * unit, 3, unit=unit)
+        _modbus(st2, 2 * unit + 1, 3, unit=unit, direction="response")
+    (a,) = [a for a in book2.alerts() if a.rule == "recon.modbus_unit_sweep"]
+    assert a.src == "10.0.0.66" and a.count >= 1 and a.evidence[-1].frame == 256
+
+
+def test_a_message_cut_short_by_its_own_sender_is_malformed_the_capture_edge_is_not():
+    book, st = _stage()
+    for fid, flags in ((1, ("syn", "synack", "data", "fin_client", "fin_server")), (2, ("syn", "synack", "data"))):
+        st.observe(flow_start(fid, "10.0.0.66", "10.0.0.50", 1883, 1.0, 10 * fid, protocol="mqtt"))
+        st.observe(O.Anomaly(2.0, 10 * fid + 3, "mqtt.truncated_at_eof", "mqtt", 1, fid, "client",
+                             "PUBLISH: 22 of 66 bytes"))
+        assert not [a for a in book.alerts() if a.evidence[0].frame == 10 * fid + 3]   # held until the end
+        st.observe(flow_end(fid, 3.0, 10 * fid + 5, flags))
+    (a,) = book.alerts()          # flow 2 ended without its client closing it: the capture's edge
+    assert a.rule == "protocol.mqtt_malformed" and a.src == "10.0.0.66" and [e.frame for e in a.evidence] == [13]
+    assert a.details["closed_by_sender"]

