@@ -168,7 +168,8 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
         alerts.store.write_wait, alerts.store.hold_when_busy = CAPTURE_APPEND_WAIT, True
     consumers.extend(alerts.consumers)
     alerts.start_file(source, 0)
-    changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after)
+    changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after,   # a finding that is no alert: an asset record
+                           alerted=lambda rule: alerts.book.settings.enabled(rule))
     inventory.on_events = changes.on_events
     consumers.append(changes)
     pipe = Pipeline(consumers, settings)
