@@ -187,6 +187,10 @@ SCAN_HELD_MAX = cython.declare(cython.Py_ssize_t, 256)
 
 # Flow lookup cache: one slot per hash value modulo its size (a fixed 4096-entry list).
 FLOW_CACHE_SIZE = cython.declare(cython.Py_ssize_t, 4096)
+
+# What one held out-of-order segment costs besides its bytes, for the global reassembly bound
+# (Engine.ooo_total): its (seq, data, plen) tuple, the bytes object's header and the list slot.
+OOO_SEGMENT_COST = cython.declare(cython.longlong, 128)
 FLOW_CACHE_MASK = cython.declare(cython.ulonglong, 4095)
 
 
@@ -303,6 +307,8 @@ class Link:
     seen_s: dict
     nflows: cython.longlong
     last_ts: cython.double
+    anom_iv: cython.double       # interval (its start) anom_n counts in
+    anom_n: cython.longlong      # anomalies of its flows reported in that interval
 
     def __init__(self, lid: cython.longlong, app: cython.int, key: tuple, ts: cython.double):
         self.lid = lid
@@ -312,6 +318,8 @@ class Link:
         self.seen_s = {}
         self.nflows = 0
         self.last_ts = ts
+        self.anom_iv = -2.0
+        self.anom_n = 0
 
 
 @cython.final
@@ -387,11 +395,13 @@ class Flow:
     tls_seen_s: cython.bint
     encrypted: cython.longlong
     anoms: dict              # anomaly id -> how many this flow raised (None until the first)
+    hidden: dict             # anomaly id -> how many of those were not reported (None until the first)
     fresh: cython.int        # port-bound flow: bit (1 << side) until that side's first payload was checked
 
     def __init__(self):
         self.chain = None
         self.anoms = None
+        self.hidden = None
         self.core = None
         self.lazy = False
         self.link = None
@@ -818,6 +828,8 @@ class Engine:
     linger: cython.double
     max_ooo_segs: cython.longlong
     max_ooo_bytes: cython.longlong
+    ooo_total: cython.longlong     # out-of-order bytes held by all flows, OOO_SEGMENT_COST a segment included
+    ooo_total_max: cython.longlong  # limits.reassembly_total_bytes (the memcap's reassembly share)
     probe_max: cython.longlong
     # container state
     fmt: cython.int
@@ -830,6 +842,7 @@ class Engine:
     skip_rest: cython.bint   # a corrupt record/block length: the rest of the input is not walked
     anom_report: cython.longlong   # limits.anomalies_reported_per_flow
     anom_sample: cython.longlong   # limits.anomaly_sample_rate
+    anom_link: cython.longlong     # limits.anomalies_reported_per_link_interval
     # state
     frags: dict                    # (src, dst, proto, IPv4 id) or (IPv6 src hi, lo, dst hi, lo, id) -> incomplete
                                    # datagram (see _frag_add)
@@ -889,9 +902,12 @@ class Engine:
         self.linger = limits.tcp_closed_linger
         self.max_ooo_segs = limits.reassembly_max_ooo_segments
         self.max_ooo_bytes = limits.reassembly_max_ooo_bytes
+        self.ooo_total = 0
+        self.ooo_total_max = limits.reassembly_total_bytes
         self.probe_max = limits.probe_max_bytes
         self.anom_report = limits.anomalies_reported_per_flow
         self.anom_sample = max(1, limits.anomaly_sample_rate)
+        self.anom_link = limits.anomalies_reported_per_link_interval
         self.fmt = FMT_UNKNOWN
         self.big = False
         self.nanos = False
@@ -1007,7 +1023,8 @@ class Engine:
             lk = v
             keys += _nkeys(lk)
         return {"flows": self.nflows, "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
-                "keys": keys, "reassembly_bytes": held, "fragment_bytes": self.frag_bytes}
+                "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
+                "fragment_bytes": self.frag_bytes}
 
     def new_source(self):
         """The next bytes fed are a new capture (file or interface): its container header is read
@@ -2183,6 +2200,7 @@ class Engine:
             i += 1
         ooo.insert(i, (seq, data, plen))
         held += e - s
+        self.ooo_total += (e - s) + OOO_SEGMENT_COST
         if side == 0:
             f.ooo_bytes_c = held
         else:
@@ -2190,6 +2208,12 @@ class Engine:
         if len(ooo) > self.max_ooo_segs or held > self.max_ooo_bytes:
             self._count("reassembly.buffer_full")
             self._drain_ooo(f, side, True)
+        elif self.ooo_total > self.ooo_total_max:
+            # all flows together hold the memcap's reassembly share: the flow that went over gives
+            # up what it holds on this side (its holes become gaps, as at its own bound)
+            self._count("reassembly.memcap_drains")
+            while len(ooo) > 0 and self.ooo_total > self.ooo_total_max:
+                self._drain_ooo(f, side, True)
 
     @cython.cfunc
     def _in_order(self, f: Flow, side: cython.int, data, seq: cython.longlong,
@@ -2295,6 +2319,7 @@ class Engine:
                 self._gap(f, side, rel)
                 rel = 0
             ooo.pop(0)
+            self.ooo_total -= len(data) + OOO_SEGMENT_COST
             if side == 0:
                 f.ooo_bytes_c -= len(data)
             else:
@@ -2382,33 +2407,51 @@ class Engine:
 
     @cython.cfunc
     def _flow_anomaly(self, f: Flow, r: tuple):
-        """A kernel's anomaly on flow *f*: reported, sampled or only counted (limits.anomalies_reported_per_flow)."""
+        """A kernel's anomaly on flow *f*: reported, sampled or only counted
+        (limits.anomalies_reported_per_flow, anomaly_sample_rate); and whatever the flow, at most
+        limits.anomalies_reported_per_link_interval of its link's flows' are reported an interval
+        (a peer that reconnects gets no fresh per-flow budget)."""
         aid = r[4]
         n: cython.longlong
+        lk: Link
         self._count("anomaly." + aid)
         if f.anoms is None:
             f.anoms = {}
         n = f.anoms.get(aid, 0) + 1
         f.anoms[aid] = n
+        report: cython.int = 0
         if n <= self.anom_report:
-            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+            report = 1
         elif (n - self.anom_report) % self.anom_sample == 0:
+            report = 2
+        if report != 0 and f.link is not None:
+            lk = f.link
+            if lk.anom_iv != self.interval_start:
+                lk.anom_iv = self.interval_start
+                lk.anom_n = 0
+            if lk.anom_n >= self.anom_link:
+                report = 0
+                self._count("anomalies.over_link_budget")
+            else:
+                lk.anom_n += 1
+        if report == 1:
+            self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid, r[5]))
+        elif report == 2:
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, r[1], r[2], r[3], aid,
                              "%s [sampled: 1 of %d reported; %d so far on this flow]" % (r[5], self.anom_sample, n)))
         else:
             self._count("anomaly.suppressed")
+            if f.hidden is None:
+                f.hidden = {}
+            f.hidden[aid] = f.hidden.get(aid, 0) + 1
 
     @cython.cfunc
     def _suppressed_summary(self, f: Flow):
-        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling did not report."""
+        """At a flow's end: one ``flow.anomalies_suppressed`` listing what sampling or the link budget did
+        not report."""
         parts: list = []
-        n: cython.longlong
-        hidden: cython.longlong
-        for aid in sorted(f.anoms):
-            n = f.anoms[aid]
-            if n > self.anom_report:
-                hidden = (n - self.anom_report) - (n - self.anom_report) // self.anom_sample
-                parts.append("%s: %d of %d not reported" % (aid, hidden, n))
+        for aid in sorted(f.hidden):
+            parts.append("%s: %d of %d not reported" % (aid, f.hidden[aid], f.anoms[aid]))
         if len(parts) > 0:
             self._count("anomaly.flow.anomalies_suppressed")
             self.out.append((R_ANOMALY, f.app, f.link_id, f.fid, -1, f.last_ts, f.last_frame,
@@ -2485,6 +2528,14 @@ class Engine:
         if f.core is not None or len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
             self._drain_ooo(f, 0, True)
             self._drain_ooo(f, 1, True)
+            if len(f.ooo_c) > 0 or len(f.ooo_s) > 0:
+                # what the drains left (segments past a second hole) goes with the flow
+                self.ooo_total -= (f.ooo_bytes_c + f.ooo_bytes_s
+                                   + OOO_SEGMENT_COST * (len(f.ooo_c) + len(f.ooo_s)))
+                f.ooo_c = []
+                f.ooo_s = []
+                f.ooo_bytes_c = 0
+                f.ooo_bytes_s = 0
         decoded: cython.longlong = 0
         skipped: cython.longlong = 0
         encrypted: cython.longlong = f.encrypted
@@ -2501,7 +2552,7 @@ class Engine:
             skipped = f.core.bytes_skipped
             encrypted += f.core.bytes_encrypted
             messages = f.core.messages
-        if f.anoms is not None:
+        if f.hidden is not None:
             self._suppressed_summary(f)
         _push_flow(f)
         if self.fcache[f.h & FLOW_CACHE_MASK] is f:

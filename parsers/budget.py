@@ -20,7 +20,8 @@ per entry; measured on bench/make_hostile.py's captures, docs/performance.md) gi
 The default, ``DEFAULT_MEMCAP`` = 512 MiB, is sized for a Raspberry Pi 4 with 2 GB: a quarter
 of its RAM, which leaves the OS, the page cache, the sinks and a TUI session the rest, and is
 what a monitoring sidecar may take beside a PLC gateway's own services.  With it the engine
-tracks ~100 k flows at once: a plant has hundreds to a few thousand; a flood is what fills it.
+tracks ~57 k flows at once (and the ~128 k hosts and ~71 k links they can hold): a plant has
+hundreds to a few thousand; a flood is what fills it.
 """
 from __future__ import annotations
 
@@ -39,13 +40,17 @@ FIXED_BYTES = 96 * MIB
 (~75 MB measured with the inventory and alerts on) plus a margin for the allocator's slack."""
 
 SHARES = {
-    "flows": 0.35,       # engine flows with their kernels, and every consumer's per-flow entry
-    "hosts": 0.10,       # engine (MAC, IP, VLAN) counters and the consumers' per-host entries
-    "links": 0.10,       # engine links and the pipeline's link names
+    "flows": 0.55,       # flows with the hosts and links they hold (HOSTS_PER_FLOW, LINKS_PER_FLOW)
     "keys": 0.25,        # message tallies of all links (link_keys_total)
-    "reassembly": 0.20,  # not yet a global cap: per-flow bounds (reassembly_max_ooo_bytes) times flows
+    "reassembly": 0.20,  # out-of-order segments held by all flows (reassembly_total_bytes)
 }
 """Fractions of (memcap - FIXED_BYTES); they add up to 1."""
+
+HOSTS_PER_FLOW = 2.25
+"""Host entries paid for beside each flow: the two a flow holds (not evictable while it lives),
+and a quarter more so that a full host table always has idle hosts to evict."""
+LINKS_PER_FLOW = 1.25
+"""Link entries paid for beside each flow: the one a flow is bound to, and a quarter more."""
 
 COST = {
     "flow": 1536,        # Flow + its records + FlowInfo (alerts) + pipeline tuple; a kernel is made at data
@@ -74,24 +79,27 @@ def limits_for(memcap: int = DEFAULT_MEMCAP, base: Limits = DEFAULT_LIMITS) -> L
     if memcap < MIN_MEMCAP:
         raise ValueError(f"memcap {memcap // MIB} MiB is below the minimum of {MIN_MEMCAP // MIB} MiB")
     share = memcap - FIXED_BYTES
-    flows = int(share * SHARES["flows"] / COST["flow"])
+    # the flow share pays for each flow and the hosts and links it holds, so that the three
+    # tables full together stay within it (a host or link cap of its own, below what the flows
+    # hold, could not be enforced: hosts and links of live flows are not evicted)
+    per_flow = COST["flow"] + HOSTS_PER_FLOW * COST["host"] + LINKS_PER_FLOW * COST["link"]
+    flows = int(share * SHARES["flows"] / per_flow)
     return dataclasses.replace(
         base,
         memcap=memcap,
         max_flows=flows,
-        # two hosts a flow are held by the flows themselves (they are not evictable while the flow
-        # lives): the host cap is above that, so that a full table always has idle hosts to evict
-        max_hosts=max(2 * flows + flows // 4, int(share * SHARES["hosts"] / COST["host"])),
-        # one link a flow at most, likewise
-        max_links=max(flows + flows // 4, int(share * SHARES["links"] / COST["link"])),
+        max_hosts=int(flows * HOSTS_PER_FLOW),
+        max_links=int(flows * LINKS_PER_FLOW),
         link_keys_total=int(share * SHARES["keys"] / COST["key"]),
+        reassembly_total_bytes=int(share * SHARES["reassembly"]),
     )
 
 
 def describe(limits: Limits) -> list[tuple[str, int]]:
     """(name, value) of the budget-derived caps, for ``--memcap`` help, the summary and docs."""
     return [("memcap", limits.memcap), ("max_flows", limits.max_flows), ("max_hosts", limits.max_hosts),
-            ("max_links", limits.max_links), ("link_keys_total", limits.link_keys_total)]
+            ("max_links", limits.max_links), ("link_keys_total", limits.link_keys_total),
+            ("reassembly_total_bytes", limits.reassembly_total_bytes)]
 
 
 EVICTIONS = {"flows": ("flows.evicted_emergency", "flows.evicted_cap"), "hosts": ("hosts.evicted",),

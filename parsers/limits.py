@@ -45,6 +45,11 @@ class Limits:
     """Out-of-order segments buffered per direction before the oldest hole is declared a gap."""
     reassembly_max_ooo_bytes: int = 256 * 1024
     """Out-of-order bytes buffered per direction (a lying peer cannot make us buffer more)."""
+    reassembly_total_bytes: int = 1024 * 1024 * 1024
+    """Out-of-order bytes all flows together hold (each segment counted with 128 bytes of overhead):
+    a new segment that takes the sum past it makes its own flow side give up what it holds, holes
+    declared gaps as at the per-flow bound (reassembly.memcap_drains).  ``parsers.budget`` sets it
+    from the memcap's reassembly share."""
     ip_frag_max_datagrams: int = 1024
     """Incomplete IP datagrams (IPv4 and IPv6 together, one table) held for reassembly; a new one
     past this drops the oldest (decode.ipv4_fragments_dropped / decode.ipv6_fragments_dropped).
@@ -134,6 +139,12 @@ class Limits:
     (``Weird::sampling_threshold``, ``Weird::sampling_rate``)."""
     anomaly_sample_rate: int = 1000
     """After ``anomalies_reported_per_flow``, one anomaly of that id in this many is reported."""
+    anomalies_reported_per_link_interval: int = 2048
+    """Anomalies reported a interval for all the flows of one link (client, server, port) together,
+    past which they are only counted (``anomalies.over_link_budget``, and each flow's end says how many
+    of its own were not reported): a scanner that reconnects every few hundred requests gets no
+    fresh ``anomalies_reported_per_flow`` with each connection.  8 × 256: a whole function-code or
+    unit-id sweep with its answers still fits."""
 
 
 DEFAULT_LIMITS = Limits()

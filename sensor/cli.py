@@ -16,7 +16,8 @@ from otwatch import ext
 from otwatch.parsers.common import escape
 
 from . import __version__
-from .clikit import EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, memcap_limits, output_option
+from .clikit import (EXIT_FATAL, EXIT_INTERRUPTED, Fatal, db_option, fatal_errors, memcap_limits, output_option,
+                     tune_gc)
 from .pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
 from .source import CaptureError, check_path, source_name
 
@@ -182,8 +183,8 @@ class _Stop(Exception):
                    "MQTT, OPC UA SecurityPolicy None, certificates ...); by default the inventory keeps them "
                    "(docs/alerts.md).")
 @click.option("--memcap", metavar="SIZE", default=None,
-              help="Memory budget shared out over flows, hosts, links and tallies (e.g. 512M, 2G; default 512M, "
-                   "sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
+              help="Memory budget shared out over flows, hosts, links, tallies and reassembly (e.g. 512M, 2G; "
+                   "default 512M, sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
 def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path,
             baseline_path, fail_on, alerts_json, evidence_dir, no_alerts, posture_alerts, memcap) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
@@ -223,7 +224,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         check_path(path)
     from .report import Summary, render
 
-    summary = Summary()
+    summary = Summary(settings.limits.max_hosts)
     consumers = [summary]
     jsonw = None
     out_stream = None
@@ -272,6 +273,7 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
             except (OSError, ValueError, ImportError) as exc:
                 raise Fatal(f"baseline {escape(baseline_path)}: {escape(str(exc))}") from None
         consumers += alerts.consumers
+    tune_gc()
     pipe = Pipeline(consumers, settings)
     if inventory is not None:   # recorded last: from here on an interruption is caught and marks the run
         run = RunLog(inventory.db, "analyze", [source_name(f) for f in files], __version__)

@@ -56,17 +56,34 @@ def fatal_errors() -> tuple[type[BaseException], ...]:
     return (StoreError, CaptureError)
 
 
+GC_THRESHOLDS = (100_000, 50, 10)
+"""The cyclic collector's thresholds for a run over captures (``gc.set_threshold``).  With
+Python's default (700, 10, 10) a flood of new flows, each a handful of tracked objects in the
+engine and pipeline, spent half its CPU time in 16,787 young collections a million SYNs
+(docs/performance.md, "Hostile traffic"); a young generation of 100,000 objects makes that 38.
+What the tables hold is bounded by the memcap, not by the collector: garbage in cycles waits
+at most one young generation (a few MB) or ten old collections."""
+
+
+def tune_gc() -> None:
+    """Set GC_THRESHOLDS for the process: called by commands that run the pipeline over captures."""
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def memcap_limits(text: str | int | None, hint: str = "--memcap"):
     """The ``Limits`` shared out of a ``--memcap``/``memcap:`` size (``parsers.budget``); the default
-    budget when None.  A size that cannot be read or is below the minimum is a usage error."""
+    budget when None.  A size that cannot be read or is below the minimum is ``Fatal``: one line
+    (``otwatch: --memcap: not a size: '12X' (use e.g. 512M or 2G)``), exit status 2."""
     from otwatch.parsers import budget
 
-    if text is None or text == "":
+    if text is None:
         return budget.DEFAULT_BUDGET_LIMITS
     try:
         return budget.limits_for(budget.parse_size(text))
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from None
+        raise Fatal(f"{hint}: {exc}") from None
 
 
 def run_captures(consumers, files, settings=None, on_file=None) -> bool:

@@ -32,17 +32,25 @@ class Consumer(Protocol):
     def observe(self, obs) -> None: ...
 
 
-_IP_CACHE: dict = {}
-_IP_CACHE_MAX = 65536   # distinct addresses remembered as text; beyond it, converted each time
+IP_CACHE_MAX = 65536
+"""Distinct addresses a pipeline remembers as text (at most; ``limits.max_hosts`` when smaller,
+so the cache is within the hosts' share of the memcap, whose per-host cost counts its strings);
+beyond it an address is converted each time."""
 
 
-def _ip(b: bytes) -> str:
-    s = _IP_CACHE.get(b)
-    if s is None:
+class _IPText(dict):
+    """Packed address -> text, the first *cap* distinct ones remembered (a flood of sources costs
+    a conversion each, not memory).  ``cache[b]`` is the lookup: a dict hit stays in C."""
+
+    def __init__(self, cap: int):
+        super().__init__()
+        self.cap = cap
+
+    def __missing__(self, b: bytes) -> str:
         s = str(ipaddress.ip_address(b)) if b else ""
-        if len(_IP_CACHE) < _IP_CACHE_MAX:
-            _IP_CACHE[b] = s
-    return s
+        if len(self) < self.cap:
+            self[b] = s
+        return s
 
 
 def _mac(b: bytes) -> str:
@@ -75,9 +83,12 @@ class Decoders:
     start-up) is imported when its first message needs it.
     """
 
-    def __init__(self):
+    def __init__(self, cache_max: int = 100_000):
         self.by_app: dict = {}
         self._describe_cache: dict = {}
+        self.cache_max = cache_max
+        """Keys whose description is remembered: the pipeline gives ``limits.link_keys_total`` (the
+        budget's per-key cost counts this entry) when smaller than 100,000."""
 
     def module(self, app: int):
         m = self.by_app.get(app)
@@ -92,7 +103,7 @@ class Decoders:
         d = self._describe_cache.get(ck)
         if d is None:
             d = self.module(app).describe(key)
-            if len(self._describe_cache) < 100_000:
+            if len(self._describe_cache) < self.cache_max:
                 self._describe_cache[ck] = d
         return d
 
@@ -130,7 +141,8 @@ class Pipeline:
         self._app_names = engine_mod.APP_NAMES
         self.engine = engine_mod.Engine(kernels, s.limits, port_map, tls, s.detail_all, s.interval)
         self.consumers = list(consumers)
-        self.decoders = Decoders()
+        self.decoders = Decoders(min(100_000, s.limits.link_keys_total))
+        self._ip = _IPText(min(IP_CACHE_MAX, s.limits.max_hosts)).__getitem__
         self._links: dict[int, _LinkInfo] = {}
         self._flows: dict[int, tuple] = {}      # flow_id -> (client, server, server_port, carried app name)
         self._quiet_links: dict[int, tuple] = {}  # link_id -> (ts, frame, vlan): link.seen not emitted yet
@@ -196,10 +208,13 @@ class Pipeline:
         return d
 
     def state_sizes(self) -> dict:
-        """The engine's ``state_sizes()`` and the pipeline's own tables (links and open flows by id)."""
+        """The engine's ``state_sizes()`` and the pipeline's own tables (links and open flows by id,
+        the address-text and describe caches)."""
         d = self.engine.state_sizes()
         d["pipeline_links"] = len(self._links)
         d["pipeline_flows"] = len(self._flows)
+        d["ip_cache"] = len(self._ip.__self__)
+        d["describe_cache"] = len(self.decoders._describe_cache)
         return d
 
     # -- records → observations -------------------------------------------
@@ -245,7 +260,7 @@ class Pipeline:
         elif tag == 10:  # R_FLOW_NEW
             (_, fid, ts, frame, ipproto, vlan, cip, cport, sip, sport, cmac, smac, guessed, app, lid) = r
             transport = _TRANSPORTS.get(ipproto) or f"ip/{ipproto}"
-            client, server = _ip(cip), _ip(sip)
+            client, server = self._ip(cip), self._ip(sip)
             self._flows[fid] = (client, server, sport)
             self._emit(O.FlowStart(ts, frame, fid, transport, vlan, client, cport, server, sport,
                                    _mac(cmac), _mac(smac), bool(guessed), app, lid))
@@ -258,13 +273,13 @@ class Pipeline:
                                  bool(guessed), decoded, skipped, encrypted, gaps, messages))
         elif tag == 12:  # R_HOST
             _, ts, frame, mac, ip, vlan, how = r
-            self._emit(O.HostSeen(ts, frame, _mac(mac), _ip(ip), vlan, how))
+            self._emit(O.HostSeen(ts, frame, _mac(mac), self._ip(ip), vlan, how))
         elif tag == 13:  # R_HOSTSTAT
             _, mac, ip, vlan, ptx, btx, prx, brx, first_ts, last_ts = r
-            self._emit(O.HostTraffic(_mac(mac), _ip(ip), vlan, ptx, btx, prx, brx, first_ts, last_ts))
+            self._emit(O.HostTraffic(_mac(mac), self._ip(ip), vlan, ptx, btx, prx, brx, first_ts, last_ts))
         elif tag == 14:  # R_LINK
             _, lid, ts, frame, app, vlan, cip, sip, sport, quiet = r
-            li = _LinkInfo(app, _ip(cip), _ip(sip), sport)
+            li = _LinkInfo(app, self._ip(cip), self._ip(sip), sport)
             self._links[lid] = li
             if quiet:       # made by a flow held back in a scan summary: seen when it carries something
                 self._quiet_links[lid] = (ts, frame, vlan)
@@ -280,9 +295,9 @@ class Pipeline:
         elif tag == 21:  # R_SCAN
             (_, start, end, src, dst, port, first_ts, first_frame, last_ts, last_frame, flows, flows_q, hosts, ports,
              keys, keys_q, units, codes, apps, capped, held, held_more) = r
-            held_back = tuple((_ip(c), _ip(s), _TRANSPORTS.get(p) or f"ip/{p}", sp) for c, s, p, sp in held)
-            self._emit(O.ScanSummary(start, end, _ip(src), _ip(dst), port, first_ts, first_frame, last_ts, last_frame,
-                                     flows, flows_q, hosts, ports, keys, keys_q, units, codes, tuple(apps),
+            held_back = tuple((self._ip(c), self._ip(s), _TRANSPORTS.get(p) or f"ip/{p}", sp) for c, s, p, sp in held)
+            self._emit(O.ScanSummary(start, end, self._ip(src), self._ip(dst), port, first_ts, first_frame, last_ts,
+                                     last_frame, flows, flows_q, hosts, ports, keys, keys_q, units, codes, tuple(apps),
                                      bool(capped), held_back, held_more))
 
     def _aux(self, r: tuple) -> None:
@@ -291,7 +306,7 @@ class Pipeline:
             from otwatch.parsers import tls
 
             ev = tls.parse_client_hello(payload) if side == 0 else tls.parse_server_hello(payload)
-            client, server, port = self._flows.get(fid, (_ip(sip), _ip(dip), 0))
+            client, server, port = self._flows.get(fid, (self._ip(sip), self._ip(dip), 0))
             self._emit(O.TLSSeen(ts, frame, fid, "request" if side == 0 else "response", client, server, port,
                                  self._tls_apps.get(port, ""), ev))
             return
@@ -310,5 +325,5 @@ class Pipeline:
             found = hostnames.names(kind, payload, side)
         for name, ip, mac in found:
             if not ip and not mac:     # the name belongs to the sender
-                ip, mac = _ip(sip), _mac(smac)
+                ip, mac = self._ip(sip), _mac(smac)
             self._emit(O.NameSeen(ts, frame, name, ip, mac, kind))

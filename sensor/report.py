@@ -15,17 +15,28 @@ OT = ("modbus", "mqtt", "opcua", "tls")
 
 
 class Summary:
-    def __init__(self):
+    """Totals for the run summary.  What it keeps does not grow with the file: counters per
+    protocol, kind and anomaly id, and the distinct IP and MAC addresses of ``HostSeen`` up to
+    *max_hosts* each (the engine's host cap, ``limits.max_hosts``, so the summary costs no more
+    than the host table it describes).  Past that an address not remembered is counted in
+    ``hosts_ip_over`` / ``hosts_mac_over`` and the summary says "more than N" (a flood of sources
+    cannot make the summary the thing that outgrows the memcap)."""
+
+    def __init__(self, max_hosts: int | None = None):
+        from otwatch.parsers.budget import DEFAULT_BUDGET_LIMITS
+
+        self.max_hosts = DEFAULT_BUDGET_LIMITS.max_hosts if max_hosts is None else max_hosts
         self.messages: dict[str, Counter] = defaultdict(Counter)      # protocol -> kind -> count
         self.anomalies: Counter = Counter()
         self.flows: Counter = Counter()                                # protocol -> flows
         self.hosts_ip: set = set()
         self.hosts_mac: set = set()
+        self.hosts_ip_over = 0           # HostSeen addresses not remembered: the set was full
+        self.hosts_mac_over = 0
         self.links: Counter = Counter()
         self.coverage = Counter()                                      # decoded/skipped/encrypted/gap bytes
         self.first_ts = None
         self.last_ts = None
-        self.names: set = set()
         self.tls: Counter = Counter()
 
     def observe(self, obs) -> None:
@@ -47,10 +58,16 @@ class Summary:
             if self.last_ts is None or obs.ts > self.last_ts:
                 self.last_ts = obs.ts
         elif t is O.HostSeen:
-            if obs.ip:
-                self.hosts_ip.add(obs.ip)
-            if obs.mac:
-                self.hosts_mac.add(obs.mac)
+            if obs.ip and obs.ip not in self.hosts_ip:
+                if len(self.hosts_ip) < self.max_hosts:
+                    self.hosts_ip.add(obs.ip)
+                else:
+                    self.hosts_ip_over += 1
+            if obs.mac and obs.mac not in self.hosts_mac:
+                if len(self.hosts_mac) < self.max_hosts:
+                    self.hosts_mac.add(obs.mac)
+                else:
+                    self.hosts_mac_over += 1
         elif t is O.LinkSeen:
             self.links[obs.protocol] += 1
         elif t is O.HostTraffic:
@@ -58,8 +75,6 @@ class Summary:
                 self.first_ts = obs.first_ts
             if self.last_ts is None or obs.last_ts > self.last_ts:
                 self.last_ts = obs.last_ts
-        elif t is O.NameSeen:
-            self.names.add((obs.name, obs.ip))
         elif t is O.TLSSeen:
             self.tls[obs.carried or "unknown"] += 1
 
@@ -130,8 +145,10 @@ def render(files: list[str], summary: Summary, stats: dict, implementation: str,
     rate = f", {pk / seconds:,.0f} packets/s" if seconds > 0 else ""
     out.append(f"  {plural(pk, 'packet')}, {_bytes(stats.get('capture.bytes', 0))}{span}; analysed in {seconds:.2f} s"
                f" ({implementation} kernels{rate})")
-    out.append(f"  {plural(stats.get('flows.created', 0), 'flow')}, {plural(len(summary.hosts_ip), 'IP host')}, "
-               f"{plural(len(summary.hosts_mac), 'MAC address')}")
+    ips = plural(len(summary.hosts_ip), "IP host")
+    macs = plural(len(summary.hosts_mac), "MAC address")
+    out.append(f"  {plural(stats.get('flows.created', 0), 'flow')}, {'more than ' * bool(summary.hosts_ip_over)}{ips}, "
+               f"{'more than ' * bool(summary.hosts_mac_over)}{macs}")
     out.append("")
     out.append("Messages per protocol and kind")
     if not summary.messages:

@@ -74,7 +74,7 @@ def _fail(msg: str) -> None:
 @click.option("--buffer-mb", type=int, default=None, help="Kernel capture ring in MB (default 32).")
 @click.option("--no-promisc", is_flag=True, default=False, help="Do not put the interface in promiscuous mode.")
 @click.option("--memcap", default=None, metavar="SIZE",
-              help="Memory budget shared out over flows, hosts, links and tallies (e.g. 512M; default 512M).")
+              help="Memory budget shared out over flows, hosts, links, tallies and reassembly (e.g. 512M; default 512M).")
 def sensor(interface, config_path, bpf, policy, posture_alerts, db, syslog, deliver, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
            no_promisc, memcap) -> None:
     """Capture on INTERFACE and deliver alerts until stopped (SIGTERM/SIGINT; SIGHUP reloads the config)."""

@@ -193,6 +193,45 @@ def test_link_keys_total_evicts_idle_links_at_the_interval(tmp_path, impl):
     assert sizes["keys"] <= lim.link_keys_total + 3 * 2
 
 
+# --- reassembly -------------------------------------------------------------------------
+
+def held_behind_a_hole(cport: int, held: int = 2):
+    """A Modbus/TCP connection whose client loses one segment, then sends *held* segments that
+    the engine must keep out of order (192 bytes each), left open."""
+    c = Conv(502, cport=cport)
+    c.handshake()
+    c.send(0, MBAP_READ)
+    c.seq[0] += len(MBAP_READ)          # lost on the way: a hole
+    for _ in range(held):
+        c.send(0, MBAP_READ * 16)
+    return c.pkts
+
+
+def test_reassembly_total_bounds_what_all_flows_hold(tmp_path, impl):
+    per_flow = 2 * (192 + 128)          # two held segments, each with its counted overhead
+    pkts = []
+    for i in range(30):
+        pkts += held_behind_a_hole(40000 + i)
+    # without a global bound every flow keeps its two segments
+    _, stats, sizes = run(tmp_path, impl, stamp(pkts), Limits(), finish=False)
+    assert sizes["reassembly_held"] == 30 * per_flow and sizes["reassembly_bytes"] == 30 * 2 * 192
+    assert "reassembly.memcap_drains" not in stats
+    lim = Limits(reassembly_total_bytes=5 * per_flow)
+    obs, stats, sizes = run(tmp_path, impl, stamp(pkts), lim, finish=False)
+    assert sizes["reassembly_held"] <= lim.reassembly_total_bytes
+    assert 20 <= stats["reassembly.memcap_drains"] <= 30
+    # the flows that gave up their segments declared the hole a gap and delivered what they held
+    assert stats["reassembly.gap_bytes"] == stats["reassembly.memcap_drains"] * len(MBAP_READ)
+    # and the accounting comes back to nothing when the flows end
+    c = Collect()
+    p = Pipeline([c], Settings(implementation=impl, limits=lim))
+    p.run_file(str(tmp_path / "x.pcap"))
+    p.finish()
+    assert p.state_sizes()["reassembly_held"] == 0
+    reports = [a for a in of(c.obs, "Anomaly") if a.id == "memcap.evicted"]
+    assert reports and "reassembly.memcap_drains" in reports[0].detail
+
+
 # --- reporting --------------------------------------------------------------------------
 
 def test_evictions_are_reported_once_per_interval(tmp_path, impl):
@@ -234,3 +273,21 @@ def test_default_limits_are_unchanged_for_a_plant(tmp_path, impl):
         pkts += modbus_conv(40000 + i)
     _, stats, _ = run(tmp_path, impl, stamp(pkts), replace(Limits(), max_flows=100))
     assert not [k for k in stats if "evicted" in k or "over_cap" in k]
+
+
+def test_python_side_caches_are_sized_from_the_budget(tmp_path, impl):
+    """The pipeline's address-text cache holds at most max_hosts addresses and its describe cache
+    at most link_keys_total keys (the budget's per-host and per-key costs count them)."""
+    lim = Limits(max_hosts=40, max_flows=20, max_links=30, link_keys_total=3)
+    pkts = []
+    for i in range(6):
+        pkts += closed_modbus(40000 + i, f"10.0.1.{i + 1}")
+        pkts += [tcp_frame("10.0.1.1", PLC, 41000 + i, 502, 1, "PA",
+                           bytes.fromhex("%04x000000060103%04x0001" % (i + 2, 100 * i)))]
+    pkts += [syn(i) for i in range(300)]
+    _, _, sizes = run(tmp_path, impl, stamp(pkts), lim, finish=False)
+    assert 0 < sizes["ip_cache"] <= lim.max_hosts
+    assert 0 < sizes["describe_cache"] <= lim.link_keys_total
+    # and with room, the same run remembers more of both
+    _, _, roomy = run(tmp_path, impl, stamp(pkts), Limits(), finish=False)
+    assert roomy["ip_cache"] > lim.max_hosts and roomy["describe_cache"] > lim.link_keys_total

@@ -184,3 +184,22 @@ def test_several_files_pure_and_compiled_agree():
     outs = [otwatch("analyze", "--no-inventory", "-q", "-o", "-", *files, env_extra=env, check=True).stdout
             for env in ({"OTWATCH_NO_EXTENSIONS": "1"}, {"OTWATCH_REQUIRE_EXTENSIONS": "1"})]
     assert outs[0] == outs[1] and outs[0].count(b'"source.start"') == 2
+
+
+def test_analyze_sets_the_collectors_thresholds():
+    """A run over captures sets clikit.GC_THRESHOLDS (a flood's young collections were half its CPU)."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from otwatch.sensor.cli import cli
+    from otwatch.sensor.clikit import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        r = CliRunner().invoke(cli, ["analyze", "-q", "--no-inventory", str(DEMO)])
+        assert r.exit_code == 0, r.output
+        assert gc.get_threshold() == GC_THRESHOLDS != (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

@@ -228,6 +228,48 @@ def test_an_anomaly_flood_is_sampled_and_summed_up(tmp_path, impl, report, rate)
     assert stats["anomaly.suppressed"] == n - report - 2
 
 
+def _flood_from(cport: int, n: int, t0: float):
+    """Like _flood, on client port *cport*, starting at *t0*, the flow closed at the end."""
+    req = bytes.fromhex("000100000006010300000002")
+    rsp = bytes.fromhex("00010000000701030400010002")
+    pk = [tcp(C, S, cport, 502, 100, "S"), tcp(S, C, 502, cport, 900, "SA", smac=SM, dmac=CM),
+          tcp(C, S, cport, 502, 101, "A"), tcp(C, S, cport, 502, 101, "PA", req),
+          tcp(S, C, 502, cport, 901, "PA", rsp, smac=SM, dmac=CM)]
+    ss = 901 + len(rsp)
+    for i in range(n):
+        orphan = struct.pack("!HHHBB", 0x1000 + i, 0, 7, 1, 3) + bytes.fromhex("0400010002")
+        pk.append(tcp(S, C, 502, cport, ss, "PA", orphan, smac=SM, dmac=CM))
+        ss += len(orphan)
+    pk += [tcp(C, S, cport, 502, 101 + len(req), "FA"), tcp(S, C, 502, cport, ss, "FA", smac=SM, dmac=CM)]
+    return [(t0 + 0.001 * i, p) for i, p in enumerate(pk)]
+
+
+def test_a_link_reports_a_bounded_number_of_anomalies_an_interval_whatever_its_flows(tmp_path, impl):
+    """A peer that reconnects gets no fresh per-flow allowance: the flows of one link report at most
+    anomalies_reported_per_link_interval an interval together; the rest are counted and each flow's
+    end says how many of its own were not reported.  The next interval has a budget again."""
+    limits = replace(DEFAULT_LIMITS, anomalies_reported_per_flow=10, anomaly_sample_rate=1000,
+                     anomalies_reported_per_link_interval=25)
+    t0 = 1_700_000_000.0
+    pkts = []
+    for k in range(4):                       # four connections of 15 anomalies each, 1 s apart
+        pkts += _flood_from(41000 + k, 15, t0 + k)
+    pkts += _flood_from(41010, 15, t0 + 100)  # and one more in a later interval
+    obs, stats = run(tmp_path, pkts, limits=limits, implementation=impl, interval=60.0)
+    anomalies = [o for o in obs if type(o) is O.Anomaly]
+    by_flow = collections.Counter(a.flow_id for a in anomalies if a.id == "modbus.unsolicited_response")
+    flows = sorted(by_flow)
+    # 10 + 10 + 5 within the first interval's 25, then nothing; 10 again in the next interval
+    assert [by_flow[f] for f in flows] == [10, 10, 5, 10]
+    summaries = {a.flow_id: a.detail for a in anomalies if a.id == "flow.anomalies_suppressed"}
+    assert len(summaries) == 5
+    hidden = [int(d.split(": ")[1].split(" of ")[0]) for _, d in sorted(summaries.items())]
+    assert hidden == [5, 5, 10, 15, 5] and all(d.endswith("of 15 not reported") for d in summaries.values())
+    assert stats["anomaly.modbus.unsolicited_response"] == 75
+    assert stats["anomalies.over_link_budget"] == 10 + 5    # what the per-flow budget alone would have reported
+    assert stats["anomaly.suppressed"] == 75 - 35
+
+
 def test_anomalies_below_the_threshold_are_all_reported(tmp_path, impl):
     obs, stats = run(tmp_path, _flood(40), implementation=impl)
     ids = [o.id for o in obs if type(o) is O.Anomaly]

@@ -56,3 +56,28 @@ def test_informational_counters_are_notes_not_anomalies():
     assert "dispatch.detected_by_content" in notes
     only_info = render(["x.pcap"], Summary(), {"anomaly.dispatch.detected_by_content": 1}, "pure", 1.0)
     assert "Anomalies\n  none\n" in only_info
+
+
+def test_distinct_addresses_are_remembered_up_to_the_host_cap_and_the_summary_says_more():
+    from otwatch.sensor import observations as O
+
+    s = Summary(max_hosts=10)
+    for i in range(25):
+        s.observe(O.HostSeen(1.0, i + 1, f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}", 0, "arp"))
+    for i in range(5):          # seen again (a host evicted and seen anew): not counted twice
+        s.observe(O.HostSeen(2.0, 30 + i, f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}", 0, "arp"))
+    assert len(s.hosts_ip) == len(s.hosts_mac) == 10
+    assert s.hosts_ip_over == s.hosts_mac_over == 15
+    text = render(["x.pcap"], s, {"capture.packets": 30, "flows.created": 0}, "pure", 1.0)
+    assert "0 flows, more than 10 IP hosts, more than 10 MAC addresses" in text
+    under = Summary(max_hosts=100)
+    for i in range(25):
+        under.observe(O.HostSeen(1.0, i + 1, f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}", 0, "arp"))
+    text = render(["x.pcap"], under, {"capture.packets": 25}, "pure", 1.0)
+    assert "0 flows, 25 IP hosts, 25 MAC addresses" in text
+
+
+def test_the_summary_host_cap_defaults_to_the_default_budget():
+    from otwatch.parsers.budget import DEFAULT_BUDGET_LIMITS
+
+    assert Summary().max_hosts == DEFAULT_BUDGET_LIMITS.max_hosts
