@@ -178,11 +178,15 @@ class _Stop(Exception):
 @click.option("--evidence", "evidence_dir", metavar="DIR", default=None,
               help="Write one small pcap per alert with the packets behind it into DIR.")
 @click.option("--no-alerts", is_flag=True, help="Do not raise alerts.")
+@click.option("--posture-alerts", is_flag=True,
+              help="Also raise configuration posture findings as alerts (Modbus without authentication, anonymous "
+                   "MQTT, OPC UA SecurityPolicy None, certificates ...); by default the inventory keeps them "
+                   "(docs/alerts.md).")
 @click.option("--memcap", metavar="SIZE", default=None,
               help="Memory budget shared out over flows, hosts, links, tallies and reassembly (e.g. 512M, 2G; "
                    "default 512M, sized for a 2 GB Raspberry Pi 4; docs/architecture.md \"Memory budget\").")
 def analyze(files, output, json_out, quiet, every_message, interval, ports, db_path, no_inventory, policy_path,
-            baseline_path, fail_on, alerts_json, evidence_dir, no_alerts, memcap) -> None:
+            baseline_path, fail_on, alerts_json, evidence_dir, no_alerts, posture_alerts, memcap) -> None:
     """Analyse capture FILES (pcap, pcapng, gzip-compressed; '-' for stdin).
 
     Prints a summary: packets, flows, hosts, messages per protocol and kind,
@@ -198,17 +202,22 @@ def analyze(files, output, json_out, quiet, every_message, interval, ports, db_p
         raise click.BadParameter("must be positive", param_hint="--interval")
     json_out = output or json_out
     fail_on = fail_on.lower()
-    if no_alerts and (policy_path or alerts_json or evidence_dir or baseline_path or fail_on != "none"):
-        raise click.UsageError("--no-alerts cannot be combined with --policy, --baseline, --alerts-json, --evidence "
-                               "or --fail-on")
+    if no_alerts and (policy_path or alerts_json or evidence_dir or baseline_path or fail_on != "none"
+                      or posture_alerts):
+        raise click.UsageError("--no-alerts cannot be combined with --policy, --baseline, --alerts-json, --evidence, "
+                               "--posture-alerts or --fail-on")
     alert_settings = policy = None
     if policy_path and not no_alerts:
         from .alerts.policyfile import PolicyFileError, load as load_policy_file
 
         try:
-            alert_settings, policy = load_policy_file(policy_path)
+            alert_settings, policy = load_policy_file(policy_path, posture_alerts)
         except PolicyFileError as exc:
             raise Fatal(str(exc)) from None
+    elif posture_alerts:
+        from .alerts.settings import AlertSettings
+
+        alert_settings = AlertSettings(posture_alerts=True)
     settings = Settings(ports=_port_option(ports, DEFAULT_PORTS), tls_ports=dict(DEFAULT_TLS_PORTS),
                         detail_all=every_message, interval=interval, limits=memcap_limits(memcap, "--memcap"))
     for path in files:          # refuse what cannot be a capture before anything is written

@@ -3,7 +3,9 @@
 Contract
 --------
 * ``raise_finding(f)``: a disabled rule, or a source on the rule's
-  allow-list (``settings.allowed``), is counted and dropped; a severity
+  allow-list (``settings.allowed``), is counted and dropped (a rule off by
+  the catalogue's default, a configuration posture finding, in
+  ``counts["finding_only"]``: the inventory keeps it); a severity
   override replaces the finding's severity; the finding is folded into the
   in-memory ``Alert`` with its ``alert_id`` (``model.add_occurrence``: count,
   first/last time, bounded evidence), or a new one is opened.
@@ -70,7 +72,7 @@ class AlertBook(AlertSink):
         self._alerts: OrderedDict[str, Alert] = OrderedDict()   # least recently changed first
         self._delta: dict[str, int] = {}        # id -> occurrences since the last flush
         self._new: set[str] = set()
-        self.counts = {"findings": 0, "disabled": 0, "allowed": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
+        self.counts = {"findings": 0, "disabled": 0, "finding_only": 0, "allowed": 0, "overflow": 0, "forgotten": 0, "flushes": 0}
         self.overflow_by_rule: dict[str, int] = {}
         self.disabled_by_rule: dict[str, int] = {}
         self._frames: OrderedDict[str, deque] = OrderedDict()   # folded rule's alert -> recent (source, frame, rule)
@@ -85,6 +87,9 @@ class AlertBook(AlertSink):
         self.counts["findings"] += 1
         s = self.settings
         if not s.enabled(f.rule):
+            if s.finding_only(f.rule):      # off by the catalogue's default: the inventory keeps the finding
+                self.counts["finding_only"] += 1
+                return
             self.counts["disabled"] += 1
             self.disabled_by_rule[f.rule] = self.disabled_by_rule.get(f.rule, 0) + 1
             return

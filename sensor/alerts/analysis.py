@@ -112,4 +112,7 @@ class OfflineAlerts:
             out.append(f"  … {len(al) - SHOWN} more (otwatch alerts)")
         if c["overflow"] or c["disabled"]:
             out.append(f"  findings dropped: {c['overflow']} over the alert cap, {c['disabled']} of disabled rules")
+        if c.get("finding_only"):
+            out.append(f"  {c['finding_only']} configuration posture finding(s) kept in the inventory, not alerted "
+                       f"(otwatch inventory show; --posture-alerts raises them)")
         return "\n".join(out) + "\n"

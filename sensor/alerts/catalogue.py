@@ -17,6 +17,10 @@ Contract
   alert to its rule; ``IGNORED_ANOMALIES`` lists the others with the reason (a
   test checks that every anomaly id in ``parsers/*/spec.py``, the OPC UA kernel
   and docs/observations.md is in exactly one of the two).
+* A rule whose ``default_enabled`` is False (``FINDING_ONLY``: the
+  configuration posture findings) is a finding only unless the settings turn
+  it on (``settings.AlertSettings.enabled``); every other rule is on unless
+  the settings turn it off.
 * Every rule has a section in docs/alerts.md (what, why, evidence, ATT&CK, how
   to tune); a test fails when one is missing or when code uses a rule id that
   is not here.
@@ -92,24 +96,40 @@ def _policy_rules() -> list[Rule]:
 
 _POLICY = _policy_rules()
 
-# posture.<inventory finding id>: severities follow sensor/inventory/posture.py FINDINGS (a test checks it)
+# posture.<inventory finding id>: severities follow sensor/inventory/posture.py FINDINGS (a test checks it).
+# Configuration weaknesses (how the plant is set up, true of every benign packet) are findings only by default
+# (``_config``: Rule.default_enabled False): the inventory keeps them with their evidence (``otwatch inventory
+# show``, the TUI's asset detail), as Nozomi's vulnerabilities/insights and Defender for IoT's recommendations do;
+# the detection settings or ``--posture-alerts`` raise them as alerts.  What a client *did* (credentials sent in
+# clear, a '#' subscription, Modbus across zones) stays an alert.
+
+
+def _config(*row) -> Rule:
+    return replace(_r(*row), default_enabled=False)
+
+
 _POSTURE = [
-    _r("posture.modbus.no_authentication", "medium", "posture", "Modbus/TCP server reachable without authentication",
-       "T0855"),
+    _config("posture.modbus.no_authentication", "medium", "posture",
+            "Modbus/TCP server reachable without authentication", "T0855"),
     _r("posture.modbus.cross_zone", "high", "posture", "Modbus/TCP reached from outside its zone", "T0886"),
-    _r("posture.mqtt.anonymous_access", "high", "posture", "MQTT broker accepts anonymous clients", "T0886"),
+    _config("posture.mqtt.anonymous_access", "high", "posture", "MQTT broker accepts anonymous clients", "T0886"),
     _r("posture.mqtt.cleartext_credentials", "high", "posture", "MQTT credentials sent in clear", "T0842"),
     _r("posture.mqtt.wildcard_subscription", "medium", "posture", "MQTT client subscribes to '#'", "T0801"),
-    _r("posture.opcua.security_policy_none", "medium", "posture", "OPC UA endpoint with SecurityPolicy None",
-       "T0830"),
-    _r("posture.opcua.deprecated_policy", "medium", "posture", "OPC UA deprecated SHA-1 security policy", "T0830"),
-    _r("posture.opcua.anonymous_token", "medium", "posture", "OPC UA anonymous user token", "T0886"),
+    _config("posture.opcua.security_policy_none", "medium", "posture", "OPC UA endpoint with SecurityPolicy None",
+            "T0830"),
+    _config("posture.opcua.deprecated_policy", "medium", "posture", "OPC UA deprecated SHA-1 security policy",
+            "T0830"),
+    _config("posture.opcua.anonymous_token", "medium", "posture", "OPC UA anonymous user token", "T0886"),
     _r("posture.opcua.cleartext_username", "high", "posture", "OPC UA user name and password in clear", "T0842"),
-    _r("posture.opcua.certificate_expired", "high", "posture", "OPC UA certificate outside its validity", "T0830"),
-    _r("posture.opcua.certificate_self_signed", "low", "posture", "OPC UA certificate is self-signed", "T0830"),
-    _r("posture.opcua.certificate_weak_key", "medium", "posture", "OPC UA certificate with a short key", "T0830"),
-    _r("posture.opcua.certificate_weak_signature", "medium", "posture", "OPC UA certificate signed with SHA-1/MD5",
-       "T0830"),
+    _config("posture.opcua.cleartext_username_offered", "high", "posture",
+            "OPC UA endpoint offers a user name token without encryption", "T0842"),
+    _config("posture.opcua.certificate_expired", "high", "posture", "OPC UA certificate outside its validity",
+            "T0830"),
+    _config("posture.opcua.certificate_self_signed", "low", "posture", "OPC UA certificate is self-signed", "T0830"),
+    _config("posture.opcua.certificate_weak_key", "medium", "posture", "OPC UA certificate with a short key",
+            "T0830"),
+    _config("posture.opcua.certificate_weak_signature", "medium", "posture",
+            "OPC UA certificate signed with SHA-1/MD5", "T0830"),
 ]
 
 _PROTOCOL = [
@@ -229,6 +249,9 @@ def _with_thresholds(rules: list[Rule]) -> list[Rule]:
 
 RULES: dict[str, Rule] = {r.id: r for r in _with_thresholds([*_BASELINE, *_POLICY, *_POSTURE, *_PROTOCOL, *_RECON,
                                                               *_DOS, *_AUTH, *_IDENTITY])}
+
+FINDING_ONLY = frozenset(r.id for r in RULES.values() if not r.default_enabled)
+"""Rules raised as alerts only when the detection settings turn them on (``Rule.default_enabled``)."""
 
 RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.")
 
@@ -357,5 +380,5 @@ def validate() -> list[str]:
     return bad
 
 
-__all__ = ["FOLDED", "folded_key", "Rule", "RULES", "TECHNIQUES", "ATTACK_URL", "ATTACK_FRAMEWORK", "ANOMALY_RULES", "IGNORED_ANOMALIES",
+__all__ = ["FINDING_ONLY", "FOLDED", "folded_key", "Rule", "RULES", "TECHNIQUES", "ATTACK_URL", "ATTACK_FRAMEWORK", "ANOMALY_RULES", "IGNORED_ANOMALIES",
            "RULE_PREFIXES", "identity_rule", "rule", "finding", "validate", "replace"]

@@ -34,6 +34,10 @@ class Rule:
     title: str           # what an operator sees as the alert's name
     technique: str = ""  # ATT&CK for ICS id (catalogue.TECHNIQUES), "" when none fits
     thresholds: tuple = ()   # names its detection settings may set (``thresholds:``), read by the policy loader
+    default_enabled: bool = True
+    """False: a **finding only** by default (a configuration weakness the inventory keeps with its evidence,
+    not an event): raised as an alert only when the detection settings turn it on (``enabled: true``, the
+    ``posture.*`` switch, ``--posture-alerts``).  The catalogue is the one place that says which."""
 
 
 def severity_rank(s: str) -> int:

@@ -2,7 +2,7 @@
 
 Contract
 --------
-``load(path) -> (AlertSettings, policy)``: the file is loaded by the policy's
+``load(path, posture_alerts=False) -> (AlertSettings, policy)``: the file is loaded by the policy's
 strict loader (``sensor.policy.loader``: every problem as
 ``file:line:column: what is wrong``, all at once), the settings come from the
 loaded policy's ``detections`` (``RuleSetting`` records) and the policy is
@@ -26,7 +26,7 @@ class PolicyFileError(Exception):
     pass
 
 
-def load(path: str):
+def load(path: str, posture_alerts: bool = False):
     from ..policy.errors import PolicyError
     from ..policy.loader import load_policy
 
@@ -37,4 +37,4 @@ def load(path: str):
         if len(exc.problems) > MAX_PROBLEMS:
             lines.append(f"... and {len(exc.problems) - MAX_PROBLEMS} more")
         raise PolicyFileError("\n".join(lines)) from None
-    return AlertSettings.from_policy(policy), policy
+    return AlertSettings.from_policy(policy, posture_alerts), policy

@@ -28,6 +28,7 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "opcua.deprecated_policy": ("medium", "OPC UA deprecated SHA-1 security policy (Basic128Rsa15, Basic256)"),
     "opcua.anonymous_token": ("medium", "OPC UA anonymous user token offered or used"),
     "opcua.cleartext_username": ("high", "OPC UA user name token sent over an unencrypted channel"),
+    "opcua.cleartext_username_offered": ("high", "OPC UA endpoint offers a user name token without encryption"),
     "opcua.certificate_expired": ("high", "OPC UA application certificate outside its validity period"),
     "opcua.certificate_self_signed": ("low", "OPC UA application certificate is self-signed"),
     "opcua.certificate_weak_key": ("medium", "OPC UA application certificate key shorter than 2048 bits"),
@@ -90,7 +91,7 @@ def endpoint_hits(ev: Any, ts: float) -> list[Hit]:
             if tt == "Anonymous":
                 hits.append(Hit("server", "opcua.anonymous_token", url, f"anonymous token offered on {pol}/{mode}"))
             if tt == "UserName" and (pol == "None" or mode == "None") and tpol in ("", "None"):
-                hits.append(Hit("server", "opcua.cleartext_username", url,
+                hits.append(Hit("server", "opcua.cleartext_username_offered", url,
                                 f"user name token on {pol}/{mode} without token encryption (password in clear)"))
         cert = I.attr(ep, "server_certificate", "ServerCertificate")
         if cert is not None:

@@ -58,6 +58,8 @@ def _fail(msg: str) -> None:
 @click.option("--config", "config_path", metavar="PATH", default=None, help="YAML config file (flags override it).")
 @click.option("--bpf", default=None, metavar="FILTER", help="Kernel capture filter (libpcap syntax).")
 @click.option("--policy", default=None, metavar="PATH", help="Segmentation policy to check (YAML).")
+@click.option("--posture-alerts", is_flag=True, default=False,
+              help="Also raise configuration posture findings as alerts (by default the inventory keeps them).")
 @click.option("--db", "db", metavar="PATH", default=None,
               help="Database for inventory, alerts and outbox (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
 @click.option("--syslog", multiple=True, metavar="URL",
@@ -73,12 +75,13 @@ def _fail(msg: str) -> None:
 @click.option("--no-promisc", is_flag=True, default=False, help="Do not put the interface in promiscuous mode.")
 @click.option("--memcap", default=None, metavar="SIZE",
               help="Memory budget shared out over flows, hosts, links, tallies and reassembly (e.g. 512M; default 512M).")
-def sensor(interface, config_path, bpf, policy, db, syslog, deliver, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
+def sensor(interface, config_path, bpf, policy, posture_alerts, db, syslog, deliver, jsonl, user, heartbeat, interval, snaplen, buffer_mb,
            no_promisc, memcap) -> None:
     """Capture on INTERFACE and deliver alerts until stopped (SIGTERM/SIGINT; SIGHUP reloads the config)."""
     from .config import ConfigError, SensorConfig, load
 
-    flags = dict(interface=interface, bpf=bpf, policy=policy, db=db, syslog=tuple(syslog) + tuple(deliver), jsonl=jsonl, user=user,
+    flags = dict(interface=interface, bpf=bpf, policy=policy, posture_alerts=True if posture_alerts else None,
+                 db=db, syslog=tuple(syslog) + tuple(deliver), jsonl=jsonl, user=user,
                  heartbeat=heartbeat, interval=interval, snaplen=snaplen, buffer_mb=buffer_mb,
                  promisc=False if no_promisc else None, memcap=memcap)
     try:
@@ -165,7 +168,8 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
         alerts.store.write_wait, alerts.store.hold_when_busy = CAPTURE_APPEND_WAIT, True
     consumers.extend(alerts.consumers)
     alerts.start_file(source, 0)
-    changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after)
+    changes = AssetChanges(outbox, inventory, cfg.asset_quiet_after,   # a finding that is no alert: an asset record
+                           alerted=lambda rule: alerts.book.settings.enabled(rule))
     inventory.on_events = changes.on_events
     consumers.append(changes)
     pipe = Pipeline(consumers, settings)
@@ -244,12 +248,14 @@ def _alerts(cfg, inventory):
     """The alert stage of ``analyze`` (sensor/alerts) and, with a policy, its checker."""
     from ..alerts.analysis import OfflineAlerts
 
-    settings = policy = checker = None
+    from ..alerts.settings import AlertSettings
+
+    settings, policy, checker = AlertSettings(posture_alerts=cfg.posture_alerts), None, None
     if cfg.policy:
         from ..alerts.policyfile import PolicyFileError, load as load_policy_file
 
         try:
-            settings, policy = load_policy_file(cfg.policy)
+            settings, policy = load_policy_file(cfg.policy, cfg.posture_alerts)
         except PolicyFileError as exc:
             for line in str(exc).splitlines():
                 click.echo(f"otwatch sensor: {line}", err=True)

@@ -10,6 +10,7 @@ Every key the command line has, under the same name (flags override the file)::
     user: otwatch               # started as root: become this user once the capture is open
     db: /var/lib/otwatch/otwatch.db
     policy: /etc/otwatch/policy.yaml
+    posture_alerts: false       # true: configuration posture findings are alerts too (docs/alerts.md)
     syslog:                     # destinations (docs/sinks.md)
       - tls://siem.plant:6514?format=cef&ca=/etc/otwatch/ca.pem
     jsonl: /var/log/otwatch/observations.jsonl
@@ -45,6 +46,7 @@ class SensorConfig:
     user: str = ""
     db: str = ""
     policy: str = ""
+    posture_alerts: bool = False
     syslog: list = field(default_factory=list)
     jsonl: str = ""
     heartbeat: float = 60.0
@@ -65,7 +67,7 @@ class SensorConfig:
 
 
 _TYPES = {"interface": str, "bpf": str, "snaplen": int, "buffer_mb": int, "promisc": bool, "user": str, "db": str,
-          "policy": str, "syslog": list, "jsonl": str, "heartbeat": (int, float), "interval": (int, float),
+          "policy": str, "posture_alerts": bool, "syslog": list, "jsonl": str, "heartbeat": (int, float), "interval": (int, float),
           "outbox_max": int, "memcap": (str, int), "asset_quiet_after": (int, float), "ports": dict}
 _RANGES = {"snaplen": (64, 262144), "buffer_mb": (1, 4096), "heartbeat": (1, 86400), "interval": (1, 86400),
            "outbox_max": (100, 100_000_000), "asset_quiet_after": (1, 30 * 86400)}

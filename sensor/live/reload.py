@@ -47,12 +47,14 @@ class Reloader:
             dests = {u: parse(u) for u in new.syslog}
         except (ConfigError, DestinationError) as exc:
             return self._failed("config", str(exc).splitlines())
-        settings = policy = None
+        from ..alerts.settings import AlertSettings
+
+        settings, policy = AlertSettings(posture_alerts=new.posture_alerts), None
         if new.policy:
             from ..alerts.policyfile import PolicyFileError, load as load_policy_file
 
             try:
-                settings, policy = load_policy_file(new.policy)
+                settings, policy = load_policy_file(new.policy, new.posture_alerts)
             except PolicyFileError as exc:
                 return self._failed("policy", str(exc).splitlines())
         for k in RESTART_KEYS:

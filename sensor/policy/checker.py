@@ -133,7 +133,7 @@ class PolicyChecker:
         out = {}
         for rule in (C.FLOW_DENIED, C.OPERATION_DENIED):
             th = dict(FAN_IN)
-            setting = policy.detections.get(rule)
+            setting = policy.detection(rule)
             if setting is not None:
                 th.update({k: v for k, v in setting.thresholds.items() if k in th})
             out[rule] = (th["sources"], Distinct(th["window"]))
@@ -346,9 +346,9 @@ class PolicyChecker:
     # -- output ---------------------------------------------------------------------------------
     def _raise(self, rule: str, key: tuple, severity: str, message: str, ev: Evidence, src: str, dst: str,
                sz: str, dz: str, protocol: str, port: int, technique: str, details: dict) -> None:
-        setting = self.policy.detections.get(rule)
+        setting = self.policy.detection(rule)
         if setting is not None:
-            if not setting.enabled or setting.allows(src, sz) or setting.allows(dst, dz):
+            if setting.enabled is False or setting.allows(src, sz) or setting.allows(dst, dz):
                 return
             severity = setting.severity or severity
         self.counts[rule] += 1

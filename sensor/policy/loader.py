@@ -47,6 +47,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 """Zone and conduit names: they appear in alerts, syslog and file names, so no spaces or quotes."""
 RULE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 """Alert rule ids are stable dotted names (``policy.flow_denied``)."""
+RULE_PATTERN_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.\*$")
+"""``<prefix>.*`` in ``detections``: every rule under the prefix (``posture.*``, ``posture.opcua.*``)."""
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}([:\-]?)[0-9a-fA-F]{2}(\2[0-9a-fA-F]{2}){4}"
                     r"|[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4})$")
 """aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff, aabbccddeeff, or Cisco's aabb.ccdd.eeff."""
@@ -558,17 +560,24 @@ class _Builder(_Reader):
         from otwatch.sensor.alerts.model import SEVERITIES
 
         before = len(self.problems)
-        if not RULE_ID_RE.match(rid):
-            self.err(kn, "bad-rule-id", f"{rid!r} is not a rule id (dotted lower-case, e.g. policy.flow_denied)")
-            return None
         known = self.rules if self.rules is not None else known_rules()
-        thresholds_known = known.get(rid)
-        unknown = known.is_unknown(rid) if isinstance(known, RuleTables) else rid not in known
-        if unknown:
-            self.err(kn, "unknown-rule", f"unknown rule {rid!r}{self._hint(rid, known)}")
+        if RULE_PATTERN_RE.match(rid):          # a family switch: thresholds are per rule, not here
+            if not any(str(r).startswith(rid[:-1]) for r in known):
+                self.err(kn, "unknown-rule", f"{rid!r} matches no rule{self._hint(rid[:-2], known)}")
+                return None
+            thresholds_known = ()
+        elif not RULE_ID_RE.match(rid):
+            self.err(kn, "bad-rule-id", f"{rid!r} is not a rule id (dotted lower-case, e.g. policy.flow_denied, "
+                                        f"or a prefix with .*, e.g. posture.*)")
             return None
+        else:
+            thresholds_known = known.get(rid)
+            unknown = known.is_unknown(rid) if isinstance(known, RuleTables) else rid not in known
+            if unknown:
+                self.err(kn, "unknown-rule", f"unknown rule {rid!r}{self._hint(rid, known)}")
+                return None
         f = {k: (kk, v) for k, kk, v in self.mapping(node, f"detection {rid!r}", DETECTION_KEYS)}
-        enabled, severity, thresholds, allow = True, None, {}, []
+        enabled, severity, thresholds, allow = None, None, {}, []   # enabled None: the catalogue's default
         if "enabled" in f:
             enabled = self.boolean(f["enabled"][1], "enabled")
         if "severity" in f:
@@ -598,7 +607,7 @@ class _Builder(_Reader):
                                 f"{self._hint(t, zones)}")
         if len(self.problems) != before:
             return None
-        return RuleSetting(bool(enabled), severity, thresholds, tuple(allow), rid, position(kn)[0])
+        return RuleSetting(enabled, severity, thresholds, tuple(allow), rid, position(kn)[0])
 
 
 def parse_policy(text: str, path: str = "", rules: dict | None = None) -> Policy:

@@ -107,13 +107,16 @@ class Policy:
     version: int
     zones: dict                           # name -> Zone (file order)
     conduits: tuple                       # Conduit, ...
-    detections: dict                      # rule id -> RuleSetting (sensor/alerts/settings.py)
+    detections: dict                      # rule id or `prefix.*` -> RuleSetting (sensor/alerts/settings.py)
     name: str = ""
     description: str = ""
     path: str = ""
 
     def detection(self, rule: str) -> RuleSetting | None:
-        return self.detections.get(rule)
+        """The rule's setting: its own entry, else the longest `prefix.*` that matches it."""
+        from ..alerts.settings import lookup
+
+        return lookup(self.detections, rule)
 
 
 __all__ = ["UNZONED", "PROTOCOLS", "OT_PROTOCOLS", "DEFAULT_PORTS", "TRANSPORT_OF", "MODBUS_OPERATIONS",

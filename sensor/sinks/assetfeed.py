@@ -22,8 +22,11 @@ the inventory's ``EVENT_TYPES`` and the two of this module):
   end); ``asset.back`` when it is seen again after that.  Assets only known from earlier runs
   are not reported quiet: they were not talking to begin with.
 
-``finding.new`` is not sent here: findings reach the outbox as ``posture.*``
-alerts.  Every value is stored as received; the sinks' formats escape it.
+``finding.new`` is sent here (severity ``low``) only when its ``posture.*``
+rule is not raised as an alert (``alerted``: the sensor's detection settings;
+by default the configuration findings, ``catalogue.FINDING_ONLY``): the SIEM
+learns each finding once, either as an alert or as an asset record.  Every
+value is stored as received; the sinks' formats escape it.
 
 The outbox may refuse an append (disk full, locked past the wait, read-only):
 ``sinks.pending.Pending`` holds the records for the next flush, and counts and
@@ -31,7 +34,7 @@ reports what its bound drops.  Never an exception into the capture loop.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .pending import MAX_PENDING, Pending
 
@@ -51,7 +54,10 @@ CHANGES = {
 }
 """Change → severity of its record.  Low at most: the alerts rate what is dangerous; these
 records keep a SIEM's or CMDB's view of the plant in step with the inventory."""
-NOT_SENT = {"finding.new": "a posture finding is an alert (posture.*) and reaches the outbox as one"}
+NOT_SENT = {"finding.new": "sent only when its posture.* rule is not an alert (the configuration findings, by "
+                           "default); otherwise it reaches the outbox as that alert"}
+FINDING_SEVERITY = "low"
+"""A configuration finding as an asset record: low, like the other records (the alert, when turned on, rates it)."""
 OWN_EVENTS = ("asset.quiet", "asset.back")
 """Changes this module decides (the others are the inventory's ``EVENT_TYPES``)."""
 
@@ -103,13 +109,23 @@ def _message(event: str, aid: str, ip: str, d: dict) -> str:
         return f"asset {who} is a gateway for {d.get('count', 0)} addresses"
     if event == "asset.quiet":
         return f"asset {who} has gone quiet (last seen {d.get('silent_s', 0):.0f} s ago)"
+    if event == "finding.new":
+        return f"asset {who}: posture finding {d.get('finding', '')}" + \
+            (f" ({d['subject']})" if d.get("subject") else "") + (f": {d['detail']}" if d.get("detail") else "")
     if event == "asset.back":
         return f"asset {who} is talking again after {d.get('silent_s', 0):.0f} s"
     return f"asset {who}: {event}"
 
 
 class AssetChanges:
-    def __init__(self, outbox, inventory, quiet_after: float = QUIET_AFTER, max_pending: int = MAX_PENDING):
+    def __init__(self, outbox, inventory, quiet_after: float = QUIET_AFTER, max_pending: int = MAX_PENDING,
+                 alerted: Callable[[str], bool] | None = None):
+        if alerted is None:
+            from ..alerts.settings import AlertSettings
+
+            alerted = AlertSettings().enabled
+        self.alerted = alerted
+        """rule id -> whether the sensor raises it as an alert (a finding of such a rule is not sent here)."""
         self.outbox = outbox
         self.inventory = inventory
         self.quiet_after = float(quiet_after)
@@ -127,6 +143,8 @@ class AssetChanges:
         for e in events:
             self.events += 1
             sev = CHANGES.get(e.type)
+            if e.type == "finding.new" and not self.alerted("posture." + str(e.detail.get("finding", ""))):
+                sev = FINDING_SEVERITY
             if sev is not None:
                 self._add(e.type, e.asset_id, sev, e.ts, e.frame, e.source, e.detail)
 
@@ -192,6 +210,8 @@ class AssetChanges:
             rid += f":{detail.get('protocol', '')}:{detail.get('attribute', '')}"
         elif event == "role.new":
             rid += f":{detail.get('role', '')}"
+        elif event == "finding.new":
+            rid += f":{detail.get('finding', '')}:{detail.get('subject', '')}"
         return ("asset", rid, severity, ts, body)
 
     # -- output --------------------------------------------------------------

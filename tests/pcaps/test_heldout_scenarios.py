@@ -19,10 +19,13 @@ baseline learn`` learned from the benign part.  In each mode:
 * every attack raises its expected alert (``EXPECTED``; ``BASELINE_ONLY`` only
   with the baseline) with an evidence frame inside the attack's window;
 * no alert has evidence outside the attack windows (the benign part before
-  them, the benign traffic that goes on around them); ``posture.*`` alerts are
-  left out of this check: they are properties of the site (Modbus without
-  authentication, an anonymous broker …), raised once per asset at first sight;
-* the benign part analysed alone raises no alert (posture aside).
+  them, the benign traffic that goes on around them), ``posture.*`` included:
+  the configuration findings (Modbus without authentication, an anonymous
+  broker, SecurityPolicy None …) are properties of the site the inventory
+  keeps, not alerts, unless turned on;
+* the benign part analysed alone raises no alert at all; with the posture
+  alerts turned on (``--posture-alerts``, or ``posture.*: {enabled: true}`` in
+  the policy's detections) it raises those findings, and nothing else.
 
 Without a baseline a command injection (writes by a host to RTUs) is not
 distinguishable from an engineering session: that needs the baseline (or a
@@ -63,7 +66,20 @@ BASELINE_ONLY = {
                          (("baseline.first_write",), {"src": ROGUE, "dst": GW})],
     "rtu_read_sweep": [(("baseline.register_sweep", "baseline.read_outside_coverage"), {"src": ROGUE, "dst": GW})],
 }
-SITE_CATEGORIES = ("posture",)
+CONFIG_POSTURE = {"posture.modbus.no_authentication", "posture.mqtt.anonymous_access",
+                  "posture.opcua.cleartext_username_offered",
+                  "posture.opcua.security_policy_none", "posture.opcua.anonymous_token"}
+"""Configuration posture findings the benign plant has (every Modbus RTU gateway is open, the broker takes
+anonymous clients, the OPC UA server offers SecurityPolicy None to anonymous sessions): findings, not alerts,
+unless turned on."""
+POSTURE_ON_POLICY = """\
+version: 1
+zones:
+  plant:
+    networks: [10.50.0.0/24]
+detections:
+  posture.*: {enabled: true}
+"""
 
 
 def _unavailable() -> str | None:
@@ -159,11 +175,10 @@ def check(alerts: list[dict], windows: dict, cut: float, expected: dict) -> None
     def window_of(ts: float):
         return next((name for name, (lo, hi) in attacks.items() if lo <= ts <= hi), None)
 
-    traffic = [a for a in alerts if a["rule"]["category"] not in SITE_CATEGORIES]
-    stray = sorted({(a["rule"]["id"], e["frame"], a["message"][:100]) for a in traffic
+    stray = sorted({(a["rule"]["id"], e["frame"], a["message"][:100]) for a in alerts
                     for e in a["otwatch"]["evidence"] if window_of(e["ts"]) is None})
     assert not stray, stray
-    assert all(e["ts"] >= cut for a in traffic for e in a["otwatch"]["evidence"])
+    assert all(e["ts"] >= cut for a in alerts for e in a["otwatch"]["evidence"])
     for attack, wanted in expected.items():
         for rules, want in wanted:
             hit = [a for a in alerts if _matches(a, rules, want)
@@ -193,5 +208,19 @@ def test_the_benign_part_alone_raises_nothing(scenario, mode):
     s = scenario
     extra = ("--baseline", str(s["baseline"])) if mode == "baseline" else ()
     alerts = analyze(s["normal"], s["dir"], f"normal-{mode}", *extra)
-    traffic = [(a["rule"]["id"], a["message"][:100]) for a in alerts if a["rule"]["category"] not in SITE_CATEGORIES]
-    assert traffic == []
+    assert [(a["rule"]["id"], a["message"][:100]) for a in alerts] == []
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("switch", ["flag", "policy"])
+def test_the_posture_findings_are_alerts_when_turned_on(scenario, switch):
+    s = scenario
+    if switch == "flag":
+        extra = ("--posture-alerts",)
+    else:
+        policy = s["dir"] / "posture-on.yaml"
+        policy.write_text(POSTURE_ON_POLICY)
+        extra = ("--policy", str(policy))
+    alerts = analyze(s["normal"], s["dir"], f"normal-posture-{switch}", *extra)
+    assert {a["rule"]["category"] for a in alerts} == {"posture"}, [a["rule"]["id"] for a in alerts]
+    assert {a["rule"]["id"] for a in alerts} == CONFIG_POSTURE

@@ -236,6 +236,7 @@ def test_builder_fresh_capture(tmp_path):
         found.setdefault(row["asset_id"], set()).add(row["finding"])
     assert found.get(by_ip["10.30.0.10"], set()) >= {
         "opcua.security_policy_none", "opcua.deprecated_policy", "opcua.anonymous_token", "opcua.cleartext_username",
+        "opcua.cleartext_username_offered",
         "opcua.certificate_expired", "opcua.certificate_self_signed", "opcua.certificate_weak_key"}
     assert by_ip["10.30.0.20"] not in found
     assert elapsed < 30, f"rebuild took {elapsed:.1f} s"   # about 15 s on 2 shared cores

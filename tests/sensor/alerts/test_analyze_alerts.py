@@ -139,7 +139,7 @@ def test_ids_are_stable_across_runs_and_statuses_survive_a_rerun(tmp_path):
         assert otwatch("analyze", "-q", str(DEMO), "--db", str(db)).returncode == 0
     ids = lambda p: {r["id"]: r for r in S.query(S.connect(str(p), readonly=True), statuses=None)}  # noqa: E731
     ra, rb = ids(a), ids(b)
-    assert set(ra) == set(rb) and len(ra) >= 10
+    assert set(ra) == set(rb) and len(ra) >= 9
     (scan,) = [i for i, r in ra.items() if r["rule"] == "recon.port_scan"]
     (sweep,) = [i for i, r in ra.items() if r["rule"] == "recon.modbus_function_sweep"]
     assert otwatch("alerts", "--db", str(a), "ack", scan[:10]).returncode == 0
@@ -183,3 +183,61 @@ def test_policy_file_mistakes_are_one_escaped_line_each_with_position(tmp_path):
     assert any(ln.startswith(f"{bad}:5:31: ") and "urgent" in ln for ln in lines), err
     assert any(ln.startswith(f"{bad}:6:") and "threshold" in ln for ln in lines), err
     assert any(ln.startswith(f"{bad}:7:3: ") and "duplicate key" in ln for ln in lines), err
+
+
+# -- configuration posture findings: inventory only by default, alerts when turned on ------------------------------
+
+CONFIG_POSTURE_ON_DEMO = {"posture.modbus.no_authentication", "posture.mqtt.anonymous_access",
+                          "posture.opcua.security_policy_none", "posture.opcua.anonymous_token",
+                          "posture.opcua.cleartext_username_offered", "posture.opcua.certificate_self_signed"}
+"""The configuration findings the demo plant has (its PLCs, its anonymous broker, its OPC UA server)."""
+BEHAVIOUR_POSTURE_ON_DEMO = {"posture.mqtt.cleartext_credentials", "posture.opcua.cleartext_username",
+                             "posture.mqtt.wildcard_subscription"}
+
+
+def _rules_of(tmp_path, name, *extra):
+    db, js = tmp_path / f"{name}.db", tmp_path / f"{name}.jsonl"
+    r = otwatch("analyze", str(DEMO), "--db", str(db), "--alerts-json", str(js), *extra)
+    assert r.returncode == 0, r.stderr.decode()
+    return {rec["rule"]["id"] for rec in _last_records(js).values()}, r.stdout.decode(), db
+
+
+def test_configuration_posture_findings_are_kept_in_the_inventory_not_alerted(run):
+    r, db, js, _ = run
+    rules = {rec["rule"]["id"] for rec in _last_records(js).values()}
+    assert not rules & CONFIG_POSTURE_ON_DEMO, rules
+    assert BEHAVIOUR_POSTURE_ON_DEMO <= rules                  # what a client did stays an alert
+    assert "configuration posture finding(s) kept in the inventory" in r.stdout.decode()
+    show = otwatch("inventory", "show", "--db", str(db), PLC1)
+    assert show.returncode == 0 and b"modbus.no_authentication" in show.stdout      # the finding, with evidence
+    assert b"evidence: modbus.read_holding_registers frame 65 of" in show.stdout
+
+
+@pytest.mark.parametrize("switch", ["flag", "policy-category", "policy-rules"])
+def test_configuration_posture_findings_are_alerts_when_turned_on(tmp_path, switch):
+    if switch == "flag":
+        extra = ("--posture-alerts",)
+    else:
+        entries = (["  posture.*: {enabled: true}"] if switch == "policy-category" else
+                   [f"  {r}: {{enabled: true}}" for r in sorted(CONFIG_POSTURE_ON_DEMO)])
+        policy = tmp_path / "posture.yaml"
+        policy.write_text("version: 1\nzones:\n  plant:\n    networks: [10.10.0.0/24]\ndetections:\n"
+                          + "\n".join(entries) + "\n")
+        extra = ("--policy", str(policy))
+    off, _, _ = _rules_of(tmp_path, "off")
+    on, out, _ = _rules_of(tmp_path, "on", *extra)
+    assert on - off == CONFIG_POSTURE_ON_DEMO, (on - off)
+    assert off <= on and "kept in the inventory" not in out
+
+
+def test_one_rule_on_and_an_explicit_off_wins_over_the_flag(tmp_path):
+    policy = tmp_path / "posture.yaml"
+    policy.write_text("version: 1\nzones:\n  plant:\n    networks: [10.10.0.0/24]\ndetections:\n"
+                      "  posture.mqtt.anonymous_access: {enabled: true}\n")
+    one, _, _ = _rules_of(tmp_path, "one", "--policy", str(policy))
+    assert one & CONFIG_POSTURE_ON_DEMO == {"posture.mqtt.anonymous_access"}
+    policy.write_text("version: 1\nzones:\n  plant:\n    networks: [10.10.0.0/24]\ndetections:\n"
+                      "  posture.opcua.*: {enabled: false}\n  posture.opcua.cleartext_username: {enabled: true}\n")
+    most, _, _ = _rules_of(tmp_path, "most", "--policy", str(policy), "--posture-alerts")
+    assert most & CONFIG_POSTURE_ON_DEMO == {"posture.modbus.no_authentication", "posture.mqtt.anonymous_access"}
+    assert "posture.opcua.cleartext_username" in most            # its own entry wins over the prefix

@@ -122,3 +122,17 @@ def test_identity_rule_classifies_attributes():
     assert C.identity_rule("CertificateThumbprint") == "identity.certificate_changed"
     assert C.identity_rule("VendorName") == "identity.device_changed"
     assert C.identity_rule("RunIndicator") == "identity.attribute_changed"
+
+
+def test_configuration_posture_findings_are_findings_only_by_default():
+    """The catalogue is the one place that says which rules are findings only (inventory, no alert)."""
+    assert C.FINDING_ONLY == {
+        "posture.modbus.no_authentication", "posture.mqtt.anonymous_access", "posture.opcua.security_policy_none",
+        "posture.opcua.deprecated_policy", "posture.opcua.anonymous_token",
+        "posture.opcua.cleartext_username_offered", "posture.opcua.certificate_expired",
+        "posture.opcua.certificate_self_signed", "posture.opcua.certificate_weak_key",
+        "posture.opcua.certificate_weak_signature"}
+    for rid in ("posture.modbus.cross_zone", "posture.mqtt.cleartext_credentials",
+                "posture.opcua.cleartext_username", "posture.mqtt.wildcard_subscription"):
+        assert C.RULES[rid].default_enabled       # what a client did stays an alert
+    assert all(C.RULES[r].category == "posture" for r in C.FINDING_ONLY)

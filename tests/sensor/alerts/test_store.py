@@ -62,13 +62,13 @@ def test_query_filters_and_orders(tmp_path):
     book = AlertBook(listeners=[st])
     book.raise_finding(f("protocol.modbus_malformed", ("a",), frame=5))      # low
     book.raise_finding(f("recon.port_scan", ("b",), frame=3))                # high
-    book.raise_finding(f("posture.modbus.no_authentication", ("c",), frame=9))  # medium
+    book.raise_finding(f("posture.mqtt.wildcard_subscription", ("c",), frame=9))  # medium
     book.flush()
-    assert [r["rule"] for r in st.query()] == ["recon.port_scan", "posture.modbus.no_authentication",
+    assert [r["rule"] for r in st.query()] == ["recon.port_scan", "posture.mqtt.wildcard_subscription",
                                                "protocol.modbus_malformed"]
     assert [r["rule"] for r in st.query(min_severity="medium")] == ["recon.port_scan",
-                                                                    "posture.modbus.no_authentication"]
-    assert [r["rule"] for r in st.query(since=4.0)] == ["posture.modbus.no_authentication",
+                                                                    "posture.mqtt.wildcard_subscription"]
+    assert [r["rule"] for r in st.query(since=4.0)] == ["posture.mqtt.wildcard_subscription",
                                                         "protocol.modbus_malformed"]
     st.close(f("recon.port_scan", ("b",)).alert_id)
     assert "recon.port_scan" not in [r["rule"] for r in st.query()]

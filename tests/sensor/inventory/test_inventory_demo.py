@@ -115,7 +115,7 @@ def test_opcua_server_identity_endpoints_and_findings(demo):
     assert any(k[1].startswith("Endpoint[") for k in i)
     f = {x for x, _ in findings(a)}
     assert {"opcua.security_policy_none", "opcua.anonymous_token", "opcua.cleartext_username",
-            "opcua.certificate_self_signed"} <= f
+            "opcua.cleartext_username_offered", "opcua.certificate_self_signed"} <= f
     assert ("opcua.cleartext_username", "operator") in findings(a)
     assert {s["port"] for s in a["services"]} == {4840}
 

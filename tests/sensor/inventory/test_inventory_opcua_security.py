@@ -152,7 +152,7 @@ LEGACY_EXPECTED = {
     ("opcua.deprecated_policy", "Basic256"): ("opcua.open_secure_channel", ENG),
     ("opcua.anonymous_token", LEGACY_URL): ("opcua.get_endpoints_response", LEGACY),
     ("opcua.anonymous_token", "session"): ("opcua.activate_session_request", HMI),
-    ("opcua.cleartext_username", LEGACY_URL): ("opcua.get_endpoints_response", LEGACY),
+    ("opcua.cleartext_username_offered", LEGACY_URL): ("opcua.get_endpoints_response", LEGACY),
     ("opcua.cleartext_username", "operator"): ("opcua.activate_session_request", HMI),
     ("opcua.certificate_expired", LEGACY_SUBJECT): ("opcua.get_endpoints_response", LEGACY),
     ("opcua.certificate_self_signed", LEGACY_SUBJECT): ("opcua.get_endpoints_response", LEGACY),
@@ -186,7 +186,7 @@ def test_evidence_details(run):
     assert f[("opcua.certificate_weak_key", LEGACY_SUBJECT)]["detail"] == "RSA 1024 bits"
     assert "issuer = subject" in f[("opcua.certificate_self_signed", LEGACY_SUBJECT)]["detail"]
     assert f[("opcua.security_policy_none", LEGACY_URL)]["detail"] == "offers None/None"
-    assert "without token encryption" in f[("opcua.cleartext_username", LEGACY_URL)]["detail"]
+    assert "without token encryption" in f[("opcua.cleartext_username_offered", LEGACY_URL)]["detail"]
     clear = f[("opcua.cleartext_username", "operator")]
     assert clear["detail"] == "user 'operator': password sent unencrypted on a None/None channel"
     # the evidence message really is that ActivateSession: a user name token with a clear password

@@ -101,7 +101,8 @@ def test_none_anonymous_and_cleartext_username():
                                                      user_name="op", password_present=True,
                                                      password_encrypted=False))])
     assert {("3c", "opcua.security_policy_none"), ("3c", "opcua.anonymous_token"),
-            ("3c", "opcua.cleartext_username"), ("16", "opcua.cleartext_username")} <= set(f)
+            ("3c", "opcua.cleartext_username_offered"), ("3c", "opcua.cleartext_username"),
+            ("16", "opcua.cleartext_username")} <= set(f)
 
 
 @pytest.mark.parametrize("fid", sorted(FINDINGS))

@@ -118,7 +118,7 @@ def test_defaults_mean_unrestricted():
 def test_detections():
     d = policy(FULL).detections
     fd = d["policy.flow_denied"]
-    assert fd.severity == "critical" and fd.enabled
+    assert fd.severity == "critical" and fd.enabled is None   # not written: the catalogue's default (on)
     assert fd.allows("10.0.3.7") and fd.allows("10.0.4.9") and not fd.allows("10.0.3.8")
     assert fd.allows("", zone="dmz") and not fd.allows("", zone="ops")
     assert d["policy.operation_denied"].enabled is False

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from otwatch.sensor.alerts.catalogue import FINDING_ONLY
 from otwatch.sensor.inventory.model import EVENT_TYPES
 from otwatch.sensor.inventory.store import open_inventory
 from otwatch.sensor.pipeline import Pipeline, Settings
@@ -32,10 +33,11 @@ PLC = "mac:00:80:f4:0a:00:0b"         # Modicon M340, MajorMinorRevision v3.20 i
 HOSTILE = "v3.10\x1b]0;owned\x07\r\n<13>1 fake|x=y\\]\"^\u2028 cs1=evil"
 
 
-def _run(db: str, quiet_after: float = 600.0, interval: float = 60.0) -> tuple[AssetChanges, Outbox, object]:
+def _run(db: str, quiet_after: float = 600.0, interval: float = 60.0,
+         alerted=None) -> tuple[AssetChanges, Outbox, object]:
     ob = Outbox(db)
     inv = open_inventory(db)
-    feed = AssetChanges(ob, inv, quiet_after)
+    feed = AssetChanges(ob, inv, quiet_after, alerted=alerted)
     inv.on_events = feed.on_events
     pipe = Pipeline([inv, feed], Settings(interval=interval))
     pipe.run_file(DEMO)
@@ -68,7 +70,15 @@ def test_first_run_records_each_new_asset_and_what_is_learnt(tmp_path):
     n_roles = c.execute("SELECT COUNT(*) FROM roles").fetchone()[0]
     c.close()
     assert len(by["identity.new"]) == n_ident and len(by["role.new"]) == n_roles
-    assert "finding.new" not in by                 # findings travel as posture alerts
+    # a configuration finding (no alert by default) is an asset record; the others travel as posture alerts
+    found = {(r.body["asset_id"], r.body["finding"], r.body["subject"]) for r in by["finding.new"]}
+    c = sqlite3.connect(db)
+    stored = {(a, f, s) for a, f, s in c.execute("SELECT asset_id, finding, subject FROM findings")}
+    c.close()
+    assert found == {x for x in stored if "posture." + x[1] in FINDING_ONLY}
+    assert (PLC, "modbus.no_authentication", "") in found
+    assert all(r.severity == "low" for r in by["finding.new"])
+    assert {x[1] for x in stored} - {x[1] for x in found} >= {"mqtt.cleartext_credentials"}
     new_plc = next(r for r in by["asset.new"] if r.body["asset_id"] == PLC)
     # made at the interval's end (one 60 s interval here): with what is known of the asset by then
     assert new_plc.severity == "info" and new_plc.body["ip"] == "10.10.0.11" and new_plc.body["capture"] == DEMO
@@ -183,5 +193,12 @@ def test_json_file_sink_carries_asset_records(tmp_path):
     d.stop()
     rows = [json.loads(ln) for ln in out.read_text().splitlines()]
     assets = [r for r in rows if r["kind"] == "asset"]
-    assert assets and all(r["body"]["event"] in CHANGES for r in assets)
+    assert assets and all(r["body"]["event"] in {*CHANGES, "finding.new"} for r in assets)
     assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+
+
+def test_with_posture_alerts_on_no_finding_is_an_asset_record(tmp_path):
+    from otwatch.sensor.alerts.settings import AlertSettings
+
+    _, ob, _ = _run(str(tmp_path / "o.db"), alerted=AlertSettings(posture_alerts=True).enabled)
+    assert not [r for r in _assets(ob) if r.body["event"] == "finding.new"]   # each one is an alert instead
