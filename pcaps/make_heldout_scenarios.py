@@ -79,6 +79,7 @@ if str(HERE) not in sys.path:
 
 import make_demo_plant as plant  # noqa: E402  (namespace/bridge/tcpdump helpers)
 from make_demo_plant import Host  # noqa: E402
+from make_attack_scenarios import collect_windows, window  # noqa: E402  (the ATTACK-WINDOW lines: one format)
 
 DEFAULT_PREFIX = "otwho"
 DEFAULT_DURATION = 24.0
@@ -145,7 +146,6 @@ TIMELINE = {
 }
 ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
-WINDOW_MARK = "ATTACK-WINDOW"
 
 log = logging.getLogger("heldout-scenarios")
 
@@ -248,37 +248,11 @@ def build(args: argparse.Namespace) -> Path:
     return out_file
 
 
-def collect_windows(work: Path) -> dict:
-    """{attack: [start, end]} from the ATTACK-WINDOW lines the roles printed."""
-    out = {}
-    for logf in work.glob("*.log"):
-        for line in logf.read_text(errors="replace").splitlines():
-            if line.startswith(WINDOW_MARK + " "):
-                _, name, a, b = line.split()
-                out[name] = [float(a), float(b)]
-    return dict(sorted(out.items()))
-
-
 # ==========================================================================
 # Roles (inside the namespaces)
 # ==========================================================================
 def at(args, key: str) -> float:
     return args.start + (args.end - args.start) * TIMELINE[key]
-
-
-class window:
-    """Print the attack's wall-clock window (the clock tcpdump uses) around a block."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __enter__(self):
-        self.t0 = time.time()
-        return self
-
-    def __exit__(self, *exc):
-        if exc[0] is None:
-            print(f"{WINDOW_MARK} {self.name} {self.t0 - 0.001:.6f} {time.time() + 0.05:.6f}", flush=True)
 
 
 async def gw_main(args) -> None:
