@@ -63,6 +63,7 @@ from collections import OrderedDict
 from .. import observations as O
 from .catalogue import THRESHOLDS, finding
 from .context import Context, FlowInfo
+from .logins import _Run  # a run of events inside a window, with evidence samples
 from .model import AlertSink, Evidence
 from .settings import AlertSettings
 
@@ -86,16 +87,6 @@ EPISODE_GAP = 10.0
 """Seconds: a connection that begins within this of the previous one's end continues its episode."""
 
 DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood", "dos.opcua_session_flood")}
-
-
-class _Run:
-    __slots__ = ("start", "n", "samples", "fired")
-
-    def __init__(self, start: float):
-        self.start = start
-        self.n = 0
-        self.samples: list[Evidence] = []
-        self.fired = False
 
 
 class _Episode:
