@@ -113,6 +113,7 @@ class OfflineAlerts:
         if c["overflow"] or c["disabled"]:
             out.append(f"  findings dropped: {c['overflow']} over the alert cap, {c['disabled']} of disabled rules")
         if c.get("finding_only"):
-            out.append(f"  {c['finding_only']} configuration posture finding(s) kept in the inventory, not alerted "
+            from ..report import plural
+            out.append(f"  {plural(c['finding_only'], 'configuration posture finding')} kept in the inventory, not alerted "
                        f"(otwatch inventory show; --posture-alerts raises them)")
         return "\n".join(out) + "\n"

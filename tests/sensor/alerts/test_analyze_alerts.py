@@ -207,7 +207,7 @@ def test_configuration_posture_findings_are_kept_in_the_inventory_not_alerted(ru
     rules = {rec["rule"]["id"] for rec in _last_records(js).values()}
     assert not rules & CONFIG_POSTURE_ON_DEMO, rules
     assert BEHAVIOUR_POSTURE_ON_DEMO <= rules                  # what a client did stays an alert
-    assert "configuration posture finding(s) kept in the inventory" in r.stdout.decode()
+    assert "9 configuration posture findings kept in the inventory" in r.stdout.decode()
     show = otwatch("inventory", "show", "--db", str(db), PLC1)
     assert show.returncode == 0 and b"modbus.no_authentication" in show.stdout      # the finding, with evidence
     assert b"evidence: modbus.read_holding_registers frame 65 of" in show.stdout
