@@ -16,12 +16,12 @@ import click
 
 from otwatch.parsers.common import escape
 
+from ..clikit import db_option
 from . import catalogue, jsonl
 from . import store as S
 from .model import CLOSE_REASONS, SEVERITIES, STATUSES
 
-_db_option = click.option("--db", "db_path", metavar="PATH", default=None,
-                          help="Database (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
+_db_option = db_option          # one --db for every command (sensor/clikit.py)
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

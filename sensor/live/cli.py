@@ -17,6 +17,8 @@ import click
 
 from otwatch.parsers.common import escape
 
+from ..clikit import DB_HELP
+
 log = logging.getLogger("otwatch.sensor")
 
 
@@ -60,8 +62,7 @@ def _fail(msg: str) -> None:
 @click.option("--policy", default=None, metavar="PATH", help="Segmentation policy to check (YAML).")
 @click.option("--posture-alerts", is_flag=True, default=False,
               help="Also raise configuration posture findings as alerts (by default the inventory keeps them).")
-@click.option("--db", "db", metavar="PATH", default=None,
-              help="Database for inventory, alerts and outbox (default: $OTWATCH_DB or ~/.local/share/otwatch/inventory.db).")
+@click.option("--db", "db", metavar="PATH", default=None, help=DB_HELP + " The sensor keeps its inventory, alerts and outbox there.")
 @click.option("--syslog", multiple=True, metavar="URL",
               help="Syslog destination, e.g. tls://siem:6514?format=cef&ca=ca.pem (repeatable; docs/sinks.md).")
 @click.option("--deliver", multiple=True, metavar="URL",
