@@ -155,30 +155,48 @@ def write_mosquitto_config(work: Path) -> Path:
     return conf
 
 
+# what run_scenario needs beyond the host table and the timeline
+TOOLS = ("ip", "tcpdump", "mosquitto", "mosquitto_passwd")
+WORK_PREFIX = "otwatch-attack-"
+TCPDUMP_EXTRA: tuple = ()
+SERVER_ROLES = ("plc1", "plc2", "opcua")
+LISTEN = (("broker", "broker", "tcp", MQTT_PORT), ("plc1", "plc1", "tcp", MODBUS_PORT),
+          ("plc2", "plc2", "tcp", MODBUS_PORT), ("opcua", "opcua", "tcp", OPCUA_PORT))
+CLIENT_WAIT_DIV = 3
+
+
 def build(args: argparse.Namespace) -> Path:
+    return run_scenario(args, sys.modules[__name__])
+
+
+def run_scenario(args: argparse.Namespace, sc) -> Path:
+    """Build a scenario module's namespaces, capture its servers and timed clients on the bridge, and write the
+    capture with its attack windows. *sc* is the scenario module: HOSTS, BRIDGE_MAC, SUBNET_PREFIX_LEN, TOOLS,
+    WORK_PREFIX, TCPDUMP_EXTRA, SERVER_ROLES, LISTEN, CLIENTS, SERVERS, CLIENT_STOP_MARGIN, CLIENT_WAIT_DIV, ATTACKS,
+    NORMAL_FRACTION, PCAP_NAME, write_mosquitto_config; its roles run as ``python <its file> --role NAME``."""
+    me = str(Path(sc.__file__).resolve())
     if os.geteuid() != 0:
-        raise SystemExit("make_attack_scenarios.py needs root (network namespaces, tcpdump)")
-    for tool in ("ip", "tcpdump", "mosquitto", "mosquitto_passwd"):
+        raise SystemExit(f"{Path(me).name} needs root (network namespaces, tcpdump)")
+    for tool in sc.TOOLS:
         if shutil.which(tool) is None:
             raise SystemExit(f"missing tool: {tool}")
     out = Path(args.out)
-    out_file = out if out.suffix == ".pcap" else out / PCAP_NAME
+    out_file = out if out.suffix == ".pcap" else out / sc.PCAP_NAME
     out_file.parent.mkdir(parents=True, exist_ok=True)
     windows_file = out_file.with_suffix(".json")
 
     prefix = args.prefix
     plant.cleanup_namespaces(prefix)
-    work = Path(tempfile.mkdtemp(prefix="otwatch-attack-"))
+    work = Path(tempfile.mkdtemp(prefix=sc.WORK_PREFIX))
     os.chmod(work, 0o755)
     p = plant.Plant(prefix, work)
     failures: list[str] = []
-    me = str(Path(__file__).resolve())
     try:
-        log.info("building %d namespaces (prefix %s)", len(HOSTS) + 1, prefix)
-        plant.build_topology(prefix, HOSTS, BRIDGE_MAC, SUBNET_PREFIX_LEN)
-        conf = write_mosquitto_config(work)
+        log.info("building %d namespaces (prefix %s)", len(sc.HOSTS) + 1, prefix)
+        plant.build_topology(prefix, sc.HOSTS, sc.BRIDGE_MAC, sc.SUBNET_PREFIX_LEN)
+        conf = sc.write_mosquitto_config(work)
         raw = work / "capture.pcap"
-        p.spawn("tcpdump", "sw", ["tcpdump", "-i", "br0", "-s", "0", "-n", "-U", "-Z", "root",
+        p.spawn("tcpdump", "sw", ["tcpdump", "-i", "br0", "-s", "0", "-n", "-U", "-Z", "root", *sc.TCPDUMP_EXTRA,
                                   "--immediate-mode", "-w", str(raw)])
         plant.wait_for_tcpdump(p, raw)
 
@@ -188,37 +206,36 @@ def build(args: argparse.Namespace) -> Path:
 
         p.spawn("broker", "broker", ["mosquitto", "-c", str(conf)])
         far = time.time() + args.duration + 120
-        for name in ("plc1", "plc2", "opcua"):
+        for name in sc.SERVER_ROLES:
             role(name, time.time(), far)
-        plant.wait_listening(p, prefix, (("broker", "broker", "tcp", MQTT_PORT), ("plc1", "plc1", "tcp", MODBUS_PORT),
-                                         ("plc2", "plc2", "tcp", MODBUS_PORT), ("opcua", "opcua", "tcp", OPCUA_PORT)))
+        plant.wait_listening(p, prefix, sc.LISTEN)
         t0 = time.time()
         end = t0 + args.duration
         log.info("servers listening; scenario %.0f s", args.duration)
-        for name in CLIENTS:
-            role(name, t0, end - CLIENT_STOP_MARGIN)
+        for name in sc.CLIENTS:
+            role(name, t0, end - sc.CLIENT_STOP_MARGIN)
         while time.time() < end:
             time.sleep(0.2)
-        for name in CLIENTS:
+        for name in sc.CLIENTS:
             try:
-                rc = p.procs[name].wait(timeout=max(10.0, args.duration / 3))
+                rc = p.procs[name].wait(timeout=max(10.0, args.duration / sc.CLIENT_WAIT_DIV))
             except subprocess.TimeoutExpired:
                 rc = "timeout"
             if rc != 0:
                 failures.append(f"{name} exited {rc}:\n{p.tail(name, 30)}")
-        for name in SERVERS:
+        for name in sc.SERVERS:
             if p.procs[name].poll() is not None:
                 failures.append(f"server {name} died early:\n{p.tail(name, 30)}")
             p.stop(name)
         time.sleep(0.3)
         p.stop("tcpdump")
         windows = collect_windows(work)
-        missing = [a for a in ATTACKS if a not in windows]
+        missing = [a for a in sc.ATTACKS if a not in windows]
         if missing:
             failures.append(f"attacks without a window: {missing}")
         shutil.copyfile(raw, out_file)
         os.chmod(out_file, 0o644)
-        windows_file.write_text(json.dumps({"normal_fraction": NORMAL_FRACTION, "start": t0, "end": end,
+        windows_file.write_text(json.dumps({"normal_fraction": sc.NORMAL_FRACTION, "start": t0, "end": end,
                                             "attacks": windows}, indent=1, sort_keys=True) + "\n")
         os.chmod(windows_file, 0o644)
     finally:

@@ -61,15 +61,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
-import shutil
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -79,7 +75,7 @@ if str(HERE) not in sys.path:
 
 import make_demo_plant as plant  # noqa: E402  (namespace/bridge/tcpdump helpers)
 from make_demo_plant import Host  # noqa: E402
-from make_attack_scenarios import collect_windows, window  # noqa: E402  (the ATTACK-WINDOW lines: one format)
+from make_attack_scenarios import run_scenario, window  # noqa: E402  (one orchestration, one ATTACK-WINDOW format)
 
 DEFAULT_PREFIX = "otwho"
 DEFAULT_DURATION = 24.0
@@ -169,83 +165,18 @@ def write_mosquitto_config(work: Path) -> Path:
     return conf
 
 
+# what make_attack_scenarios.run_scenario needs beyond the host table and the timeline
+TOOLS = ("ip", "tcpdump", "mosquitto")
+WORK_PREFIX = "otwatch-heldout-"
+TCPDUMP_EXTRA = ("-B", "65536")
+SERVER_ROLES = ("gw", "opcua")
+LISTEN = (("broker", "broker", "tcp", MQTT_PORT), ("gw", "gw", "tcp", MODBUS_PORT),
+          ("opcua", "opcua", "tcp", OPCUA_PORT))
+CLIENT_WAIT_DIV = 2
+
+
 def build(args: argparse.Namespace) -> Path:
-    if os.geteuid() != 0:
-        raise SystemExit("make_heldout_scenarios.py needs root (network namespaces, tcpdump)")
-    for tool in ("ip", "tcpdump", "mosquitto"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"missing tool: {tool}")
-    out = Path(args.out)
-    out_file = out if out.suffix == ".pcap" else out / PCAP_NAME
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    windows_file = out_file.with_suffix(".json")
-
-    prefix = args.prefix
-    plant.cleanup_namespaces(prefix)
-    work = Path(tempfile.mkdtemp(prefix="otwatch-heldout-"))
-    os.chmod(work, 0o755)
-    p = plant.Plant(prefix, work)
-    failures: list[str] = []
-    me = str(Path(__file__).resolve())
-    try:
-        log.info("building %d namespaces (prefix %s)", len(HOSTS) + 1, prefix)
-        plant.build_topology(prefix, HOSTS, BRIDGE_MAC, SUBNET_PREFIX_LEN)
-        conf = write_mosquitto_config(work)
-        raw = work / "capture.pcap"
-        p.spawn("tcpdump", "sw", ["tcpdump", "-i", "br0", "-s", "0", "-n", "-U", "-Z", "root", "-B", "65536",
-                                  "--immediate-mode", "-w", str(raw)])
-        plant.wait_for_tcpdump(p, raw)
-
-        def role(name, start, stop):
-            p.spawn(name, name, [sys.executable, me, "--role", name, "--start", repr(start), "--end", repr(stop),
-                                 "--work", str(work)])
-
-        p.spawn("broker", "broker", ["mosquitto", "-c", str(conf)])
-        far = time.time() + args.duration + 120
-        for name in ("gw", "opcua"):
-            role(name, time.time(), far)
-        plant.wait_listening(p, prefix, (("broker", "broker", "tcp", MQTT_PORT), ("gw", "gw", "tcp", MODBUS_PORT),
-                                         ("opcua", "opcua", "tcp", OPCUA_PORT)))
-        t0 = time.time()
-        end = t0 + args.duration
-        log.info("servers listening; scenario %.0f s", args.duration)
-        for name in CLIENTS:
-            role(name, t0, end - CLIENT_STOP_MARGIN)
-        while time.time() < end:
-            time.sleep(0.2)
-        for name in CLIENTS:
-            try:
-                rc = p.procs[name].wait(timeout=max(10.0, args.duration / 2))
-            except subprocess.TimeoutExpired:
-                rc = "timeout"
-            if rc != 0:
-                failures.append(f"{name} exited {rc}:\n{p.tail(name, 30)}")
-        for name in SERVERS:
-            if p.procs[name].poll() is not None:
-                failures.append(f"server {name} died early:\n{p.tail(name, 30)}")
-            p.stop(name)
-        time.sleep(0.3)
-        p.stop("tcpdump")
-        windows = collect_windows(work)
-        missing = [a for a in ATTACKS if a not in windows]
-        if missing:
-            failures.append(f"attacks without a window: {missing}")
-        shutil.copyfile(raw, out_file)
-        os.chmod(out_file, 0o644)
-        windows_file.write_text(json.dumps({"normal_fraction": NORMAL_FRACTION, "start": t0, "end": end,
-                                            "attacks": windows}, indent=1, sort_keys=True) + "\n")
-        os.chmod(windows_file, 0o644)
-    finally:
-        p.stop_all()
-        plant.cleanup_namespaces(prefix)
-        if args.keep_work:
-            log.info("role logs kept in %s", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        raise SystemExit("some roles failed:\n" + "\n\n".join(failures))
-    log.info("wrote %s (%d bytes) and %s", out_file, out_file.stat().st_size, windows_file)
-    return out_file
+    return run_scenario(args, sys.modules[__name__])
 
 
 # ==========================================================================
