@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.veth import netns_unavailable
 
 from otwatch.sensor.alerts.model import ListSink
 from otwatch.sensor.baseline.detect import Detector
@@ -160,23 +160,7 @@ def test_readme_tables_match_the_capture():
 
 
 def _netns_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "tcpdump", "mosquitto", "mosquitto_passwd"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    try:
-        import asyncua  # noqa: F401
-        import paho.mqtt  # noqa: F401
-        import pymodbus  # noqa: F401
-    except ImportError as e:
-        return f"{e.name} not installed"
-    probe = "otwprobe-" + str(os.getpid())
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"ip netns unavailable: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    return netns_unavailable(("tcpdump", "mosquitto", "mosquitto_passwd"), ("asyncua", "paho.mqtt", "pymodbus"))
 
 
 @pytest.mark.netns

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.veth import netns_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
@@ -117,19 +118,7 @@ def test_readme_timeline_matches_capture():
 
 # --------------------------------------------------------------------------
 def _netns_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    if shutil.which("ip") is None:
-        return "iproute2 (ip) not installed"
-    for tool in ("tcpdump", "mosquitto", "mosquitto_passwd", "tshark"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    probe = "otwprobe-" + str(os.getpid())
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"ip netns unavailable: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    return netns_unavailable(("tcpdump", "mosquitto", "mosquitto_passwd", "tshark"))
 
 
 @pytest.mark.netns

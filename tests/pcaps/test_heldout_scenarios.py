@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.veth import netns_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDER = ROOT / "pcaps" / "make_heldout_scenarios.py"
@@ -83,23 +83,7 @@ detections:
 
 
 def _unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "tcpdump", "mosquitto"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    try:
-        import asyncua  # noqa: F401
-        import paho.mqtt  # noqa: F401
-        import pymodbus  # noqa: F401
-    except ImportError as e:
-        return f"{e.name} not installed"
-    probe = "otwprobe-" + str(os.getpid())
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"ip netns unavailable: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    return netns_unavailable(("tcpdump", "mosquitto"), ("asyncua", "paho.mqtt", "pymodbus"))
 
 
 def otwatch(*args, db: Path) -> subprocess.CompletedProcess:

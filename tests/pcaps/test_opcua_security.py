@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.veth import netns_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
@@ -183,21 +184,7 @@ def test_oracle_compared_this_capture_and_met_the_documented_wireshark_bug():
 
 # --------------------------------------------------------------------------
 def _netns_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "tcpdump", "tshark"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    try:
-        import asyncua  # noqa: F401
-    except ImportError:
-        return "asyncua not installed"
-    probe = "otwprobe-" + str(os.getpid())
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"ip netns unavailable: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    return netns_unavailable(("tcpdump", "tshark"), ("asyncua",))
 
 
 @pytest.mark.netns

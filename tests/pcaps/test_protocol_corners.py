@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.veth import netns_unavailable
 
 from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.sensor import observations as O
@@ -356,23 +357,13 @@ def test_oracle_documented_differences_were_exercised():
 
 # --------------------------------------------------------------------------
 def _netns_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "tcpdump", "mosquitto", "ss"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
+    why = netns_unavailable(("tcpdump", "mosquitto", "ss"), ("scapy", "paho.mqtt", "pymodbus", "cryptography"))
+    if why:
+        return why
     try:
         B.dynsec_plugin()
     except SystemExit as e:
         return str(e)
-    for mod in ("scapy", "paho.mqtt", "pymodbus", "cryptography"):
-        if importlib.util.find_spec(mod.split(".")[0]) is None:
-            return f"python package {mod} not installed"
-    probe = "otwprobe-" + str(os.getpid())
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"ip netns unavailable: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
 
 

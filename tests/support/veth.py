@@ -22,6 +22,27 @@ def available() -> str | None:
     return None
 
 
+def netns_unavailable(tools=(), modules=()) -> str | None:
+    """None when a capture builder can make network namespaces here with *tools* on PATH and the Python
+    *modules* importable, else why not (one probe namespace is added and removed)."""
+    import importlib.util
+
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    for tool in ("ip", *tools):
+        if shutil.which(tool) is None:
+            return f"{tool} not installed"
+    for mod in modules:
+        if importlib.util.find_spec(mod.split(".")[0]) is None or importlib.util.find_spec(mod) is None:
+            return f"python package {mod} not installed"
+    probe = "otwprobe-" + str(os.getpid())
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"ip netns unavailable: {r.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
 def _run(*cmd: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
