@@ -7,7 +7,9 @@
  * the sensor takes.  blast reads the file into memory, then sends batches of BATCH packets with one
  * sendmmsg() on an AF_PACKET socket that bypasses the qdisc (PACKET_QDISC_BYPASS), paced per batch
  * against the wall clock.  A packet the kernel refuses (ENOBUFS) is sent again, never skipped, so
- * "sent" is exactly the file's packets.  Prints: packets sent, seconds, packets/s.
+ * "sent" is exactly the file's packets.  Prints: packets sent, seconds, packets/s, and the CPU seconds
+ * blast used while sending (user + system: the kernel's work into the veth, and the receiving side's too
+ * unless the receiving veth has its own NAPI thread, bench/xdp_pass.c; paced, it includes the spinning).
  * Bench tool only: it transmits, so it runs in the replay namespace, never in the sensor.
  */
 #define _GNU_SOURCE
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,6 +32,12 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double cpu_now(void) {   /* this process's user + system CPU seconds */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 int main(int argc, char **argv) {
@@ -73,7 +82,7 @@ int main(int argc, char **argv) {
     struct mmsghdr m[BATCH];
     size_t i = 0;
     unsigned long retries = 0;
-    double t0 = now();
+    double cpu0 = cpu_now(), t0 = now();
     while (i < n) {
         int k = n - i < BATCH ? (int)(n - i) : BATCH;
         if (pps > 0) {
@@ -91,6 +100,7 @@ int main(int argc, char **argv) {
         i += r;
     }
     double t = now() - t0;
-    printf("sent %zu packets in %.3f s: %.0f packets/s (%lu retries)\n", n, t, n / t, retries);
+    double cpu = cpu_now() - cpu0;
+    printf("sent %zu packets in %.3f s: %.0f packets/s (%lu retries), cpu %.2f s\n", n, t, n / t, retries, cpu);
     return 0;
 }
