@@ -1,15 +1,19 @@
 """bench/sensor_rate.py: the live-rate bench measures what it claims, on a small capture.
 
 * With ``--receive napi`` (bench/xdp_pass.c + threaded NAPI) the sensor's veth
-  hands on every frame exactly as sent, in order (no GRO merging), and the
-  receive work runs in a NAPI thread pinned to the chosen CPU at real-time
-  priority.
+  hands on every frame exactly as sent (no GRO merging), IPv4 and ARP in their
+  order, and the receive work runs in a NAPI thread pinned to the chosen CPU
+  at real-time priority.  (A frame no protocol handler takes, such as LLDP, can
+  reach a packet socket a few places late: NAPI's batched receive,
+  ``netif_receive_skb_list``, hands it to the last tap at the end of the batch
+  -- the same with a NIC's NAPI.)
 * One rate end to end: blast sends the demo plant at top speed, the real
   sensor sees every packet, nothing is dropped, and the sender's, the NAPI
   thread's and the sensor's CPU are all reported.
 """
 from __future__ import annotations
 
+import collections
 import importlib.util
 import os
 import subprocess
@@ -68,7 +72,13 @@ def test_napi_receive_delivers_every_frame_unchanged(tmp_path):
     finally:
         v.close()
     assert f"sent {n} packets" in sent
-    assert _frames(out) == _frames(CAPTURE)
+    seen, want = _frames(out), _frames(CAPTURE)
+    assert collections.Counter(seen) == collections.Counter(want)
+
+    def ip_and_arp(frames):
+        return [f for f in frames if f[12:14] in (b"\x08\x00", b"\x08\x06")]
+
+    assert ip_and_arp(seen) == ip_and_arp(want)
 
 
 def test_one_rate_top_speed_sees_all(tmp_path):
