@@ -129,8 +129,8 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
             sent = re.search(r"Successful packets:\s+(\d+)", rp.stdout)
             sender_cpu = None
         else:
-            rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu), tool_bin("blast"),
-                                 v.replay_if, capture, str(rate)], capture_output=True, text=True)
+            rp = subprocess.run(["ip", "netns", "exec", v.replay_ns, "taskset", "-c", str(replay_cpu),
+                                 tool_bin("blast"), v.replay_if, capture, str(rate)], capture_output=True, text=True)
             m = re.search(r": ([\d.]+) packets/s", rp.stdout)
             sent = re.search(r"sent (\d+) packets", rp.stdout)
             sender_cpu = re.search(r"cpu ([\d.]+) s", rp.stdout)
@@ -158,7 +158,8 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
     return {"rate": rate, "achieved_pps": round(achieved), "replay_s": round(replay_s, 2), "sent": sent,
             "seen": seen, "kernel_dropped": kdrop, "if_dropped": iface["rx_dropped"],
             "sender_cpu_s": float(sender_cpu.group(1)) if sender_cpu else None,
-            "napi_cpu_s": round(napi_cpu, 2) if napi else None, "sensor_cpu_s": round(cpu, 2), "sensor_pps_per_cpu_s": round(seen / cpu) if cpu > 0 else 0,
+            "napi_cpu_s": None if napi_cpu is None else round(napi_cpu, 2),
+            "sensor_cpu_s": round(cpu, 2), "sensor_pps_per_cpu_s": round(seen / cpu) if cpu > 0 else 0,
             "sustained": seen == n and kdrop == 0 and iface["rx_dropped"] == 0}
 
 
