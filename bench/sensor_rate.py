@@ -86,7 +86,10 @@ def napi_thread(v: VethPair, cpu: int) -> int:
         r = subprocess.run(["pgrep", "-x", f"napi/{v.sensor_if}-[0-9]+"], capture_output=True, text=True)
         return {int(p) for p in r.stdout.split()}
 
-    v.ns(v.sensor_ns, tool_bin("xdp_pass"), v.sensor_if)
+    r = subprocess.run(["ip", "netns", "exec", v.sensor_ns, tool_bin("xdp_pass"), v.sensor_if],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"no NAPI receive on this kernel ({r.stderr.strip()}): try --receive sender")
     before = threads()
     v.ns(v.sensor_ns, "sh", "-c", f"echo 1 > /sys/class/net/{v.sensor_if}/threaded")
     new = threads() - before
@@ -163,6 +166,10 @@ def one_rate(capture: str, rate: int, n: int, sensor_cpu: int, replay_cpu: int, 
             "sustained": seen == n and kdrop == 0 and iface["rx_dropped"] == 0}
 
 
+def _cell(x) -> str:
+    return "–" if x is None else str(x)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--capture", default=os.path.join(HERE, "out", "mixed-1600k.pcap"))
@@ -190,14 +197,16 @@ def main() -> None:
     print("| requested pps | achieved pps | sensor saw | kernel dropped | interface dropped | sender CPU s | "
           "NAPI thread CPU s | sensor CPU s | packets per sensor CPU s | sustained |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
-    dash = lambda x: "–" if x is None else x  # noqa: E731
     for i, r in enumerate(int(x) for x in a.rates.split(",")):
-        row = one_rate(a.capture, r, n, a.sensor_cpu, a.replay_cpu, f"b{os.getpid() % 1000}{i}", a.sender,
-                       a.buffer_mb, a.receive)
+        try:
+            row = one_rate(a.capture, r, n, a.sensor_cpu, a.replay_cpu, f"b{os.getpid() % 1000}{i}", a.sender,
+                           a.buffer_mb, a.receive)
+        except RuntimeError as e:
+            sys.exit(f"bench/sensor_rate.py: {e}")
         rows.append(row)
         print(f"| {'top speed' if r == 0 else f'{r:,}'} | {row['achieved_pps']:,} | {row['seen']:,} / {n:,} | "
-              f"{row['kernel_dropped']:,} | {row['if_dropped']:,} | {dash(row['sender_cpu_s'])} | "
-              f"{dash(row['napi_cpu_s'])} | {row['sensor_cpu_s']} | "
+              f"{row['kernel_dropped']:,} | {row['if_dropped']:,} | {_cell(row['sender_cpu_s'])} | "
+              f"{_cell(row['napi_cpu_s'])} | {row['sensor_cpu_s']} | "
               f"{row['sensor_pps_per_cpu_s']:,} | {'yes' if row['sustained'] else 'no'} |",
               flush=True)
     if a.json_out:
