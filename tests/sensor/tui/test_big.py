@@ -149,10 +149,20 @@ show are the same as at the default 0.25 s)."""
 
 
 def _send(app, key: str) -> None:
-    """A key as the terminal sends it, without pilot.press's wait for the app to go idle."""
-    from textual import events
+    """A key as the terminal sends it (the key and character pilot.press makes of it), without pilot.press's
+    wait for the app to go idle."""
+    import unicodedata
 
-    ev = events.Key(key, key)
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    ev = events.Key(key, char)
     ev.set_sender(app)
     app._driver.send_message(ev)
 
@@ -204,57 +214,56 @@ async def test_every_screen_answers_its_keys_with_ten_thousand_assets_while_a_ma
         order = _shown(t)
         ips = [m.assets[k]["ip"] for k in order]
         assert ips == sorted(ips, key=lambda s: tuple(int(x) for x in s.split(".")))
+        async def key(k: str, answered, what: str) -> None:
+            """Type *k* (no wait for the app to go idle: the replay keeps it busy) until the screen answers."""
+            _send(app, k)
+            await _until(pilot, answered, f"{k}: {what}")
+
         # j / k / G / g
-        for key, step in (("g", None), ("j", 1), ("j", 1), ("k", -1), ("G", None), ("k", -1), ("g", None)):
-            row = t.cursor_row
-            await pilot.press(key)
-            want = row + step if step else {"g": 0, "G": ASSETS - 1}[key]
-            assert t.cursor_row == want and t.selected_key() == order[want], key
+        for k, step in (("g", None), ("j", 1), ("j", 1), ("k", -1), ("G", None), ("k", -1), ("g", None)):
+            want = t.cursor_row + step if step else {"g": 0, "G": ASSETS - 1}[k]
+            await key(k, lambda: t.cursor_row == want, f"cursor on row {want}")
+            assert t.selected_key() == order[want]
         # sort and invert: the title says so, the rows follow
-        await pilot.press("s")
-        assert pane.sort_col == pane.DEFAULT_SORT + 1 and "sort Class↑" in H.screen_text(app)
-        await pilot.press("I")
-        assert pane.sort_reverse and "sort Class↓" in H.screen_text(app)
-        await pilot.press("less_than_sign", "I")
-        assert pane.sort_col == pane.DEFAULT_SORT and not pane.sort_reverse
-        # filter: exactly the assets at those addresses
+        await key("s", lambda: pane.sort_col == pane.DEFAULT_SORT + 1, "sorted on the next column")
+        assert "sort Class↑" in H.screen_text(app)
+        await key("I", lambda: pane.sort_reverse, "inverted")
+        assert "sort Class↓" in H.screen_text(app)
+        await key("less_than_sign", lambda: pane.sort_col == pane.DEFAULT_SORT, "sorted on the previous column")
+        await key("I", lambda: not pane.sort_reverse, "inverted back")
+        # filter, typed: exactly the assets at those addresses
         want = {k for k, r in m.assets.items() if r["ip"].startswith("10.30.0.4")}
         assert len(want) == 11
-        await pilot.press("slash", *"10.30.0.4", "enter")
-        await pilot.pause()
-        assert set(t.cells) == want and "Assets 11/10,000" in H.screen_text(app)
+        await key("slash", lambda: pane.filter_bar.has_focus, "the filter line")
+        for ch in "10.30.0.4":
+            _send(app, ch)
+        await key("enter", lambda: set(t.cells) == want and t.has_focus, "the filtered rows")
+        assert "Assets 11/10,000" in H.screen_text(app)
         # enter on an asset: its detail; escape back, escape clears the filter
-        key = t.selected_key()
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, AssetDetail) and app.screen.aid == key
-        assert m.assets[key]["ip"] in app.screen.query_one("#detail-body").render().plain
-        await pilot.press("escape", "escape")
-        await pilot.pause()
-        assert not isinstance(app.screen, AssetDetail) and t.row_count == ASSETS
+        sel = t.selected_key()
+        await key("enter", lambda: isinstance(app.screen, AssetDetail), "the asset's detail")
+        assert app.screen.aid == sel
+        assert m.assets[sel]["ip"] in app.screen.query_one("#detail-body").render().plain
+        await key("escape", lambda: not isinstance(app.screen, AssetDetail), "back to the list")
+        await key("escape", lambda: not pane.filter_text and t.row_count == ASSETS, "the filter cleared")
         # 3: Comms, every pair read, j moves; the rogue's violations with x
         comms = app.pane("comms")
-        await pilot.press("3")
-        assert app.current == "comms"
+        await key("3", lambda: app.current == "comms" and comms.table.row_count, "Comms shown")
         await H.wait_read(pilot, comms)
         assert comms.table.row_count == len(comms.values) > ASSETS - ASSETS // big.PLC_EVERY
         row = comms.table.cursor_row
-        await pilot.press("j")
-        assert comms.table.cursor_row == row + 1
-        await pilot.press("x")
-        await pilot.pause()
+        await key("j", lambda: comms.table.cursor_row == row + 1, "cursor down")
+        await key("x", lambda: "violations" in comms.filter_text, "violations only")
         assert comms.table.row_count and all(comms.values[k]["viol"] for k in comms.table.cells)
-        await pilot.press("x")
+        await key("x", lambda: "violations" not in comms.filter_text, "every pair")
         # 4: Alerts, 5: Policy, 1: Overview
-        await pilot.press("4")
         alerts = app.pane("alerts")
-        assert app.current == "alerts" and alerts.table.row_count > 0
+        await key("4", lambda: app.current == "alerts" and alerts.table.row_count, "Alerts shown")
         row = alerts.table.cursor_row
-        await pilot.press("j")
-        assert alerts.table.cursor_row == row + 1
-        await pilot.press("5")
-        assert app.current == "policy" and "field-iot" in H.screen_text(app)
-        await pilot.press("1")
-        assert app.current == "overview" and "10,000 assets" in H.screen_text(app)
+        await key("j", lambda: alerts.table.cursor_row == row + 1, "cursor down")
+        await key("5", lambda: app.current == "policy", "Policy shown")
+        assert "field-iot" in H.screen_text(app)
+        await key("1", lambda: app.current == "overview", "Overview shown")
+        assert "10,000 assets" in H.screen_text(app)
         # and all of it while the replay was still running at max speed
         assert not m.finished and len(m.assets) == ASSETS
