@@ -67,17 +67,19 @@ class Collector(AlertSink):
 
 
 def producers(inventory: Any, source: str = "", policy: Any = None,
-              baseline_path: str | None = None) -> tuple[Collector, list]:
+              baseline_path: str | None = None, posture_alerts: bool = False) -> tuple[Collector, list]:
     """The collector and the consumers (to run after the inventory) that raise alerts into it.
 
     *policy*: the loaded policy, whose ``detections`` settings (severity, allow-lists, disabled rules)
     apply to every alert, as in ``otwatch analyze --policy``.  *baseline_path*: a stored baseline whose
-    detector raises ``baseline.*`` departures (``analyze --baseline``); the collector's ``detector``."""
+    detector raises ``baseline.*`` departures (``analyze --baseline``); the collector's ``detector``.
+    *posture_alerts*: the configuration posture findings are raised as alerts too (``--posture-alerts``)."""
     from ..alerts.analysis import OfflineAlerts, baseline_detector
     from ..alerts.settings import AlertSettings
 
     col = Collector()
-    settings = AlertSettings.from_policy(policy) if policy is not None else None
+    settings = (AlertSettings.from_policy(policy, posture_alerts) if policy is not None
+                else AlertSettings(posture_alerts=True) if posture_alerts else None)
     off = OfflineAlerts(settings, inventory=inventory)
     col.detector = None
     if baseline_path:

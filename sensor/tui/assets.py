@@ -17,9 +17,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..inventory.summary import best_name, with_vlan
-from .listpane import ListPane
-from .safe import clean, safe_text
-from .widgets import num, plain, sev_text, when
+from .listpane import READ_SLICE, ListPane
+from .safe import clean
+from .widgets import cell, num_cell, safe_cell, sev_text, when
 
 
 def asset_label(model, aid: str) -> str:
@@ -44,6 +44,7 @@ class AssetsPane(ListPane):
                ("roles", "Roles", 13), ("alerts", "Alrt", 4), ("findings", "Find", 4), ("packets", "Pkts", 7),
                ("vendor", "Vendor", 16), ("last", "Last seen", 8)]
     DEFAULT_SORT = 1
+    SLICE_ROWS = READ_SLICE
     BINDINGS = [Binding("c", "comms", "Comms"), Binding("a", "alerts", "Alerts"),
                 Binding("w", "talk_map", "Who talks to whom")]
 
@@ -86,9 +87,10 @@ class AssetsPane(ListPane):
         values = {"id": aid, "name": name, "ip": ip, "class": row.get("device_class") or "", "zone": zone,
                   "role": roles, "roles": roles, "vendor": row.get("vendor") or "", "mac": row.get("mac") or "",
                   "packets": pk, "findings": nfind, "alerts": nal, "last": row.get("last_seen") or 0}
-        cells = (safe_text(name or ip or aid, 64), plain(ip), plain(values["class"]), safe_text(zone, 32),
-                 plain(roles), num(nal, "bold red" if nal else "dim"),
-                 num(nfind, "bold" if worst in ("high", "critical") else ""), num(pk), safe_text(values["vendor"], 40), plain(when(values["last"])))
+        cells = (safe_cell(name or ip or aid, 64), cell(ip), cell(values["class"]), safe_cell(zone, 32),
+                 cell(roles), num_cell(nal, "bold red" if nal else "dim"),
+                 num_cell(nfind, "bold" if worst in ("high", "critical") else ""), num_cell(pk),
+                 safe_cell(values["vendor"], 40), cell(when(values["last"])))
         return values, cells
 
     def open(self, key: str) -> None:

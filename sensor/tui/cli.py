@@ -5,6 +5,7 @@
     otwatch tui --interface IFACE [--policy P]
     [--memcap SIZE]: replay and live: the pipeline's memory budget (the Overview's Memory tile)
     [--baseline B]: detect departures from the learned baseline B (replay and live) and accept them into it
+    [--posture-alerts]: replay and live: configuration posture findings raised as alerts too (as analyze, sensor)
 
 Exactly one source.  Errors (missing file, bad speed) are one line and exit 2;
 a policy file with problems is not an error here: the Policy screen lists them.
@@ -31,9 +32,13 @@ from otwatch.parsers.common import escape
 @click.option("--memcap", default=None, metavar="SIZE",
               help="Replay and live: memory budget of the pipeline (e.g. 512M, 2G; default 512M; the Overview's "
                    "Memory tile shows it; docs/architecture.md \"Memory budget\").")
+@click.option("--posture-alerts", is_flag=True,
+              help="Replay and live: also raise configuration posture findings as alerts (Modbus without "
+                   "authentication, anonymous MQTT, OPC UA SecurityPolicy None ...), as analyze and sensor do; by "
+                   "default the inventory keeps them (docs/alerts.md).")
 @click.option("--read-only", is_flag=True, help="Never write (hides acknowledge and accept).")
 @click.option("--ansi", is_flag=True, help="Use the terminal's own 16 colours (Textual's ansi-dark theme).")
-def tui(capture, db_path, interface, speed, policy, baseline_path, memcap, read_only, ansi) -> None:
+def tui(capture, db_path, interface, speed, policy, baseline_path, memcap, posture_alerts, read_only, ansi) -> None:
     """Watch the plant in the terminal: a capture FILE, --db PATH, or --interface IFACE."""
     given = [x for x in (capture, db_path, interface) if x]
     if len(given) != 1:
@@ -42,39 +47,25 @@ def tui(capture, db_path, interface, speed, policy, baseline_path, memcap, read_
     if baseline_path and not os.path.exists(baseline_path):
         click.echo(f"otwatch tui: {escape(baseline_path)}: no such baseline (otwatch baseline learn)", err=True)
         sys.exit(2)
+    for flag, given_ in (("--memcap", memcap is not None), ("--posture-alerts", posture_alerts)):
+        if db_path and given_:      # on a database the sensor that wrote it raised (or not) the alerts
+            click.echo(f"otwatch tui: {flag} applies to a capture or an interface, not to --db", err=True)
+            sys.exit(2)
     limits = None
     if memcap is not None:
         from otwatch.parsers import budget
 
-        if db_path:
-            click.echo("otwatch tui: --memcap applies to a capture or an interface, not to --db", err=True)
-            sys.exit(2)
         try:
             limits = budget.limits_for(budget.parse_size(memcap))
         except ValueError as exc:
             click.echo(f"otwatch tui: --memcap: {escape(str(exc))}", err=True)
             sys.exit(2)
-    from .model import DbModel, LiveModel
-
-    if capture:
-        if capture != "-" and not os.path.exists(capture):
-            click.echo(f"otwatch tui: {escape(capture)}: no such file", err=True)
+    for path, what in ((capture, "file"), (db_path, "database")):
+        if path and path != "-" and not os.path.exists(path):
+            click.echo(f"otwatch tui: {escape(path)}: no such {what}", err=True)
             sys.exit(2)
-        from .feed import ReplayFeed, parse_speed
-
-        model = LiveModel(ReplayFeed(capture, parse_speed(speed), limits), policy, source=capture,
-                          baseline_path=baseline_path)
-        model.read_only = read_only
-    elif interface:
-        from .feed import LiveFeed
-
-        model = LiveModel(LiveFeed(interface, limits=limits), policy, source=f"iface:{interface}", baseline_path=baseline_path)
-        model.read_only = read_only
-    else:
-        if not os.path.exists(db_path):
-            click.echo(f"otwatch tui: {escape(db_path)}: no such database", err=True)
-            sys.exit(2)
-        model = DbModel(db_path, policy, read_only=read_only, baseline_path=baseline_path)
+    model = make_model(capture, db_path, interface, speed=speed, policy=policy, baseline_path=baseline_path,
+                       limits=limits, read_only=read_only, posture_alerts=posture_alerts)
     from .app import OtwatchApp
 
     OtwatchApp(model, ansi=ansi).run()
@@ -82,3 +73,23 @@ def tui(capture, db_path, interface, speed, policy, baseline_path, memcap, read_
     if err:
         click.echo(f"otwatch tui: {escape(err)}", err=True)
         sys.exit(1)
+
+
+def make_model(capture=None, db_path=None, interface=None, *, speed="max", policy=None, baseline_path=None,
+               limits=None, read_only=False, posture_alerts=False):
+    """The model the screens read, from the command's options (exactly one source, already checked)."""
+    from .model import DbModel, LiveModel
+
+    if db_path:
+        return DbModel(db_path, policy, read_only=read_only, baseline_path=baseline_path)
+    if capture:
+        from .feed import ReplayFeed, parse_speed
+
+        feed, source = ReplayFeed(capture, parse_speed(speed), limits), capture
+    else:
+        from .feed import LiveFeed
+
+        feed, source = LiveFeed(interface, limits=limits), f"iface:{interface}"
+    model = LiveModel(feed, policy, source=source, baseline_path=baseline_path, posture_alerts=posture_alerts)
+    model.read_only = read_only
+    return model

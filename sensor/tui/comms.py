@@ -24,9 +24,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from .assets import asset_label
-from .listpane import ListPane
+from .listpane import READ_SLICE, ListPane
 from .safe import clean, safe_text
-from .widgets import num, plain
+from .widgets import cell, num_cell, safe_cell
 
 
 def violations_by_pair(model) -> dict:
@@ -46,8 +46,7 @@ class CommsPane(ListPane):
     BINDINGS = [Binding("v", "matrix", "Matrix"), Binding("x", "violations", "Violations only"),
                 Binding("w", "talk_map", "Who talks to whom")]
 
-    SLICE_ROWS = 250
-    """Pairs re-read per slice (~30-60 ms here): 10,162 pairs are read in ~40 slices, keys answered between."""
+    SLICE_ROWS = READ_SLICE
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
@@ -177,10 +176,10 @@ class CommsPane(ListPane):
                   "from": cz, "to": sz, "zones": f"{cz}→{sz}", "violations": "violations" if viol else "",
                   "viol": viol, "cip": cip, "sip": sip, "clabel": clabel, "slabel": slabel}
         style = "bold" if viol else ""
-        cells = (safe_text(clabel, 48, style), safe_text(slabel, 48, style),
-                 plain(values["proto"]), Text(f"!{viol}" if viol else "", style="bold red", end=""), num(msgs),
-                 plain(f"{rate:,.1f}"), safe_text(values["zones"] if (cz or sz) else "", 40), num(values["port"]),
-                 safe_text(ops_s, 120))
+        cells = (safe_cell(clabel, 48, style), safe_cell(slabel, 48, style),
+                 cell(values["proto"]), cell(f"!{viol}" if viol else "", "bold red"), num_cell(msgs),
+                 cell(f"{rate:,.1f}"), safe_cell(values["zones"] if (cz or sz) else "", 40), num_cell(values["port"]),
+                 safe_cell(ops_s, 120))
         return values, cells
 
     # -- matrix -------------------------------------------------------------------------------

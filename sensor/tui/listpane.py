@@ -15,6 +15,7 @@ While paused (``p``) the table does not move and the title counts "+N new".
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import islice
 
 from rich.text import Text
@@ -23,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from .widgets import SEV_LABEL, FilterBar, KeyTable, matches, parse_filter
+from .widgets import CELL_MEMO, SEV_LABEL, FilterBar, KeyTable, matches, parse_filter
 
 LIVE_FILTER_ROWS = 20_000
 """Up to this many rows the list narrows as the filter is typed (one cached pass per key, ~tens of ms
@@ -33,11 +34,21 @@ BULK_ROWS = 500
 """More changed rows than this (or than a quarter of the table) are applied as one reload of the table
 from the cache instead of row by row (Textual's add_row/remove_row cost grows with the table)."""
 
+READ_SLICE = 250
+"""Rows read per slice by the big lists (Assets, Comms): ~30-60 ms of UI thread, so 10,000 rows are read in
+~40 slices with keys answered between them (a screen refresh after each)."""
+
 _SEV_ORDER = {label: i for i, label in enumerate(reversed(list(SEV_LABEL.values())))}
 
 
 def cell_sort_key(cell):
-    s = cell.plain if isinstance(cell, Text) else str(cell)
+    """The sort key of a cell (severities by rank, numbers numerically, IPs by octets, text case-folded)."""
+    return _text_sort_key(cell.plain if isinstance(cell, Text) else str(cell))
+
+
+@lru_cache(maxsize=CELL_MEMO)
+def _text_sort_key(s: str):
+    """Memoised: most cells of a big list repeat (classes, zones, protocols, ports, a broker's label)."""
     if s in _SEV_ORDER:
         return (0, _SEV_ORDER[s], ())
     t = s.replace(",", "")

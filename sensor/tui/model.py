@@ -196,7 +196,8 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
 
     read_only = False
 
-    def __init__(self, feed, policy_path: str | None = None, source: str = "", baseline_path: str | None = None):
+    def __init__(self, feed, policy_path: str | None = None, source: str = "", baseline_path: str | None = None,
+                 posture_alerts: bool = False):
         from ..inventory.store import Inventory, connect
 
         self.feed = feed
@@ -206,7 +207,8 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         self.inventory = Inventory(connect(":memory:"))
         self._set_policy(policy_path)
         self.baseline_path = baseline_path
-        self.collector, alert_consumers = alertsrc.producers(self.inventory, source, self.policy, baseline_path)
+        self.collector, alert_consumers = alertsrc.producers(self.inventory, source, self.policy, baseline_path,
+                                                                  posture_alerts)
         self.checker = self._make_checker()
         self._alert_consumers = alert_consumers
         self._tally = Tally(self.stats)

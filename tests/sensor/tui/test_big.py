@@ -72,6 +72,7 @@ async def test_ten_thousand_assets_open_filter_sort_detail(big_db):
         await pilot.press("2")
         await pilot.pause(0.2)
         pane, t = app.pane("assets"), app.pane("assets").table
+        await H.wait_read(pilot, pane)           # 10,000 assets are read a slice at a time
         assert t.row_count == ASSETS
         assert "Assets 10,000/10,000" in H.screen_text(app)
         # sorted by IP (octets, not text): 10.10.0.1 first, and 10.10.0.10 after 10.10.0.9
@@ -136,3 +137,133 @@ async def test_ten_thousand_assets_open_filter_sort_detail(big_db):
         (ndenied,), = _sql(db, "SELECT count(*) FROM alerts WHERE rule = 'policy.flow_denied'")
         assert alerts.table.row_count == ndenied > 0
         assert app.is_running
+
+
+REPLAY_PASSES = 4
+"""The plant's conversations four times over: the first pass brings the 10,000 assets, the next ones are
+steady traffic of the same hosts, still replaying while the keys are pressed (about twice as long as the
+keys take here)."""
+FAST_TICK = 0.05
+"""UI ticks of this test: a 40 ms budget every 50 ms brings the first pass in sooner (the keys and what they
+show are the same as at the default 0.25 s)."""
+
+
+def _send(app, key: str) -> None:
+    """A key as the terminal sends it (the key and character pilot.press makes of it), without pilot.press's
+    wait for the app to go idle."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    ev = events.Key(key, char)
+    ev.set_sender(app)
+    app._driver.send_message(ev)
+
+
+async def _until(pilot, cond, what: str, limit: int = 6000) -> None:
+    """Let the app run until *cond()* (bounded by a count of pauses, not by a time: a hang fails)."""
+    for _ in range(limit):
+        if cond():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+@pytest.fixture(scope="module")
+def big_replay(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bigreplay")
+    pcap, pol = d / "big-x2.pcap", d / "big.yaml"
+    info = big.build(str(pcap), ASSETS, quiet=True, repeat=REPLAY_PASSES)
+    assert info["hosts"] == ASSETS
+    big.write_policy(str(pol))
+    return pcap, pol
+
+
+async def test_every_screen_answers_its_keys_with_ten_thousand_assets_while_a_max_speed_replay_runs(big_replay):
+    """Issue 16's test point: 10,000 assets held and a replay at max speed running; the keys of every screen
+    are pressed and each is answered (the screen shows what the key asked for).  How fast is measured by
+    bench/tui_latency.py --mode replay (docs/performance.md), not asserted here.  The Assets list's first
+    show is read a slice at a time: its first rows are on screen before the 10,000 are read."""
+    from otwatch.sensor.tui.feed import ReplayFeed
+    from otwatch.sensor.tui.model import LiveModel
+
+    pcap, pol = big_replay
+    m = LiveModel(ReplayFeed(str(pcap), 0.0), str(pol), source=str(pcap))
+    app = OtwatchApp(m, tick=FAST_TICK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _until(pilot, lambda: len(m.assets) >= ASSETS or m.finished, "10,000 assets held")
+        assert len(m.assets) == ASSETS and not m.finished
+        pane, t = app.pane("assets"), app.pane("assets").table
+        read, first_load = [], []
+        record, load = pane.record, t.load
+        pane.record = lambda k: (read.append(k), record(k))[1]
+        t.load = lambda rows: (first_load or first_load.append(len(read)), load(rows))[1]
+        # 2: Assets, its first rows shown after one slice; then all 10,000, sorted by IP octets
+        _send(app, "2")
+        await _until(pilot, lambda: app.current == "assets" and t.row_count, "Assets shown")
+        assert first_load[0] <= pane.SLICE_ROWS < ASSETS
+        await H.wait_read(pilot, pane)
+        assert t.row_count == ASSETS and "Assets 10,000/10,000" in H.screen_text(app)
+        order = _shown(t)
+        ips = [m.assets[k]["ip"] for k in order]
+        assert ips == sorted(ips, key=lambda s: tuple(int(x) for x in s.split(".")))
+        async def key(k: str, answered, what: str) -> None:
+            """Type *k* (no wait for the app to go idle: the replay keeps it busy) until the screen answers."""
+            _send(app, k)
+            await _until(pilot, answered, f"{k}: {what}")
+
+        # j / k / G / g
+        for k, step in (("g", None), ("j", 1), ("j", 1), ("k", -1), ("G", None), ("k", -1), ("g", None)):
+            want = t.cursor_row + step if step else {"g": 0, "G": ASSETS - 1}[k]
+            await key(k, lambda: t.cursor_row == want, f"cursor on row {want}")
+            assert t.selected_key() == order[want]
+        # sort and invert: the title says so, the rows follow
+        await key("s", lambda: pane.sort_col == pane.DEFAULT_SORT + 1, "sorted on the next column")
+        assert "sort Class↑" in H.screen_text(app)
+        await key("I", lambda: pane.sort_reverse, "inverted")
+        assert "sort Class↓" in H.screen_text(app)
+        await key("less_than_sign", lambda: pane.sort_col == pane.DEFAULT_SORT, "sorted on the previous column")
+        await key("I", lambda: not pane.sort_reverse, "inverted back")
+        # filter, typed: exactly the assets at those addresses
+        want = {k for k, r in m.assets.items() if r["ip"].startswith("10.30.0.4")}
+        assert len(want) == 11
+        await key("slash", lambda: pane.filter_bar.has_focus, "the filter line")
+        for ch in "10.30.0.4":
+            _send(app, ch)
+        await key("enter", lambda: set(t.cells) == want and t.has_focus, "the filtered rows")
+        assert "Assets 11/10,000" in H.screen_text(app)
+        # enter on an asset: its detail; escape back, escape clears the filter
+        sel = t.selected_key()
+        await key("enter", lambda: isinstance(app.screen, AssetDetail), "the asset's detail")
+        assert app.screen.aid == sel
+        assert m.assets[sel]["ip"] in app.screen.query_one("#detail-body").render().plain
+        await key("escape", lambda: not isinstance(app.screen, AssetDetail), "back to the list")
+        await key("escape", lambda: not pane.filter_text and t.row_count == ASSETS, "the filter cleared")
+        # 3: Comms, every pair read, j moves; the rogue's violations with x
+        comms = app.pane("comms")
+        await key("3", lambda: app.current == "comms" and comms.table.row_count, "Comms shown")
+        await H.wait_read(pilot, comms)
+        assert comms.table.row_count == len(comms.values) > ASSETS - ASSETS // big.PLC_EVERY
+        row = comms.table.cursor_row
+        await key("j", lambda: comms.table.cursor_row == row + 1, "cursor down")
+        await key("x", lambda: "violations" in comms.filter_text, "violations only")
+        assert comms.table.row_count and all(comms.values[k]["viol"] for k in comms.table.cells)
+        await key("x", lambda: "violations" not in comms.filter_text, "every pair")
+        # 4: Alerts, 5: Policy, 1: Overview
+        alerts = app.pane("alerts")
+        await key("4", lambda: app.current == "alerts" and alerts.table.row_count, "Alerts shown")
+        row = alerts.table.cursor_row
+        await key("j", lambda: alerts.table.cursor_row == row + 1, "cursor down")
+        await key("5", lambda: app.current == "policy", "Policy shown")
+        assert "field-iot" in H.screen_text(app)
+        await key("1", lambda: app.current == "overview", "Overview shown")
+        assert "10,000 assets" in H.screen_text(app)
+        # and all of it while the replay was still running at max speed
+        assert not m.finished and len(m.assets) == ASSETS

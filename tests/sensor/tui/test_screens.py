@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import pytest
+
 from otwatch.sensor.alerts.catalogue import FINDING_ONLY
 from otwatch.sensor.tui.app import OtwatchApp
 from otwatch.sensor.tui.assets import AssetDetail
@@ -247,33 +249,49 @@ async def test_command_palette_switches_screen(demo_model):
         assert app.current == "policy"
 
 
-async def test_alerts_are_the_alerts_packages_as_analyze_raises_them(demo_model, tmp_path):
+@pytest.mark.parametrize("posture", [False, True], ids=["findings", "posture-alerts"])
+async def test_alerts_are_the_alerts_packages_as_analyze_raises_them(demo_model, tmp_path, posture):
     """The replayed TUI raises what ``otwatch analyze --policy`` stores: same ids, rules, severities,
-    ATT&CK techniques and counts (one alerts package, its catalogue, its policy settings)."""
+    ATT&CK techniques and counts (one alerts package, its catalogue, its policy settings); with
+    ``--posture-alerts`` on both, the configuration posture findings are alerts on both, the same ones."""
     import os
     import sqlite3
     import subprocess
     import sys
 
     from otwatch.sensor.alerts.catalogue import TECHNIQUES
+    from otwatch.sensor.tui.cli import make_model
 
     db = tmp_path / "analyze.db"
     otwatch = os.path.join(os.path.dirname(sys.executable), "otwatch")
-    subprocess.run([otwatch, "analyze", str(H.DEMO), "--policy", str(H.POLICY), "--db", str(db), "-q"],
+    flag = ["--posture-alerts"] if posture else []
+    subprocess.run([otwatch, "analyze", str(H.DEMO), "--policy", str(H.POLICY), "--db", str(db), "-q", *flag],
                    check=True, capture_output=True, env=dict(os.environ, OTWATCH_DB=str(db)))
     conn = sqlite3.connect(db)
     stored = {r[0]: r[1:] for r in conn.execute("SELECT id, rule, severity, technique, count FROM alerts")}
     conn.close()
-    m = demo_model()
+    demo_model()                            # the fixture's working directory (the checkout)
+    m = make_model(H.DEMO_REL, policy=str(H.POLICY), posture_alerts=posture)    # as `otwatch tui` builds it
     app = OtwatchApp(m)
     async with app.run_test(size=(80, 24)) as pilot:
         await _run(app, m, pilot)
         shown = {a.id: (a.rule, a.severity, a.technique, a.count) for a in m.alerts.values()}
-        # the demo plant with its policy: 29 alerts (38 before the configuration posture findings became
-        # inventory-only findings; the TUI shows the same as analyze, so none of those either)
-        assert shown == stored and len(shown) == 29
-        assert not any(r[0] in FINDING_ONLY for r in shown.values())
+        assert shown == stored
         assert {r[0].split(".")[0] for r in shown.values()} >= {"policy", "posture", "protocol", "recon"}
+        posture_only = {k for k, r in shown.items() if r[0] in FINDING_ONLY}
+        if not posture:
+            # the demo plant with its policy: 29 alerts (38 before the configuration posture findings became
+            # inventory-only findings; the TUI shows the same as analyze, so none of those either)
+            assert len(shown) == 29 and not posture_only
+        else:
+            # --posture-alerts: the findings are alerts too, and the Alerts screen lists them
+            assert len(shown) > 29 and posture_only
+            await pilot.press("4", "slash", *"rule:posture.", "enter")
+            await pilot.pause(0.2)
+            pane = app.pane("alerts")
+            assert posture_only <= set(pane.table.cells)
+            assert all(shown[k][0].startswith("posture.") for k in pane.table.cells)
+            await pilot.press("escape")
         # the detail names the technique as the catalogue does
         key = next(k for k, v in shown.items() if v[2])
         app.pane("alerts")
@@ -285,6 +303,19 @@ async def test_alerts_are_the_alerts_packages_as_analyze_raises_them(demo_model,
         name = TECHNIQUES[shown[key][2]]
         name = name[0] if isinstance(name, tuple) else name
         assert f"{shown[key][2]} {name}" in body(app)
+
+
+def test_posture_alerts_is_refused_on_a_database():
+    """On --db the sensor that wrote the database decided which findings are alerts: one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    otwatch = os.path.join(os.path.dirname(sys.executable), "otwatch")
+    r = subprocess.run([otwatch, "tui", "--posture-alerts", "--db", str(H.DEMO)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "--posture-alerts applies to a capture" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 async def test_who_talks_to_whom_by_zone_and_around_an_asset(demo_model):
