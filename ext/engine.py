@@ -902,6 +902,7 @@ class Engine:
     link_limit: cython.longlong    # the same for links
     keys_total: cython.longlong    # limits.link_keys_total: tallies of all links together
     idle: cython.double
+    new_idle: cython.double        # limits.flow_new_timeout
     emerg_new: cython.double       # limits.flow_emergency_new_timeout
     emerg_idle: cython.double      # limits.flow_emergency_idle_timeout
     linger: cython.double
@@ -978,6 +979,7 @@ class Engine:
         self.link_limit = self.max_links
         self.keys_total = limits.link_keys_total
         self.idle = limits.flow_idle_timeout
+        self.new_idle = getattr(limits, "flow_new_timeout", limits.flow_idle_timeout)
         self.emerg_new = limits.flow_emergency_new_timeout
         self.emerg_idle = limits.flow_emergency_idle_timeout
         self.linger = limits.tcp_closed_linger
@@ -2260,7 +2262,7 @@ class Engine:
     @cython.cfunc
     def _sweep_half_open(self, now: cython.double):
         """The flow timeouts of _sweep, for half-open records: reset ones after tcp_closed_linger,
-        the others after flow_idle_timeout (counted as flows are)."""
+        the others after flow_new_timeout (counted as flows are)."""
         ho: _HalfOpen
         dead = []
         for v in self.half_open.values():
@@ -2268,7 +2270,7 @@ class Engine:
             if (ho.state & ST_RST) != 0:
                 if now - ho.last_ts > self.linger:
                     dead.append(ho)
-            elif now - ho.last_ts > self.idle:
+            elif now - ho.last_ts > self.new_idle:
                 dead.append(ho)
         for v in dead:
             ho = v
@@ -2858,7 +2860,7 @@ class Engine:
                 if (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S)):
                     if now - f.last_ts > self.linger:
                         dead.append(f)
-                elif now - f.last_ts > self.idle:
+                elif now - f.last_ts > (self.new_idle if f.ipproto == 6 and (f.state & ST_DATA) == 0 else self.idle):
                     dead.append(f)
                 f = f.chain
         dead.sort(key=_by_fid)

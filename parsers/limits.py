@@ -27,6 +27,11 @@ class Limits:
     turns them off (every SYN a Flow, as before)."""
     flow_idle_timeout: float = 300.0
     """Seconds of packet time without a packet before a flow is evicted (flows.evicted_idle)."""
+    flow_new_timeout: float = 60.0
+    """A TCP flow that never carried data (a SYN, a handshake, a half-open record) idle this long
+    ends (flows.evicted_idle), table full or not: Suricata's ``tcp new`` timeout (60 s).  Without
+    it the flows a SYN flood reports one by one (``scan_flows_per_target`` an interval) would wait
+    flow_idle_timeout, and the tables grow with the flood's first minutes."""
     flow_emergency_new_timeout: float = 10.0
     """At the flow cap: a flow that never carried data (a SYN, a half-open handshake) idle this
     long is evicted (Suricata's ``emergency-new`` timeout, 10 s)."""

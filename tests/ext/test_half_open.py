@@ -154,9 +154,9 @@ def test_the_record_table_is_bounded_and_its_evictions_reported(tmp_path, impl):
 
 
 def test_records_time_out_as_flows_do(tmp_path, impl):
-    """Idle past flow_idle_timeout (or past tcp_closed_linger after a RST) a record ends, counted as
+    """Idle past flow_new_timeout (or past tcp_closed_linger after a RST) a record ends, counted as
     a flow is; a SYN after a RST on the same ports is a new connection."""
-    lim = replace(LIM, flow_idle_timeout=5.0)
+    lim = replace(LIM, flow_new_timeout=5.0)
     late = cb.eth(ROUTER, PLC_MAC, 0x0800, cb.ipv4("10.9.9.9", PLC, 6, cb.tcp(9, 502, 1, 0, "S")))
     pkts = flood(100) + [late]
     _, stats, sizes = run(tmp_path, impl, pkts, limits=lim, step=0.1, finish=False)     # 20 s of packet time
@@ -175,7 +175,7 @@ def test_compiled_and_pure_give_the_same_observations(tmp_path):
 
 ADDRS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
 TINY = replace(LIM, scan_flows_per_source=1, scan_flows_per_target=1, scan_flows_per_interval=2, max_half_open=3,
-               flow_idle_timeout=20.0, tcp_closed_linger=5.0, max_flows=4)
+               flow_new_timeout=20.0, tcp_closed_linger=5.0, max_flows=4)
 
 
 @st.composite
@@ -206,3 +206,24 @@ def test_compiled_equals_pure_on_records_promotions_and_evictions(pkts):
         return eng.take(), eng.stats()
 
     assert records("compiled") == records("pure")
+
+
+def test_flows_that_never_carried_data_end_after_the_new_timeout(tmp_path, impl):
+    """Suricata's tcp new timeout (limits.flow_new_timeout): a reported SYN-only flow idle 61 s ends
+    (idle) without a full table; a connection that carried data waits flow_idle_timeout."""
+    c = Conv(502, cport=40000)
+    c.handshake().send(0, MBAP_READ).send(1, MBAP_REPLY)
+    pkts = [syn(1)] + c.pkts + [syn(2)]                     # the last SYN, 70 s later, sweeps
+    path = tmp_path / "x.pcap"
+    path.write_bytes(cb.pcap([(T0 + i * 0.01, p) for i, p in enumerate(pkts[:-1])] + [(T0 + 70.0, pkts[-1])]))
+    obs = []
+
+    class C:
+        def observe(self, o):
+            obs.append(o)
+
+    p = Pipeline([C()], Settings(implementation=impl, limits=LIM, interval=60.0))
+    p.run_file(str(path))
+    ends = of(obs, O.FlowEnd)
+    assert [(e.flow_id, e.reason, e.packets_client) for e in ends] == [(1, "idle", 1)]
+    assert p.stats()["flows.evicted_idle"] == 1
