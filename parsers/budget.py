@@ -20,7 +20,8 @@ per entry; measured on bench/make_hostile.py's captures, docs/performance.md) gi
 The default, ``DEFAULT_MEMCAP`` = 512 MiB, is sized for a Raspberry Pi 4 with 2 GB: a quarter
 of its RAM, which leaves the OS, the page cache, the sinks and a TUI session the rest, and is
 what a monitoring sidecar may take beside a PLC gateway's own services.  With it the engine
-tracks ~57 k flows at once (and the ~128 k hosts and ~71 k links they can hold): a plant has
+tracks ~52 k flows at once (and the ~116 k hosts and ~65 k links they can hold; and ~43 k
+half-open records, a flood's bare SYNs held back by the scan summaries): a plant has
 hundreds to a few thousand; a flood is what fills it.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ COST = {
     "host": 768,         # Host + key tuple + MAC/IP bytes + the summary's and inventory's strings
     "link": 768,         # Link + two dicts + key tuple + the pipeline's _LinkInfo and strings
     "key": 320,          # a tally (C fields) + its key tuple + the describe cache's entry
-    "half_open": 448,    # _HalfOpen (C fields, no GC header) + its table entry + the 4 address/MAC bytes
+    "half_open": 512,    # _HalfOpen (C fields, no GC header) + its table entry + the 4 address/MAC bytes
 }
 """Bytes one entry costs, all in (measured, docs/performance.md "Memory budget")."""
 
