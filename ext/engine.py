@@ -179,8 +179,8 @@ MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
 
 # Counters of the memory budget (parsers/budget.py): when one moves, the interval's end reports
 # one memcap.evicted anomaly with how much each moved (_report_budget).
-BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "flows.evicted_half_open", "hosts.evicted", "hosts.over_cap",
-                   "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
+BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "flows.evicted_half_open", "hosts.evicted",
+                   "hosts.over_cap", "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
 
 # Held-back flows a scan summary lists by (client, server, IP protocol, port), so that the policy can
 # still judge them (the rest are counted): 256 distinct endpoints a summary.
@@ -541,8 +541,8 @@ def _push_flow(f: Flow) -> cython.void:
 
 @cython.cfunc
 @cython.exceptval(check=False)
-def _push_hosts(hc: typing.Optional[Host], hs: typing.Optional[Host], dpc: cython.longlong, dps: cython.longlong, dbc: cython.longlong,
-                dbs: cython.longlong, last_ts: cython.double, last_frame: cython.longlong) -> cython.void:
+def _push_hosts(hc: typing.Optional[Host], hs: typing.Optional[Host], dpc: cython.longlong, dps: cython.longlong,
+                dbc: cython.longlong, dbs: cython.longlong, last_ts: cython.double, last_frame: cython.longlong) -> cython.void:
     """Add packets and bytes (c: client to server, s: back) to the client's and server's hosts;
     either may be None (a half-open record's host that is not in the table: nothing to count into)."""
     if hc is not None:
@@ -1110,8 +1110,8 @@ class Engine:
         for v in self.link_seen.values():
             lk = v
             keys += _nkeys(lk)
-        return {"flows": self.nflows, "half_open": len(self.half_open), "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
-                "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
+        return {"flows": self.nflows, "half_open": len(self.half_open), "kernels": kernels, "hosts": len(self.hosts),
+                "links": len(self.links), "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
                 "fragment_bytes": self.frag_bytes}
 
     def new_source(self):

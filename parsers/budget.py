@@ -102,8 +102,8 @@ def limits_for(memcap: int = DEFAULT_MEMCAP, base: Limits = DEFAULT_LIMITS) -> L
 def describe(limits: Limits) -> list[tuple[str, int]]:
     """(name, value) of the budget-derived caps, for ``--memcap`` help, the summary and docs."""
     return [("memcap", limits.memcap), ("max_flows", limits.max_flows), ("max_hosts", limits.max_hosts),
-            ("max_links", limits.max_links), ("max_half_open", limits.max_half_open), ("link_keys_total", limits.link_keys_total),
-            ("reassembly_total_bytes", limits.reassembly_total_bytes)]
+            ("max_links", limits.max_links), ("max_half_open", limits.max_half_open),
+            ("link_keys_total", limits.link_keys_total), ("reassembly_total_bytes", limits.reassembly_total_bytes)]
 
 
 EVICTIONS = {"flows": ("flows.evicted_emergency", "flows.evicted_cap", "flows.evicted_half_open"),
