@@ -36,6 +36,7 @@ buffers are capped per direction, and records accumulate only until take().
 from __future__ import annotations
 
 import struct
+import typing
 
 import cython
 
@@ -178,8 +179,8 @@ MAX_FRAG_PIECES = cython.declare(cython.Py_ssize_t, 128)
 
 # Counters of the memory budget (parsers/budget.py): when one moves, the interval's end reports
 # one memcap.evicted anomaly with how much each moved (_report_budget).
-BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "hosts.evicted", "hosts.over_cap",
-                   "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
+BUDGET_COUNTERS = ("flows.evicted_emergency", "flows.evicted_cap", "flows.evicted_half_open", "hosts.evicted",
+                   "hosts.over_cap", "links.evicted", "links.evicted_keys", "links.over_cap", "reassembly.memcap_drains")
 
 # Held-back flows a scan summary lists by (client, server, IP protocol, port), so that the policy can
 # still judge them (the rest are counted): 256 distinct endpoints a summary.
@@ -450,40 +451,118 @@ class Flow:
         self.payload_s = 0
 
 
+@cython.final
+@cython.cclass
+class _HalfOpen:
+    """A TCP connection seen only as a bare SYN (and the SYN-ACK, RST or retransmissions that
+    follow, none with payload) whose flow ``_Scans`` held back: a flood's bulk.  It stands for the
+    Flow it would have been (its flow id is taken), in the engine's half-open table instead of the
+    flow table, and makes no Host, Link or kernel: no attribute can hold a reference cycle, so the
+    cyclic collector never tracks it (only bytes and C numbers; Cython gives such a class no GC).
+    The first packet it cannot absorb (payload, FIN, a bare ACK) makes it a held-back Flow with
+    these fields (``Engine._promote``), as if that Flow had existed from the SYN on; until then its
+    packets reach the hosts that are in the table at the interval's flush and when it ends."""
+
+    h: cython.ulonglong
+    fid: cython.longlong
+    vlan: cython.int
+    a_hi: cython.ulonglong
+    a_lo: cython.ulonglong
+    b_hi: cython.ulonglong
+    b_lo: cython.ulonglong
+    a_port: cython.int
+    b_port: cython.int
+    cip: bytes
+    sip: bytes
+    cmac: bytes
+    smac: bytes
+    state: cython.int
+    syn_c: cython.longlong
+    next_c: cython.longlong
+    next_s: cython.longlong
+    first_ts: cython.double
+    first_frame: cython.longlong
+    last_ts: cython.double
+    last_frame: cython.longlong
+    pkts_c: cython.longlong
+    pkts_s: cython.longlong
+    bytes_c: cython.longlong
+    bytes_s: cython.longlong
+    pushed_pkts_c: cython.longlong
+    pushed_pkts_s: cython.longlong
+    pushed_bytes_c: cython.longlong
+    pushed_bytes_s: cython.longlong
+
+    def __init__(self):
+        self.state = 0
+        self.syn_c = -1
+        self.next_c = -1
+        self.next_s = -1
+        self.pkts_c = 0
+        self.pkts_s = 0
+        self.bytes_c = 0
+        self.bytes_s = 0
+        self.pushed_pkts_c = 0
+        self.pushed_pkts_s = 0
+        self.pushed_bytes_c = 0
+        self.pushed_bytes_s = 0
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _ho_side(ho: _HalfOpen, shi: cython.ulonglong, slo: cython.ulonglong, sport: cython.int,
+             dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int) -> cython.int:
+    """The packet's side on half-open *ho* (0 client, 1 server), -1 when it is another connection
+    (another 4-tuple with the same hash)."""
+    if ho.a_lo == slo and ho.a_hi == shi and ho.a_port == sport and ho.b_lo == dlo and ho.b_hi == dhi \
+            and ho.b_port == dport:
+        return 0
+    if ho.a_lo == dlo and ho.a_hi == dhi and ho.a_port == dport and ho.b_lo == slo and ho.b_hi == shi \
+            and ho.b_port == sport:
+        return 1
+    return -1
+
+
 @cython.cfunc
 @cython.exceptval(check=False)
 def _push_flow(f: Flow) -> cython.void:
     """Add the flow's packets and bytes since the last push to its two hosts."""
-    hc: Host = f.host_c
-    hs: Host = f.host_s
     dpc: cython.longlong = f.pkts_c - f.pushed_pkts_c
     dps: cython.longlong = f.pkts_s - f.pushed_pkts_s
-    dbc: cython.longlong
-    dbs: cython.longlong
     if dpc == 0 and dps == 0:
         return
-    dbc = f.bytes_c - f.pushed_bytes_c
-    dbs = f.bytes_s - f.pushed_bytes_s
+    _push_hosts(f.host_c, f.host_s, dpc, dps, f.bytes_c - f.pushed_bytes_c, f.bytes_s - f.pushed_bytes_s,
+                f.last_ts, f.last_frame)
     f.pushed_pkts_c = f.pkts_c
     f.pushed_pkts_s = f.pkts_s
     f.pushed_bytes_c = f.bytes_c
     f.pushed_bytes_s = f.bytes_s
-    hc.pkts_tx += dpc
-    hc.bytes_tx += dbc
-    hc.pkts_rx += dps
-    hc.bytes_rx += dbs
-    hs.pkts_tx += dps
-    hs.bytes_tx += dbs
-    hs.pkts_rx += dpc
-    hs.bytes_rx += dbc
-    if f.last_frame > hc.last_frame:
-        hc.last_ts = f.last_ts
-        hc.last_frame = f.last_frame
-    if f.last_frame > hs.last_frame:
-        hs.last_ts = f.last_ts
-        hs.last_frame = f.last_frame
-    hc.dirty = True
-    hs.dirty = True
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _push_hosts(hc: typing.Optional[Host], hs: typing.Optional[Host], dpc: cython.longlong, dps: cython.longlong,
+                dbc: cython.longlong, dbs: cython.longlong, last_ts: cython.double, last_frame: cython.longlong) -> cython.void:
+    """Add packets and bytes (c: client to server, s: back) to the client's and server's hosts;
+    either may be None (a half-open record's host that is not in the table: nothing to count into)."""
+    if hc is not None:
+        _push_host(hc, dpc, dbc, dps, dbs, last_ts, last_frame)
+    if hs is not None:
+        _push_host(hs, dps, dbs, dpc, dbc, last_ts, last_frame)
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+def _push_host(h: Host, ptx: cython.longlong, btx: cython.longlong, prx: cython.longlong, brx: cython.longlong,
+               last_ts: cython.double, last_frame: cython.longlong) -> cython.void:
+    h.pkts_tx += ptx
+    h.bytes_tx += btx
+    h.pkts_rx += prx
+    h.bytes_rx += brx
+    if last_frame > h.last_frame:      # the newest packet wins, whatever the order of the pushes
+        h.last_ts = last_ts
+        h.last_frame = last_frame
+    h.dirty = True
 
 
 @cython.cfunc
@@ -823,6 +902,7 @@ class Engine:
     link_limit: cython.longlong    # the same for links
     keys_total: cython.longlong    # limits.link_keys_total: tallies of all links together
     idle: cython.double
+    new_idle: cython.double        # limits.flow_new_timeout
     emerg_new: cython.double       # limits.flow_emergency_new_timeout
     emerg_idle: cython.double      # limits.flow_emergency_idle_timeout
     linger: cython.double
@@ -851,6 +931,8 @@ class Engine:
     frag_max_bytes: cython.longlong
     frag_timeout: cython.double
     flows: dict                    # hash -> Flow (chained)
+    half_open: dict                # hash -> _HalfOpen (not chained: a colliding one is a Flow), creation order
+    max_half_open: cython.longlong
     fcache: list                   # hash & FLOW_CACHE_MASK -> a Flow with that hash, or None
     nflows: cython.longlong
     hosts: dict                    # (mac, ip, vlan) -> Host
@@ -897,6 +979,7 @@ class Engine:
         self.link_limit = self.max_links
         self.keys_total = limits.link_keys_total
         self.idle = limits.flow_idle_timeout
+        self.new_idle = getattr(limits, "flow_new_timeout", limits.flow_idle_timeout)
         self.emerg_new = limits.flow_emergency_new_timeout
         self.emerg_idle = limits.flow_emergency_idle_timeout
         self.linger = limits.tcp_closed_linger
@@ -917,6 +1000,8 @@ class Engine:
         self.header_done = False
         self.skip_rest = False
         self.flows = {}
+        self.half_open = {}
+        self.max_half_open = getattr(limits, "max_half_open", 0)
         self.frags = {}
         self.frag_bytes = 0
         self.frag_max = limits.ip_frag_max_datagrams
@@ -998,11 +1083,14 @@ class Engine:
             "decode.other_l4": self.n_other_l4,
             "decode.vlan_tagged": self.n_vlan,
             "flows.active": self.nflows,
+            "flows.half_open": len(self.half_open),
             "flows.created": self.next_fid - 1,
             "hosts.active": len(self.hosts),
             "links.active": len(self.links),
             "ot.stream_bytes": self.ot_bytes,
             "scans.untracked": self.scans.untracked,
+            # hosts first seen in held-back flows; an address only ever in half-open records counts
+            # once a record (it has no Host to remember it by)
             "scans.hosts_unreported": self.scans.quiet_hosts,
         })
         return d
@@ -1022,8 +1110,8 @@ class Engine:
         for v in self.link_seen.values():
             lk = v
             keys += _nkeys(lk)
-        return {"flows": self.nflows, "kernels": kernels, "hosts": len(self.hosts), "links": len(self.links),
-                "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
+        return {"flows": self.nflows, "half_open": len(self.half_open), "kernels": kernels, "hosts": len(self.hosts),
+                "links": len(self.links), "keys": keys, "reassembly_bytes": held, "reassembly_held": self.ooo_total,
                 "fragment_bytes": self.frag_bytes}
 
     def new_source(self):
@@ -1769,6 +1857,7 @@ class Engine:
         h: cython.ulonglong
         side: cython.int
         f: Flow
+        ho: _HalfOpen
         plen: cython.Py_ssize_t
         if ipproto == 6:
             if capend - l4 < 20:
@@ -1850,6 +1939,19 @@ class Engine:
                 f = f.chain
         if f is not None and not cached:
             self.fcache[slot] = f
+        if f is None and ipproto == 6 and len(self.half_open) > 0:
+            o = self.half_open.get(h)
+            if o is not None:
+                ho = o
+                side = _ho_side(ho, shi, slo, sport, dhi, dlo, dport)
+                if side == 0 and (flags & 0x12) == 0x02 and (ho.state & ST_RST) != 0:
+                    self._end_half_open(ho)      # a new connection reusing the 4-tuple of a reset one
+                    side = -1
+                elif side >= 0:
+                    if realend <= pay and (flags & 0x01) == 0:
+                        self._absorb(ho, side, flags, seq, wirelen)
+                        return
+                    f = self._promote(ho)
         if f is not None and ipproto == 6 and (flags & 0x12) == 0x02:
             if side == 0 and (f.state & (ST_RST | ST_FIN_C | ST_FIN_S)) != 0:
                 # a new connection reusing the 4-tuple of a closed one
@@ -1864,7 +1966,10 @@ class Engine:
                 f = None
         if f is None:
             f = self._new_flow(buf, h, ipproto, vlan, smac, dmac, shi, slo, sport, dhi, dlo, dport, flags,
-                               pay, capend)
+                               pay, capend, ipproto == 6 and (flags & 0x17) == 0x02 and realend <= pay)
+            if f is None:       # a half-open record stands for it
+                self._absorb(self.half_open[h], 0, flags, seq, wirelen)
+                return
             side = 0 if (f.a_lo == slo and f.a_hi == shi and f.a_port == sport) else 1
         f.last_ts = self.now
         f.last_frame = self.frame
@@ -1955,12 +2060,12 @@ class Engine:
                   smac: cython.Py_ssize_t, dmac: cython.Py_ssize_t,
                   shi: cython.ulonglong, slo: cython.ulonglong, sport: cython.int,
                   dhi: cython.ulonglong, dlo: cython.ulonglong, dport: cython.int, flags: cython.int,
-                  pay: cython.Py_ssize_t, capend: cython.Py_ssize_t) -> Flow:
-        f: Flow = Flow()
+                  pay: cython.Py_ssize_t, capend: cython.Py_ssize_t, bare: cython.bint) -> Flow:
+        """The flow this packet begins; None when it is a bare SYN (*bare*) held back by ``_Scans``:
+        then a half-open record (``_HalfOpen``) under hash *h* stands for it, its packet not counted yet."""
         sender_is_client: cython.bint = True
         guessed: cython.bint = False
-        if self.nflows >= self.max_flows:
-            self._make_room()
+        quiet: cython.bint
         if ipproto == 6:
             if (flags & 0x12) == 0x02:
                 sender_is_client = True
@@ -1974,13 +2079,6 @@ class Engine:
             if (sport in AUX_UDP and dport not in AUX_UDP) or \
                     (sport in self.port_map and dport not in self.port_map):
                 sender_is_client = False
-        f.fid = self.next_fid
-        self.next_fid += 1
-        f.h = h
-        f.ipproto = ipproto
-        f.vlan = vlan
-        f.guessed = guessed
-        f.first_ts = self.now
         smac_b = _bytes(self.cur, smac, smac + 6) if smac >= 0 else b""
         dmac_b = _bytes(self.cur, dmac, dmac + 6) if dmac >= 0 else b""
         sip = _ip_bytes(shi, slo)
@@ -1988,41 +2086,196 @@ class Engine:
         # scans and floods: past the source's, target's or interval's budget the flow is tracked
         # but reported only in the interval's scan summary (_Scans)
         if sender_is_client:
-            f.quiet = not self.scans.flow(sip, dip, ipproto, dport, self.now, self.frame)
+            quiet = not self.scans.flow(sip, dip, ipproto, dport, self.now, self.frame)
         else:
-            f.quiet = not self.scans.flow(dip, sip, ipproto, sport, self.now, self.frame)
-        self.quiet_ctx = f.quiet
+            quiet = not self.scans.flow(dip, sip, ipproto, sport, self.now, self.frame)
+        fid: cython.longlong = self.next_fid
+        self.next_fid += 1
+        if quiet and bare and self.max_half_open > 0 and h not in self.half_open:
+            self._half_open(h, fid, vlan, shi, slo, sport, dhi, dlo, dport, sip, dip, smac_b, dmac_b)
+            return None
+        if self.nflows >= self.max_flows:
+            self._make_room()
         if sender_is_client:
-            f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = shi, slo, sport, dhi, dlo, dport
-            f.host_c = self._host(smac_b, sip, vlan, "ip")
-            f.host_c.nflows += 1
-            f.host_s = self._host(dmac_b, dip, vlan, "ip")
-            f.host_s.nflows += 1
-            cip, sip2, cmac, smac2 = sip, dip, smac_b, dmac_b
-        else:
-            f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = dhi, dlo, dport, shi, slo, sport
-            f.host_c = self._host(dmac_b, dip, vlan, "ip")
-            f.host_c.nflows += 1
-            f.host_s = self._host(smac_b, sip, vlan, "ip")
-            f.host_s.nflows += 1
-            cip, sip2, cmac, smac2 = dip, sip, dmac_b, smac_b
+            return self._build_flow(h, fid, ipproto, vlan, guessed, quiet, shi, slo, sport, dhi, dlo, dport,
+                                    sip, dip, smac_b, dmac_b)
+        return self._build_flow(h, fid, ipproto, vlan, guessed, quiet, dhi, dlo, dport, shi, slo, sport,
+                                dip, sip, dmac_b, smac_b)
+
+    @cython.cfunc
+    def _build_flow(self, h: cython.ulonglong, fid: cython.longlong, ipproto: cython.int, vlan: cython.int,
+                    guessed: cython.bint, quiet: cython.bint,
+                    a_hi: cython.ulonglong, a_lo: cython.ulonglong, a_port: cython.int,
+                    b_hi: cython.ulonglong, b_lo: cython.ulonglong, b_port: cython.int,
+                    cip: bytes, sip: bytes, cmac: bytes, smac: bytes) -> Flow:
+        """Flow *fid* of client a to server b, in the table, bound to its hosts, link and kernel (the
+        flow table has room: the caller made it)."""
+        f: Flow = Flow()
+        f.fid = fid
+        f.h = h
+        f.ipproto = ipproto
+        f.vlan = vlan
+        f.guessed = guessed
+        f.first_ts = self.now
+        f.quiet = quiet
+        f.a_hi, f.a_lo, f.a_port, f.b_hi, f.b_lo, f.b_port = a_hi, a_lo, a_port, b_hi, b_lo, b_port
+        self.quiet_ctx = quiet
+        f.host_c = self._host(cmac, cip, vlan, "ip")
+        f.host_c.nflows += 1
+        f.host_s = self._host(smac, sip, vlan, "ip")
+        f.host_s.nflows += 1
         f.chain = self.flows.get(h)
         self.flows[h] = f
         self.nflows += 1
         if ipproto == 6:
-            app = self.port_map.get(f.b_port)
+            app = self.port_map.get(b_port)
             if app is not None and app in self.kernels:
                 self._attach(f, app, True)
-            elif f.b_port in self.tls_ports:
+            elif b_port in self.tls_ports:
                 f.app = APP_TLS
-                f.link_id = self._link(f, APP_TLS, cip, sip2)
+                f.link_id = self._link(f, APP_TLS, cip, sip)
             elif len(self.kernels) > 0:
                 f.probing = True
         self.quiet_ctx = False
-        if not f.quiet:
-            self.out.append((R_FLOW_NEW, f.fid, self.now, self.frame, ipproto, vlan, cip, f.a_port, sip2, f.b_port,
-                             cmac, smac2, guessed, APP_NAMES[f.app], f.link_id))
+        if not quiet:
+            self.out.append((R_FLOW_NEW, fid, self.now, self.frame, ipproto, vlan, cip, a_port, sip, b_port,
+                             cmac, smac, guessed, APP_NAMES[f.app], f.link_id))
         return f
+
+    # ------------------------------------------------------------------
+    # half-open records (_HalfOpen): a flood's bare SYNs, without Flow, Host or Link
+    # ------------------------------------------------------------------
+    @cython.cfunc
+    def _half_open(self, h: cython.ulonglong, fid: cython.longlong, vlan: cython.int,
+                   a_hi: cython.ulonglong, a_lo: cython.ulonglong, a_port: cython.int,
+                   b_hi: cython.ulonglong, b_lo: cython.ulonglong, b_port: cython.int,
+                   cip: bytes, sip: bytes, cmac: bytes, smac: bytes):
+        """Record a new half-open connection (the table full: its oldest tenth ends first)."""
+        ho: _HalfOpen = _HalfOpen()
+        if len(self.half_open) >= self.max_half_open:
+            self._half_open_room()
+        ho.h = h
+        ho.fid = fid
+        ho.vlan = vlan
+        ho.a_hi, ho.a_lo, ho.a_port, ho.b_hi, ho.b_lo, ho.b_port = a_hi, a_lo, a_port, b_hi, b_lo, b_port
+        ho.cip = cip
+        ho.sip = sip
+        ho.cmac = cmac
+        ho.smac = smac
+        ho.first_ts = self.now
+        ho.first_frame = self.frame
+        self.half_open[h] = ho
+
+    @cython.cfunc
+    def _absorb(self, ho: _HalfOpen, side: cython.int, flags: cython.int, seq: cython.longlong,
+                wirelen: cython.Py_ssize_t):
+        """A packet without payload or FIN on half-open *ho*: what _l4 does to a Flow's counters and
+        TCP state for it (a record never carries data, so a SYN always sets the next sequence number)."""
+        ho.last_ts = self.now
+        ho.last_frame = self.frame
+        if side == 0:
+            ho.pkts_c += 1
+            ho.bytes_c += wirelen
+        else:
+            ho.pkts_s += 1
+            ho.bytes_s += wirelen
+        if flags & 0x02:
+            ho.state |= ST_SYNACK if (flags & 0x10) else ST_SYN
+            seq = (seq + 1) & MASK32
+            if side == 1:
+                ho.next_s = seq
+            else:
+                ho.next_c = seq
+                if (flags & 0x10) == 0 and ho.syn_c < 0:
+                    ho.syn_c = seq
+        if flags & 0x04:
+            ho.state |= ST_RST
+
+    @cython.cfunc
+    def _promote(self, ho: _HalfOpen) -> Flow:
+        """Half-open *ho* carries more than a handshake: the held-back Flow it stands for, made as at
+        its SYN (hosts, link and their first sighting at the SYN's time and frame) with its counters."""
+        del self.half_open[ho.h]
+        if self.nflows >= self.max_flows:
+            self._make_room()
+        now: cython.double = self.now
+        frame: cython.longlong = self.frame
+        self.now = ho.first_ts
+        self.frame = ho.first_frame
+        f: Flow = self._build_flow(ho.h, ho.fid, 6, ho.vlan, False, True, ho.a_hi, ho.a_lo, ho.a_port,
+                                   ho.b_hi, ho.b_lo, ho.b_port, ho.cip, ho.sip, ho.cmac, ho.smac)
+        self.now = now
+        self.frame = frame
+        f.last_ts = ho.last_ts
+        f.last_frame = ho.last_frame
+        f.pkts_c, f.pkts_s, f.bytes_c, f.bytes_s = ho.pkts_c, ho.pkts_s, ho.bytes_c, ho.bytes_s
+        f.pushed_pkts_c, f.pushed_pkts_s = ho.pushed_pkts_c, ho.pushed_pkts_s
+        f.pushed_bytes_c, f.pushed_bytes_s = ho.pushed_bytes_c, ho.pushed_bytes_s
+        f.state = ho.state
+        f.syn_c = ho.syn_c
+        f.next_c = ho.next_c
+        f.next_s = ho.next_s
+        self._count("flows.half_open_promoted")
+        return f
+
+    @cython.cfunc
+    def _push_half_open(self, ho: _HalfOpen, end: cython.bint):
+        """Its packets since the last push to its hosts, those in the table (``_push_flow``).  At its
+        *end*, an endpoint not in the table was never reported: counted (scans.hosts_unreported)."""
+        dpc: cython.longlong = ho.pkts_c - ho.pushed_pkts_c
+        dps: cython.longlong = ho.pkts_s - ho.pushed_pkts_s
+        if (dpc == 0 and dps == 0) and not end:
+            return
+        hc = self.hosts.get((ho.cmac, ho.cip, ho.vlan))
+        hs = self.hosts.get((ho.smac, ho.sip, ho.vlan))
+        if end:
+            self.scans.quiet_hosts += (hc is None) + (hs is None)
+        _push_hosts(hc, hs, dpc, dps, ho.bytes_c - ho.pushed_bytes_c, ho.bytes_s - ho.pushed_bytes_s,
+                    ho.last_ts, ho.last_frame)
+        ho.pushed_pkts_c = ho.pkts_c
+        ho.pushed_pkts_s = ho.pkts_s
+        ho.pushed_bytes_c = ho.bytes_c
+        ho.pushed_bytes_s = ho.bytes_s
+
+    @cython.cfunc
+    def _end_half_open(self, ho: _HalfOpen):
+        """*ho* ends (held back: no flow.end, as its Flow would have ended): its packets to its hosts."""
+        self._push_half_open(ho, True)
+        del self.half_open[ho.h]
+
+    @cython.cfunc
+    def _half_open_room(self):
+        """The half-open table is full (limits.max_half_open): its oldest tenth (the dict keeps
+        creation order) ends, counted in flows.evicted_half_open."""
+        ho: _HalfOpen
+        k: cython.Py_ssize_t = len(self.half_open) // 10 + 1
+        old = []
+        for v in self.half_open.values():
+            old.append(v)
+            if len(old) >= k:
+                break
+        for v in old:
+            ho = v
+            self._end_half_open(ho)
+        self._count("flows.evicted_half_open", len(old))
+
+    @cython.cfunc
+    def _sweep_half_open(self, now: cython.double):
+        """The flow timeouts of _sweep, for half-open records: reset ones after tcp_closed_linger,
+        the others after flow_new_timeout (counted as flows are)."""
+        ho: _HalfOpen
+        dead = []
+        for v in self.half_open.values():
+            ho = v
+            if (ho.state & ST_RST) != 0:
+                if now - ho.last_ts > self.linger:
+                    dead.append(ho)
+            elif now - ho.last_ts > self.new_idle:
+                dead.append(ho)
+        for v in dead:
+            ho = v
+            self._count("flows.ended_closed" if (ho.state & ST_RST) != 0 else "flows.evicted_idle")
+            self._end_half_open(ho)
 
     @cython.cfunc
     def _orient(self, sport: cython.int, dport: cython.int, pay: cython.Py_ssize_t,
@@ -2598,6 +2851,8 @@ class Engine:
         self.last_sweep = now
         if self.frags:
             self._frag_expire(now)
+        if len(self.half_open) > 0:
+            self._sweep_half_open(now)
         dead = []
         for head in self.flows.values():
             f = head
@@ -2605,7 +2860,7 @@ class Engine:
                 if (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S)):
                     if now - f.last_ts > self.linger:
                         dead.append(f)
-                elif now - f.last_ts > self.idle:
+                elif now - f.last_ts > (self.new_idle if f.ipproto == 6 and (f.state & ST_DATA) == 0 else self.idle):
                     dead.append(f)
                 f = f.chain
         dead.sort(key=_by_fid)
@@ -2744,6 +2999,8 @@ class Engine:
             while f is not None:
                 _push_flow(f)
                 f = f.chain
+        for v in self.half_open.values():
+            self._push_half_open(v, False)
         keys: cython.longlong = 0
         lk: Link
         for v in self.link_seen.values():
@@ -2781,6 +3038,8 @@ class Engine:
         for f in flows:
             closed = (f.state & ST_RST) or ((f.state & (ST_FIN_C | ST_FIN_S)) == (ST_FIN_C | ST_FIN_S))
             self._end_flow(f, END_CLOSED if closed else END_EOF)
+        for v in list(self.half_open.values()):
+            self._end_half_open(v)
         self._flush_interval(self.now)
 
 

@@ -20,7 +20,8 @@ per entry; measured on bench/make_hostile.py's captures, docs/performance.md) gi
 The default, ``DEFAULT_MEMCAP`` = 512 MiB, is sized for a Raspberry Pi 4 with 2 GB: a quarter
 of its RAM, which leaves the OS, the page cache, the sinks and a TUI session the rest, and is
 what a monitoring sidecar may take beside a PLC gateway's own services.  With it the engine
-tracks ~57 k flows at once (and the ~128 k hosts and ~71 k links they can hold): a plant has
+tracks ~52 k flows at once (and the ~116 k hosts and ~65 k links they can hold; and ~43 k
+half-open records, a flood's bare SYNs held back by the scan summaries): a plant has
 hundreds to a few thousand; a flood is what fills it.
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ FIXED_BYTES = 96 * MIB
 (~75 MB measured with the inventory and alerts on) plus a margin for the allocator's slack."""
 
 SHARES = {
-    "flows": 0.55,       # flows with the hosts and links they hold (HOSTS_PER_FLOW, LINKS_PER_FLOW)
+    "flows": 0.50,       # flows with the hosts and links they hold (HOSTS_PER_FLOW, LINKS_PER_FLOW)
+    "half_open": 0.05,   # a flood's bare SYNs held back by the scan summaries (max_half_open)
     "keys": 0.25,        # message tallies of all links (link_keys_total)
     "reassembly": 0.20,  # out-of-order segments held by all flows (reassembly_total_bytes)
 }
@@ -57,6 +59,7 @@ COST = {
     "host": 768,         # Host + key tuple + MAC/IP bytes + the summary's and inventory's strings
     "link": 768,         # Link + two dicts + key tuple + the pipeline's _LinkInfo and strings
     "key": 320,          # a tally (C fields) + its key tuple + the describe cache's entry
+    "half_open": 512,    # _HalfOpen (C fields, no GC header) + its table entry + the 4 address/MAC bytes
 }
 """Bytes one entry costs, all in (measured, docs/performance.md "Memory budget")."""
 
@@ -90,6 +93,7 @@ def limits_for(memcap: int = DEFAULT_MEMCAP, base: Limits = DEFAULT_LIMITS) -> L
         max_flows=flows,
         max_hosts=int(flows * HOSTS_PER_FLOW),
         max_links=int(flows * LINKS_PER_FLOW),
+        max_half_open=int(share * SHARES["half_open"] / COST["half_open"]),
         link_keys_total=int(share * SHARES["keys"] / COST["key"]),
         reassembly_total_bytes=int(share * SHARES["reassembly"]),
     )
@@ -98,12 +102,12 @@ def limits_for(memcap: int = DEFAULT_MEMCAP, base: Limits = DEFAULT_LIMITS) -> L
 def describe(limits: Limits) -> list[tuple[str, int]]:
     """(name, value) of the budget-derived caps, for ``--memcap`` help, the summary and docs."""
     return [("memcap", limits.memcap), ("max_flows", limits.max_flows), ("max_hosts", limits.max_hosts),
-            ("max_links", limits.max_links), ("link_keys_total", limits.link_keys_total),
-            ("reassembly_total_bytes", limits.reassembly_total_bytes)]
+            ("max_links", limits.max_links), ("max_half_open", limits.max_half_open),
+            ("link_keys_total", limits.link_keys_total), ("reassembly_total_bytes", limits.reassembly_total_bytes)]
 
 
-EVICTIONS = {"flows": ("flows.evicted_emergency", "flows.evicted_cap"), "hosts": ("hosts.evicted",),
-             "links": ("links.evicted",), "keys": ("links.evicted_keys",)}
+EVICTIONS = {"flows": ("flows.evicted_emergency", "flows.evicted_cap", "flows.evicted_half_open"),
+             "hosts": ("hosts.evicted",), "links": ("links.evicted",), "keys": ("links.evicted_keys",)}
 """Engine counters (ext/engine.py ``BUDGET_COUNTERS``) of entries evicted to stay within the caps, per table."""
 OVERFLOWS = {"over_cap": ("hosts.over_cap", "links.over_cap"), "reassembly_drains": ("reassembly.memcap_drains",)}
 """The other budget counters: tables let grow past their cap (no idle entry to evict), reassembly drained."""

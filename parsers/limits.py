@@ -19,8 +19,19 @@ class Limits:
     """Hard cap on tracked flows.  At the cap (Suricata's flow emergency mode): normal timeouts,
     then the emergency ones (flows.evicted_emergency), then a tenth of the table, flows that never
     carried data first, oldest first (flows.evicted_cap)."""
+    max_half_open: int = 100_000
+    """Half-open records: TCP connections seen only as a bare SYN (with its SYN-ACK, RST or
+    retransmissions) whose flow a scan summary holds back (``scan_flows_per_source`` and its
+    kin), kept as a compact record (no Flow, host or link objects) until a packet with payload
+    or a FIN makes them a flow.  At the cap the oldest tenth ends (flows.evicted_half_open); 0
+    turns them off (every SYN a Flow, as before)."""
     flow_idle_timeout: float = 300.0
     """Seconds of packet time without a packet before a flow is evicted (flows.evicted_idle)."""
+    flow_new_timeout: float = 60.0
+    """A TCP flow that never carried data (a SYN, a handshake, a half-open record) idle this long
+    ends (flows.evicted_idle), table full or not: Suricata's ``tcp new`` timeout (60 s).  Without
+    it the flows a SYN flood reports one by one (``scan_flows_per_target`` an interval) would wait
+    flow_idle_timeout, and the tables grow with the flood's first minutes."""
     flow_emergency_new_timeout: float = 10.0
     """At the flow cap: a flow that never carried data (a SYN, a half-open handshake) idle this
     long is evicted (Suricata's ``emergency-new`` timeout, 10 s)."""

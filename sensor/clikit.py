@@ -57,7 +57,8 @@ def fatal_errors() -> tuple[type[BaseException], ...]:
 
 
 GC_THRESHOLDS = (100_000, 50, 10)
-"""The cyclic collector's thresholds for a run over captures (``gc.set_threshold``).  With
+"""The cyclic collector's thresholds for every command that runs the pipeline (``gc.set_threshold``:
+``analyze``, the live ``sensor``, the TUI's worker).  With
 Python's default (700, 10, 10) a flood of new flows, each a handful of tracked objects in the
 engine and pipeline, spent half its CPU time in 16,787 young collections a million SYNs
 (docs/performance.md, "Hostile traffic"); a young generation of 100,000 objects makes that 38.
@@ -66,7 +67,7 @@ at most one young generation (a few MB) or ten old collections."""
 
 
 def tune_gc() -> None:
-    """Set GC_THRESHOLDS for the process: called by commands that run the pipeline over captures."""
+    """Set GC_THRESHOLDS for the process: called by every command that runs the pipeline."""
     import gc
 
     gc.set_threshold(*GC_THRESHOLDS)

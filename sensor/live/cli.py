@@ -129,7 +129,7 @@ def sensor(interface, config_path, bpf, policy, posture_alerts, db, syslog, deli
 def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     from ..inventory.store import default_path, open_inventory
     from ..pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
-    from ..clikit import memcap_limits
+    from ..clikit import memcap_limits, tune_gc
     from ..sinks.alertfeed import OutboxAlerts
     from ..sinks.assetfeed import AssetChanges
     from ..sinks.outbox import CAPTURE_APPEND_WAIT, Outbox
@@ -173,6 +173,7 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
                            alerted=lambda rule: alerts.book.settings.enabled(rule))
     inventory.on_events = changes.on_events
     consumers.append(changes)
+    tune_gc()       # as analyze: a flood of new flows must not spend its CPU in young collections
     pipe = Pipeline(consumers, settings)
     pipe.start_interface(cfg.interface)     # SourceStart "iface:<name>": the evidence source of every frame
     host = socket.gethostname()

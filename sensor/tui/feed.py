@@ -123,8 +123,10 @@ class _Feed:
         raise _Stopped
 
     def _pipeline(self):
+        from ..clikit import tune_gc
         from ..pipeline import Pipeline, Settings
 
+        tune_gc()       # as analyze and sensor (process-wide: the UI thread shares the collector)
         self.pipe = Pipeline([self], Settings(interval=INTERVAL_S, limits=self.limits))
         return self.pipe
 

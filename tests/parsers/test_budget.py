@@ -54,6 +54,7 @@ def _spent(lim: Limits) -> dict:
     return {
         "flows": lim.max_flows * B.COST["flow"] + lim.max_hosts * B.COST["host"] + lim.max_links * B.COST["link"],
         "keys": lim.link_keys_total * B.COST["key"],
+        "half_open": lim.max_half_open * B.COST["half_open"],
         "reassembly": lim.reassembly_total_bytes,
     }
 
@@ -67,7 +68,8 @@ def test_each_share_fits_its_fraction_and_all_fit_the_memcap_after_the_reserve(m
         assert spent[name] <= share * frac, name
         # and uses it: less than one entry's worth (of the costliest entry it pays for) is left over
         per_flow = B.COST["flow"] + B.HOSTS_PER_FLOW * B.COST["host"] + B.LINKS_PER_FLOW * B.COST["link"]
-        slack = {"flows": per_flow + B.COST["host"] + B.COST["link"], "keys": B.COST["key"], "reassembly": 1}[name]
+        slack = {"flows": per_flow + B.COST["host"] + B.COST["link"], "keys": B.COST["key"], "half_open": B.COST["half_open"],
+                 "reassembly": 1}[name]
         assert share * frac - spent[name] < slack, name
     assert B.FIXED_BYTES + sum(spent.values()) <= memcap
 
@@ -86,14 +88,14 @@ def test_the_reserve_is_kept_aside_and_the_rest_scales():
     reserve doubles them."""
     a = B.limits_for(B.FIXED_BYTES + 256 * MIB)
     b = B.limits_for(B.FIXED_BYTES + 512 * MIB)
-    for name in ("max_flows", "max_hosts", "max_links", "link_keys_total", "reassembly_total_bytes"):
+    for name in ("max_flows", "max_hosts", "max_links", "max_half_open", "link_keys_total", "reassembly_total_bytes"):
         assert getattr(b, name) == pytest.approx(2 * getattr(a, name), abs=3), name
 
 
 def test_caps_grow_with_the_memcap():
     sizes = [B.MIN_MEMCAP, B.DEFAULT_MEMCAP, GIB, 2 * GIB]
     lims = [B.limits_for(m) for m in sizes]
-    for name in ("max_flows", "max_hosts", "max_links", "link_keys_total", "reassembly_total_bytes"):
+    for name in ("max_flows", "max_hosts", "max_links", "max_half_open", "link_keys_total", "reassembly_total_bytes"):
         vals = [getattr(x, name) for x in lims]
         assert vals == sorted(vals) and len(set(vals)) == len(vals), name
 
