@@ -60,6 +60,7 @@ def _mac(b: bytes) -> str:
 _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
 _FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
 _TRANSPORTS = {6: "tcp", 17: "udp"}
+_DIRECTION = {common.CLIENT: "request", common.SERVER: "response"}     # an aggregate's side -> direction
 _new_message = O.positional(O.Message)     # the per-record observation, built without the frozen
 #                                              __init__'s setattr per field (observations.positional)
 
@@ -246,10 +247,10 @@ class Pipeline:
         app, lid = recs[0][1], recs[0][2]
         if self._quiet_links and lid in self._quiet_links:
             self._link_seen(lid)
-        describe = self.decoders.describe
-        rows = tuple((*describe(app, key), "request" if side == common.CLIENT else "response",
-                      count, nbytes, first_ts, last_ts, icount, ibytes, key)
-                     for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side in recs)
+        describe, known = self.decoders.describe, self.decoders._describe_cache.get
+        rows = tuple([(*(known((app, key)) or describe(app, key)), _DIRECTION[side],
+                       count, nbytes, first_ts, last_ts, icount, ibytes, key)
+                      for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side in recs])
         li = self._links[lid]
         batch = O.LinkAggregates(li.protocol, lid, li.client, li.server, li.port, rows)
         bulk = [getattr(c, "observe_aggregates", None) for c in self.consumers]
