@@ -225,8 +225,12 @@ class Pipeline:
             c.observe(obs)
 
     def _drain(self) -> None:
+        self._records(self.engine.take())
+
+    def _records(self, records: list) -> None:
+        """Engine records to observations, in order; a link's consecutive R_AGG records as one batch."""
         run: list = []          # consecutive R_AGG records of one link: one flush of it
-        for r in self.engine.take():
+        for r in records:
             if r[0] == 17:      # R_AGG
                 if run and run[0][2] != r[2]:
                     self._aggregates(run)
@@ -270,9 +274,11 @@ class Pipeline:
 
     def _record(self, r: tuple) -> None:
         tag = r[0]
-        if self._quiet_links and tag in (15, 16) and r[2] in self._quiet_links:
+        if self._quiet_links and tag in (15, 16) and r[2] in self._quiet_links:   # (R_AGG: _aggregates)
             self._link_seen(r[2])
-        if tag == 15:  # R_MSG
+        if tag == 17:    # R_AGG alone (``_records`` batches a link's together)
+            self._aggregates([r])
+        elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)
             event = self.decoders.decode(app, key, raw, ctx, side)

@@ -118,3 +118,50 @@ def test_inventory_the_same_in_bulk(impl, tmp_path, batch):
     assert dumps[0] == dumps[1]
     assert events[0] == events[1] and events[0]
     assert counts[0] == counts[1]
+
+
+def _both(impl: str, make, captures=CAPTURES[:1], interval: float = 1.0):
+    """*make()* -> (consumer, result()) run once in bulk (checked) and once fed one by one."""
+    out = []
+    for bulk in (True, False):
+        consumer, result = make()
+        spy = Bulk() if bulk else PerKey()
+        pipe = Pipeline([consumer, spy], Settings(implementation=impl, interval=interval))
+        for c in captures:
+            pipe.run_file(str(c))
+        pipe.finish()
+        assert any(type(o) is O.LinkAggregates for o in spy.obs) == bulk
+        out.append(result())
+    return out
+
+
+def test_policy_checker_and_baseline_the_same_in_bulk(impl):
+    from otwatch.sensor.alerts.model import ListSink
+    from otwatch.sensor.baseline import yamlio
+    from otwatch.sensor.baseline.detect import Detector
+    from otwatch.sensor.baseline.learn import Learner
+    from otwatch.sensor.baseline.model import Baseline
+    from otwatch.sensor.policy import PolicyChecker, load_policy
+
+    def checker():
+        sink = ListSink()
+        return PolicyChecker(load_policy(ROOT / "rules" / "demo-plant.yaml"), sink), lambda: sink.findings
+
+    bulk, per = _both(impl, checker, [ROOT / "pcaps" / "attack-scenarios.pcap"])
+    assert bulk == per and any(f.rule == "policy.operation_denied" for f in bulk)
+
+    def learner():
+        b = Baseline()
+        return Learner(b, 1.0), lambda: yamlio.dump(b)
+
+    bulk, per = _both(impl, learner)
+    assert bulk == per and "rate" in bulk
+    learned = Baseline()
+    Pipeline([Learner(learned, 1.0)], Settings(implementation=impl, interval=1.0)).run_file(str(CAPTURES[0]))
+
+    def detector():
+        sink = ListSink()
+        return Detector(learned, sink, source="x"), lambda: sink.findings
+
+    bulk, per = _both(impl, detector, [ROOT / "pcaps" / "attack-scenarios.pcap"])
+    assert bulk == per and bulk
