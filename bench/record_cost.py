@@ -9,10 +9,12 @@ One process, CPU seconds (``time.process_time``), best of ``--repeat``:
    bench/stages.py calls "kernels");
 2. per protocol, the full decode of every Message record (``Decoders.decode``)
    and the key description of every record (``Decoders.describe``, cached);
-3. ``Pipeline._record`` on every record with no consumer (observations built,
-   decoding included), then again collecting the observations;
-4. the inventory (``note`` on every observation into a new database, SQLite
-   included), and ``jsonout.dumps`` of every observation.
+3. ``Pipeline._records`` on every record with no consumer (observations built,
+   decoding included; a link's aggregates of one flush as one ``LinkAggregates``),
+   then again collecting the observations;
+4. the inventory (``note`` on every observation, ``observe_aggregates`` on every
+   ``LinkAggregates``, into a new database, SQLite included), and ``JSONLines``
+   writing every observation to /dev/null.
 
 Prints one line per measurement and the record/observation counts by type.
 """
@@ -42,6 +44,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from otwatch.sensor import jsonout
+    from otwatch.sensor import observations as O
     from otwatch.sensor.inventory.store import open_inventory
     from otwatch.sensor.pipeline import Pipeline, Settings
     from otwatch.sensor.source import ChunkReader, open_capture
@@ -80,27 +83,27 @@ def main() -> None:
         el = best(decode_all, a.repeat)
         print(f"decode app {app}         {el:7.3f} s  {el / len(sub) * 1e6:6.2f} us/message ({len(sub):,})")
 
+    class Bulk:
+        def __init__(self, keep=None):
+            self.observe = self.observe_aggregates = keep or (lambda o: None)
+
     def records():
-        q = Pipeline([], Settings())
+        q = Pipeline([Bulk()], Settings())
         q._links = p._links
-        for r in recs:
-            q._record(r)
+        q._records(recs)
 
     for r in recs:           # links are announced once: replay them into p first
         if r[0] == 14:
             p._record(r)
     el = best(records, a.repeat)
-    print(f"_record, no consumer {el:7.3f} s  {el / len(recs) * 1e6:6.2f} us/record")
+    print(f"_records, no consumer {el:6.3f} s  {el / len(recs) * 1e6:6.2f} us/record")
     obs: list = []
-
-    class Keep:
-        def observe(self, o):
-            obs.append(o)
-
-    q = Pipeline([Keep()], Settings())
-    for r in recs:
-        q._record(r)
-    print("observations by type:", dict(collections.Counter(type(o).__name__ for o in obs)))
+    q = Pipeline([Bulk(obs.append)], Settings())
+    q._records(recs)
+    rows = sum(len(o.rows) for o in obs if type(o) is O.LinkAggregates)
+    print("observations by type:", dict(collections.Counter(type(o).__name__ for o in obs)),
+          f"({rows:,} aggregate rows)")
+    per = len(obs) - sum(type(o) is O.LinkAggregates for o in obs) + rows    # as per-key observations
     with tempfile.TemporaryDirectory(prefix="otwatch-cost-") as tmp:
         n = [0]
 
@@ -108,17 +111,20 @@ def main() -> None:
             n[0] += 1
             inv = open_inventory(os.path.join(tmp, f"inv{n[0]}.db"))
             for o in obs:
-                inv.note(o)
+                (inv.observe_aggregates if type(o) is O.LinkAggregates else inv.note)(o)
             inv.close()
 
         el = best(inventory, a.repeat)
-        print(f"inventory            {el:7.3f} s  {el / len(obs) * 1e6:6.2f} us/observation")
+        print(f"inventory            {el:7.3f} s  {el / per * 1e6:6.2f} us/observation (aggregate rows counted)")
+
     def dump_all():
-        for o in obs:
-            jsonout.dumps(o)
+        with open(os.devnull, "w") as null:
+            j = jsonout.JSONLines(null)
+            for o in obs:
+                (j.observe_aggregates if type(o) is O.LinkAggregates else j.observe)(o)
 
     el = best(dump_all, a.repeat)
-    print(f"json dumps           {el:7.3f} s  {el / len(obs) * 1e6:6.2f} us/observation")
+    print(f"json lines           {el:7.3f} s  {el / per * 1e6:6.2f} us/observation (aggregate rows counted)")
 
 
 if __name__ == "__main__":

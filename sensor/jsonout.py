@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from . import observations as O
 from .observations import SCHEMA_VERSION
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -135,14 +136,44 @@ def dumps(obj: Any) -> str:
     try:
         b = orjson.dumps(to_plain(obj))
     except TypeError:
-        plain = _careful(obj)            # a value where its annotation promised a plain one
-        try:
-            b = orjson.dumps(plain)
-        except TypeError:                # > 64-bit integer, lone surrogate: the standard library
-            return _STDLIB.encode(plain)
+        return _dumps_careful(obj)
+    return _text(b)
+
+
+def _dumps_careful(obj: Any) -> str:
+    plain = _careful(obj)            # a value where its annotation promised a plain one
+    try:
+        b = orjson.dumps(plain)
+    except TypeError:                # > 64-bit integer, lone surrogate: the standard library
+        return _STDLIB.encode(plain)
+    return _text(b)
+
+
+def _text(b: bytes) -> str:
+    """orjson's bytes as the text ``ensure_ascii`` would have written."""
     if b.isascii() and b"\x7f" not in b:
         return b.decode("ascii")
     return _ESCAPED.sub(_u_escape, b.decode("utf-8"))
+
+
+def _aggregate_row_plan():
+    """``(batch, row) -> dict``: what ``to_plain`` gives for the ``Aggregate`` of one row of a
+    ``LinkAggregates`` (the same keys in the same order), generated from ``Aggregate``'s fields;
+    the link's fields read from the batch, the others from the row (``AGGREGATE_ROW``)."""
+    items = [f"'type': {O.Aggregate.type!r}"]
+    for f in dataclasses.fields(O.Aggregate):
+        if f.name == "key":
+            continue
+        if f.type not in _TRUSTED:       # a field to_plain would convert: not what this plan writes
+            raise TypeError(f"Aggregate.{f.name}: {f.type} is not a plain type")
+        src = f"b.{f.name}" if f.name in O.AGGREGATE_LINK else f"r[{O.AGGREGATE_ROW.index(f.name)}]"
+        items.append(f"{f.name!r}: {src}")
+    ns: dict = {}
+    exec("def plain(b, r):\n    return {" + ", ".join(items) + "}\n", ns)   # noqa: S102 - field names only
+    return ns["plain"]
+
+
+_aggregate_plain = _aggregate_row_plan()
 
 
 class JSONLines:
@@ -152,6 +183,18 @@ class JSONLines:
 
     def observe(self, obs) -> None:
         self.stream.write(dumps(obs) + "\n")
+
+    def observe_aggregates(self, b: O.LinkAggregates) -> None:
+        """One ``aggregate`` line per row, the lines ``observe`` writes for ``b.each()``."""
+        # Each line written as soon as it is made: orjson's output held for a whole batch (thousands
+        # of rows) cost several times more per line (allocator churn; measured, docs/performance.md).
+        write, dumps_, plain, nl = self.stream.write, orjson.dumps, _aggregate_plain, orjson.OPT_APPEND_NEWLINE
+        for r in b.rows:
+            try:
+                write(_text(dumps_(plain(b, r), option=nl)))
+            except TypeError:       # a value orjson refuses: this line converted in full
+                one = O.LinkAggregates(b.protocol, b.link_id, b.client, b.server, b.server_port, (r,))
+                write(_dumps_careful(next(one.each())) + "\n")
 
     def close(self) -> None:
         self.stream.flush()

@@ -162,6 +162,40 @@ class Aggregate:
     key: tuple = field(repr=False)
 
 
+AGGREGATE_ROW = ("kind", "op", "target", "direction", "count", "bytes", "first_ts", "last_ts",
+                 "interval_count", "interval_bytes", "key")
+"""The fields of one row of ``LinkAggregates.rows``, in order: ``Aggregate``'s own fields but the link's."""
+AGGREGATE_LINK = ("protocol", "link_id", "client", "server", "server_port")
+"""The fields ``LinkAggregates`` holds once for all of its rows."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAggregates:
+    """The aggregates of one link flushed together (the interval ended, or the engine forgot the
+    link), handed over in bulk: one plain tuple per key and direction (``AGGREGATE_ROW``), in the
+    engine's order.  It stands for the ``Aggregate`` observations ``each()`` yields and carries
+    exactly what they carry.  A consumer with ``observe_aggregates`` takes it whole; the pipeline
+    gives the others (and everyone, when one consumer has no ``observe_aggregates``) the
+    ``Aggregate``s one by one instead.  Not a JSON line of its own: ``--json`` writes its rows as
+    ``aggregate`` lines."""
+
+    type = "link.aggregates"
+    protocol: str
+    link_id: int
+    client: str
+    server: str
+    server_port: int
+    rows: tuple             # ((kind, op, target, direction, count, bytes, first_ts, last_ts,
+                            #   interval_count, interval_bytes, key), ...)
+
+    def each(self):
+        """The ``Aggregate`` of each row, in order (equal to the ones the per-key path builds)."""
+        p, lid, c, s, port = self.protocol, self.link_id, self.client, self.server, self.server_port
+        for kind, op, target, direction, count, nbytes, first_ts, last_ts, icount, ibytes, key in self.rows:
+            yield _new_aggregate(p, kind, op, target, direction, lid, c, s, port, count, nbytes, first_ts,
+                                 last_ts, icount, ibytes, key)
+
+
 @dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something odd, with a stable id (see docs/observations.md for the catalogue)."""
@@ -266,3 +300,6 @@ def positional(cls):
     src = f"def new_{cls.__name__}({', '.join(names)}):\n    o = _new(_cls)\n{body}    return o\n"
     exec(src, env)      # noqa: S102 - generated from the dataclass's own field names
     return env[f"new_{cls.__name__}"]
+
+
+_new_aggregate = positional(Aggregate)

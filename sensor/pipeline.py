@@ -60,8 +60,9 @@ def _mac(b: bytes) -> str:
 _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (16, "rst"), (32, "data"))
 _FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
 _TRANSPORTS = {6: "tcp", 17: "udp"}
-_new_aggregate = O.positional(O.Aggregate)     # the per-record observations, built without the frozen
-_new_message = O.positional(O.Message)         # __init__'s setattr per field (observations.positional)
+_DIRECTION = {common.CLIENT: "request", common.SERVER: "response"}     # an aggregate's side -> direction
+_new_message = O.positional(O.Message)     # the per-record observation, built without the frozen
+#                                              __init__'s setattr per field (observations.positional)
 
 _AUX_CACHE_MAX = 4096
 """DNS/mDNS/LLMNR answers whose names are remembered: the same answer (bar its
@@ -224,8 +225,46 @@ class Pipeline:
             c.observe(obs)
 
     def _drain(self) -> None:
-        for r in self.engine.take():
+        self._records(self.engine.take())
+
+    def _records(self, records: list) -> None:
+        """Engine records to observations, in order; a link's consecutive R_AGG records as one batch."""
+        run: list = []          # consecutive R_AGG records of one link: one flush of it
+        for r in records:
+            if r[0] == 17:      # R_AGG
+                if run and run[0][2] != r[2]:
+                    self._aggregates(run)
+                    run = []
+                run.append(r)
+                continue
+            if run:
+                self._aggregates(run)
+                run = []
             self._record(r)
+        if run:
+            self._aggregates(run)
+
+    def _aggregates(self, recs: list) -> None:
+        """The R_AGG records of one link's flush as one ``LinkAggregates``, handed whole to consumers
+        that take it (``observe_aggregates``); when one does not, every consumer gets the
+        ``Aggregate``s one by one, as before bulk hand-over existed."""
+        app, lid = recs[0][1], recs[0][2]
+        if self._quiet_links and lid in self._quiet_links:
+            self._link_seen(lid)
+        describe, known = self.decoders.describe, self.decoders._describe_cache.get
+        rows = tuple([(*(known((app, key)) or describe(app, key)), _DIRECTION[side],
+                       count, nbytes, first_ts, last_ts, icount, ibytes, key)
+                      for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side in recs])
+        li = self._links[lid]
+        batch = O.LinkAggregates(li.protocol, lid, li.client, li.server, li.port, rows)
+        bulk = [getattr(c, "observe_aggregates", None) for c in self.consumers]
+        if None in bulk:
+            for a in batch.each():
+                self._emit(a)
+            return
+        self.counts["observations"] += len(rows)
+        for take in bulk:
+            take(batch)
 
     def _link_seen(self, lid: int) -> None:
         """A link made by a flow held back in a scan summary carries its first record: seen now."""
@@ -235,16 +274,10 @@ class Pipeline:
 
     def _record(self, r: tuple) -> None:
         tag = r[0]
-        if self._quiet_links and tag in (15, 16, 17) and r[2] in self._quiet_links:
+        if self._quiet_links and tag in (15, 16) and r[2] in self._quiet_links:   # (R_AGG: _aggregates)
             self._link_seen(r[2])
-        if tag == 17:   # R_AGG
-            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side = r
-            kind, op, target = self.decoders.describe(app, key)
-            li = self._links[lid]
-            self._emit(_new_aggregate(li.protocol, kind, op, target,
-                                      "request" if side == common.CLIENT else "response",
-                                      lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
-                                      icount, ibytes, key))
+        if tag == 17:    # R_AGG alone (``_records`` batches a link's together)
+            self._aggregates([r])
         elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)

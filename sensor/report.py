@@ -39,6 +39,11 @@ class Summary:
         self.last_ts = None
         self.tls: Counter = Counter()
 
+    def observe_aggregates(self, b: O.LinkAggregates) -> None:
+        by_kind = self.messages[b.protocol]
+        for row in b.rows:
+            by_kind[row[0]] += row[8]       # kind, interval_count
+
     def observe(self, obs) -> None:
         t = type(obs)
         if t is O.Aggregate:

@@ -550,7 +550,7 @@ def _range(a, b) -> str:
 
 
 def _op(fc: int) -> str:
-    cls = spec.op_class(fc)
+    cls = _FUNCTION_FACTS[fc][2]
     return cls if cls in (spec.OP_READ, spec.OP_WRITE, spec.OP_DIAGNOSTIC, spec.OP_PROGRAM) else "other"
 
 
@@ -570,12 +570,11 @@ def describe(key) -> tuple[str, str, str]:
             return "modbus.key_overflow", "other", "overflow"
         fc &= 0x7F
         op = _op(fc)
-        tbl = spec.table(fc)
+        _, kind, _, tbl = _FUNCTION_FACTS[fc]
         base = "unit=%d" % unit
         if mtype == spec.MSG_EXCEPTION:
             where = base + ("/" + tbl if tbl else "")
             return "modbus.exception", op, "%s/fc=%d/exception=%s" % (where, fc, "?" if key[3] < 0 else key[3])
-        kind = spec.function_kind(fc)
         if fc == 23 and len(key) >= 7:
             return kind, op, "%s/%s/%s/read=%s" % (base, tbl, _range(key[5], key[6]), _range(key[3], key[4]))
         if fc == 43:

@@ -62,6 +62,9 @@ class AlertStage:
         if h is not None:
             h(obs)
 
+    def observe_aggregates(self, b: O.LinkAggregates) -> None:
+        """Aggregates raise nothing here (the policy checker and the baseline detector see them)."""
+
     def _source(self, o) -> None:
         self.ctx.set_source(o.source, 0)
 

@@ -140,6 +140,10 @@ class Detector:
         self.findings = 0
 
     # -- the consumer -------------------------------------------------------------
+    def observe_aggregates(self, batch) -> None:
+        """A link's aggregates in bulk (``LinkAggregates``): counted as one by one."""
+        self.counts.add_all(batch)
+
     def observe(self, obs) -> None:
         t = obs.type
         if t == "aggregate":

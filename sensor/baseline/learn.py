@@ -51,6 +51,10 @@ class Learner:
         self._fresh_pairs: set = set()
 
     # -- the consumer ---------------------------------------------------------
+    def observe_aggregates(self, batch) -> None:
+        """A link's aggregates in bulk (``LinkAggregates``): counted as one by one."""
+        self.counts.add_all(batch)
+
     def observe(self, obs) -> None:
         t = obs.type
         if t == "aggregate":

@@ -36,6 +36,9 @@ class Monitor:
     def learning(self) -> bool:
         return self.learner is not None
 
+    def observe_aggregates(self, batch) -> None:
+        (self.learner or self.detector).observe_aggregates(batch)
+
     def observe(self, obs) -> None:
         L = self.learner
         if L is None:

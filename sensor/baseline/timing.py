@@ -48,6 +48,11 @@ class IntervalCounts:
         if rid in d or len(d) < MAX_TIMING_KEYS:
             d[rid] = d.get(rid, 0) + n
 
+    def add_all(self, batch) -> None:
+        """Every ``Aggregate`` of a ``LinkAggregates`` (observations), in order."""
+        for a in batch.each():
+            self.add(a)
+
     def take(self) -> tuple[dict, dict]:
         out = self.per_key, self.per_pair
         self.per_key, self.per_pair = {}, {}

@@ -582,13 +582,18 @@ class Inventory:
     # ------------------------------------------------------------------ consumer
     def note(self, obs: Any) -> list[AssetEvent]:
         """Fold one observation into memory; return the asset events it caused."""
-        events = self._events
-        before = len(events)
+        before = len(self._events)
         self.counts["observations"] += 1
         cls = type(obs)
         h = self._handlers.get(cls)
         if h is not None:
             h(self, obs)
+        return self._settle(before, 1, cls is O.IntervalEnd)
+
+    def _settle(self, before: int, n: int, flush: bool) -> list[AssetEvent]:
+        """After *n* observations folded in: hand on the events they caused (from index *before*),
+        flush when the batch is full or *flush*."""
+        events = self._events
         if len(events) != before:
             new = events[before:]
             self._untaken.extend(new)
@@ -596,13 +601,25 @@ class Inventory:
                 self.on_events(new)
         else:
             new = []
-        self._since_flush += 1
-        if self._since_flush >= self.batch or cls is O.IntervalEnd:
+        self._since_flush += n
+        if self._since_flush >= self.batch or flush:
             self.flush()
         return new
 
     observe = note
     """The consumer interface (the pipeline ignores the events returned)."""
+
+    def observe_aggregates(self, b: O.LinkAggregates) -> None:
+        """The bulk consumer interface: *b* counts as its rows' ``Aggregate``s noted one by one (the
+        same rows, counts, events and flushes), in slices that end where a batch is full."""
+        rows, i = b.rows, 0
+        while i < len(rows):
+            part = rows[i:i + max(1, self.batch - self._since_flush)]
+            before = len(self._events)
+            self.counts["observations"] += len(part)
+            self._fold_aggregates(b.protocol, b.link_id, b.client, b.server, b.server_port, part)
+            self._settle(before, len(part), False)
+            i += len(part)
 
     # ------------------------------------------------------------------ rows
     def _event(self, typ: str, aid: str, ts: float, frame: int, **detail) -> None:
@@ -1169,58 +1186,108 @@ class Inventory:
                         b["mqtt_wildcard"] = b.get("mqtt_wildcard", 0) + 1
 
     def _on_aggregate(self, g: O.Aggregate) -> None:
-        n = g.interval_count
-        if not n:
-            return
-        vlan = self._link_vlan.get(g.link_id, 0)
-        hit = self._agg_links.get(g.link_id)
-        if hit is not None and hit[0] == self._flush_gen and hit[1] == vlan:
-            # The same link as an earlier aggregate since the last flush: its assets and peer rows were
-            # found, touched and marked for writing then; they are used again only while each is still
-            # the one the maps hold (an asset merged or moved, an address re-owned, a peer row re-keyed
-            # since: the full path below).
-            _, _, c, s, crow, srow, ckey, skey = hit
-            owner = self.ip_owner
-            if (owner.get((vlan, g.client)) == c.id and owner.get((vlan, g.server)) == s.id
-                    and c.t["peers"].get(ckey) is crow and s.t["peers"].get(skey) is srow
-                    and self.assets.get(c.id) is c and self.assets.get(s.id) is s):
-                self._aggregate_rows(g, c, crow, srow, n)
-                return
-        c = self.assets.get(self.ip_owner.get((vlan, g.client), ""))
-        s = self.assets.get(self.ip_owner.get((vlan, g.server), ""))
-        if c is None or s is None:
-            return
-        crow = self._peer(c, s, g.protocol, "client", g.server_port, g.last_ts, 0, g.client, g.server)
-        srow = self._peer(s, c, g.protocol, "server", g.server_port, g.last_ts, 0, g.server, g.client)
-        if crow is not None and srow is not None and c is not s:
-            if len(self._agg_links) >= MAX_FLOWS:
-                self._agg_links.clear()
-            self._agg_links[g.link_id] = (self._flush_gen, vlan, c, s, crow, srow,
-                                          (s.id, g.protocol, "client", g.server_port),
-                                          (c.id, g.protocol, "server", g.server_port))
-        self._aggregate_rows(g, c, crow, srow, n)
+        self._fold_aggregates(g.protocol, g.link_id, g.client, g.server, g.server_port,
+                              ((g.kind, g.op, g.target, g.direction, g.count, g.bytes, g.first_ts, g.last_ts,
+                                g.interval_count, g.interval_bytes, g.key),))
 
-    def _aggregate_rows(self, g: O.Aggregate, c: Asset, crow: dict | None, srow: dict | None, n: int) -> None:
-        """Count aggregate *g* into the two peer rows of its link and the client's behaviour."""
-        op = "device_id" if g.kind in DEVICE_ID_KINDS else g.op
-        ts = g.last_ts
+    def _fold_aggregates(self, protocol: str, link_id: int, client: str, server: str, port: int,
+                         rows: tuple) -> None:
+        """Count the aggregate *rows* (``O.AGGREGATE_ROW``) of one link into its two peer rows and the
+        client's behaviour, as one ``Aggregate`` after another would: a row whose link is resolved
+        again (not by the cache) is counted alone; from the first row whose link is held by the cache
+        on, the rest are summed once (nothing they count changes what the cache holds)."""
+        i, n = 0, len(rows)
+        while i < n:
+            row = rows[i]
+            if not row[8]:       # interval_count
+                i += 1
+                continue
+            found, steady = self._agg_link(protocol, link_id, client, server, port, row[7])
+            if found is None:
+                i += 1
+                continue
+            if steady:
+                self._aggregate_rows(protocol, *found, rows[i:] if i else rows)
+                return
+            self._aggregate_rows(protocol, *found, (row,))
+            i += 1
+
+    def _agg_hit(self, link_id: int, vlan: int, client: str, server: str) -> tuple | None:
+        """(client asset, client peer row, server peer row) of a link resolved since the last flush,
+        while each is still the one the maps hold (an asset merged or moved, an address re-owned, a
+        peer row re-keyed since: None, the full path)."""
+        hit = self._agg_links.get(link_id)
+        if hit is None or hit[0] != self._flush_gen or hit[1] != vlan:
+            return None
+        _, _, c, s, crow, srow, ckey, skey = hit
+        owner = self.ip_owner
+        if (owner.get((vlan, client)) == c.id and owner.get((vlan, server)) == s.id
+                and c.t["peers"].get(ckey) is crow and s.t["peers"].get(skey) is srow
+                and self.assets.get(c.id) is c and self.assets.get(s.id) is s):
+            return c, crow, srow
+        return None
+
+    def _agg_link(self, protocol: str, link_id: int, client: str, server: str, port: int,
+                  ts: float) -> tuple[tuple | None, bool]:
+        """(client asset, client peer row, server peer row) of a link (None when an end has no
+        asset), and whether the cache holds them now (the link's next aggregate takes them as they
+        are).  The full path finds, touches and marks both peer rows for writing with *ts*."""
+        vlan = self._link_vlan.get(link_id, 0)
+        hit = self._agg_hit(link_id, vlan, client, server)
+        if hit is not None:
+            return hit, True
+        c = self.assets.get(self.ip_owner.get((vlan, client), ""))
+        s = self.assets.get(self.ip_owner.get((vlan, server), ""))
+        if c is None or s is None:
+            return None, False
+        crow = self._peer(c, s, protocol, "client", port, ts, 0, client, server)
+        srow = self._peer(s, c, protocol, "server", port, ts, 0, server, client)
+        if crow is None or srow is None or c is s:
+            return (c, crow, srow), False
+        if len(self._agg_links) >= MAX_FLOWS:
+            self._agg_links.clear()
+        self._agg_links[link_id] = (self._flush_gen, vlan, c, s, crow, srow,
+                                    (s.id, protocol, "client", port), (c.id, protocol, "server", port))
+        return (c, crow, srow), self._agg_hit(link_id, vlan, client, server) is not None
+
+    def _aggregate_rows(self, protocol: str, c: Asset, crow: dict | None, srow: dict | None, rows) -> None:
+        """Count aggregate *rows* (``O.AGGREGATE_ROW``) into the two peer rows of their link and the
+        client's behaviour: per operation summed first, added in the order the operations appear."""
+        by_op: dict = {}
+        by_beh: dict = {}
+        total, last, first = 0, 0, 0
+        modbus, opcua = protocol == "modbus", protocol == "opcua"
+        for kind, op, _t, _d, _c, _b, _f, ts, n, _ib, key in rows:
+            if not n:
+                continue
+            if kind in DEVICE_ID_KINDS:
+                op = "device_id"
+            by_op[op] = by_op.get(op, 0) + n
+            total += n
+            if ts > last:
+                last = ts
+            if ts and (not first or ts < first):
+                first = ts
+            if modbus:
+                if key and key[0] == 1:       # a request
+                    by_beh[op] = by_beh.get(op, 0) + n
+            elif opcua:
+                k = "history_read" if "history_read" in kind else op
+                by_beh[k] = by_beh.get(k, 0) + n
         for row in (crow, srow):
             if row is not None:
                 ops = row["ops"]
+                for op, n in by_op.items():
+                    ops[op] = ops.get(op, 0) + n
+                row["messages"] += total
+                if last > (row["last_seen"] or 0):
+                    row["last_seen"] = last
+                if first and first < (row.get("first_seen") or first):
+                    row["first_seen"] = first
+        if by_beh:
+            ops = self._behaviour(c).setdefault("modbus_ops" if modbus else "opcua_ops", {})
+            for op, n in by_beh.items():
                 ops[op] = ops.get(op, 0) + n
-                row["messages"] += n
-                if ts > (row["last_seen"] or 0):
-                    row["last_seen"] = ts
-                if ts and ts < (row.get("first_seen") or ts):
-                    row["first_seen"] = ts
-        is_request = bool(g.key) and g.key[0] == 1 if g.protocol == "modbus" else True
-        if g.protocol == "modbus" and is_request:
-            ops = self._behaviour(c).setdefault("modbus_ops", {})
-            ops[op] = ops.get(op, 0) + g.interval_count
-        elif g.protocol == "opcua":
-            ops = self._behaviour(c).setdefault("opcua_ops", {})
-            k = "history_read" if "history_read" in g.kind else op
-            ops[k] = ops.get(k, 0) + g.interval_count
 
     def _on_name(self, n: O.NameSeen) -> None:
         a = None

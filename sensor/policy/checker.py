@@ -114,6 +114,11 @@ class PolicyChecker:
         elif getattr(obs, "type", None) == "source.start":
             self.source = getattr(obs, "source", "") or ""
 
+    def observe_aggregates(self, batch: O.LinkAggregates) -> None:
+        """A link's aggregates in bulk: each judged as one by one (``_aggregate``)."""
+        for a in batch.each():
+            self._aggregate(a)
+
     def replace_policy(self, policy: Policy) -> None:
         """Judge by *policy* from now on (the sensor's SIGHUP): zones and verdicts are rebuilt, flows
         already open get their zones again from the new policy, conditions are reported afresh."""
