@@ -159,6 +159,8 @@ class Aggregate:
     last_ts: float
     interval_count: int     # in the interval that just ended
     interval_bytes: int
+    first_frame: int        # frame of the first one (since the start)
+    last_frame: int         # frame of the latest one (in the interval that just ended)
     key: tuple = field(repr=False)
 
 

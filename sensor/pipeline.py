@@ -238,13 +238,13 @@ class Pipeline:
         if self._quiet_links and tag in (15, 16, 17) and r[2] in self._quiet_links:
             self._link_seen(r[2])
         if tag == 17:   # R_AGG
-            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side = r
+            _, app, lid, key, count, nbytes, first_ts, last_ts, icount, ibytes, side, first_frame, last_frame = r
             kind, op, target = self.decoders.describe(app, key)
             li = self._links[lid]
             self._emit(_new_aggregate(li.protocol, kind, op, target,
                                       "request" if side == common.CLIENT else "response",
                                       lid, li.client, li.server, li.port, count, nbytes, first_ts, last_ts,
-                                      icount, ibytes, key))
+                                      icount, ibytes, first_frame, last_frame, key))
         elif tag == 15:  # R_MSG
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)
