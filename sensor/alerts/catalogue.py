@@ -8,7 +8,8 @@ Contract
   (inventory posture findings, ``posture.<finding id>``), ``protocol.*``
   (protocol anomalies), ``recon.*`` (scans and sweeps), ``dos.*`` (floods and
   resource exhaustion), ``auth.*`` (credential guessing), ``identity.*``
-  (device identity changed).
+  (device identity changed), ``command.*`` (commands from a host that
+  should not send them).
 * A producer builds its findings with ``finding(rule_id, key, message,
   evidence, ...)``: severity, category and technique come from here, so a
   producer never spells them itself.  The aggregator (``aggregate.AlertBook``)
@@ -177,6 +178,11 @@ _DOS = [
     _r("dos.opcua_session_flood", "high", "dos", "Flood of OPC UA sessions from one client", "T0814"),
 ]
 
+_COMMAND = [
+    _r("command.modbus_rogue_writer", "high", "command",
+       "Modbus writes from a second master to a unit another master commands", "T0855"),
+]
+
 _AUTH = [
     _r("auth.mqtt_brute_force", "high", "credentials", "MQTT login brute force (run of refused CONNECTs)", "T0812"),
 ]
@@ -248,12 +254,13 @@ def _with_thresholds(rules: list[Rule]) -> list[Rule]:
 
 
 RULES: dict[str, Rule] = {r.id: r for r in _with_thresholds([*_BASELINE, *_POLICY, *_POSTURE, *_PROTOCOL, *_RECON,
-                                                              *_DOS, *_AUTH, *_IDENTITY])}
+                                                              *_DOS, *_AUTH, *_IDENTITY, *_COMMAND])}
 
 FINDING_ONLY = frozenset(r.id for r in RULES.values() if not r.default_enabled)
 """Rules raised as alerts only when the detection settings turn them on (``Rule.default_enabled``)."""
 
-RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.")
+RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.",
+                 "command.")
 
 # ---------------------------------------------------------------------------
 # Anomaly ids (engine: docs/observations.md; protocols: parsers/<proto>/spec.py, ext/opcua.py) -> rule
