@@ -213,7 +213,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
     "recon.modbus_register_sweep": {"ranges": 64, "walk": 0.9, "failed": 8, "window": SCAN_WINDOW},
     "recon.opcua_node_sweep": {"nodes": 256},
-    "dos.mqtt_topic_flood": {"topics": 256},
+    "dos.mqtt_topic_flood": {"topics": 256, "rate": 100},
     "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},

@@ -27,9 +27,10 @@ baseline learn`` learned from the benign part.  In each mode:
   alerts turned on (``--posture-alerts``, or ``posture.*: {enabled: true}`` in
   the policy's detections) it raises those findings, and nothing else.
 
-Without a baseline a command injection (writes by a host to RTUs) is not
-distinguishable from an engineering session: that needs the baseline (or a
-policy), and is asserted only with it.  Nothing here is timed: windows come
+Without a baseline a command injection is seen as a second master writing to
+a unit the HMI commands (``command.modbus_rogue_writer``); what it wrote that
+nobody wrote before (coverage, first write) needs the baseline (or a policy),
+and is asserted only with it.  Nothing here is timed: windows come
 from the attacking role's own clock, the one tcpdump stamps frames with.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ ROGUE, GW, BROKER, OPCUA = "10.50.0.66", "10.50.0.10", "10.50.0.50", "10.50.0.60
 
 # attack -> [(rule ids, one of which must be raised, {alert field: value})], in both modes
 EXPECTED = {
+    "modbus_injection": [(("command.modbus_rogue_writer",), {"src": ROGUE, "dst": GW, "protocol": "modbus"})],
     "rtu_read_sweep": [(("recon.modbus_register_sweep", "recon.modbus_unit_sweep"), {"src": ROGUE, "dst": GW})],
     "modbus_query_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": GW, "protocol": "modbus"})],
     "mqtt_publish_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": BROKER, "protocol": "mqtt"})],
