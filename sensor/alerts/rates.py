@@ -13,7 +13,9 @@ interval's count and the frame of the latest message) and judges each link
   at an average of at least ``rate`` per second over its active span (from
   its first new key of the interval, or the interval's start, to its latest
   message) — or, on a link seen in an earlier interval, at least a quarter of
-  ``rate`` and ``SURGE`` times its own busiest earlier interval: a flood on a
+  ``rate`` and ``SURGE`` times its own busiest earlier interval (intervals
+  judged floods are not its own rate); or its client
+  sent ``megabytes`` of payload at ``mbps`` over that span: a flood on a
   connection that lived long before it (a compromised client, a single
   session), which ``floods.py`` judges only at the connection's end and
   averaged over its life.  Evidence: the frame of the link's busiest key's
@@ -57,6 +59,7 @@ HISTORY_SPAN = 5.0
 SAMPLES = 15
 """Probe frames kept per link as the sweep's evidence (model.MAX_EVIDENCE - 1)."""
 ILLEGAL_DATA_ADDRESS = 2
+MB = 1_000_000
 PROBE_REPEATS = 2
 """A request key made at most this often in all is a probe; a poll repeats every cycle."""
 
@@ -66,11 +69,12 @@ SWEEP = "recon.modbus_register_sweep"
 
 class _Link:
     """One link's counts in the current interval."""
-    __slots__ = ("messages", "first_ts", "last_ts", "top", "exceptions", "exception_frame", "exception_ts",
-                 "probes", "probe_frames")
+    __slots__ = ("messages", "client_bytes", "first_ts", "last_ts", "top", "exceptions", "exception_frame",
+                 "exception_ts", "probes", "probe_frames")
 
     def __init__(self) -> None:
         self.messages = 0
+        self.client_bytes = 0            # what the client sent
         self.first_ts = float("inf")     # earliest first_ts among its keys
         self.last_ts = 0.0
         self.top: O.Aggregate | None = None      # busiest counted key
@@ -91,6 +95,8 @@ class IntervalRates:
 
         self.messages = th(FLOOD, "messages")
         self.rate = th(FLOOD, "rate")
+        self.megabytes = th(FLOOD, "megabytes")
+        self.mbps = th(FLOOD, "mbps")
         self.failed = th(SWEEP, "failed")
         self.links: dict = {}
         self.history: OrderedDict = OrderedDict()    # link -> busiest earlier rate (messages/s)
@@ -106,6 +112,8 @@ class IntervalRates:
                 return
             ln = self.links[link_key] = _Link()
         n = a.interval_count
+        if a.direction == "request":
+            ln.client_bytes += a.interval_bytes
         if proto != "mqtt" or a.direction == "request":
             ln.messages += n
             ln.first_ts = min(ln.first_ts, a.first_ts)
@@ -138,26 +146,27 @@ class IntervalRates:
         span = max(ln.last_ts - start, MIN_SPAN)
         rate = ln.messages / span
         before = self.history.get(key)
-        if span >= HISTORY_SPAN:
-            self.history[key] = max(rate, before or 0.0)
-            self.history.move_to_end(key)
-            if len(self.history) > MAX_LINKS:
-                self.history.popitem(last=False)
-                self.counts["history_forgotten"] += 1
-        if ln.messages < self.messages:
-            return
+        by_bytes = ln.client_bytes >= self.megabytes * MB and ln.client_bytes / span >= self.mbps * MB
         surge = before is not None and rate >= SURGE * before and rate >= SURGE_SHARE * self.rate
-        if rate < self.rate and not surge:
+        if not by_bytes and (ln.messages < self.messages or (rate < self.rate and not surge)):
+            if span >= HISTORY_SPAN:         # the link's own rate: what it does when it does not flood
+                self.history[key] = max(rate, before or 0.0)
+                self.history.move_to_end(key)
+                if len(self.history) > MAX_LINKS:
+                    self.history.popitem(last=False)
+                    self.counts["history_forgotten"] += 1
             return
         client, server, port, proto = key
         top = ln.top
-        details = {"messages": ln.messages, "seconds": round(span, 6), "rate": round(rate, 1),
+        details = {"messages": ln.messages, "client_bytes": ln.client_bytes, "seconds": round(span, 6),
+                   "rate": round(rate, 1),
                    "interval": [o.start_ts, o.end_ts], "last_frame": top.last_frame}
         if surge:
             details["earlier_rate"] = round(before, 1)
         why = f" ({rate / before:.0f}× its earlier rate)" if surge and rate < self.rate else ""
-        msg = (f"{client} sent {ln.messages} {proto} messages to {server}:{port} in {span:.1f} s "
-               f"({rate:.0f}/s){why} (flood)")
+        what = (f"{ln.client_bytes / MB:.1f} MB of {proto} payload" if by_bytes and ln.messages < self.messages
+                else f"{ln.messages} {proto} messages")
+        msg = f"{client} sent {what} to {server}:{port} in {span:.1f} s ({rate:.0f} messages/s){why} (flood)"
         fields = {"src": client, "dst": server, "protocol": proto, "port": port}
         frames = [(top.last_frame, top.last_ts)]
         if top.first_ts >= o.start_ts and top.first_frame != top.last_frame:

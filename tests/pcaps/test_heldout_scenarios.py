@@ -181,6 +181,15 @@ def test_without_a_baseline(scenario):
 
 
 @pytest.mark.netns
+def test_without_a_baseline_in_short_intervals(scenario):
+    """Five-second intervals: the floods are judged per interval too (sensor/alerts/rates.py, from the link
+    counts), with evidence inside them, and the benign traffic around them — the 5 Hz engineering station, the
+    2 Hz HMI, the 1 MiB firmware PUBLISH — raises nothing."""
+    s = scenario
+    check(analyze(s["capture"], s["dir"], "short", "--interval", "5"), s["windows"], s["cut"], EXPECTED)
+
+
+@pytest.mark.netns
 def test_with_the_baseline_learned_on_the_benign_part(scenario):
     s = scenario
     expected = {k: [*EXPECTED.get(k, []), *BASELINE_ONLY.get(k, [])] for k in {*EXPECTED, *BASELINE_ONLY}}

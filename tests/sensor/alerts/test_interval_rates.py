@@ -96,3 +96,17 @@ def test_a_second_master_writing_to_a_commanded_unit_is_a_rogue_writer(impl, tmp
     assert [(a.src, a.dst, a.count) for a in al] == [(ROGUE, PLC, 2)]
     inside = frames_between(cap, 20.5, 20.71)
     assert all(e.frame in inside for e in al[0].evidence) and al[0].details["first_writer"] == HMI
+
+
+def test_a_surge_over_a_link_s_own_rate_is_a_flood_below_the_absolute_rate(impl, tmp_path):
+    """400 requests/s (800 messages/s, under ``rate``) on a connection that polled twice a second for a
+    minute: 200 times its own rate.  The connection's average (270 messages/s over 90 s) hid it before."""
+    client = Session(HMI, PLC, 41010)
+    _poll(client, 0.25, 60.0, 0.5)
+    _poll(client, 60.0, 90.0, 1 / 400)
+    cap = tmp_path / "surge.pcap"
+    write(cap, [client])
+    (a,) = _rule(alerts(cap, impl), "dos.message_flood")
+    assert a.details["rate"] < 1000 and a.details["earlier_rate"] < 30 and a.count >= 3
+    inside = frames_between(cap, 60.0, 90.1)
+    assert all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
