@@ -181,6 +181,8 @@ _DOS = [
 _COMMAND = [
     _r("command.modbus_rogue_writer", "high", "command",
        "Modbus writes from a second master to a unit another master commands", "T0855"),
+    _r("command.modbus_write_burst", "high", "command", "Burst of Modbus writes from a master that wrote rarely",
+       "T0855"),
 ]
 
 _AUTH = [
@@ -220,6 +222,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
     "dos.message_flood": {"messages": 5000, "rate": 1000, "megabytes": 4, "mbps": 1},
     "dos.opcua_session_flood": {"sessions": 50, "window": LOGIN_WINDOW},
+    "command.modbus_write_burst": {"writes": 16, "window": 10, "settled": 60},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""

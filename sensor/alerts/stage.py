@@ -9,8 +9,8 @@ observation type (one dict lookup; everything else costs nothing):
 * ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
   scan detector (probes); both go to the flood detector (``floods``:
   connection floods, message floods on one connection);
-* ``Message``: Modbus sweeps (``scan``), a second master writing to a unit
-  (``masters``), MQTT logins (``logins``) and who sent
+* ``Message``: Modbus sweeps (``scan``), a second master writing to a unit,
+  a master's burst of writes (``masters``), MQTT logins (``logins``) and who sent
   each new topic (``scan``: a subscriber is no topic flood), OPC UA sessions
   created (``floods``);
 * ``Aggregate``: the interval's counts per key (``rates``: message floods
@@ -55,7 +55,7 @@ class AlertStage:
         self.logins = LoginDetector(book, self.ctx, s)
         self.floods = FloodDetector(book, self.ctx, s)
         self.rates = IntervalRates(book, self.ctx, s)
-        self.masters = MasterWatch(book, self.ctx)
+        self.masters = MasterWatch(book, self.ctx, s)
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,

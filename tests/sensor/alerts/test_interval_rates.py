@@ -110,3 +110,29 @@ def test_a_surge_over_a_link_s_own_rate_is_a_flood_below_the_absolute_rate(impl,
     assert a.details["rate"] < 1000 and a.details["earlier_rate"] < 30 and a.count >= 3
     inside = frames_between(cap, 60.0, 90.1)
     assert all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_settled_master_writing_a_burst_of_new_targets_is_a_write_burst(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41011)
+    _poll(hmi, 0.5, 100.0, 0.5)
+    hmi.add(30.0, 1, write_register(1, 1200))                     # a setpoint now and then
+    for i in range(20):                                           # then 20 set-points in 2 s, 70 s in
+        hmi.add(70.0 + 0.1 * i, 1, write_register(10 + i, 65535))
+    ews = Session(EWS, PLC, 41012, mac_tail=3)                    # writes 20 targets as soon as it appears
+    for i in range(20):
+        ews.add(80.0 + 0.1 * i, 2, write_register(30 + i, 7))
+    cap = tmp_path / "burst.pcap"
+    write(cap, [hmi, ews])
+    al = _rule(alerts(cap, impl), "command.modbus_write_burst")
+    assert [(a.src, a.count) for a in al] == [(HMI, 20)]          # the first 16 when declared, then each
+    inside = frames_between(cap, 70.0, 72.01)
+    assert all(e.frame in inside for e in al[0].evidence)
+
+
+def test_a_master_writing_varied_targets_all_along_is_no_burst(impl, tmp_path):
+    mbc = Session(HMI, PLC, 41013)
+    for i in range(1500):                                          # bench/make_varied.py's: random writes, always
+        mbc.add(0.5 + 0.06 * i, 1 + i % 2, write_register((i * 7919) % 2000, i & 0xFFFF))
+    cap = tmp_path / "varied-writes.pcap"
+    write(cap, [mbc])
+    assert _rule(alerts(cap, impl), "command.modbus_write_burst") == []
