@@ -206,6 +206,7 @@ class Tally:
     int_count = cython.declare(cython.longlong, visibility="public")
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
+    last_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -215,13 +216,14 @@ class Tally:
         self.int_count = 1
         self.int_bytes = nbytes
         self.first_frame = frame
+        self.last_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
-                self.first_frame]
+                self.first_frame, self.last_frame]
 
     def __len__(self):
-        return 7
+        return 8
 
     def __getitem__(self, i):
         return self.as_list()[i]
@@ -244,8 +246,9 @@ class Tally:
 
 @cython.cfunc
 @cython.inline
-def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double) -> cython.void:
+def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong) -> cython.void:
     t.count += 1
+    t.last_frame = frame
     t.nbytes += nbytes
     t.last_ts = ts
     t.int_count += 1
@@ -775,7 +778,7 @@ class ModbusCore:
         t = seen.get(key)
         if t is not None:
             tt: Tally = t
-            _bump(tt, nbytes, ts)
+            _bump(tt, nbytes, ts, frame)
             self.ckey = key
             return tt
         if len(seen) >= self.keys_max:
@@ -783,7 +786,7 @@ class ModbusCore:
             t = seen.get(key)
             if t is not None:
                 tt = t
-                _bump(tt, nbytes, ts)
+                _bump(tt, nbytes, ts, frame)
                 self.ckey = key
                 return tt
             if not ((MSG_REQUEST, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW, KEY_OVERFLOW) in seen
@@ -920,6 +923,7 @@ class ModbusCore:
             t.count += 1
             t.nbytes += total
             t.last_ts = ts
+            t.last_frame = frame
             t.int_count += 1
             t.int_bytes += total
             detail = req.detail
@@ -1026,6 +1030,7 @@ class ModbusCore:
                     t.count += 1
                     t.nbytes += total
                     t.last_ts = ts
+                    t.last_frame = frame
                     t.int_count += 1
                     t.int_bytes += total
                     key = req.resp_key

@@ -271,6 +271,7 @@ class Tally:
     int_count = cython.declare(cython.longlong, visibility="public")
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
+    last_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -280,13 +281,14 @@ class Tally:
         self.int_count = 1
         self.int_bytes = nbytes
         self.first_frame = frame
+        self.last_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
-                self.first_frame]
+                self.first_frame, self.last_frame]
 
     def __len__(self):
-        return 7
+        return 8
 
     def __getitem__(self, i):
         return self.as_list()[i]
@@ -309,8 +311,9 @@ class Tally:
 
 @cython.cfunc
 @cython.inline
-def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double) -> cython.void:
+def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong) -> cython.void:
     t.count += 1
+    t.last_frame = frame
     t.nbytes += nbytes
     t.last_ts = ts
     t.int_count += 1
@@ -740,6 +743,7 @@ class MQTTCore:
         tt.count += 1
         tt.nbytes += nbytes
         tt.last_ts = ts
+        tt.last_frame = frame
         tt.int_count += 1
         tt.int_bytes += nbytes
         self.last_tally = tt
@@ -954,6 +958,7 @@ class MQTTCore:
                         t.count += 1
                         t.nbytes += total
                         t.last_ts = ts
+                        t.last_frame = frame
                         t.int_count += 1
                         t.int_bytes += total
                         if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:

@@ -689,6 +689,7 @@ class Tally:
     int_count = cython.declare(cython.longlong, visibility="public")
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
+    last_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -698,13 +699,14 @@ class Tally:
         self.int_count = 1
         self.int_bytes = nbytes
         self.first_frame = frame
+        self.last_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
-                self.first_frame]
+                self.first_frame, self.last_frame]
 
     def __len__(self):
-        return 7
+        return 8
 
     def __getitem__(self, i):
         return self.as_list()[i]
@@ -727,8 +729,9 @@ class Tally:
 
 @cython.cfunc
 @cython.inline
-def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double) -> cython.void:
+def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong) -> cython.void:
     t.count += 1
+    t.last_frame = frame
     t.nbytes += nbytes
     t.last_ts = ts
     t.int_count += 1
@@ -1101,6 +1104,7 @@ class OPCUACore:
                 tt.count += 1
                 tt.nbytes += nbytes
                 tt.last_ts = ts
+                tt.last_frame = frame
                 tt.int_count += 1
                 tt.int_bytes += nbytes
                 return always or self.detail_all
@@ -1117,7 +1121,7 @@ class OPCUACore:
             hook = seen.get(_KEY_SCAN)
             return hook is None or hook.new_key(-1, key[1] if len(key) > 1 and key[0] == _MSG else key[0], ts, frame)
         tt = t
-        _bump(tt, nbytes, ts)
+        _bump(tt, nbytes, ts, frame)
         if slot > 0:
             self._tallies[slot] = tt
         return always or self.detail_all
@@ -1149,14 +1153,14 @@ class OPCUACore:
         tt: Tally
         if t is not None:
             tt = t
-            _bump(tt, nbytes, ts)
+            _bump(tt, nbytes, ts, frame)
             return key if self.detail_all else None
         if len(seen) >= self._keys_max:
             key = (_MSG, tid, _KEY_OVERFLOW, _KEY_OVERFLOW)
             t = seen.get(key)
             if t is not None:
                 tt = t
-                _bump(tt, nbytes, ts)
+                _bump(tt, nbytes, ts, frame)
                 return key if self.detail_all else None
             self._anomaly(out, side, ts, frame, A_KEY_OVERFLOW,
                           "more than %d keys on this link direction; new %s requests counted together"
@@ -1213,6 +1217,7 @@ class OPCUACore:
             tt.count += 1
             tt.nbytes += nbytes
             tt.last_ts = ts
+            tt.last_frame = frame
             tt.int_count += 1
             tt.int_bytes += nbytes
             return _TID_KEYS[tid] if always or self.detail_all else None

@@ -38,6 +38,7 @@ T_LAST_TS = 3        # last_ts
 T_INT_COUNT = 4      # int_count: messages since the last aggregate flush
 T_INT_BYTES = 5      # int_bytes
 T_FIRST_FRAME = 6    # first_frame: frame number (1-based, as in Wireshark) of the first one
+T_LAST_FRAME = 7     # last_frame: frame number of the latest one (evidence of an interval's counts)
 
 
 class Tally:
@@ -47,7 +48,7 @@ class Tally:
     repeat is a C counter bump.
     """
 
-    __slots__ = ("count", "nbytes", "first_ts", "last_ts", "int_count", "int_bytes", "first_frame")
+    __slots__ = ("count", "nbytes", "first_ts", "last_ts", "int_count", "int_bytes", "first_frame", "last_frame")
 
     def __init__(self, nbytes: int, ts: float, frame: int):
         self.count = 1
@@ -57,9 +58,11 @@ class Tally:
         self.int_count = 1
         self.int_bytes = nbytes
         self.first_frame = frame
+        self.last_frame = frame
 
-    def bump(self, nbytes: int, ts: float) -> None:
+    def bump(self, nbytes: int, ts: float, frame: int) -> None:
         self.count += 1
+        self.last_frame = frame
         self.nbytes += nbytes
         self.last_ts = ts
         self.int_count += 1
@@ -67,10 +70,10 @@ class Tally:
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
-                self.first_frame]
+                self.first_frame, self.last_frame]
 
     def __len__(self):
-        return 7
+        return 8
 
     def __getitem__(self, i):
         return self.as_list()[i]

@@ -32,6 +32,10 @@ operation, which goes on while the attacks run:
 
 Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELINE``):
 
+0. ``sensor_flood``: sensor, compromised, publishes 10,000 PUBLISHes of 1 KiB
+   (QoS 0) on plant/rtu/setpoint as fast as paho-mqtt sends them, on the
+   connection it has held since the start, then goes on reporting: a flood on
+   a long-lived connection, which its connection's average hides.
 1. ``modbus_injection``: rogue (a host never seen before) writes out-of-range
    values to every RTU: FC 6 HR 1 = 65535, FC 16 HR 2..5, FC 5 coil 20 and
    FC 15 coils 24..31 (coils nobody ever wrote), units 1-4 (pymodbus client).
@@ -118,6 +122,9 @@ FLOOD_PAYLOAD = 2048
 CLIENT_FLOOD_CLIENTS = 20
 CLIENT_FLOOD_PUBLISHES = 300
 MALFORMED_PACKETS = 200
+SENSOR_FLOOD_PUBLISHES = 10000
+SENSOR_FLOOD_PAYLOAD = 1024
+SENSOR_FLOOD_TOPIC = "plant/rtu/setpoint"
 QUERY_FLOOD_REQUESTS = 4000
 OPCUA_CONNECTIONS = 300
 OPCUA_READS = 5000
@@ -130,9 +137,10 @@ TIMELINE = {
     "hmi_write_1": 0.12,
     "firmware": 0.20,
     "hmi_write_2": 0.30,
-    "modbus_injection": 0.42,
-    "rtu_read_sweep": 0.46,
-    "modbus_query_flood": 0.50,
+    "sensor_flood": 0.43,
+    "modbus_injection": 0.485,
+    "rtu_read_sweep": 0.50,
+    "modbus_query_flood": 0.52,
     "mqtt_publish_flood": 0.55,
     "mqtt_client_flood": 0.60,
     "mqtt_malformed_flood": 0.65,
@@ -140,7 +148,7 @@ TIMELINE = {
     "opcua_session_flood": 0.78,
     "opcua_request_flood": 0.84,
 }
-ATTACKS = ("modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
+ATTACKS = ("sensor_flood", "modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
 
 log = logging.getLogger("heldout-scenarios")
@@ -263,11 +271,23 @@ def _mqtt_client(client_id: str):
     return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
 
 
+def sensor_flood(c) -> None:
+    """The sensor, compromised, floods the broker on the connection it has held since the start."""
+    payload = bytes(range(256)) * (SENSOR_FLOOD_PAYLOAD // 256)
+    infos = [c.publish(SENSOR_FLOOD_TOPIC, payload, qos=0) for _ in range(SENSOR_FLOOD_PUBLISHES)]
+    deadline = time.time() + 10
+    while any(not i.is_published() for i in infos) and time.time() < deadline:
+        time.sleep(0.01)
+
+
 def role_sensor(args) -> None:
     c = _mqtt_client("rtu-sensor")
+    c.max_queued_messages_set(0)
     plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
     n = 0
     firmware_sent = False
+    flood_at = at(args, "sensor_flood")
+    next_t = time.time()
     while time.time() + 1.0 < args.end:
         n += 1
         c.publish(TOPICS[0], f"{21.5 + (n % 10) * 0.1:.1f}", qos=0)
@@ -275,7 +295,14 @@ def role_sensor(args) -> None:
         if not firmware_sent and time.time() >= at(args, "firmware"):
             c.publish(FIRMWARE_TOPIC, bytes(range(256)) * (FIRMWARE_BYTES // 256), qos=1).wait_for_publish(5)
             firmware_sent = True
-        time.sleep(1.0)
+        next_t += 1.0
+        if flood_at is not None and flood_at < next_t:
+            plant.wait_until(flood_at)
+            flood_at = None
+            with window("sensor_flood"):
+                sensor_flood(c)
+                time.sleep(0.2)
+        plant.wait_until(next_t)
     c.disconnect()
     c.loop_stop()
 

@@ -159,11 +159,13 @@ class Aggregate:
     last_ts: float
     interval_count: int     # in the interval that just ended
     interval_bytes: int
+    first_frame: int        # frame of the first one (since the start)
+    last_frame: int         # frame of the latest one (in the interval that just ended)
     key: tuple = field(repr=False)
 
 
 AGGREGATE_ROW = ("kind", "op", "target", "direction", "count", "bytes", "first_ts", "last_ts",
-                 "interval_count", "interval_bytes", "key")
+                 "interval_count", "interval_bytes", "first_frame", "last_frame", "key")
 """The fields of one row of ``LinkAggregates.rows``, in order: ``Aggregate``'s own fields but the link's."""
 AGGREGATE_LINK = ("protocol", "link_id", "client", "server", "server_port")
 """The fields ``LinkAggregates`` holds once for all of its rows."""
@@ -186,14 +188,14 @@ class LinkAggregates:
     server: str
     server_port: int
     rows: tuple             # ((kind, op, target, direction, count, bytes, first_ts, last_ts,
-                            #   interval_count, interval_bytes, key), ...)
+                            #   interval_count, interval_bytes, first_frame, last_frame, key), ...)
 
     def each(self):
         """The ``Aggregate`` of each row, in order (equal to the ones the per-key path builds)."""
         p, lid, c, s, port = self.protocol, self.link_id, self.client, self.server, self.server_port
-        for kind, op, target, direction, count, nbytes, first_ts, last_ts, icount, ibytes, key in self.rows:
+        for kind, op, target, direction, count, nbytes, first_ts, last_ts, icount, ibytes, ff, lf, key in self.rows:
             yield _new_aggregate(p, kind, op, target, direction, lid, c, s, port, count, nbytes, first_ts,
-                                 last_ts, icount, ibytes, key)
+                                 last_ts, icount, ibytes, ff, lf, key)
 
 
 @dataclass(frozen=True, slots=True)

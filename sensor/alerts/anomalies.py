@@ -16,6 +16,8 @@ counted and raise nothing.
   not reported, which becomes ``dos.anomaly_flood`` for that pair with the
   suppressed numbers in ``details`` — so no flood is silently lost, and the
   mapper never rate-limits again.
+* ``RECEIVED_OVERFLOWS`` (``mqtt.key_overflow``) from the server's side —
+  the broker's PUBLISHes to a subscriber — raise nothing (counted).
 * A stream that ends inside a message (``CLOSED_TRUNCATIONS``: ``modbus.truncated``,
   ``mqtt.truncated_at_eof``, ``opcua.truncated_chunk``) is usually the capture's
   edge and raises nothing; but when the side that sent the partial message
@@ -39,6 +41,12 @@ MAX_DETAIL = 256
 """Characters of an anomaly's detail kept in the alert (the detail may quote wire bytes)."""
 
 
+RECEIVED_OVERFLOWS = frozenset({"mqtt.key_overflow"})
+"""Key overflows that raise nothing when the server's direction overflowed: the broker's PUBLISHes to a
+subscriber (of ``#``, a historian) name every topic of the site — thousands on a big broker, or another
+client's topic flood, whose own (client) direction overflows and is alerted.  Counted in
+``counts["received_overflow"]``."""
+
 MAX_HELD = 65_536
 """Flows with a truncation held until their end; the oldest is forgotten first."""
 _FIN = {"client": "fin_client", "server": "fin_server"}
@@ -48,7 +56,7 @@ class AnomalyMapper:
     def __init__(self, sink: AlertSink, ctx: Context):
         self.sink = sink
         self.ctx = ctx
-        self.counts = {"mapped": 0, "ignored": 0, "unknown": 0}
+        self.counts = {"mapped": 0, "ignored": 0, "unknown": 0, "received_overflow": 0}
         self.held: OrderedDict = OrderedDict()     # flow id -> (anomaly, FlowInfo)
 
     def flow_ended(self, o: O.FlowEnd) -> None:
@@ -76,6 +84,9 @@ class AnomalyMapper:
                 self.held[a.flow_id] = (a, fi)
                 if len(self.held) > MAX_HELD:
                     self.held.popitem(last=False)
+        if a.id in RECEIVED_OVERFLOWS and a.side == "server":
+            self.counts["received_overflow"] += 1
+            return
         rule = ANOMALY_RULES.get(a.id)
         if rule is None:
             self.counts["ignored" if a.id in IGNORED_ANOMALIES else "unknown"] += 1

@@ -8,7 +8,8 @@ Contract
   (inventory posture findings, ``posture.<finding id>``), ``protocol.*``
   (protocol anomalies), ``recon.*`` (scans and sweeps), ``dos.*`` (floods and
   resource exhaustion), ``auth.*`` (credential guessing), ``identity.*``
-  (device identity changed).
+  (device identity changed), ``command.*`` (commands from a host that
+  should not send them).
 * A producer builds its findings with ``finding(rule_id, key, message,
   evidence, ...)``: severity, category and technique come from here, so a
   producer never spells them itself.  The aggregator (``aggregate.AlertBook``)
@@ -177,6 +178,13 @@ _DOS = [
     _r("dos.opcua_session_flood", "high", "dos", "Flood of OPC UA sessions from one client", "T0814"),
 ]
 
+_COMMAND = [
+    _r("command.modbus_rogue_writer", "high", "command",
+       "Modbus writes from a second master to a unit another master commands", "T0855"),
+    _r("command.modbus_write_burst", "high", "command", "Burst of Modbus writes from a master that wrote rarely",
+       "T0855"),
+]
+
 _AUTH = [
     _r("auth.mqtt_brute_force", "high", "credentials", "MQTT login brute force (run of refused CONNECTs)", "T0812"),
 ]
@@ -207,13 +215,14 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "recon.modbus_unit_sweep": {"units": 32, "failed": 8, "window": SCAN_WINDOW},
     "recon.modbus_register_sweep": {"ranges": 64, "walk": 0.9, "failed": 8, "window": SCAN_WINDOW},
     "recon.opcua_node_sweep": {"nodes": 256},
-    "dos.mqtt_topic_flood": {"topics": 256},
+    "dos.mqtt_topic_flood": {"topics": 256, "rate": 100},
     "dos.flow_flood": {"flows": 1024},
     "auth.mqtt_brute_force": {"refused": 5, "window": LOGIN_WINDOW},
     "dos.mqtt_connection_flood": {"connects": 200, "window": LOGIN_WINDOW},
     "dos.connection_flood": {"connections": 200, "window": FLOOD_WINDOW},
     "dos.message_flood": {"messages": 5000, "rate": 1000, "megabytes": 4, "mbps": 1},
     "dos.opcua_session_flood": {"sessions": 50, "window": LOGIN_WINDOW},
+    "command.modbus_write_burst": {"writes": 16, "window": 10, "settled": 60},
 }
 """Default thresholds of the built-in detectors (scan.py, logins.py), per rule: what a rule's ``thresholds:``
 in the detection settings may set.  docs/alerts.md says why each value."""
@@ -248,12 +257,13 @@ def _with_thresholds(rules: list[Rule]) -> list[Rule]:
 
 
 RULES: dict[str, Rule] = {r.id: r for r in _with_thresholds([*_BASELINE, *_POLICY, *_POSTURE, *_PROTOCOL, *_RECON,
-                                                              *_DOS, *_AUTH, *_IDENTITY])}
+                                                              *_DOS, *_AUTH, *_IDENTITY, *_COMMAND])}
 
 FINDING_ONLY = frozenset(r.id for r in RULES.values() if not r.default_enabled)
 """Rules raised as alerts only when the detection settings turn them on (``Rule.default_enabled``)."""
 
-RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.")
+RULE_PREFIXES = ("baseline.", "policy.", "posture.", "protocol.", "recon.", "dos.", "auth.", "identity.",
+                 "command.")
 
 # ---------------------------------------------------------------------------
 # Anomaly ids (engine: docs/observations.md; protocols: parsers/<proto>/spec.py, ext/opcua.py) -> rule

@@ -42,7 +42,10 @@ Contract
   connection opens when the flood starts, while its last packets can trail it
   (a broker still forwarding what it received); the last frame is in the
   details.  One alert per (client, server, port, protocol), counted per
-  flooding connection.
+  flooding connection.  Episodes longer than ``EPISODE_MAX`` s are left to
+  ``rates.py``, which judges each interval of a link (a flood on a connection
+  that lived long before it, with evidence inside the flood) under the same
+  key: one alert.
 
 Why these numbers: the fastest legitimate OT exchanges are PLC-to-PLC Modbus
 polls every 10 ms (100 requests + 100 responses/s; bench/make_varied.py's
@@ -52,9 +55,10 @@ whole site to (bench/make_varied.py's: 240 PUBLISHes/s plus their PUBACKs);
 HMIs that open a connection per poll do so a few times a second.  Floods
 made by tools (MQTT-malaria, MQTTSA, asyncua or pymodbus in a loop) run at
 thousands of messages/s and hundreds of connections/s.  A connection that
-lasts hours and floods for seconds is diluted by its average: this rule is for
-the attacker's own connections, the baseline's ``rate_out_of_band`` for a
-learned pair's rate.
+lasts hours and floods for seconds is diluted by its average: this path is for
+the attacker's own connections; rates.py judges intervals (and a link's surge
+over its own earlier rate), the baseline's ``rate_out_of_band`` a learned
+pair's rate.
 """
 from __future__ import annotations
 
@@ -85,6 +89,9 @@ FOLLOW_BYTES = 100_000
 """After the threshold, a further connection of the episode counts (and is evidence) only with this much."""
 EPISODE_GAP = 10.0
 """Seconds: a connection that begins within this of the previous one's end continues its episode."""
+EPISODE_MAX = 60.0
+"""Seconds: a longer episode is averaged over too long a life, and its first frame may lie long before any
+flood: ``rates.py`` judges its intervals instead (the engine's default interval)."""
 
 DEFAULTS = {k: THRESHOLDS[k] for k in ("dos.connection_flood", "dos.message_flood", "dos.opcua_session_flood")}
 
@@ -211,6 +218,8 @@ class FloodDetector:
         ep.client_bytes += o.payload_client
         ep.connections += 1
         span = max(ep.end - ep.start, MIN_SPAN)
+        if span > EPISODE_MAX:
+            return
         by_count = ep.messages >= self.messages and ep.messages / span >= self.rate
         by_bytes = ep.client_bytes >= self.megabytes * MB and ep.client_bytes / span >= self.mbps * MB
         if not (by_count or by_bytes):

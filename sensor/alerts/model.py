@@ -13,10 +13,12 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 """Ordered; ``severity_rank('high') > severity_rank('medium')``."""
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
-CATEGORIES = ("baseline", "policy", "posture", "protocol", "reconnaissance", "dos", "identity", "credentials")
+CATEGORIES = ("baseline", "policy", "posture", "protocol", "reconnaissance", "dos", "identity", "credentials",
+              "command")
 """What raised it: a departure from the learned baseline, a segmentation-policy
 violation, a security-posture finding, a protocol anomaly, a scan or sweep, a
-flood, a changed device identity, guessing of credentials (appended later:
+flood, a changed device identity, guessing of credentials, a command from a
+host that should not send it (appended later:
 new categories only ever go at the end)."""
 
 STATUSES = ("open", "acknowledged", "closed")

@@ -50,9 +50,16 @@ least recently active forgotten first, counted), each holding at most
   walking one of the summary's servers: a summary's counts cannot tell a sweep
   from a busy master reading varied ranges, so it adds to the walk's alert and
   never starts one),
-  ``dos.mqtt_topic_flood`` (not for a client whose new topics this interval, as
-  the reported PUBLISHes show, came mostly from the broker: a subscriber is
-  not the flooder), ``recon.opcua_node_sweep`` (new keys of those
+  ``dos.mqtt_topic_flood`` (``topics`` new MQTT topics in an interval *and* in
+  the interval before: sustained — a publisher with thousands of tags brings
+  them up in its first cycle, then repeats them, while a flood keeps bringing
+  new ones; evidence: both intervals' first frames — or ``topics`` new topics
+  at ``rate`` (100) or more a second between the interval's first and last new
+  one: a flood tool naming a new topic with every PUBLISH reaches the link's
+  key cap, ``limits.link_keys_max``, within seconds and brings no new key in
+  the next interval; and not for a client whose
+  new topics this interval, as the reported PUBLISHes show, came mostly from
+  the broker: a subscriber is not the flooder), ``recon.opcua_node_sweep`` (new keys of those
   protocols, ``keys``), ``dos.flow_flood`` (a target's summary: ``flows``
   from ``hosts`` sources) — with the summary's first frame as evidence and its
   last frame, counts and interval in the details.  Its finding key is the one
@@ -300,7 +307,9 @@ class ScanDetector:
                 else s.threshold(rule, name, SUMMARY_DEFAULTS[rule][name])
 
         self.sink = sink
+        self.topic_rate = th("dos.mqtt_topic_flood", "rate")
         self._publishes: OrderedDict = OrderedDict()     # client -> [new topics it published, it received]
+        self._topics: OrderedDict = OrderedDict()        # (client, broker) -> its last topic-flood-sized interval
         self.summary_thresholds = {
             "recon.host_scan": th("recon.host_scan", "hosts"),
             "recon.port_scan": th("recon.port_scan", "ports"),
@@ -408,6 +417,22 @@ class ScanDetector:
     def interval_end(self) -> None:
         self._publishes.clear()
 
+    def _topic_interval(self, o: O.ScanSummary, ev: Evidence):
+        """Remember that *o*'s client brought ``topics`` or more new topics this interval; when the interval
+        before did so too — sustained — (its new topics, the evidence to raise: the run's first interval's, once,
+        and this one's), else None.  A publisher with thousands of tags brings them up in its first cycle and
+        then repeats them; a flood keeps bringing new ones."""
+        key = (o.source, o.target)
+        before = self._topics.get(key)
+        self._topics[key] = (o.end_ts, o.keys, None if before is not None and before[0] >= o.start_ts - 1.0
+                             else ev)
+        self._topics.move_to_end(key)
+        if len(self._topics) > MAX_SOURCES:
+            self._topics.popitem(last=False)
+        if before is None or before[0] < o.start_ts - 1.0:
+            return None
+        return before[1], [e for e in (before[2], ev) if e is not None]
+
     # -- scan summaries ----------------------------------------------------------------
     def summary(self, o: O.ScanSummary) -> None:
         """One finding per rule whose threshold the summary's distinct counts cross."""
@@ -460,9 +485,18 @@ class ScanDetector:
                          f"{src} made {o.keys} new Modbus requests{where} in {o.end_ts - o.start_ts:.0f} s "
                          f"(register sweep)", protocol="modbus", src=src, dst=key[1])
         if protos == {"mqtt"} and o.keys >= th["dos.mqtt_topic_flood"] and not self._received_mostly(src):
-            fire("dos.mqtt_topic_flood", (src, dst), o.keys,
-                 f"{src} used {o.keys} new MQTT topics in {o.end_ts - o.start_ts:.0f} s (topic flood)",
-                 protocol="mqtt", **fields)
+            span = max(o.last_ts - o.first_ts, 1.0)
+            before = self._topic_interval(o, ev)
+            if before is None and o.keys / span >= self.topic_rate:
+                before = (0, [ev])
+            if before is not None:
+                n_before, evidence = before
+                msg = (f"{src} used {o.keys} new MQTT topics in {span:.0f} s ({o.keys / span:.0f}/s)"
+                       + (f", after {n_before} in the interval before" if n_before else "") + " (topic flood)")
+                for e in evidence:
+                    self.sink.raise_finding(finding("dos.mqtt_topic_flood", (src, dst), msg, e,
+                                                    details=dict(details, distinct=o.keys, before=n_before),
+                                                    protocol="mqtt", **fields))
         if protos == {"opcua"} and o.keys >= th["recon.opcua_node_sweep"]:
             fire("recon.opcua_node_sweep", (src, dst), o.keys,
                  f"{src} named {o.keys} new OPC UA node sets in {o.end_ts - o.start_ts:.0f} s (node id sweep)",

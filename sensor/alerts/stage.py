@@ -9,9 +9,13 @@ observation type (one dict lookup; everything else costs nothing):
 * ``FlowStart``/``FlowEnd``: the context's flow table; ended flows go to the
   scan detector (probes); both go to the flood detector (``floods``:
   connection floods, message floods on one connection);
-* ``Message``: Modbus sweeps (``scan``), MQTT logins (``logins``) and who sent
+* ``Message``: Modbus sweeps (``scan``), a second master writing to a unit,
+  a master's burst of writes (``masters``), MQTT logins (``logins``) and who sent
   each new topic (``scan``: a subscriber is no topic flood), OPC UA sessions
   created (``floods``);
+* ``Aggregate``: the interval's counts per key (``rates``: message floods
+  judged per interval, read sweeps answered by exceptions), judged at
+  ``IntervalEnd``;
 * ``Anomaly``: ``anomalies``;
 * ``ScanSummary``: scans and floods past the engine's budgets (``scan``);
 * ``SourceStart`` (when the engine emits it): evidence names that source and
@@ -34,6 +38,8 @@ from .assets import AssetEventMapper
 from .context import Context
 from .floods import FloodDetector
 from .logins import LoginDetector
+from .masters import MasterWatch
+from .rates import IntervalRates
 from .scan import ScanDetector
 from .settings import AlertSettings
 
@@ -48,10 +54,13 @@ class AlertStage:
         self.scan = ScanDetector(book, self.ctx, s)
         self.logins = LoginDetector(book, self.ctx, s)
         self.floods = FloodDetector(book, self.ctx, s)
+        self.rates = IntervalRates(book, self.ctx, s)
+        self.masters = MasterWatch(book, self.ctx, s)
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
                           O.Anomaly: self.anomalies.anomaly, O.IntervalEnd: self._interval,
+                          O.Aggregate: self.rates.aggregate,
                           O.ScanSummary: self.scan.summary}
         source_start = getattr(O, "SourceStart", None)
         if source_start is not None:      # the engine restarts frame numbers per source and says so
@@ -63,7 +72,8 @@ class AlertStage:
             h(obs)
 
     def observe_aggregates(self, b: O.LinkAggregates) -> None:
-        """Aggregates raise nothing here (the policy checker and the baseline detector see them)."""
+        """A link's aggregates in bulk: counted for the interval's floods and sweeps (``rates``)."""
+        self.rates.aggregates(b)
 
     def _source(self, o) -> None:
         self.ctx.set_source(o.source, 0)
@@ -82,6 +92,7 @@ class AlertStage:
         p = m.protocol
         if p == "modbus":
             self.scan.message(m)
+            self.masters.message(m)
         elif p == "mqtt":
             self.logins.message(m)
             self.scan.mqtt_message(m)
@@ -89,6 +100,7 @@ class AlertStage:
             self.floods.opcua_message(m)
 
     def _interval(self, o: O.IntervalEnd) -> None:
+        self.rates.interval_end(o)     # the interval's aggregates came before its end
         self.flush()
         self.scan.interval_end()       # the engine's scan summaries of the interval came before its end
 

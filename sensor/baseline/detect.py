@@ -7,8 +7,10 @@ is added to ``Pipeline(consumers)``; every departure becomes a
 ``sensor.alerts.model.Finding`` handed to ``sink.raise_finding``.  Rule ids are
 those of ``rules.RULES``; each finding's ``key`` names the condition (so
 repeats aggregate into one alert), its ``Evidence`` points at the packet
-(``frame`` 0 for interval findings: poll stopped, period changed, rate out of
-band, whose evidence is the interval's end time), and ``details["entry"]`` is
+(for interval findings the latest message the counts saw: of the request
+whose period changed, of the pair whose rate left its band — in the interval —
+or the last poll seen of a poll that stopped; frame 0 only when none was ever
+seen), and ``details["entry"]`` is
 the baseline entry that ``accept`` learns (absent for sweeps, storms and brute
 force, which are not learnable).  ``source`` is the capture or interface the
 evidence refers to; set ``detector.source`` before each file (a
@@ -137,6 +139,7 @@ class Detector:
         self._refused = Counter(s.brute_window, s.brute_force)
         self._exc = Counter(s.storm_window, 1 << 20)
         self._flows = Counter(s.flood_window, s.conn_flood)
+        self._last_poll: dict = {}      # (pair, request id) -> (frame, time) of its latest poll, timed requests only
         self.findings = 0
 
     # -- the consumer -------------------------------------------------------------
@@ -161,12 +164,16 @@ class Detector:
     # -- findings -------------------------------------------------------------------
     def _raise(self, rule: str, key: tuple, message: str, f: Fact | None, pair: PairKey | None,
                details: dict | None = None, entry: str | None = None, severity: str | None = None,
-               ts: float = 0.0, src: str = "") -> None:
+               ts: float = 0.0, src: str = "", frame: tuple | None = None) -> None:
+        """*frame*: (frame, time) of the evidence of an interval finding without a fact (its latest message)."""
         r = RULES[rule]
         d = dict(details or {})
         if entry:
             d["entry"] = entry
-        ev = Evidence(self.source, f.frame, f.ts, f.flow_id) if f is not None else Evidence(self.source, 0, ts, 0)
+        if f is not None:
+            ev = Evidence(self.source, f.frame, f.ts, f.flow_id)
+        else:
+            ev = Evidence(self.source, frame[0], frame[1], 0) if frame else Evidence(self.source, 0, ts, 0)
         fd = Finding(rule, key, severity or r.severity, r.category, message, ev,
                      src=pair.client if pair else src, dst=pair.server if pair else "",
                      protocol=pair.protocol if pair else "", port=pair.port if pair else 0,
@@ -407,6 +414,11 @@ class Detector:
     # -- timing -------------------------------------------------------------------------
     def _interval(self, start: float, end: float) -> None:
         per_key, per_pair = self.counts.take()
+        frames = self.counts.take_frames()
+        for k, fr in frames.items():        # the last poll seen of every timed request (bounded by the baseline)
+            if type(k) is tuple and type(k[0]) is PairKey and k[0] in self.b.pairs \
+                    and k[1] in self.b.pairs[k[0]].timing:
+                self._last_poll[k] = fr
         if not is_full(start, end, self.b.interval):
             return
         s = self.s
@@ -419,16 +431,19 @@ class Detector:
                 n = keys.get(rid, 0)
                 rate = n / length
                 if n == 0:
+                    seen = self._last_poll.get((pk, rid))
                     self._raise("baseline.poll_stopped", tuple(pk) + (rid,), f"{pk.client} stopped polling "
                                 f"{pk.server}: no '{rid}' for {length:.0f} s (learned every "
-                                f"{1 / st.mean:.3g} s)", None, pk, {"request": rid, "period": 1 / st.mean},
-                                ts=end)
+                                f"{1 / st.mean:.3g} s)", None, pk,
+                                {"request": rid, "period": 1 / st.mean, "interval": [start, end]},
+                                ts=end, frame=seen)
                 elif rate < st.lo * (1 - s.rel_tol) - s.abs_tol / length or \
                         rate > st.hi * (1 + s.rel_tol) + s.abs_tol / length:
                     self._raise("baseline.period_changed", tuple(pk) + (rid,), f"'{rid}' from {pk.client} to "
                                 f"{pk.server}: period {1 / rate:.3g} s, learned {1 / st.hi:.3g}-{1 / st.lo:.3g} s",
                                 None, pk, {"request": rid, "period": 1 / rate, "learned_min": 1 / st.hi,
-                                           "learned_max": 1 / st.lo}, ts=end)
+                                           "learned_max": 1 / st.lo, "interval": [start, end]}, ts=end,
+                                frame=frames.get((pk, rid)))
             r = prof.rate
             if r.n >= s.min_timing_intervals:
                 rate = per_pair.get(pk, 0) / length
@@ -436,4 +451,5 @@ class Detector:
                         rate > r.hi * (1 + s.pair_rel_tol) + s.pair_abs_tol / length:
                     self._raise("baseline.rate_out_of_band", tuple(pk), f"{pk.client} -> {pk.server}: "
                                 f"{rate:.3g} messages/s, learned {r.lo:.3g}-{r.hi:.3g}", None, pk,
-                                {"rate": rate, "learned_low": r.lo, "learned_high": r.hi}, ts=end)
+                                {"rate": rate, "learned_low": r.lo, "learned_high": r.hi, "interval": [start, end]},
+                                ts=end, frame=frames.get(pk))

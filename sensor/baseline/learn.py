@@ -136,6 +136,7 @@ class Learner:
     # -- intervals ----------------------------------------------------------------
     def _interval(self, start: float, end: float) -> None:
         per_key, per_pair = self.counts.take()
+        self.counts.take_frames()     # evidence is the detector's
         if is_full(start, end, self.b.interval):
             length = end - start
             for pk, prof in self.b.pairs.items():

@@ -31,14 +31,25 @@ def is_full(start: float, end: float, nominal: float) -> bool:
 
 
 class IntervalCounts:
+    """Also the evidence of the interval's counts: ``last[pk]`` and ``last[(pk, rid)]`` are the (frame, time) of
+    the latest message of the pair and of each tracked request in the interval (the aggregates' ``last_frame``),
+    handed back by ``take_frames()`` with the counts' ``take()``."""
+
     def __init__(self) -> None:
         self.per_key: dict[PairKey, dict[str, int]] = {}
         self.per_pair: dict[PairKey, int] = {}
+        self.last: dict = {}
+
+    def _latest(self, k, a) -> None:
+        f = self.last.get(k)
+        if f is None or a.last_ts >= f[1]:
+            self.last[k] = (a.last_frame, a.last_ts)
 
     def add(self, a) -> None:
         pk = PairKey(a.client, a.server, a.protocol, a.server_port)
         n = a.interval_count
         self.per_pair[pk] = self.per_pair.get(pk, 0) + n
+        self._latest(pk, a)
         if a.direction != "request":
             return      # a poll is the client's; its answers only count in the pair's rate
         d = self.per_key.get(pk)
@@ -47,6 +58,7 @@ class IntervalCounts:
         rid = request_id(a)
         if rid in d or len(d) < MAX_TIMING_KEYS:
             d[rid] = d.get(rid, 0) + n
+            self._latest((pk, rid), a)
 
     def add_all(self, batch) -> None:
         """Every ``Aggregate`` of a ``LinkAggregates`` (observations), in order."""
@@ -56,4 +68,8 @@ class IntervalCounts:
     def take(self) -> tuple[dict, dict]:
         out = self.per_key, self.per_pair
         self.per_key, self.per_pair = {}, {}
+        return out
+
+    def take_frames(self) -> dict:
+        out, self.last = self.last, {}
         return out

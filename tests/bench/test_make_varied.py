@@ -32,6 +32,8 @@ make_varied = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("make_varied", make_varied)
 _spec.loader.exec_module(make_varied)
 
+BENIGN_QUIET = ("dos.mqtt_topic_flood", "dos.message_flood", "command.modbus_rogue_writer", "recon.key_overflow")
+"""Rules the varied benign traffic must not raise (recon.key_overflow: at this scale no link reaches its cap)."""
 DURATION = 6          # seconds of real traffic
 SCALE = 0.4           # of the benchmark's client rates: a few thousand packets
 PROTOCOLS = ("modbus", "mqtt", "opcua")
@@ -222,6 +224,7 @@ def test_real_stacks_reading_varied_ranges_raise_no_sweep(base, impl, tmp_path):
         off.finish()
         modbus = [a for a in off.alerts() if a.protocol == "modbus"]
         assert [(a.rule, a.src, a.dst, a.count) for a in modbus if a.rule in SWEEPS] == [], path
-        # the subscriber to site/# receives every publisher's topics: it floods nothing
-        hist = {make_varied.site_ip(b, "hist") for b in range(make_varied.SITES)}
-        assert [a.src for a in off.alerts() if a.rule == "dos.mqtt_topic_flood" and a.src in hist] == [], path
+        # the subscriber to site/# receives every publisher's topics: it floods nothing; the publishers bring up
+        # their 2,500 tags each (no topic flood), the busy master and historian are no message flood, the one
+        # Modbus client of each PLC is its only writer
+        assert [(a.rule, a.src) for a in off.alerts() if a.rule in BENIGN_QUIET] == [], path

@@ -255,7 +255,7 @@ def test_tally_reads_as_attributes_and_as_the_t_layout(kernels, name):
     t = kernels(name).Tally(12, 5.0, 3)
     assert (t.count, t.nbytes, t.first_ts, t.last_ts, t.int_count, t.int_bytes, t.first_frame) == (1, 12, 5.0, 5.0,
                                                                                                     1, 12, 3)
-    assert t == [1, 12, 5.0, 5.0, 1, 12, 3] and t == common.Tally(12, 5.0, 3) and len(t) == 7
+    assert t == [1, 12, 5.0, 5.0, 1, 12, 3, 3] and t == common.Tally(12, 5.0, 3) and len(t) == 8
     assert t[T_COUNT] == 1 and t[T_FIRST_FRAME] == 3 and t[T_INT_COUNT] == 1
     t.int_count = 0
     assert t != [1, 12, 5.0, 5.0, 1, 12, 3] and "Tally(" in repr(t)

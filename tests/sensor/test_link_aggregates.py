@@ -87,8 +87,8 @@ def test_json_lines_of_odd_rows_the_same_in_bulk():
     """A target outside ASCII (escaped as ensure_ascii would) and a count orjson refuses (beyond 64
     bits: the standard library writes that line) give the per-key lines too."""
     rows = (("mqtt.publish", "publish", "topic=caf\u00e9/\u2028/\U0001f600", "request", 2 ** 70, 10, 1.5, 2.5, 3, 30,
-             (3, "x")),
-            ("mqtt.publish", "publish", "topic=a\x7fb", "response", 1, 1, 1e-7, 1e17, 1, 1, (3, "y")))
+             4, 9, (3, "x")),
+            ("mqtt.publish", "publish", "topic=a\x7fb", "response", 1, 1, 1e-7, 1e17, 1, 1, 5, 5, (3, "y")))
     b = O.LinkAggregates("mqtt", 7, "10.0.0.1", "10.0.0.2", 1883, rows)
     bulk, per = io.StringIO(), io.StringIO()
     JSONLines(bulk).observe_aggregates(b)
@@ -165,3 +165,34 @@ def test_policy_checker_and_baseline_the_same_in_bulk(impl):
 
     bulk, per = _both(impl, detector, [ROOT / "pcaps" / "attack-scenarios.pcap"])
     assert bulk == per and bulk
+
+
+def test_interval_rates_the_same_in_bulk(impl):
+    """The alert stage's interval counts (floods, exception sweeps) from a link's rows in bulk equal
+    those from its ``Aggregate``s one by one; thresholds low enough that floods are raised."""
+    from otwatch.sensor.alerts.context import Context
+    from otwatch.sensor.alerts.model import ListSink
+    from otwatch.sensor.alerts.rates import FLOOD, IntervalRates
+    from otwatch.sensor.alerts.settings import AlertSettings
+
+    settings = AlertSettings.from_mapping({FLOOD: {"thresholds": {"messages": 5, "rate": 1}}})
+
+    class Rates:
+        def __init__(self, sink):
+            self.r = IntervalRates(sink, Context(), settings)
+
+        def observe(self, obs):
+            if type(obs) is O.Aggregate:
+                self.r.aggregate(obs)
+            elif type(obs) is O.IntervalEnd:
+                self.r.interval_end(obs)
+
+        def observe_aggregates(self, b):
+            self.r.aggregates(b)
+
+    def rates():
+        sink = ListSink()
+        return Rates(sink), lambda: sink.findings
+
+    bulk, per = _both(impl, rates, [ROOT / "pcaps" / "attack-scenarios.pcap"])
+    assert bulk == per and any(f.rule == FLOOD for f in bulk)

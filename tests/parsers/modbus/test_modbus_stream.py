@@ -256,7 +256,7 @@ def test_kernel_tallies_and_novelty(kernels):
     req_key = (spec.MSG_REQUEST, 1, 3, 107, 3)
     assert out[0] == (REC_MSG, 0, 0.0, 10, req_key, REQ3, None)
     assert out[1] == (REC_MSG, 1, 0.5, 11, (spec.MSG_RESPONSE,) + req_key[1:], RESP3, (req_key, 10, 0.0, 0.5))
-    assert seen[req_key] == [3, 3 * len(REQ3), 0.0, 2.0, 3, 3 * len(REQ3), 10]
+    assert seen[req_key] == [3, 3 * len(REQ3), 0.0, 2.0, 3, 3 * len(REQ3), 10, 14]
     assert seen[req_key][T_COUNT] == 3 and seen[req_key][T_FIRST_FRAME] == 10
     assert core.messages == 6 and core.bytes_decoded == 3 * (len(REQ3) + len(RESP3))
     assert core.requests == 3 and core.responses == 3 and core.confirmed

@@ -46,7 +46,7 @@ def test_mqtt_kernel_keys_tallies_and_ctx(kernels):
     pub = B.publish("plant/t1", b"7", qos=1, retain=True, pid=3, properties=b"\x00")
     st, out = run(core, C, pub * 3, 2.0, 2)
     assert out == [(REC_MSG, C, 2.0, 2, (spec.MSG_PUBLISH, "plant/t1"), pub, (5, "plant/t1"))]
-    assert seen[(spec.MSG_PUBLISH, "plant/t1")] == [3, 3 * len(pub), 2.0, 2.0, 3, 3 * len(pub), 2]
+    assert seen[(spec.MSG_PUBLISH, "plant/t1")] == [3, 3 * len(pub), 2.0, 2.0, 3, 3 * len(pub), 2, 2]
     # always detailed: a repeated SUBSCRIBE is reported again; a repeated PUBACK is not
     sub = B.subscribe(1, [("a/#", 0), ("b", 1)], b"\x00")
     for _ in range(2):

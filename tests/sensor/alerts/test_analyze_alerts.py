@@ -126,6 +126,7 @@ def test_exit_codes_like_a_linter(tmp_path):
     pol.write_text("version: 1\nzones:\n  plant: {networks: [10.10.0.0/24]}\ndetections:\n"
                    "  recon.port_scan: {enabled: false}\n  recon.modbus_function_sweep: {enabled: false}\n"
                    "  protocol.modbus_illegal_function: {enabled: false}\n"
+                   "  command.modbus_rogue_writer: {enabled: false}\n"
                    "  protocol.modbus_response_mismatch: {severity: info}\n")
     assert otwatch("analyze", "-q", str(DEMO), "--no-inventory", "--policy", str(pol),
                    "--fail-on", "low").returncode == 0

@@ -113,7 +113,19 @@ def test_anomalies_map_to_rules_keyed_by_the_pair_and_ignored_ones_raise_nothing
     assert (u.count, u.src, u.dst, u.port, [e.flow_id for e in u.evidence]) == (3, "10.0.0.66", "10.0.0.11", 502,
                                                                                  [7, 7, 7])
     assert al["dos.anomaly_flood"].details["suppressed"] == {"modbus.unsolicited_response": 4740}
-    assert st.anomalies.counts == {"mapped": 4, "ignored": 2, "unknown": 0}
+    assert st.anomalies.counts == {"mapped": 4, "ignored": 2, "unknown": 0, "received_overflow": 0}
+
+
+def test_a_subscriber_receiving_thousands_of_topics_is_no_key_overflow_alert():
+    """bench/make_varied.py's historian (site/#) receives 5,000 topics: the broker's direction of its link
+    overflowed and raised recon.key_overflow; a publisher's own overflow (a topic flood) still does."""
+    book, st = _stage()
+    st.observe(flow_start(7, "10.61.0.41", "10.61.0.50", 1883, 1.0, 1, protocol="mqtt"))
+    st.observe(flow_start(8, "10.61.0.66", "10.61.0.50", 1883, 1.0, 2, protocol="mqtt"))
+    st.observe(O.Anomaly(9.0, 90, "mqtt.key_overflow", "mqtt", 1, 7, "server", "more than 4096 keys"))
+    st.observe(O.Anomaly(9.0, 91, "mqtt.key_overflow", "mqtt", 2, 8, "client", "more than 4096 keys"))
+    assert [(a.rule, a.src) for a in book.alerts()] == [("recon.key_overflow", "10.61.0.66")]
+    assert st.anomalies.counts["received_overflow"] == 1
 
 
 def test_detector_state_is_bounded(monkeypatch):

@@ -68,7 +68,7 @@ def test_probe_path_and_summary_are_one_alert():
     (dict(target="10.0.0.11", keys=300, keys_unreported=284, units=1, codes=40, protocols=("modbus",), flows=0,
           hosts=1, ports=0), "recon.modbus_function_sweep"),
     (dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0, hosts=1,
-          ports=0), "dos.mqtt_topic_flood"),
+          ports=0, last_ts=104.0), "dos.mqtt_topic_flood"),
     (dict(target="10.0.0.60", keys=3000, keys_unreported=2744, codes=1, protocols=("opcua",), flows=0, hosts=1,
           ports=0), "recon.opcua_node_sweep"),
     (dict(source="", target="10.0.0.11", port=502, flows=20000, flows_unreported=18976, hosts=20000, ports=0),
@@ -140,7 +140,7 @@ def test_a_subscriber_reached_by_many_new_topics_is_no_topic_flood():
     does not (the engine charges both directions of a link to its client's budget)."""
     book, st = _stage()
     summary = dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0,
-                   hosts=1, ports=0)
+                   hosts=1, ports=0, last_ts=104.0)
     for i in range(256):
         _publish(st, 10 + 2 * i, "10.0.0.66", "request")          # the flooder publishes ...
         _publish(st, 11 + 2 * i, "10.0.0.41", "response")         # ... the broker forwards to the subscriber
@@ -153,3 +153,27 @@ def test_a_subscriber_reached_by_many_new_topics_is_no_topic_flood():
         _publish(st, 1000 + i, "10.0.0.41", "request")
     st.observe(_summary(source="10.0.0.41", **summary))
     assert sorted(a.src for a in book.alerts()) == ["10.0.0.41", "10.0.0.66"]
+
+
+STEADY = dict(target="10.0.0.50", keys=2342, keys_unreported=2086, codes=1, protocols=("mqtt",), flows=0, hosts=1,
+              ports=0, first_ts=100.2, last_ts=159.9)
+"""bench/make_varied.py's publisher: 2,500 tags of its own at 120 PUBLISHes/s, 2,342 of them new in its first
+minute, (nearly) none after: the old rule called it a topic flood."""
+
+
+def test_a_publisher_bringing_up_its_tags_is_no_topic_flood():
+    book, st = _stage()
+    st.observe(_summary(**STEADY))
+    st.observe(O.IntervalEnd(100.0, 160.0))
+    st.observe(_summary(**dict(STEADY, start_ts=160.0, end_ts=220.0, keys=158, first_ts=160.5, last_ts=219.0)))
+    assert [a.rule for a in book.alerts()] == []
+
+
+def test_new_topics_sustained_over_two_intervals_are_a_topic_flood():
+    book, st = _stage()
+    st.observe(_summary(**dict(STEADY, keys=300)))
+    st.observe(O.IntervalEnd(100.0, 160.0))
+    assert not book.alerts()
+    st.observe(_summary(**dict(STEADY, keys=300, start_ts=160.0, end_ts=220.0, first_ts=160.1, first_frame=5000)))
+    (a,) = book.alerts()
+    assert a.rule == "dos.mqtt_topic_flood" and [e.frame for e in a.evidence] == [7, 5000]

@@ -37,7 +37,7 @@ def device_id(ts, frame, revision, client=C, server=S):
 
 def aggregate(client, server, kind, target, icount, direction="request", protocol="modbus", port=502):
     return O.Aggregate(protocol, kind, "read", target, direction, 1, client, server, port, icount, icount * 12,
-                       0.0, 0.0, icount, icount * 12, ())
+                       0.0, 0.0, icount, icount * 12, 0, 0, ())
 
 
 def learn(observations, interval=60.0) -> Baseline:

@@ -1,4 +1,6 @@
 """Detections that the capture tests do not reach, on hand-built observations; each can fail."""
+from dataclasses import replace
+
 from otwatch.sensor import observations as O
 from otwatch.sensor.baseline.rules import RULES
 
@@ -114,3 +116,21 @@ def test_every_raised_rule_is_in_the_catalogue():
 
     used = set(re.findall(r'"(baseline\.[a-z_]+)"', src))
     assert used and used <= set(RULES)
+
+
+def test_interval_findings_point_at_the_messages_of_their_interval():
+    """poll_stopped, period_changed and rate_out_of_band carried frame 0; now the aggregates' frames."""
+    obs = normal()
+    for i in range(8):
+        obs += [aggregate(C, S, "modbus.read_holding_registers", "unit=1/holding_registers/0+10", 60),
+                O.IntervalEnd(i * 60.0, (i + 1) * 60.0)]
+    b = learn(obs)
+    poll = aggregate(C, S, "modbus.read_holding_registers", "unit=1/holding_registers/0+10", 5)
+    seen = replace(poll, last_frame=4321, last_ts=659.5)
+    slower = detect(b, [seen, O.IntervalEnd(600.0, 660.0)])
+    assert {f.rule: f.evidence.frame for f in slower} == {"baseline.period_changed": 4321,
+                                                          "baseline.rate_out_of_band": 4321}
+    det_findings = detect(b, [seen, O.IntervalEnd(600.0, 660.0), O.IntervalEnd(660.0, 720.0)])
+    stopped = [f for f in det_findings if f.rule == "baseline.poll_stopped"]
+    assert stopped and stopped[0].evidence.frame == 4321 and stopped[0].evidence.ts == 659.5
+    assert stopped[0].details["interval"] == [660.0, 720.0]

@@ -65,8 +65,12 @@ def test_departures_in_the_second_half_are_found(tmp_path, impl, jitter):
         by_rule.setdefault(f.rule, []).append(f)
     assert set(by_rule) == {"baseline.poll_stopped", "baseline.period_changed", "baseline.rate_out_of_band"}
     t0 = 1_790_000_000.0
-    assert all("read_input_registers" in f.details["request"] and HALF + 1800 < f.evidence.ts - t0 <= HALF + 2460
+    # a stopped poll's evidence is the last poll seen (just before it stopped), its interval in the details
+    assert all("read_input_registers" in f.details["request"] and HALF + 1790 < f.evidence.ts - t0 <= HALF + 1800
+               and f.evidence.frame > 0 and HALF + 1800 < f.details["interval"][1] - t0 <= HALF + 2460
                for f in by_rule["baseline.poll_stopped"])
+    # interval findings point at a message of their interval, never at frame 0
+    assert all(f.evidence.frame > 0 for fs in by_rule.values() for f in fs)
     coils = [f for f in by_rule["baseline.period_changed"] if "read_coils" in f.details["request"]]
     assert coils and all(HALF + 3600 < f.evidence.ts - t0 <= HALF + 4260 for f in coils)
     # the burst also changes the temperature topic's publishing period, and nothing else does

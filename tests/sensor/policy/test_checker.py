@@ -254,7 +254,7 @@ def test_aggregate_raises_only_when_no_message_did():
     ch.observe(_flow())
     key = (1, 1, 6, 0, 1)
     agg = O.Aggregate("modbus", "modbus.write_single_register", "write", "unit=1/holding_registers/0+1", "request",
-                      1, "10.0.3.5", "10.0.1.5", 502, 5, 60, 2.0, 3.0, 5, 60, key)
+                      1, "10.0.3.5", "10.0.1.5", 502, 5, 60, 2.0, 3.0, 5, 60, 0, 0, key)
     ch.observe(agg)
     (f,) = sink.findings
     assert f.rule == "policy.operation_denied" and f.evidence.frame == 0 and f.evidence.ts == 3.0

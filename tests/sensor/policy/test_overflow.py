@@ -54,7 +54,7 @@ def _flow(proto="modbus", port=502):
 
 def _agg(key, proto="modbus", kind="modbus.key_overflow", op="other", port=502):
     return O.Aggregate(proto, kind, op, "overflow", "request", 1, "10.10.9.66", "10.10.1.11", port,
-                       5000, 60000, 2.0, 9.0, 5000, 60000, key)
+                       5000, 60000, 2.0, 9.0, 5000, 60000, 0, 0, key)
 
 
 def test_op_keys_name_the_overflow():

@@ -69,7 +69,7 @@ def test_tui_in_tmux_on_the_demo_capture(tmp_path, term):
         t.wait_for("Assets 2/12")
         t.keys("4")
         s = t.wait_for("HIGH")
-        assert "Alerts 29/29" in s and "CRIT" in s     # the alerts package's alerts, as otwatch analyze raises them
+        assert "Alerts 30/30" in s and "CRIT" in s     # the alerts package's alerts, as otwatch analyze raises them
         t.keys("5")
         t.wait_for("conduits")
         raw = t.run("capture-pane", "-p", "-e", "-t", "t")

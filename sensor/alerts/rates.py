@@ -1,0 +1,207 @@
+"""What the interval's counts show: message floods on long connections, read sweeps answered by exceptions.
+
+Contract
+--------
+``IntervalRates(sink, ctx, settings)`` reads the ``Aggregate`` observations of
+an interval (one per key, link and direction that counted anything, with the
+interval's count and the frame of the latest message) and judges each link
+(client, server, port, protocol) at ``IntervalEnd``:
+
+* ``dos.message_flood`` (thresholds of that rule): the link carried at least
+  ``messages`` messages in the interval (both directions; on MQTT only the
+  client's: what the broker forwards to a subscriber is no flood of its own)
+  at an average of at least ``rate`` per second over its active span (from
+  its first new key of the interval, or the interval's start, to its latest
+  message) — or, on a link seen in an earlier interval, at least a quarter of
+  ``rate`` and ``SURGE`` times its own busiest earlier interval (intervals
+  judged floods are not its own rate); or its client
+  sent ``megabytes`` of payload at ``mbps`` over that span: a flood on a
+  connection that lived long before it (a compromised client, a single
+  session), which ``floods.py`` judges only at the connection's end and
+  averaged over its life.  Evidence: the frame of the link's busiest key's
+  latest message in the interval (inside the flood), and that key's first
+  frame when the key is new in the interval.  The finding key is
+  ``floods.py``'s, so a flood judged both ways is one alert.
+* ``recon.modbus_register_sweep`` (threshold ``failed``): the server
+  answered at least ``failed`` requests of the client with exception 2
+  (illegal data address) in the interval, and the client made at least
+  ``failed`` requests new in the interval that it made at most twice (probes,
+  not a poll): a read sweep past the end of the register map.  The kernels
+  report only the first exception per (unit, function, code), so this comes
+  from the counts.  Evidence: the first frames of the probes (at most
+  ``SAMPLES``) and the latest exception.  Key ``(client, server)``: the scan
+  detector's, one alert per sweep.
+
+Bounded: at most ``MAX_LINKS`` links per interval (the rest counted in
+``counts["links_dropped"]``) and ``MAX_LINKS`` link histories (least recently
+judged forgotten first, ``counts["history_forgotten"]``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import observations as O
+from .catalogue import THRESHOLDS, finding
+from .context import Context
+from .model import AlertSink
+from .settings import AlertSettings
+
+MAX_LINKS = 16_384
+"""Links judged per interval, and link histories kept (the engine's own link table is the real bound)."""
+SURGE = 10.0
+"""An interval at this many times the link's own busiest earlier rate is a surge (polls jitter by percents)."""
+SURGE_SHARE = 0.25
+"""A surge must also reach this share of ``rate``: a quiet link that gets busy is no flood."""
+MIN_SPAN = 1.0
+"""Seconds: a span shorter than this is rated over this (a burst at the end of an interval is not infinite)."""
+HISTORY_SPAN = 5.0
+"""Seconds of activity an interval needs to count in a link's history (a link's first seconds say little)."""
+SAMPLES = 15
+"""Probe frames kept per link as the sweep's evidence (model.MAX_EVIDENCE - 1)."""
+ILLEGAL_DATA_ADDRESS = 2
+MB = 1_000_000
+PROBE_REPEATS = 2
+"""A request key made at most this often in all is a probe; a poll repeats every cycle."""
+
+FLOOD = "dos.message_flood"
+SWEEP = "recon.modbus_register_sweep"
+
+
+class _Link:
+    """One link's counts in the current interval."""
+    __slots__ = ("messages", "client_bytes", "first_ts", "last_ts", "top", "exceptions", "exception_frame",
+                 "exception_ts", "probes", "probe_frames")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.client_bytes = 0            # what the client sent
+        self.first_ts = float("inf")     # earliest first_ts among its keys
+        self.last_ts = 0.0
+        self.top: tuple | None = None    # busiest counted key: (interval count, first frame, first ts,
+                                         #   last frame, last ts)
+        self.exceptions = 0              # exception 2 answers
+        self.exception_frame = 0
+        self.exception_ts = 0.0
+        self.probes = 0
+        self.probe_frames: list = []     # (frame, ts) of the first probes
+
+
+class IntervalRates:
+    def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
+        s = settings or AlertSettings()
+        self.sink, self.ctx = sink, ctx
+
+        def th(rule: str, name: str) -> float:
+            return s.threshold(rule, name, THRESHOLDS[rule][name])
+
+        self.messages = th(FLOOD, "messages")
+        self.rate = th(FLOOD, "rate")
+        self.megabytes = th(FLOOD, "megabytes")
+        self.mbps = th(FLOOD, "mbps")
+        self.failed = th(SWEEP, "failed")
+        self.links: dict = {}
+        self.history: OrderedDict = OrderedDict()    # link -> busiest earlier rate (messages/s)
+        self.counts = {"links_dropped": 0, "history_forgotten": 0}
+
+    def aggregate(self, a: O.Aggregate) -> None:
+        ln = self._link((a.client, a.server, a.server_port, a.protocol))
+        if ln is not None:
+            self._count(ln, a.protocol, a.kind, a.direction, a.count, a.first_ts, a.last_ts, a.interval_count,
+                        a.interval_bytes, a.first_frame, a.last_frame, a.key)
+
+    def aggregates(self, b: O.LinkAggregates) -> None:
+        """A link's aggregates handed over in bulk: the same counts as ``aggregate`` on each of them."""
+        ln = self._link((b.client, b.server, b.server_port, b.protocol))
+        if ln is None:
+            return
+        proto, count = b.protocol, self._count
+        for kind, _op, _t, direction, total, _b, first_ts, last_ts, n, nbytes, ff, lf, key in b.rows:
+            count(ln, proto, kind, direction, total, first_ts, last_ts, n, nbytes, ff, lf, key)
+
+    def _link(self, link_key: tuple) -> _Link | None:
+        ln = self.links.get(link_key)
+        if ln is None:
+            if len(self.links) >= MAX_LINKS:
+                self.counts["links_dropped"] += 1
+                return None
+            ln = self.links[link_key] = _Link()
+        return ln
+
+    @staticmethod
+    def _count(ln: _Link, proto: str, kind: str, direction: str, total: int, first_ts: float, last_ts: float,
+               n: int, nbytes: int, first_frame: int, last_frame: int, key: tuple) -> None:
+        """One key's interval counts into its link's (``Aggregate``'s fields, by position)."""
+        if direction == "request":
+            ln.client_bytes += nbytes
+        if proto != "mqtt" or direction == "request":
+            ln.messages += n
+            ln.first_ts = min(ln.first_ts, first_ts)
+            ln.last_ts = max(ln.last_ts, last_ts)
+            if ln.top is None or n > ln.top[0]:
+                ln.top = (n, first_frame, first_ts, last_frame, last_ts)
+        if proto != "modbus":
+            return
+        if direction == "request":
+            if total <= PROBE_REPEATS and total == n:
+                ln.probes += 1
+                if len(ln.probe_frames) < SAMPLES:
+                    ln.probe_frames.append((first_frame, first_ts))
+        elif kind == "modbus.exception" and len(key) > 3 and key[3] == ILLEGAL_DATA_ADDRESS:
+            ln.exceptions += n
+            if last_ts >= ln.exception_ts:
+                ln.exception_frame, ln.exception_ts = last_frame, last_ts
+
+    def interval_end(self, o: O.IntervalEnd) -> None:
+        links, self.links = self.links, {}
+        for key, ln in links.items():
+            if ln.top is not None:
+                self._flood(key, ln, o)
+            if ln.exceptions >= self.failed and ln.probes >= self.failed:
+                self._sweep(key, ln)
+
+    # -- floods -----------------------------------------------------------------------
+    def _flood(self, key: tuple, ln: _Link, o: O.IntervalEnd) -> None:
+        start = max(ln.first_ts, o.start_ts)
+        span = max(ln.last_ts - start, MIN_SPAN)
+        rate = ln.messages / span
+        before = self.history.get(key)
+        by_bytes = ln.client_bytes >= self.megabytes * MB and ln.client_bytes / span >= self.mbps * MB
+        surge = before is not None and rate >= SURGE * before and rate >= SURGE_SHARE * self.rate
+        if not by_bytes and (ln.messages < self.messages or (rate < self.rate and not surge)):
+            if span >= HISTORY_SPAN:         # the link's own rate: what it does when it does not flood
+                self.history[key] = max(rate, before or 0.0)
+                self.history.move_to_end(key)
+                if len(self.history) > MAX_LINKS:
+                    self.history.popitem(last=False)
+                    self.counts["history_forgotten"] += 1
+            return
+        client, server, port, proto = key
+        _, top_first_frame, top_first_ts, top_last_frame, top_last_ts = ln.top
+        details = {"messages": ln.messages, "client_bytes": ln.client_bytes, "seconds": round(span, 6),
+                   "rate": round(rate, 1),
+                   "interval": [o.start_ts, o.end_ts], "last_frame": top_last_frame}
+        if surge:
+            details["earlier_rate"] = round(before, 1)
+        why = f" ({rate / before:.0f}× its earlier rate)" if surge and rate < self.rate else ""
+        what = (f"{ln.client_bytes / MB:.1f} MB of {proto} payload" if by_bytes and ln.messages < self.messages
+                else f"{ln.messages} {proto} messages")
+        msg = f"{client} sent {what} to {server}:{port} in {span:.1f} s ({rate:.0f} messages/s){why} (flood)"
+        fields = {"src": client, "dst": server, "protocol": proto, "port": port}
+        frames = [(top_last_frame, top_last_ts)]
+        if top_first_ts >= o.start_ts and top_first_frame != top_last_frame:
+            frames.insert(0, (top_first_frame, top_first_ts))
+        for frame, ts in frames:
+            self.sink.raise_finding(finding(FLOOD, key, msg, self.ctx.evidence(frame, ts), details=details,
+                                            **fields))
+
+    # -- read sweeps answered by exceptions -----------------------------------------------
+    def _sweep(self, key: tuple, ln: _Link) -> None:
+        client, server, port, _ = key
+        n = min(ln.exceptions, ln.probes)
+        msg = (f"{client} requested {ln.probes} new register ranges of {server}, {ln.exceptions} answered "
+               f"'illegal data address' (register sweep)")
+        details = {"distinct": n, "probes": ln.probes, "exceptions": ln.exceptions}
+        fields = {"src": client, "dst": server, "protocol": "modbus", "port": port}
+        for frame, ts in [*sorted(ln.probe_frames), (ln.exception_frame, ln.exception_ts)]:
+            self.sink.raise_finding(finding(SWEEP, (client, server), msg, self.ctx.evidence(frame, ts),
+                                            details=details, **fields))

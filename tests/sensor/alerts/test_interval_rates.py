@@ -1,0 +1,138 @@
+"""What the interval counts show (sensor/alerts/rates.py) and a second Modbus master (sensor/alerts/masters.py).
+
+Captures with real TCP framing (tests/sensor/alerts/modbus_wire.py) run through the whole pipeline on both
+kernels with 10 s intervals.  Each attack case was missed by the detectors before (a flood on a connection
+that lived long before it was averaged over its life; a read sweep answered by exception 2 reached the
+detectors as one exception message; a command injection needed a baseline), and each benign case is the near
+miss of its rule.
+"""
+from __future__ import annotations
+
+from .modbus_wire import Session, alerts, exception, frames_between, read, write
+from .modbus_wire import write_coil, write_register
+
+PLC, HMI, EWS, ROGUE, HMI2 = "10.70.0.11", "10.70.0.21", "10.70.0.31", "10.70.0.66", "10.70.0.22"
+
+
+def _poll(s: Session, t0: float, t1: float, period: float, unit: int = 1, pair=None) -> None:
+    t = t0
+    while t < t1:
+        s.add(t, unit, pair or read(3, 0, 10))
+        t += period
+
+
+def _rule(al, rule):
+    return [a for a in al if a.rule == rule]
+
+
+def test_a_flood_on_a_connection_that_lived_long_before_it_is_alerted_inside_the_flood(impl, tmp_path):
+    rogue = Session(ROGUE, PLC, 41000)
+    _poll(rogue, 0.5, 40.0, 1.0)                                 # a quiet client for 40 s ...
+    for i in range(6000):                                        # ... then 6,000 requests in 6 s (CIC "query flooding")
+        rogue.add(40.0 + i * 0.001, 1, read(3, 0, 10))
+    cap = tmp_path / "flood.pcap"
+    write(cap, [rogue])
+    (a,) = _rule(alerts(cap, impl), "dos.message_flood")
+    inside = frames_between(cap, 40.0, 46.1)
+    assert a.src == ROGUE and a.dst == PLC and a.protocol == "modbus"
+    assert a.evidence and all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_fast_steady_master_is_no_flood(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41001)
+    _poll(hmi, 0.5, 60.0, 1 / 150)                               # bench/make_varied.py's master: 150 requests/s
+    late = Session(EWS, PLC, 41002)
+    _poll(late, 58.0, 80.0, 1 / 150)                             # starts 2 s before an interval ends
+    cap = tmp_path / "steady.pcap"
+    write(cap, [hmi, late])
+    assert _rule(alerts(cap, impl), "dos.message_flood") == []
+
+
+def test_a_read_sweep_answered_by_exceptions_is_a_register_sweep(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41003)
+    _poll(hmi, 0.5, 30.0, 0.5)
+    rogue = Session(ROGUE, PLC, 41004)
+    blocks = [50 + 10 * k for k in (7, 2, 11, 0, 5, 13, 1, 9, 3, 12, 6, 4, 10, 8)]   # past the map, in no order
+    for i, a in enumerate(blocks):
+        rogue.add(12.0 + 0.05 * i, 1, exception(3, a, 10))
+    cap = tmp_path / "sweep.pcap"
+    write(cap, [hmi, rogue])
+    (a,) = _rule(alerts(cap, impl), "recon.modbus_register_sweep")
+    inside = frames_between(cap, 12.0, 12.0 + 0.05 * len(blocks))
+    assert a.src == ROGUE and a.details["exceptions"] == len(blocks)
+    assert a.evidence and all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_poll_of_a_missing_register_is_no_sweep(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41005)
+    t = 0.5
+    while t < 60.0:                                               # every cycle: a good block and a missing one
+        hmi.add(t, 1, read(3, 0, 10))
+        hmi.add(t + 0.01, 1, exception(3, 500, 2))
+        t += 0.25
+    cap = tmp_path / "bad-poll.pcap"
+    write(cap, [hmi])
+    assert _rule(alerts(cap, impl), "recon.modbus_register_sweep") == []
+
+
+def test_a_second_master_writing_to_a_commanded_unit_is_a_rogue_writer(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41006)
+    _poll(hmi, 0.5, 40.0, 0.5)
+    _poll(hmi, 0.6, 40.0, 0.5, unit=2)
+    hmi.add(5.0, 1, write_register(1, 1200))                      # the HMI commands unit 1
+    hmi2 = Session(HMI2, PLC, 41007, mac_tail=2)                  # a redundant HMI, there from the start
+    _poll(hmi2, 0.7, 40.0, 1.0)
+    hmi2.add(30.0, 1, write_register(1, 1250))
+    ews = Session(EWS, PLC, 41008, mac_tail=3)                    # an engineering station: first to write unit 2
+    ews.add(10.0, 2, read(3, 40, 4))
+    ews.add(10.2, 2, write_register(40, 7))
+    rogue = Session(ROGUE, PLC, 41009, mac_tail=4)
+    rogue.add(20.0, 1, read(3, 0, 1))
+    rogue.add(20.5, 1, write_register(1, 65535))
+    rogue.add(20.7, 1, write_coil(20))
+    cap = tmp_path / "writers.pcap"
+    write(cap, [hmi, hmi2, ews, rogue])
+    al = _rule(alerts(cap, impl), "command.modbus_rogue_writer")
+    assert [(a.src, a.dst, a.count) for a in al] == [(ROGUE, PLC, 2)]
+    inside = frames_between(cap, 20.5, 20.71)
+    assert all(e.frame in inside for e in al[0].evidence) and al[0].details["first_writer"] == HMI
+
+
+def test_a_surge_over_a_link_s_own_rate_is_a_flood_below_the_absolute_rate(impl, tmp_path):
+    """400 requests/s (800 messages/s, under ``rate``) on a connection that polled twice a second for a
+    minute: 200 times its own rate.  The connection's average (270 messages/s over 90 s) hid it before."""
+    client = Session(HMI, PLC, 41010)
+    _poll(client, 0.25, 60.0, 0.5)
+    _poll(client, 60.0, 90.0, 1 / 400)
+    cap = tmp_path / "surge.pcap"
+    write(cap, [client])
+    (a,) = _rule(alerts(cap, impl), "dos.message_flood")
+    assert a.details["rate"] < 1000 and a.details["earlier_rate"] < 30 and a.count >= 3
+    inside = frames_between(cap, 60.0, 90.1)
+    assert all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_settled_master_writing_a_burst_of_new_targets_is_a_write_burst(impl, tmp_path):
+    hmi = Session(HMI, PLC, 41011)
+    _poll(hmi, 0.5, 100.0, 0.5)
+    hmi.add(30.0, 1, write_register(1, 1200))                     # a setpoint now and then
+    for i in range(20):                                           # then 20 set-points in 2 s, 70 s in
+        hmi.add(70.0 + 0.1 * i, 1, write_register(10 + i, 65535))
+    ews = Session(EWS, PLC, 41012, mac_tail=3)                    # writes 20 targets as soon as it appears
+    for i in range(20):
+        ews.add(80.0 + 0.1 * i, 2, write_register(30 + i, 7))
+    cap = tmp_path / "burst.pcap"
+    write(cap, [hmi, ews])
+    al = _rule(alerts(cap, impl), "command.modbus_write_burst")
+    assert [(a.src, a.count) for a in al] == [(HMI, 20)]          # the first 16 when declared, then each
+    inside = frames_between(cap, 70.0, 72.01)
+    assert all(e.frame in inside for e in al[0].evidence)
+
+
+def test_a_master_writing_varied_targets_all_along_is_no_burst(impl, tmp_path):
+    mbc = Session(HMI, PLC, 41013)
+    for i in range(1500):                                          # bench/make_varied.py's: random writes, always
+        mbc.add(0.5 + 0.06 * i, 1 + i % 2, write_register((i * 7919) % 2000, i & 0xFFFF))
+    cap = tmp_path / "varied-writes.pcap"
+    write(cap, [mbc])
+    assert _rule(alerts(cap, impl), "command.modbus_write_burst") == []
