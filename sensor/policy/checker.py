@@ -281,7 +281,7 @@ class PolicyChecker:
             self._reported.clear()
         self._reported.add((a.link_id, a.key))
         ev = self._overflow_at.get(a.link_id) if opk[0] == OVERFLOW else None
-        self._denied(a, sz, dz, opk, v, ev or Evidence(self.source, 0, a.last_ts, 0))
+        self._denied(a, sz, dz, opk, v, ev or Evidence(self.source, a.last_frame, a.last_ts, 0))
 
     def _denied(self, m, sz: str, dz: str, opk: tuple, v: Verdict, ev: Evidence) -> None:
         op = m.op

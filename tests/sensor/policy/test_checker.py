@@ -254,17 +254,18 @@ def test_aggregate_raises_only_when_no_message_did():
     ch.observe(_flow())
     key = (1, 1, 6, 0, 1)
     agg = O.Aggregate("modbus", "modbus.write_single_register", "write", "unit=1/holding_registers/0+1", "request",
-                      1, "10.0.3.5", "10.0.1.5", 502, 5, 60, 2.0, 3.0, 5, 60, 0, 0, key)
+                      1, "10.0.3.5", "10.0.1.5", 502, 5, 60, 2.0, 3.0, 5, 60, 11, 42, key)
     ch.observe(agg)
     (f,) = sink.findings
-    assert f.rule == "policy.operation_denied" and f.evidence.frame == 0 and f.evidence.ts == 3.0
+    # the evidence is the key's latest frame of the interval (its ts), not frame 0
+    assert f.rule == "policy.operation_denied" and f.evidence.frame == 42 and f.evidence.ts == 3.0
     ch.observe(agg)                                            # the next interval: already reported
     assert len(sink.findings) == 1
     msg = O.Message(4.0, 9, "modbus", "modbus.write_single_register", "write", "unit=1/holding_registers/5+1",
                     "request", 1, 1, "10.0.3.5", "10.0.1.5", 502, None, (1, 1, 6, 5, 1))
     ch.observe(msg)
     ch.observe(dataclasses.replace(agg, key=(1, 1, 6, 5, 1)))  # its aggregate: the message reported it
-    assert [f.evidence.frame for f in sink.findings] == [0, 9]
+    assert [f.evidence.frame for f in sink.findings] == [42, 9]
     ch.observe(dataclasses.replace(msg, direction="response"))  # responses are the server's: not checked
     assert len(sink.findings) == 2
 
