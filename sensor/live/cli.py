@@ -199,6 +199,7 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
                                                        loop, start))
 
     run.paths = [db_path] + ([cfg.jsonl] if cfg.jsonl else [])
+    run.pipeline = pipe
     return run
 
 

@@ -153,6 +153,10 @@ class AssetChanges:
         if end is not None and getattr(obs, "type", "") == "interval.end":
             self.tick(end)
 
+    def observe_aggregates(self, b: Any) -> None:
+        """Aggregates change no asset record (the inventory folds them in; its events come through
+        ``on_events``): taking them in bulk keeps the sensor's pipeline on the bulk path."""
+
     def tick(self, now: float) -> None:
         """Look for assets gone quiet or back at time *now*, then append what is pending.
 

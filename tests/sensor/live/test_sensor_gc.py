@@ -43,3 +43,24 @@ def test_tui_worker_sets_the_collectors_thresholds(default_gc):
 
     ReplayFeed(DEMO, 0.0)._pipeline()
     assert gc.get_threshold() == GC_THRESHOLDS != (700, 10, 10)
+
+
+def test_every_sensor_consumer_takes_aggregates_in_bulk(tmp_path):
+    """One consumer without ``observe_aggregates`` puts the whole pipeline back on per-key
+    ``Aggregate``s (sensor/pipeline.py ``_aggregates``): the sensor's asset feed had none."""
+    from otwatch.sensor.live.capture import open_live
+    from otwatch.sensor.live.cli import build_sensor
+    from otwatch.sensor.live.config import SensorConfig
+
+    try:
+        cap = open_live("lo", 65535, "", 1024 * 1024, False)
+    except OSError as exc:
+        pytest.skip(f"cannot capture on lo: {exc}")
+    try:
+        run = build_sensor(SensorConfig(interface="lo", db=str(tmp_path / "s.db"), jsonl=str(tmp_path / "o.jsonl"),
+                                        policy=os.path.join(ROOT, "rules", "demo-plant.yaml")), cap, [])
+        names = [type(c).__name__ for c in run.pipeline.consumers]
+        assert {"AssetChanges", "PolicyChecker", "JSONLines"} <= set(names)
+        assert [n for c, n in zip(run.pipeline.consumers, names) if not hasattr(c, "observe_aggregates")] == []
+    finally:
+        cap.close()
