@@ -1,5 +1,6 @@
-"""The live sensor and the TUI's worker tune the cyclic collector as ``analyze`` does
-(clikit.GC_THRESHOLDS: a SYN flood spent half its CPU in young collections)."""
+"""How the live sensor (and the TUI's worker) set up their pipeline: the cyclic collector tuned as
+``analyze`` does (clikit.GC_THRESHOLDS: a SYN flood spent half its CPU in young collections), and every
+consumer on the bulk aggregates path."""
 from __future__ import annotations
 
 import gc
