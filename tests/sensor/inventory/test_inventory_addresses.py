@@ -262,3 +262,47 @@ def test_migration_m0002_backfills_vlans(tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("select count(*) from addresses where asset_id='mac:a' and type='ip'").fetchone()[0] == 1
     con.close()
+
+
+_MACS = (GW_MAC, HOST_MAC)
+_IPS = [f"10.0.0.{i}" for i in range(1, 7)] + [f"10.9.{i}.5" for i in range(1, 5)] + ["10.0.1.7"]
+
+
+def _gateway_ops():
+    from hypothesis import strategies as st
+    seen = st.builds(host, st.sampled_from(_MACS), st.sampled_from(_IPS), st.integers(1, 40).map(float),
+                     st.just(1), st.sampled_from(["ip", "ip", "arp"]))
+    busy = st.builds(lambda mac, ip, a, d: traffic(mac, ip, float(a), float(a + d)), st.sampled_from(_MACS),
+                     st.sampled_from(_IPS), st.integers(1, 40), st.integers(0, 15))
+    return st.lists(st.one_of(seen, busy), max_size=40)
+
+
+def test_gateway_check_decides_as_the_full_read():
+    """``_gateway_check`` reads a MAC's claims again only where the changed claim can matter; the
+    decisions (gateway events, asset rows) equal those of reading all claims at every change."""
+    import tempfile
+
+    from hypothesis import given, settings
+
+    def run(ops, d, full):
+        i = open_inventory(f"{d}/{'full' if full else 'inc'}.db")
+        if full:
+            i._gateway_check = lambda mac, claims, key, c: i._gateway_evidence(claims)
+        for o in ops:
+            i.note(o)
+        out = (rows(i, "assets"), [(e["type"], e["asset_id"], e["detail"]) for e in rows(i, "asset_events")])
+        i.db.close()
+        return out
+
+    gateways = []
+
+    @settings(max_examples=300, deadline=None)
+    @given(_gateway_ops())
+    def check(ops):
+        with tempfile.TemporaryDirectory() as d:
+            inc = run(ops, d, False)
+            assert inc == run(ops, d, True)
+            gateways.append(any(t == "asset.gateway" for t, _, _ in inc[1]))
+
+    check()
+    assert sum(gateways) >= 10        # the examples reach the decision, not only the quiet cases

@@ -241,9 +241,14 @@ async def test_every_screen_answers_its_keys_with_ten_thousand_assets_while_a_ma
         assert "Assets 11/10,000" in H.screen_text(app)
         # enter on an asset: its detail; escape back, escape clears the filter
         sel = t.selected_key()
-        await key("enter", lambda: isinstance(app.screen, AssetDetail), "the asset's detail")
+        ip = m.assets[sel]["ip"]
+
+        def detail_shown() -> bool:     # the screen is pushed before its body is composed: wait for both
+            body = app.screen.query("#detail-body") if isinstance(app.screen, AssetDetail) else ()
+            return bool(body) and ip in body.first().render().plain
+
+        await key("enter", detail_shown, "the asset's detail")
         assert app.screen.aid == sel
-        assert m.assets[sel]["ip"] in app.screen.query_one("#detail-body").render().plain
         await key("escape", lambda: not isinstance(app.screen, AssetDetail), "back to the list")
         await key("escape", lambda: not pane.filter_text and t.row_count == ASSETS, "the filter cleared")
         # 3: Comms, every pair read, j moves; the rogue's violations with x
