@@ -318,6 +318,8 @@ class Inventory:
         """mac -> {(vlan, ip): [claimed by ARP, first seen, last seen]}: the gateway decision's evidence."""
         self.local_nets: set[tuple[int, int, str]] = set()
         """(vlan, IP version, /24 or /64) that ARP claims show on the segment: what is on-link."""
+        self._no_gateway: dict[str, int] = {}
+        """MAC -> len(local_nets) when a full read of its claims found no gateway (``_gateway_check``)."""
         self._link_vlan: dict[int, int] = {}
         self._agg_links: dict[int, tuple] = {}
         """link id -> (flush generation, vlan, client, server, their peer rows and keys): _on_aggregate's
@@ -778,6 +780,30 @@ class Inventory:
             return f"{n} of its {len(unclaimed)} IPs active at the same time"
         return ""
 
+    def _gateway_check(self, mac: str, claims: dict[tuple[int, str], list], key: tuple[int, str],
+                       c: list) -> str:
+        """``_gateway_evidence(claims)`` after claim *c* (at *key*) was added or widened, read in full only
+        where *c* can have changed it.  Each change of a claim of a MAC that is no gateway comes here, and
+        everything else only takes evidence away (a claim becoming ARP-claimed), so after a full read
+        of at least GATEWAY_MIN_IPS unclaimed IPs found none, with the same local nets (``local_nets`` only grows): an off-link IP can only be
+        *c*'s, and three spans active at once must include *c* — and the others overlap *c*, so they
+        are among the spans that touch it, where ``max_concurrent`` finds them as it would among all.
+        A SYN flood behind a router's MAC made the full read (up to MAX_MAC_IPS claims, each looked up
+        against the local nets, then sorted) once per new source: quadratic until the cap."""
+        nets = len(self.local_nets)
+        if self._no_gateway.get(mac) == nets:
+            if c[0]:
+                return ""
+            if not self._off_link(*key):
+                first, last = c[1], c[2]
+                near = [(v[1], v[2]) for v in claims.values() if not v[0] and v[1] <= last and first <= v[2]]
+                if len(near) < GATEWAY_MIN_IPS or max_concurrent(near) < GATEWAY_MIN_IPS:
+                    return ""
+        why = self._gateway_evidence(claims)
+        if not why and sum(1 for v in claims.values() if not v[0]) >= GATEWAY_MIN_IPS:
+            self._no_gateway[mac] = nets     # read in full, not only too few IPs to judge
+        return why
+
     def _host(self, mac: str, ip: str, vlan: int, ts: float, frame: int, how: str,
               last_ts: float = 0.0) -> Asset | None:
         """The asset behind (mac, ip, vlan); creates and binds as needed.  See the module docstring.
@@ -832,7 +858,7 @@ class Inventory:
             return self._ip_asset(ip, vlan, ts, frame, via=a.id)
         self._bind_ip(a, ip, vlan, ts, frame, how, last_ts)
         if not gateway and changed and len(claims) >= GATEWAY_MIN_IPS:
-            why = self._gateway_evidence(claims)
+            why = self._gateway_check(mac, claims, key, c)
             if why:
                 self._make_gateway(a, [k for k, v in claims.items() if not v[0]], ts, frame, why)
                 if not claimed:
