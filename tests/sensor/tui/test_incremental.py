@@ -61,14 +61,20 @@ async def _comms(demo_model):
     return m, app
 
 
+async def _comms_read(pilot, app, m):
+    """The replay done, Comms shown and every pair read: its pane."""
+    await H.wait_done(pilot, m)
+    await pilot.press("3")
+    await pilot.pause()
+    pane = app.pane("comms")
+    await H.wait_read(pilot, pane)
+    return pane
+
+
 async def test_one_changed_pair_rereads_only_its_row(demo_model, monkeypatch):
     m, app = await _comms(demo_model)
     async with app.run_test(size=(80, 24)) as pilot:
-        await H.wait_done(pilot, m)
-        await pilot.press("3")
-        await pilot.pause()
-        pane = app.pane("comms")
-        await H.wait_read(pilot, pane)
+        pane = await _comms_read(pilot, app, m)
         n = pane.table.row_count
         assert n >= 8 and n == len(pane.values)
         # the pair whose two assets have the most other pairs (an old-style refresh re-reads them all)
@@ -104,11 +110,7 @@ async def test_end_of_replay_rereads_only_what_changed(demo_model, monkeypatch):
     pass, not a rebuild."""
     m, app = await _comms(demo_model)
     async with app.run_test(size=(80, 24)) as pilot:
-        await H.wait_done(pilot, m)
-        await pilot.press("3")
-        await pilot.pause()
-        pane = app.pane("comms")
-        await H.wait_read(pilot, pane)
+        pane = await _comms_read(pilot, app, m)
         seen = _spy(pane, monkeypatch)
         pane.refresh_data(Changes(assets={"*"}, any=True))
         await pilot.pause()
