@@ -456,8 +456,7 @@ def _pipeline_observations(records, impl: str):
             got.append(obs)
 
     p = Pipeline([C()], Settings(implementation=impl))
-    for r in records:
-        p._record(r)
+    p._records(records)
     doc = documented_ids()
     for obs in got:
         dumps(obs)

@@ -277,9 +277,7 @@ class Pipeline:
         tag = r[0]
         if self._quiet_links and tag in (15, 16) and r[2] in self._quiet_links:   # (R_AGG: _aggregates)
             self._link_seen(r[2])
-        if tag == 17:    # R_AGG alone (``_records`` batches a link's together)
-            self._aggregates([r])
-        elif tag == 15:  # R_MSG
+        if tag == 15:    # R_MSG (R_AGG records never come here: ``_records`` batches them per link)
             _, app, lid, fid, side, ts, frame, key, raw, ctx = r
             kind, op, target = self.decoders.describe(app, key)
             event = self.decoders.decode(app, key, raw, ctx, side)
