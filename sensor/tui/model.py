@@ -70,11 +70,39 @@ class Stats:
         return self.decoded_bytes / total if total else None
 
 
+_DIRECTION, _INTERVAL_COUNT = O.AGGREGATE_ROW.index("direction"), O.AGGREGATE_ROW.index("interval_count")
+
+
+def _bulk_of(consumer):
+    """How *consumer* takes a ``LinkAggregates``: whole (``observe_aggregates``), else its ``Aggregate``s one
+    by one (the same objects, in the order the per-key path gives them)."""
+    take = getattr(consumer, "observe_aggregates", None)
+    if take is not None:
+        return take
+    observe = consumer.observe
+
+    def each(batch) -> None:
+        for a in batch.each():
+            observe(a)
+    return each
+
+
 class Tally:
     """Consumer: message counts per protocol and decode coverage (flow ends)."""
 
     def __init__(self, stats: Stats):
         self.stats = stats
+
+    def observe_aggregates(self, b) -> None:
+        """A link's aggregates in bulk: the requests' interval counts, as ``observe`` counts each ``Aggregate``."""
+        n = 0
+        for row in b.rows:
+            if row[_DIRECTION] == "request":
+                n += row[_INTERVAL_COUNT]
+        if n:
+            s = self.stats
+            s.by_protocol[b.protocol] += n
+            s.messages += n
 
     def observe(self, obs) -> None:
         s = self.stats
@@ -266,12 +294,21 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         before = set(inv_assets)
         touched = ch.assets
         consumers = [self.inventory, self._tally] + ([self.checker] if self.checker else []) + self._alert_consumers
+        bulk = [_bulk_of(c) for c in consumers]
+        link_aggs = O.LinkAggregates
         while time.monotonic() < deadline:
             item = self.feed.poll()
             if item is None:
                 break
             batch, st = item
             for obs in batch:
+                if type(obs) is link_aggs:          # a link's aggregates in bulk (feed.observe_aggregates)
+                    for take in bulk:
+                        take(obs)
+                    touched.add(obs.client)
+                    touched.add(obs.server)
+                    applied += len(obs.rows) - 1
+                    continue
                 for c in consumers:
                     c.observe(obs)
                 for attr in ("client", "server", "ip"):
