@@ -157,3 +157,20 @@ def test_lump_op_key_and_verdicts():
     v = Verdicts(_policy(READ_ONLY))
     no = v.operation("hmi", "plc", "modbus", 502, (COVERED, "modbus", "write", 1, 16, "holding_registers"))
     assert not no.allowed and no.code == "operation"
+
+
+def test_a_draft_suggested_from_lumped_traffic_raises_nothing_on_it(tmp_path):
+    """``rules suggest`` learns register spans from the ranges with keys of their own; the lumped
+    ranges inside them are then allowed by the one rule of the draft."""
+    from otwatch.sensor.policy import parse_policy, suggest_policy
+    from otwatch.sensor.policy.observed import PairCollector
+
+    path = _capture(tmp_path)
+    c = PairCollector()
+    p = Pipeline([c])
+    p.run_file(path)
+    p.finish()
+    text = suggest_policy(c.seen(), zones="host")
+    got, keys = _findings(path, parse_policy(text), False)
+    assert LUMP_READ in keys and got == []
+    assert "holding_registers: [0-149, 200-209]" in text.replace("'", "")
