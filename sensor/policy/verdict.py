@@ -226,6 +226,7 @@ def _covered_problem(rules: list, k: tuple) -> tuple[str, str] | None:
     the lump is not distinguished."""
     _, _, op, unit, fc, table = k
     spans: list = []
+    sets: set = set()
     for r in rules:
         if _rule_problem(r, ("modbus", op, unit, fc, ()))[0]:
             continue                     # not allowed by this rule whatever the addresses
@@ -235,8 +236,14 @@ def _covered_problem(rules: list, k: tuple) -> tuple[str, str] | None:
         rs = m.registers.get(table)
         if rs is not None:
             spans.extend(rs.spans)
+            sets.add(rs.spans)
     if not spans:
         return ("register", "")          # no rule allows the table: denied as each range was
+    if fc == 23 and len(sets) > 1:
+        # two ranges a request (read and write): each inside what one rule allows is not enough,
+        # one rule must allow both
+        return ("not_distinguished", f"FC 23 reads and writes {table} that several rules allow in "
+                                     f"different ranges; ranges counted together may need two of them")
     spans.sort()
     merged: list = []
     for lo, hi in spans:

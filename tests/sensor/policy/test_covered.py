@@ -174,3 +174,25 @@ def test_a_draft_suggested_from_lumped_traffic_raises_nothing_on_it(tmp_path):
     got, keys = _findings(path, parse_policy(text), False)
     assert LUMP_READ in keys and got == []
     assert "holding_registers: [0-149, 200-209]" in text.replace("'", "")
+
+
+def test_fc23_lump_under_rules_with_different_registers_is_not_distinguished():
+    """FC 23 names two ranges: each inside a span one rule allows is not enough (rule 1 may allow the
+    read, rule 2 the write, and neither the request), so several register sets make it undistinguished."""
+    from otwatch.sensor.policy.verdict import Verdicts
+    two = Verdicts(_policy("""\
+              - protocol: modbus
+                modbus: {registers: {holding_registers: [0-99]}}
+              - protocol: modbus
+                modbus: {registers: {holding_registers: [200-299]}}"""))
+    k = (COVERED, "modbus", "write", 1, 23, "holding_registers")
+    v = two.operation("hmi", "plc", "modbus", 502, k)
+    assert not v.allowed and v.code == "not_distinguished"
+    # per range: read 10-20 inside rule 1, write 210-220 inside rule 2, allowed by neither
+    assert not two.operation("hmi", "plc", "modbus", 502,
+                             ("modbus", "write", 1, 23, (("holding_registers", 10, 20),
+                                                         ("holding_registers", 210, 220)))).allowed
+    # the same spans for FC 16: a range lies inside one merged span, so one rule allows it
+    assert two.operation("hmi", "plc", "modbus", 502, k[:4] + (16, "holding_registers")).allowed
+    one = Verdicts(_policy(ONE_RULE))
+    assert one.operation("hmi", "plc", "modbus", 502, k).allowed
