@@ -167,15 +167,21 @@ class IntervalRates:
             ln.client_bytes += nbytes
         if proto != "mqtt" or direction == "request":
             ln.messages += n
-            ln.first_ts = min(ln.first_ts, first_ts)
-            ln.last_ts = max(ln.last_ts, last_ts)
-            if ln.top is None or n > ln.top[0]:
+            if first_ts < ln.first_ts:
+                ln.first_ts = first_ts
+            if last_ts > ln.last_ts:
+                ln.last_ts = last_ts
+            top = ln.top
+            if top is None or n > top[0]:
                 ln.top = (n, first_frame, first_ts, last_frame, last_ts)
             if total == n:               # new in the interval: its own active span is known
                 ln.new_messages += n
-                ln.new_first = min(ln.new_first, first_ts)
-                ln.new_last = max(ln.new_last, last_ts)
-                if ln.new_top is None or n > ln.new_top[0]:
+                if first_ts < ln.new_first:
+                    ln.new_first = first_ts
+                if last_ts > ln.new_last:
+                    ln.new_last = last_ts
+                top = ln.new_top
+                if top is None or n > top[0]:
                     ln.new_top = (n, first_frame, first_ts, last_frame, last_ts)
         if proto != "modbus":
             return
@@ -184,9 +190,8 @@ class IntervalRates:
             if total == n and 0 <= unit <= 255:
                 units = ln.units
                 if units is None:
-                    units = ln.units = {}
-                had = units.get(unit)
-                if had is None or first_ts < had[0]:
+                    ln.units = {unit: (first_ts, first_frame)}
+                elif unit not in units:  # (a link's keys come in the order they were first seen)
                     units[unit] = (first_ts, first_frame)
             if total <= PROBE_REPEATS and total == n:
                 ln.probes += 1
