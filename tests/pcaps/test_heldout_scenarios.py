@@ -8,7 +8,10 @@ command injection across RTUs, a read sweep across RTUs, a Modbus query flood, a
 with large payloads, an MQTT flood by many short clients, an MQTT
 malformed-packet flood, an OPC UA connection flood
 (Hello/OpenSecureChannel), an OPC UA session flood (CreateSession on one
-channel) and an OPC UA request flood on one session.  Its
+channel), an OPC UA request flood on one session, a unit id sweep across 247
+units behind the gateway, a compromised HMI injecting writes on its own polling
+connection, an MQTT connection flood with a client id per connection (a second
+attacker) and OPC UA chunks past the negotiated buffer size.  Its
 benign part holds the near misses of those rules: an engineering station that
 opens a Modbus connection per read at 5 Hz, a 1 MiB MQTT publish.  The capture
 (18 MB: the floods) is generated in the test's temporary directory.
