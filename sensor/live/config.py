@@ -18,8 +18,8 @@ Every key the command line has, under the same name (flags override the file)::
     interval: 60                # seconds of packet time per aggregate interval
     outbox_max: 100000
     memcap: 512M                # memory budget (docs/architecture.md "Memory budget"; default 512M)
-    link_idle_timeout: 600      # seconds after a link's last flow before its tallies are forgotten (-1: never)
-    host_idle_timeout: 600      # seconds without a packet before an idle host is forgotten (-1: never)
+    link_idle_timeout: 3600     # seconds after a link's last flow before its tallies are forgotten (-1: never)
+    host_idle_timeout: 3600     # seconds without a packet before an idle host is forgotten (-1: never)
     asset_quiet_after: 600      # seconds without a packet before a talking asset is reported quiet
     ports: {modbus: [5020]}
 
@@ -55,8 +55,8 @@ class SensorConfig:
     interval: float = 60.0
     outbox_max: int = 100_000
     memcap: str = ""
-    link_idle_timeout: float = 600.0
-    host_idle_timeout: float = 600.0
+    link_idle_timeout: float = 3600.0
+    host_idle_timeout: float = 3600.0
     asset_quiet_after: float = 600.0
     ports: dict = field(default_factory=dict)
 

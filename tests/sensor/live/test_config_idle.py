@@ -12,7 +12,7 @@ def test_idle_timeouts_from_the_file(tmp_path):
     p.write_text("interface: eth1\nlink_idle_timeout: 120\nhost_idle_timeout: -1\n")
     cfg = load(str(p))
     assert (cfg.link_idle_timeout, cfg.host_idle_timeout) == (120, -1)
-    assert (SensorConfig().link_idle_timeout, SensorConfig().host_idle_timeout) == (600.0, 600.0)
+    assert (SensorConfig().link_idle_timeout, SensorConfig().host_idle_timeout) == (3600.0, 3600.0)
 
 
 @pytest.mark.parametrize("text, why", [("link_idle_timeout: soon", "link_idle_timeout must be a number"),
