@@ -221,3 +221,25 @@ def test_compiled_equals_pure_with_expiry(pkts):
         return eng.take(), eng.stats()
 
     assert records("compiled") == records("pure")
+
+
+
+def test_a_scanner_whose_reported_flows_ended_keeps_its_host_while_its_records_count_into_it(tmp_path, impl):
+    """One source, a bare SYN a second to a new port for 50 s: two flows are reported (the scan budget),
+    the rest are half-open records counting into the scanner's host.  At the 120 s flush its reported
+    flows have ended, but a record that absorbed a retransmitted SYN at 100 s still counts into it: the
+    host stays until it is idle flow_new_timeout, so every record ends with its hosts in the table."""
+    lim = Limits(scan_flows_per_source=2, scan_flows_per_target=2, scan_flows_per_interval=100,
+                 max_half_open=1000)
+
+    def scan_syn(port):
+        return cb.eth(ROUTER, PLC_MAC, 0x0800, cb.ipv4("10.9.9.9", PLC, 6, cb.tcp(40000, port, 1000 + port, 0, "S")))
+
+    timed = [(T0 + i, scan_syn(1 + i)) for i in range(51)] + [(T0 + 100, scan_syn(51))]
+    obs, stats, _ = run(tmp_path, impl, timed + ticks(T0 + 0.5, T0 + 250), lim)
+    assert stats["flows.created"] == 51 and stats.get("flows.half_open_promoted", 0) == 0
+    assert len(of(obs, O.FlowStart)) == 2
+    assert [h.ip for h in of(obs, O.HostSeen)].count("10.9.9.9") == 1
+    assert sum(t.packets_sent for t in of(obs, O.HostTraffic) if t.ip == "10.9.9.9") == 52
+    assert stats.get("scans.hosts_unreported", 0) == 0      # every record ended with both its hosts in the table
+    assert stats["hosts.expired_idle"] == 1                 # the scanner, once quiet (the PLC stays)
