@@ -833,7 +833,10 @@ class Inventory:
         *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
         """
         ipok = _ip_ok(ip)
-        if not _mac_ok(mac):
+        macok = _MAC_OK.get(mac)        # _mac_ok(mac), its cache read here: twice per flow end
+        if macok is None:
+            macok = _mac_ok(mac)
+        if not macok:
             if not ipok:
                 return None
             owner = self.ip_owner.get((vlan, ip))
@@ -867,7 +870,9 @@ class Inventory:
                 c[0] = True
             if ts and (not c[1] or ts < c[1]):
                 c[1] = ts
-            c[2] = max(c[2], ts, last_ts)
+            m = last_ts if last_ts > ts else ts      # max(c[2], ts, last_ts), the same object kept
+            if m > last:
+                c[2] = m
             changed = c[1] != first or c[2] != last
         claimed = c[0]
         if how == "arp":
