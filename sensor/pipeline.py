@@ -71,6 +71,19 @@ _AUX_CACHE_MAX = 4096
 transaction id) is common, and parsing it costs more than the observations."""
 
 
+_hostnames = None
+"""parsers.hostnames once imported (``from otwatch.parsers import hostnames`` in ``_aux`` ran the
+import system's from-list handling for every DNS answer)."""
+
+
+def _import_hostnames():
+    global _hostnames
+    from otwatch.parsers import hostnames
+
+    _hostnames = hostnames
+    return hostnames
+
+
 @dataclass
 class _LinkInfo:
     protocol: str
@@ -344,8 +357,7 @@ class Pipeline:
             self._emit(O.TLSSeen(ts, frame, fid, "request" if side == 0 else "response", client, server, port,
                                  self._tls_apps.get(port, ""), ev))
             return
-        from otwatch.parsers import hostnames
-
+        hostnames = _hostnames or _import_hostnames()
         if kind == "dns" or kind == "mdns" or kind == "llmnr":
             # the names in an answer do not depend on its first two bytes (the transaction id)
             ck = (kind, payload[2:])
