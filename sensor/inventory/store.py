@@ -142,47 +142,7 @@ def _netaddr_vendor(mac: str) -> str:
 
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 _REGISTRY: list = []
-"""[oui.idx bytes, path of oui.txt, index or None, lookups so far] once read; [None] when netaddr's
-files cannot be used."""
-_REGISTRY_SCANS = 16
-"""OUIs looked up by scanning oui.idx (~650 KB, ~0.6 ms each) before it is indexed once (~15 ms,
-``_registry_index``): a few MACs cost less scanned, a plant's worth (65 on bench's steady plant,
-thousands on a large site) much less indexed."""
-
-
-def _registry_scan(idx: bytes, oui: int) -> list[bytes] | None:
-    """The lines of oui.idx that register *oui*, in file order (None when none does), found by scanning."""
-    key = b"\n%d," % oui                # a line of oui.idx for this OUI, with the newline before it
-    if idx.startswith(key[1:]):
-        pos = 0
-    else:
-        pos = idx.find(key) + 1
-        if pos == 0:
-            return None
-    spans = []
-    while True:
-        end = idx.find(b"\n", pos)
-        spans.append(idx[pos:end] if end >= 0 else idx[pos:])
-        nxt = idx.find(key, end) if end >= 0 else -1
-        if nxt < 0:
-            break
-        pos = nxt + 1
-    return spans
-
-
-def _registry_index(idx: bytes) -> dict[bytes, list[bytes]]:
-    """Every line of oui.idx by the decimal OUI before its first comma, in file order: what
-    ``_registry_scan`` finds, for all OUIs at once (``index.get(b"%d" % oui)``)."""
-    index: dict[bytes, list[bytes]] = {}
-    for line in idx.split(b"\n"):
-        k, sep, _ = line.partition(b",")
-        if sep:
-            spans = index.get(k)
-            if spans is None:
-                index[k] = [line]
-            else:
-                spans.append(line)
-    return index
+"""[oui.idx bytes, path of oui.txt] once read; [None] when netaddr's files cannot be used."""
 
 
 def _registry_org(oui: int) -> str | None:
@@ -205,20 +165,27 @@ def _registry_org(oui: int) -> str | None:
             txt = os.path.join(base, "oui.txt")
             if not idx[:1].isdigit() or not os.path.isfile(txt):
                 raise ValueError("unexpected netaddr registry layout")
-            _REGISTRY[:] = [idx, txt, None, 0]
+            _REGISTRY[:] = [idx, txt]
         except Exception:
             _REGISTRY[:] = [None]
     idx = _REGISTRY[0]
     if idx is None:
         return None
-    index = _REGISTRY[2]
-    if index is None:
-        _REGISTRY[3] += 1
-        if _REGISTRY[3] > _REGISTRY_SCANS:
-            index = _REGISTRY[2] = _registry_index(idx)
-    spans = index.get(b"%d" % oui) if index is not None else _registry_scan(idx, oui)
-    if spans is None:
-        return ""                       # not registered (netaddr: NotRegisteredError)
+    key = b"\n%d," % oui                # a line of oui.idx for this OUI, with the newline before it
+    if idx.startswith(key[1:]):
+        pos = 0
+    else:
+        pos = idx.find(key) + 1
+        if pos == 0:
+            return ""                   # not registered (netaddr: NotRegisteredError)
+    spans = []
+    while True:
+        end = idx.find(b"\n", pos)
+        spans.append(idx[pos:end] if end >= 0 else idx[pos:])
+        nxt = idx.find(key, end) if end >= 0 else -1
+        if nxt < 0:
+            break
+        pos = nxt + 1
     orgs = []
     try:                                # netaddr parses every registration of the OUI; any error: ""
         with open(_REGISTRY[1], "rb") as fh:

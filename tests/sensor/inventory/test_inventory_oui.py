@@ -55,30 +55,3 @@ def test_unusable_registry_files_fall_back_to_netaddr(monkeypatch):
     store.oui_vendor.cache_clear()
     assert store.oui_vendor("00:80:f4:0a:00:0b") == "TELEMECANIQUE ELECTRIQUE"
     store.oui_vendor.cache_clear()
-
-
-def test_index_finds_what_the_scan_finds(registry_keys):
-    """After ``_REGISTRY_SCANS`` lookups oui.idx is indexed once: the index gives the lines the scan
-    gives (every registration, in file order), for registered, twice-registered and unknown OUIs."""
-    idx = files("netaddr.eui").joinpath("oui.idx").read_bytes()
-    index = store._registry_index(idx)
-    assert sum(len(v) for v in index.values()) == len(registry_keys)
-    multi = [k for k, n in collections.Counter(registry_keys).items() if n > 1]
-    rnd = random.Random(7)
-    sample = set(rnd.sample(registry_keys, 400)) | set(multi) | {registry_keys[0], registry_keys[-1]}
-    sample |= {rnd.randrange(1 << 24) for _ in range(100)} | {0, 0xFFFFFF}
-    for oui in sorted(sample):
-        assert index.get(b"%d" % oui) == store._registry_scan(idx, oui), hex(oui)
-    assert all(len(index[b"%d" % k]) > 1 for k in multi)
-
-
-def test_scanned_first_then_indexed(monkeypatch):
-    monkeypatch.setattr(store, "_REGISTRY", [])
-    store.oui_vendor.cache_clear()
-    ouis = [0x0080F4, 0x00000C, 0x001D9C, 0x000E8C] * store._REGISTRY_SCANS
-    answers = [store._registry_org(oui) for oui in ouis[:store._REGISTRY_SCANS]]
-    assert store._REGISTRY[2] is None                       # a few lookups: scanned
-    answers += [store._registry_org(oui) for oui in ouis[store._REGISTRY_SCANS:]]
-    assert store._REGISTRY[2] is not None                   # past them: indexed, same answers
-    assert answers == [store._netaddr_vendor(_mac(oui)) for oui in ouis]
-    store.oui_vendor.cache_clear()
