@@ -16,7 +16,8 @@ One process, CPU seconds (``time.process_time``), best of ``--repeat``:
    ``LinkAggregates``, into a new database, SQLite included), and ``JSONLines``
    writing every observation to /dev/null.
 
-Prints one line per measurement and the record/observation counts by type.
+Prints one line per measurement and the record/observation counts by type, and the
+aggregate rows (``R_AGG``) by protocol, Modbus lump rows (docs/protocols/modbus.md) among them.
 """
 from __future__ import annotations
 
@@ -70,6 +71,11 @@ def main() -> None:
     print(f"engine + kernels     {el:7.3f} s  {el / packets * 1e6:6.2f} us/packet  "
           f"({packets:,} packets, {len(recs):,} records)")
     print("records by tag:", dict(collections.Counter(r[0] for r in recs)))
+    names = ("none", "modbus", "mqtt", "opcua", "tls")
+    print("aggregate rows by protocol:", {names[a]: n for a, n in sorted(collections.Counter(
+        r[1] for r in recs if r[0] == 17).items())},
+          "of which Modbus lump rows:", sum(1 for r in recs if r[0] == 17 and r[1] == 1 and len(r[3]) == 5
+                                            and r[3][3] == -4))
     p = Pipeline([], Settings())
     d = p.decoders
     msgs = [r for r in recs if r[0] == 15]

@@ -65,6 +65,7 @@ DETAIL = cython.declare(cython.const_uchar[:], spec.DETAIL_TABLE)
 COVER = cython.declare(cython.const_uchar[:], spec.COVER_TABLE)
 KEY_COVERAGE = cython.declare(cython.int, spec.KEY_COVERAGE)
 KEY_OVERFLOW = cython.declare(cython.int, spec.KEY_OVERFLOW)
+KEY_COVERED = cython.declare(cython.int, spec.KEY_COVERED)
 KEY_SCAN = cython.declare(tuple, common.KEY_SCAN)
 SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
 # An MBAP length over MAX_LEN but at most this (an ADU of at most 266 bytes, a few over the
@@ -292,6 +293,19 @@ class _Cover:
 
     def __repr__(self):
         return "_Cover(%r)" % (self.as_runs(),)
+
+    @cython.cfunc
+    def covers(self, a: cython.longlong, e: cython.longlong) -> cython.bint:
+        """Whether [a, e) lies inside one run and the set is exact (no gap was ever filled, so
+        every address in it was requested)."""
+        r: list = self.runs
+        n: cython.Py_ssize_t = len(r)
+        i: cython.Py_ssize_t = 0
+        if self.filled > 0:
+            return False
+        while i < n and r[i + 1] < a:
+            i += 2
+        return i < n and r[i] <= a and r[i + 1] >= e
 
     @cython.cfunc
     def add(self, a: cython.longlong, e: cython.longlong) -> cython.bint:
@@ -822,6 +836,34 @@ class ModbusCore:
         return cc.add(a, a + q)
 
     @cython.cfunc
+    def _covered(self, key: tuple, unit: cython.int, fc: cython.int) -> cython.bint:
+        """Whether a request of a register function (spec.COVER_TABLE) names only addresses inside
+        the link's exact coverage set(s) of its unit and function code (``_Cover.covers``): then,
+        with no key of its own yet, it is counted under the lump key (docs/protocols/modbus.md,
+        "Register coverage").  Does not change the sets."""
+        code: cython.int = COVER[fc]
+        c = None
+        cc: _Cover
+        if code == 0 or len(key) < 5 or key[3] < 0 or key[4] <= 0:
+            return False
+        if fc == FC_RW:
+            if len(key) < 7 or key[5] < 0 or key[6] <= 0:
+                return False
+            c = self.seen.get((KEY_COVERAGE, unit, fc, 1))
+            if c is None:
+                return False
+            cc = c
+            if not cc.covers(key[5], key[5] + key[6]):
+                return False
+            c = self.seen.get((KEY_COVERAGE, unit, fc, 0))
+        else:
+            c = self.seen.get((KEY_COVERAGE, unit, fc, (code - 1) & 1))
+        if c is None:
+            return False
+        cc = c
+        return cc.covers(key[3], key[3] + key[4])
+
+    @cython.cfunc
     def _is_new(self, key: tuple, unit: cython.int, fc: cython.int) -> cython.bint:
         """Whether a request with a key new to the link is new to the consumers: one that names
         registers or coils (spec.COVER_TABLE) is new if it reaches an address not requested
@@ -931,6 +973,11 @@ class ModbusCore:
             b = pos + 8
             blen = total - 8
             key: tuple = self._request_key(buf, unit, fc, b, blen)
+            # a register range with no key of its own, inside the link's exact coverage: counted
+            # under the lump key of its unit and function code (never in detail_all mode, where
+            # every message is reported under its own key)
+            if COVER[fc] != 0 and not self.detail_all and key not in self.seen and self._covered(key, unit, fc):
+                key = (MSG_REQUEST, unit, fc, KEY_COVERED, KEY_COVERED)
             t = self._count(self.seen, key, total, ts, frame, 0, out)
             # Force Listen Only Mode expects no answer [APP §6.8.1]; devices that answer anyway are
             # paired like any other (tshark does), it is only left out of modbus.unanswered_request
@@ -938,7 +985,7 @@ class ModbusCore:
                        not (fc == FC_DIAG and blen >= 2 and _u16(buf, b) == SUB_LISTEN_ONLY))
             # new: a key new to the link that reaches new addresses (past the key cap: only
             # counted, the overflow anomaly says so)
-            req.new = t.count == 1 and self.ckey is key and self._is_new(key, unit, fc)
+            req.new = t.count == 1 and self.ckey is key and key[3] != KEY_COVERED and self._is_new(key, unit, fc)
             if req.new and not req.detail and not self.detail_all:
                 req.new = self._budget(unit, fc, ts, frame)
             detail = req.detail or req.new

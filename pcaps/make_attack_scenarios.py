@@ -197,7 +197,7 @@ def run_scenario(args: argparse.Namespace, sc) -> Path:
         conf = sc.write_mosquitto_config(work)
         raw = work / "capture.pcap"
         p.spawn("tcpdump", "sw", ["tcpdump", "-i", "br0", "-s", "0", "-n", "-U", "-Z", "root", *sc.TCPDUMP_EXTRA,
-                                  "--immediate-mode", "-w", str(raw)])
+                                  "--immediate-mode", "-w", str(raw), *getattr(sc, "TCPDUMP_FILTER", ())])
         plant.wait_for_tcpdump(p, raw)
 
         def role(name, start, stop):

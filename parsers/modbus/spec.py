@@ -510,6 +510,12 @@ KEY_OVERFLOW = -2
 """Fields 1-4 of the overflow key ``(message type, -2, -2, -2, -2)``: the bucket of a link
 direction whose keys reached ``limits.link_keys_max``."""
 
+KEY_COVERED = -4
+"""Fields 3-4 of the lump key ``(message type, unit, fc, -4, -4)``: requests of a register
+function (COVERAGE_TABLES) whose addresses all lie inside the link's exact coverage set of
+that unit and function code and that have no key of their own (and their paired responses),
+counted together (docs/protocols/modbus.md, "Register coverage")."""
+
 # --- register coverage (what "new" means for reads and writes) ----------------------
 #
 # coverage key   (KEY_COVERAGE, unit, function code, rw) -> the addresses requested so far

@@ -12,7 +12,11 @@ interval's count and the frame of the latest message) and judges each link
   client's: what the broker forwards to a subscriber is no flood of its own)
   at an average of at least ``rate`` per second over its active span (from
   its first new key of the interval, or the interval's start, to its latest
-  message) — or, on a link seen in an earlier interval, at least a quarter of
+  message) — or the keys new in the interval (all their messages in it: a
+  new topic, register range, unit, service) carried ``messages`` at ``rate``
+  over their own active span (the busiest new key alone, else all new keys
+  together): a burst shorter than the interval on a connection that also
+  polls, which the interval's average hides — or, on a link seen in an earlier interval, at least a quarter of
   ``rate`` and ``SURGE`` times its own busiest earlier interval (intervals
   judged floods are not its own rate); or its client
   sent ``megabytes`` of payload at ``mbps`` over that span: a flood on a
@@ -31,10 +35,22 @@ interval's count and the frame of the latest message) and judges each link
   from the counts.  Evidence: the first frames of the probes (at most
   ``SAMPLES``) and the latest exception.  Key ``(client, server)``: the scan
   detector's, one alert per sweep.
+* ``recon.modbus_unit_sweep`` (thresholds ``units``, ``failed``): the link's
+  request keys new in the interval name unit ids the link never requested
+  before — ``units`` of them that did not answer (no response, no device
+  exception in the interval), ``failed`` answered by gateway exceptions 10/11,
+  or ``ALL_UNITS_FACTOR`` × ``units`` answered or not (scan.py's criteria).
+  The scan detector sees the same from messages, but past the engine's key
+  budget of a source (``scan_keys_per_source``: an attacker that swept
+  registers and flooded in the same interval) it gets only a summary of the
+  source: no server, and the interval's first frame as evidence.  Evidence
+  here: the first request frames of the sweep's units (at most ``SAMPLES``,
+  and the last; of units answered or not, the latest ``SAMPLES`` + 1).  Key ``(client, server)``: the scan detector's.
 
 Bounded: at most ``MAX_LINKS`` links per interval (the rest counted in
 ``counts["links_dropped"]``) and ``MAX_LINKS`` link histories (least recently
-judged forgotten first, ``counts["history_forgotten"]``).
+judged forgotten first, ``counts["history_forgotten"]``); the unit ids a Modbus
+link requested are a 256-bit int per link, as many links.
 """
 from __future__ import annotations
 
@@ -59,18 +75,23 @@ HISTORY_SPAN = 5.0
 SAMPLES = 15
 """Probe frames kept per link as the sweep's evidence (model.MAX_EVIDENCE - 1)."""
 ILLEGAL_DATA_ADDRESS = 2
+GATEWAY_EXCEPTIONS = frozenset({10, 11})    # gateway path unavailable / target device failed to respond
+ALL_UNITS_FACTOR = 4
+"""As scan.py's: this many times ``units`` new unit ids answered or not are a sweep too."""
 MB = 1_000_000
 PROBE_REPEATS = 2
 """A request key made at most this often in all is a probe; a poll repeats every cycle."""
 
 FLOOD = "dos.message_flood"
 SWEEP = "recon.modbus_register_sweep"
+UNIT_SWEEP = "recon.modbus_unit_sweep"
 
 
 class _Link:
     """One link's counts in the current interval."""
     __slots__ = ("messages", "client_bytes", "first_ts", "last_ts", "top", "exceptions", "exception_frame",
-                 "exception_ts", "probes", "probe_frames")
+                 "exception_ts", "probes", "probe_frames", "new_messages", "new_first", "new_last", "new_top",
+                 "units", "answered", "gateway_failed")
 
     def __init__(self) -> None:
         self.messages = 0
@@ -84,6 +105,14 @@ class _Link:
         self.exception_ts = 0.0
         self.probes = 0
         self.probe_frames: list = []     # (frame, ts) of the first probes
+        self.new_messages = 0            # counted messages of keys new in the interval (all their messages in it)
+        self.new_first = float("inf")    # their span: earliest first, latest last message
+        self.new_last = 0.0
+        self.new_top: tuple | None = None    # the new key with most messages: (count, first frame, first ts,
+                                             #   last frame, last ts)
+        self.units: dict | None = None   # Modbus: unit -> (first ts, first frame) of its request keys new in it
+        self.answered = 0                # Modbus: bit per unit that answered (a response or a device exception)
+        self.gateway_failed = 0          # Modbus: bit per unit answered by gateway exceptions 10/11
 
 
 class IntervalRates:
@@ -99,6 +128,9 @@ class IntervalRates:
         self.megabytes = th(FLOOD, "megabytes")
         self.mbps = th(FLOOD, "mbps")
         self.failed = th(SWEEP, "failed")
+        self.units = th(UNIT_SWEEP, "units")
+        self.units_failed = th(UNIT_SWEEP, "failed")
+        self.units_seen: OrderedDict = OrderedDict()   # Modbus link -> bit per unit id it requested before
         self.links: dict = {}
         self.history: OrderedDict = OrderedDict()    # link -> busiest earlier rate (messages/s)
         self.counts = {"links_dropped": 0, "history_forgotten": 0}
@@ -135,21 +167,46 @@ class IntervalRates:
             ln.client_bytes += nbytes
         if proto != "mqtt" or direction == "request":
             ln.messages += n
-            ln.first_ts = min(ln.first_ts, first_ts)
-            ln.last_ts = max(ln.last_ts, last_ts)
-            if ln.top is None or n > ln.top[0]:
+            if first_ts < ln.first_ts:
+                ln.first_ts = first_ts
+            if last_ts > ln.last_ts:
+                ln.last_ts = last_ts
+            top = ln.top
+            if top is None or n > top[0]:
                 ln.top = (n, first_frame, first_ts, last_frame, last_ts)
+            if total == n:               # new in the interval: its own active span is known
+                ln.new_messages += n
+                if first_ts < ln.new_first:
+                    ln.new_first = first_ts
+                if last_ts > ln.new_last:
+                    ln.new_last = last_ts
+                top = ln.new_top
+                if top is None or n > top[0]:
+                    ln.new_top = (n, first_frame, first_ts, last_frame, last_ts)
         if proto != "modbus":
             return
+        unit = key[1] if len(key) > 2 else -1
         if direction == "request":
+            if total == n and 0 <= unit <= 255:
+                units = ln.units
+                if units is None:
+                    ln.units = {unit: (first_ts, first_frame)}
+                elif unit not in units:  # (a link's keys come in the order they were first seen)
+                    units[unit] = (first_ts, first_frame)
             if total <= PROBE_REPEATS and total == n:
                 ln.probes += 1
                 if len(ln.probe_frames) < SAMPLES:
                     ln.probe_frames.append((first_frame, first_ts))
-        elif kind == "modbus.exception" and len(key) > 3 and key[3] == ILLEGAL_DATA_ADDRESS:
-            ln.exceptions += n
-            if last_ts >= ln.exception_ts:
-                ln.exception_frame, ln.exception_ts = last_frame, last_ts
+        else:
+            if kind == "modbus.exception" and len(key) > 3 and key[3] == ILLEGAL_DATA_ADDRESS:
+                ln.exceptions += n
+                if last_ts >= ln.exception_ts:
+                    ln.exception_frame, ln.exception_ts = last_frame, last_ts
+            if 0 <= unit <= 255:
+                if kind == "modbus.exception" and len(key) > 3 and key[3] in GATEWAY_EXCEPTIONS:
+                    ln.gateway_failed |= 1 << unit
+                else:
+                    ln.answered |= 1 << unit
 
     def interval_end(self, o: O.IntervalEnd) -> None:
         links, self.links = self.links, {}
@@ -158,8 +215,21 @@ class IntervalRates:
                 self._flood(key, ln, o)
             if ln.exceptions >= self.failed and ln.probes >= self.failed:
                 self._sweep(key, ln)
+            if ln.units is not None:
+                self._units(key, ln)
 
     # -- floods -----------------------------------------------------------------------
+    def _burst(self, ln: _Link) -> tuple | None:
+        """A flood of keys new in the interval, judged over their own active span: the busiest new key alone,
+        else all new keys together.  (messages, span, evidence key) or None."""
+        for n, first, last, top in ((ln.new_top[0], ln.new_top[2], ln.new_top[4], ln.new_top),
+                                    (ln.new_messages, ln.new_first, ln.new_last, ln.new_top)):
+            if n >= self.messages:
+                span = max(last - first, MIN_SPAN)
+                if n / span >= self.rate:
+                    return n, span, top
+        return None
+
     def _flood(self, key: tuple, ln: _Link, o: O.IntervalEnd) -> None:
         start = max(ln.first_ts, o.start_ts)
         span = max(ln.last_ts - start, MIN_SPAN)
@@ -167,7 +237,15 @@ class IntervalRates:
         before = self.history.get(key)
         by_bytes = ln.client_bytes >= self.megabytes * MB and ln.client_bytes / span >= self.mbps * MB
         surge = before is not None and rate >= SURGE * before and rate >= SURGE_SHARE * self.rate
-        if not by_bytes and (ln.messages < self.messages or (rate < self.rate and not surge)):
+        burst = None
+        if not by_bytes and not surge and rate < self.rate and ln.new_top is not None:
+            # a burst on a link that carries steady traffic too: its new keys' own span, not the interval's
+            burst = self._burst(ln)
+            if burst is not None:
+                messages, span, top = burst
+                rate = messages / span
+                ln.top = top
+        if not by_bytes and burst is None and (ln.messages < self.messages or (rate < self.rate and not surge)):
             if span >= HISTORY_SPAN:         # the link's own rate: what it does when it does not flood
                 self.history[key] = max(rate, before or 0.0)
                 self.history.move_to_end(key)
@@ -185,6 +263,9 @@ class IntervalRates:
         why = f" ({rate / before:.0f}× its earlier rate)" if surge and rate < self.rate else ""
         what = (f"{ln.client_bytes / MB:.1f} MB of {proto} payload" if by_bytes and ln.messages < self.messages
                 else f"{ln.messages} {proto} messages")
+        if burst is not None:
+            details["burst_messages"] = burst[0]
+            what = f"{burst[0]} {proto} messages (a burst within {ln.messages} this interval)"
         msg = f"{client} sent {what} to {server}:{port} in {span:.1f} s ({rate:.0f} messages/s){why} (flood)"
         fields = {"src": client, "dst": server, "protocol": proto, "port": port}
         frames = [(top_last_frame, top_last_ts)]
@@ -193,6 +274,40 @@ class IntervalRates:
         for frame, ts in frames:
             self.sink.raise_finding(finding(FLOOD, key, msg, self.ctx.evidence(frame, ts), details=details,
                                             **fields))
+
+    # -- unit id sweeps from the counts ----------------------------------------------------
+    def _units(self, key: tuple, ln: _Link) -> None:
+        """Unit ids new to the link in the interval, from its request keys new in it (past the engine's key
+        budget the scan detector sees only a summary of the source, not which server nor when)."""
+        seen = self.units_seen.pop(key, 0)
+        new = sorted((v, u) for u, v in ln.units.items() if not (seen >> u) & 1)
+        for u in ln.units:
+            seen |= 1 << u
+        self.units_seen[key] = seen
+        if len(self.units_seen) > MAX_LINKS:
+            self.units_seen.popitem(last=False)
+            self.counts["history_forgotten"] += 1
+        silent = [u for _, u in new if not ((ln.answered | ln.gateway_failed) >> u) & 1]
+        failed = [u for _, u in new if (ln.gateway_failed >> u) & 1]
+        if len(silent) >= self.units:
+            n, what, shown = len(silent), "that did not answer ", set(silent)
+        elif len(failed) >= self.units_failed:
+            n, what, shown = len(failed), "answered by gateway exceptions ", set(failed)
+        elif len(new) >= ALL_UNITS_FACTOR * self.units:
+            n, what, shown = len(new), "", None
+        else:
+            return
+        if shown is not None:            # the evidence: the sweep's own probes, not the units it also used
+            new = [(v, u) for v, u in new if u in shown]
+        else:                            # the latest: those that made it a sweep (the first may be a poll's)
+            new = new[-(SAMPLES + 1):]
+        client, server, port, _ = key
+        msg = f"{client} addressed {n} Modbus unit ids on {server} {what}(unit id sweep)"
+        details = {"distinct": n, "new_units": len(new), "silent": len(silent), "gateway_failed": len(failed)}
+        fields = {"src": client, "dst": server, "protocol": "modbus", "port": port}
+        for (ts, frame), _ in [*new[:SAMPLES], new[-1]] if len(new) > SAMPLES else new:
+            self.sink.raise_finding(finding(UNIT_SWEEP, (client, server), msg, self.ctx.evidence(frame, ts),
+                                            details=details, **fields))
 
     # -- read sweeps answered by exceptions -----------------------------------------------
     def _sweep(self, key: tuple, ln: _Link) -> None:

@@ -44,7 +44,9 @@ least recently active forgotten first, counted), each holding at most
   with distinct counts and its first and last frame.  ``summary()`` raises, for
   each summary, at most one finding per rule whose threshold its distinct counts
   cross — ``recon.host_scan`` (``hosts``), ``recon.port_scan`` (``ports``),
-  ``recon.modbus_unit_sweep`` (``units``), ``recon.modbus_function_sweep``
+  ``recon.modbus_unit_sweep`` (``ALL_UNITS_FACTOR`` × ``units``, for a
+  summary of several servers: a summary cannot tell answered units, and one
+  server's are judged from the link's aggregates by rates.py), ``recon.modbus_function_sweep``
   (``codes``), ``recon.modbus_register_sweep`` (new Modbus keys, ``ranges``,
   when neither of those explains them, and only for a client already seen
   walking one of the summary's servers: a summary's counts cannot tell a sweep
@@ -466,7 +468,10 @@ class ScanDetector:
         fields = {"src": src, "dst": dst}
         if "modbus" in protos:
             where = f" on {dst}" if dst else f" on {o.hosts} servers"
-            if o.units >= th["recon.modbus_unit_sweep"]:
+            # a summary's unit ids may all have answered (it cannot tell): only ALL_UNITS_FACTOR x ``units`` of
+            # them is a sweep, and one server's are rates.py's to judge from the link's aggregates (answered or
+            # not, which server, the sweep's own frames)
+            if not dst and o.units >= ALL_UNITS_FACTOR * th["recon.modbus_unit_sweep"]:
                 for key in _keys_of(src, dst, self.units, self.units_failed):
                     fire("recon.modbus_unit_sweep", key, o.units,
                          f"{src} addressed {o.units}{more} Modbus unit ids{where} (unit id sweep)",

@@ -23,6 +23,14 @@ It reads the observation stream (sensor/observations.py):
   attacker cannot hide a write behind thousands of junk keys.  The evidence is
   the frame of the link's ``<protocol>.key_overflow`` anomaly (the first
   overflowed message) when it was seen, else frame 0 and the aggregate's time.
+* Modbus requests counted under a link's lump key (``operations.COVERED``): ranges
+  inside the link's exact coverage of one unit and function code that had no key
+  of their own.  Every address they name was judged before in a range of its
+  own, so they need no verdict of their own unless the rules that allow the
+  operation allow its table's registers only together (two rules' ranges joining
+  into a span neither allows alone: a range may straddle them), which is
+  ``code: not_distinguished``; an operation, unit, function code or table no rule
+  allows is denied as each range was (docs/rules.md, "Ranges counted together").
 * OPC UA secure channels — the mode comes from the ``OpenSecureChannel``
   request (its body, or None when the policy is None; a channel whose body is
   encrypted is at least Sign, and Sign-only when a readable service request
@@ -50,7 +58,7 @@ from otwatch.sensor.alerts.windows import Distinct
 
 from . import catalogue as C
 from .model import DEFAULT_PORTS, OPCUA_SESSION_SERVICES, OT_PROTOCOLS, SECURITY_MODE_NAMES, Policy
-from .operations import OVERFLOW, describe, op_key
+from .operations import COVERED, OVERFLOW, describe, op_key
 from .verdict import CACHE_MAX, Verdict, Verdicts
 from .zones import ZoneMap
 
@@ -289,6 +297,8 @@ class PolicyChecker:
                    "reason": v.reason}
         if opk[0] == "modbus":
             details.update(unit=opk[2], function_code=opk[3])
+        elif opk[0] == COVERED:
+            details.update(unit=opk[3], function_code=opk[4], count=getattr(m, "count", 1))
         elif opk[0] == "publish":
             details["topic"] = opk[1]
         elif opk[0] == "subscribe":

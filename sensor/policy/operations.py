@@ -18,6 +18,12 @@ them.  Shapes:
   the overflow key keeps its service), ``("session", kind)`` for framing (HEL,
   OPN, CLO) and ``("encrypted", kind)`` for a SignAndEncrypt body nobody can
   read (never denied: its service is unknown).
+* Modbus requests counted under a link's lump key (``(type, unit, fc, -4, -4)``,
+  parsers/modbus/spec.py ``KEY_COVERED``): ``("covered", "modbus", op, unit, fc,
+  table)``.  Their ranges are not known one by one, but every address they name
+  was named before on the link, with that unit and function code, by a request
+  with a key of its own, which was judged (docs/rules.md, "Ranges counted
+  together"); ``Verdicts.operation`` decides whether that settles them.
 * Operations not distinguished past the key cap: ``("overflow", protocol,
   what)``.  A link direction that holds ``limits.link_keys_max`` keys counts
   new ones under one overflow key (Modbus ``(type, -2, -2, -2, -2)``, MQTT
@@ -40,6 +46,9 @@ MQTT_PUBLISH = "mqtt.publish"
 MQTT_SUBSCRIBE = "mqtt.subscribe"
 OVERFLOW = "overflow"
 """``op_key``'s first field for operations counted under a kernel overflow key."""
+COVERED = "covered"
+"""``op_key``'s first field for Modbus requests counted under a link's lump key."""
+_MB_COVERED = mb.KEY_COVERED
 _MB_OVERFLOW = mb.KEY_OVERFLOW
 _MQ_OVERFLOW = mq.KEY_OVERFLOW
 _MQ_PUBLISH = int(mq.PacketType.PUBLISH)
@@ -61,6 +70,8 @@ def modbus_key(op: str, key: tuple) -> tuple:
     if unit == _MB_OVERFLOW:
         return (OVERFLOW, "modbus", "operations")
     table = mb.table(fc)
+    if len(key) == 5 and key[3] == _MB_COVERED:
+        return (COVERED, "modbus", op, unit, fc, table)
     accesses: tuple = ()
     if table in _TABLES and len(key) >= 5:
         if fc == 23 and len(key) >= 7:
@@ -122,10 +133,12 @@ def describe(k: tuple) -> str:
         return "MQTT subscribe to " + ", ".join(repr(f) for f in k[1])
     if k[0] == "service":
         return f"OPC UA {k[1]}"
+    if k[0] == COVERED:
+        return f"Modbus {k[2]} FC {k[4]} unit {k[3]} {k[5]} inside what the link requested before"
     if k[0] == OVERFLOW:
         name = {"modbus": "Modbus", "mqtt": "MQTT"}.get(k[1], k[1])
         return f"{name} {k[2]} not distinguished past the key cap (unit, function, registers or topic unknown)"
     return str(k[1])
 
 
-__all__ = ["OVERFLOW", "op_key", "modbus_key", "mqtt_key", "opcua_key", "describe"]
+__all__ = ["OVERFLOW", "COVERED", "op_key", "modbus_key", "mqtt_key", "opcua_key", "describe"]

@@ -136,6 +136,16 @@ class Verdicts:
             names = ", ".join(c.name for c in conduits)
             return Verdict(False, conduits[0].name, f"conduit {names} does not allow {protocol} on port {port}",
                            "protocol")
+        if opk[0] == "covered":
+            v = self._operation(sz, dz, protocol, port, ("modbus", opk[2], opk[3], opk[4], ()))
+            if not v.allowed:
+                return v     # denied whatever the addresses: as every range of it was
+            p = _covered_problem([r for _, r in cands], opk)
+            if p is None:
+                return Verdict(True, v.rule, "every address was judged in a range of its own", "covered")
+            if p[0] == "register":
+                return self._operation(sz, dz, protocol, port, ("modbus", opk[2], opk[3], opk[4], ((opk[5], -1, -1),)))
+            return Verdict(False, conduits[0].name, f"conduit {conduits[0].name}: {p[1]}", p[0])
         first = None
         for c, r in cands:
             code, why = _rule_problem(r, opk)
@@ -203,6 +213,49 @@ def _overflow_problem(r: Rule, k: tuple) -> tuple[str, str]:
             return "", ""
         return "key_overflow", f"{why}: some {what} topics may match none of {', '.join(q) or '(no filters)'}"
     return "", ""
+
+
+def _covered_problem(rules: list, k: tuple) -> tuple[str, str] | None:
+    """Modbus requests counted under a link's lump key (``("covered", "modbus", op, unit, fc,
+    table)``, docs/rules.md "Ranges counted together"): every address they name was named before
+    on the link, with this unit and function code, by a request that was judged on its own.  A
+    range inside the union of judged ranges gets the verdict they got when the register sets of
+    the rules that allow this operation, unit and function code never join into a span no single
+    rule allows (their merged spans are each inside one rule's span): then a lump needs no verdict
+    of its own (None).  Otherwise ("covered", why): a range may straddle two rules' registers, so
+    the lump is not distinguished."""
+    _, _, op, unit, fc, table = k
+    spans: list = []
+    sets: set = set()
+    for r in rules:
+        if _rule_problem(r, ("modbus", op, unit, fc, ()))[0]:
+            continue                     # not allowed by this rule whatever the addresses
+        m = r.modbus
+        if m is None or m.registers is None:
+            return None                  # this rule allows every address of it
+        rs = m.registers.get(table)
+        if rs is not None:
+            spans.extend(rs.spans)
+            sets.add(rs.spans)
+    if not spans:
+        return ("register", "")          # no rule allows the table: denied as each range was
+    if fc == 23 and len(sets) > 1:
+        # two ranges a request (read and write): each inside what one rule allows is not enough,
+        # one rule must allow both
+        return ("not_distinguished", f"FC 23 reads and writes {table} that several rules allow in "
+                                     f"different ranges; ranges counted together may need two of them")
+    spans.sort()
+    merged: list = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    for lo, hi in merged:
+        if not any(a <= lo and hi <= b for a, b in spans):
+            return ("not_distinguished", f"{table} {lo}-{hi} is allowed only by several rules together, "
+                                         f"and ranges counted together may straddle them")
+    return None
 
 
 def _rule_problem(r: Rule, k: tuple) -> tuple[str, str]:

@@ -68,8 +68,11 @@ def test_a_range_inside_what_was_read_is_a_repeat_however_it_is_cut(kernels):
     assert keys(m.read(3, 0, 100)) == [(1, 1, 3, 0, 100), (2, 1, 3, 0, 100)]
     for addr, qty in ((0, 10), (10, 5), (50, 50), (99, 1), (0, 100)):
         assert keys(m.read(3, addr, qty)) == []          # covered: counted, not reported
-    assert m.seen[(1, 1, 3, 10, 5)].count == 1           # ... under its own key (per-range rates)
-    assert m.seen[(1, 1, 3, 0, 100)].count == 2
+    lump = (1, 1, 3, mb.KEY_COVERED, mb.KEY_COVERED)
+    assert m.seen[lump].count == 4                       # ... under the lump key of (unit, fc)
+    assert m.seen_s[(2,) + lump[1:]].count == 4          # and so are their answers
+    assert (1, 1, 3, 10, 5) not in m.seen
+    assert m.seen[(1, 1, 3, 0, 100)].count == 2          # a range with a key of its own keeps it
     assert keys(m.read(3, 95, 10)) == [(1, 1, 3, 95, 10), (2, 1, 3, 95, 10)]   # reaches 100..104
     assert cover(m.seen, 1, 3, 0) == [(0, 105)]
 
@@ -121,6 +124,94 @@ def test_coverage_runs_are_bounded_and_the_smallest_gap_is_filled(kernels):
     assert cover(m.seen, 1, 3, 0) == [(0, 12), (100, 102), (1000, 1002), (5000, 5002)]
     assert keys(m.read(3, 4, 2)) == []                    # inside the filled gap: counted as seen
     assert m.seen[(mb.KEY_COVERAGE, 1, 3, 0)].filled == 1
+
+
+def test_covered_ranges_without_a_key_share_one_lump_key_per_unit_and_function_code(kernels):
+    m = Modbus(kernels)
+    m.read(3, 0, 100)
+    m.read(4, 0, 100)
+    m.read(3, 0, 100, unit=2)
+    for addr in range(0, 90, 3):
+        for fc, unit in ((3, 1), (4, 1), (3, 2)):
+            assert keys(m.read(fc, addr, 7, unit)) == []
+    lumps = sorted(k for k in m.seen if k[0] == 1 and k[3] == mb.KEY_COVERED)
+    assert lumps == [(1, 1, 3, -4, -4), (1, 1, 4, -4, -4), (1, 2, 3, -4, -4)]
+    assert all(m.seen[k].count == 30 for k in lumps)
+    assert len(m.seen) == 3 + 3 + 3                       # own keys, coverage sets, lumps
+    assert keys(m.read(3, 95, 10)) == [(1, 1, 3, 95, 10), (2, 1, 3, 95, 10)]   # reaches 100..104
+    assert keys(m.read(3, 96, 2)) == [] and m.seen[(1, 1, 3, -4, -4)].count == 31
+
+
+def test_writes_inside_what_was_written_are_lumped_per_function_code(kernels):
+    m = Modbus(kernels)
+    w = struct.pack(">BHHB", 16, 10, 4, 8) + bytes(8)
+    assert keys(m.ask(w, struct.pack(">BHH", 16, 10, 4)), 0) == [(1, 1, 16, 10, 4)]
+    w2 = struct.pack(">BHHB", 16, 11, 2, 4) + bytes(4)
+    assert keys(m.ask(w2, struct.pack(">BHH", 16, 11, 2))) == []
+    assert m.seen[(1, 1, 16, -4, -4)].count == 1
+    # FC 6 on the same registers is another function code: new, then its own coverage
+    assert keys(m.ask(struct.pack(">BHH", 6, 11, 1), struct.pack(">BHH", 6, 11, 1)), 0) == [(1, 1, 6, 11, 1)]
+    assert (1, 1, 6, -4, -4) not in m.seen
+
+
+def test_fc23_is_lumped_only_when_its_read_and_its_write_range_are_covered(kernels):
+    m = Modbus(kernels)
+    m.ask(struct.pack(">BHHHHB", 23, 0, 10, 100, 4, 8) + bytes(8), bytes([23, 20]) + bytes(20))
+    inside = struct.pack(">BHHHHB", 23, 2, 2, 101, 1, 2) + bytes(2)
+    assert keys(m.ask(inside, bytes([23, 4]) + bytes(4))) == []
+    assert m.seen[(1, 1, 23, -4, -4)].count == 1
+    read_out = struct.pack(">BHHHHB", 23, 8, 4, 101, 1, 2) + bytes(2)      # reads 10..11: new
+    assert keys(m.ask(read_out, bytes([23, 8]) + bytes(8)), 0) == [(1, 1, 23, 8, 4, 101, 1)]
+    write_out = struct.pack(">BHHHHB", 23, 2, 2, 103, 2, 4) + bytes(4)     # writes 104: new
+    assert keys(m.ask(write_out, bytes([23, 4]) + bytes(4)), 0) == [(1, 1, 23, 2, 2, 103, 2)]
+
+
+def test_no_lump_once_a_coverage_set_filled_a_gap(kernels):
+    """A filled gap's addresses were never requested: a range touching the set then keeps a key of
+    its own (the policy checker judges it), as before lump keys."""
+    m = Modbus(kernels, Limits(coverage_max_runs=2))
+    m.read(3, 0, 10)
+    assert keys(m.read(3, 2, 2)) == [] and m.seen[(1, 1, 3, -4, -4)].count == 1
+    m.read(3, 20, 10)
+    m.read(3, 100, 10)                                    # a third run: the gap 10..20 is filled
+    assert keys(m.read(3, 12, 2)) == [] and m.seen[(1, 1, 3, 12, 2)].count == 1
+    assert keys(m.read(3, 4, 2)) == [] and m.seen[(1, 1, 3, 4, 2)].count == 1
+    assert m.seen[(1, 1, 3, -4, -4)].count == 1
+
+
+def test_every_message_mode_and_malformed_ranges_are_never_lumped(kernels):
+    seen: dict = {}
+    core = kernels("modbus").ModbusCore(seen, True, Limits(), {})
+    out: list = []
+    for tid, (a, q) in enumerate(((0, 10), (2, 3))):
+        pdu = struct.pack(">BHH", 3, a, q)
+        core.feed(0, adu(pdu, tid), 0, 12, 1.0, tid + 1, out)
+    assert keys(out) == [(1, 1, 3, 0, 10), (1, 1, 3, 2, 3)]
+    m = Modbus(kernels)
+    m.read(3, 0, 10)
+    assert keys(m.read(3, 2, 0)) == [(1, 1, 3, 2, 0), (2, 1, 3, 2, 0)]     # quantity 0: new by key
+    assert not any(k[3] == mb.KEY_COVERED for k in m.seen if len(k) > 3)
+
+
+def test_a_lump_key_is_a_key_under_the_cap(kernels):
+    m = Modbus(kernels, Limits(link_keys_max=4))
+    m.read(3, 0, 100)                                     # key + coverage set
+    assert keys(m.read(3, 1, 1)) == []                    # the lump: the third key
+    m.read(3, 200, 1)                                     # the fourth
+    out = m.read(3, 300, 1) + m.read(3, 2, 3)             # past the cap: overflow; covered: the lump
+    assert anomalies(out) == ["modbus.key_overflow"]
+    assert m.seen[(1, 1, 3, -4, -4)].count == 2
+    assert m.seen[(1, -2, -2, -2, -2)].count == 1
+
+
+def test_lump_key_is_described():
+    from otwatch.parsers.modbus.decode import describe
+    assert describe((1, 1, 3, -4, -4)) == ("modbus.read_holding_registers", "read", "unit=1/holding_registers/covered")
+    assert describe((2, 7, 16, -4, -4)) == ("modbus.write_multiple_registers", "write",
+                                            "unit=7/holding_registers/covered")
+    assert describe((1, 1, 23, -4, -4)) == ("modbus.read_write_multiple_registers", "write",
+                                            "unit=1/holding_registers/covered")
+    assert describe((1, 1, 1, -4, -4))[2] == "unit=1/coils/covered"
 
 
 def test_coverage_sets_are_never_aggregated(kernels):

@@ -10,6 +10,7 @@ test runs on both implementations (``kernels``).
 """
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
@@ -291,3 +292,55 @@ def test_repeat_paths_compiled_equals_pure(detail_all):
         for limits in (Limits(), SMALL):
             assert _drive(ext.load(name, "pure"), cls, items, detail_all, limits) == \
                 _drive(ext.load(name, "compiled"), cls, items, detail_all, limits)
+
+
+def _lumping_items(seed: int):
+    """Two units' blocks read and written whole, then random sub-ranges of them (lumped), some
+    reaching past the blocks (new), the same shapes again and again (shape cache hits)."""
+    rnd = random.Random(seed)
+    items, tid = [], 1
+
+    def ask(unit, pdu, rsp):
+        nonlocal tid
+        items.append((0, adu(pdu, tid, unit)))
+        items.append((1, adu(rsp, tid, unit)))
+        tid = (tid + 1) & 0xFFFF
+
+    for unit in (1, 2):
+        ask(unit, read(3, 0, 100), bytes([3, 200]) + bytes(200))
+        ask(unit, struct.pack(">BHHB", 16, 0, 20, 40) + bytes(40), struct.pack(">BHH", 16, 0, 20))
+    for _ in range(400):
+        unit = rnd.choice((1, 2))
+        if rnd.random() < 0.6:
+            a = rnd.randrange(0, 110)
+            q = rnd.randrange(1, 12)
+            ask(unit, read(3, a, q), bytes([3, 2 * q]) + bytes(2 * q))
+        else:
+            a = rnd.randrange(0, 22)
+            ask(unit, struct.pack(">BHHB", 16, a, 2, 4) + bytes(4), struct.pack(">BHH", 16, a, 2))
+    return items
+
+
+@pytest.mark.parametrize("limits", [Limits(), SMALL, Limits(shape_cache_entries=0), Limits(link_keys_max=40)])
+def test_lump_keys_do_not_depend_on_the_shape_cache(kernels, limits):
+    """Ranges inside the coverage with no key of their own go to the lump key (docs/protocols/
+    modbus.md, "Register coverage") whether the shape cache remembers them or not."""
+    items = _lumping_items(3)
+    ref = _drive(kernels("modbus"), "ModbusCore", items, False, Limits(shape_cache_entries=0,
+                                                                         link_keys_max=limits.link_keys_max))
+    got = _drive(kernels("modbus"), "ModbusCore", items, False, limits)
+    assert got == ref
+    assert any(len(k) == 5 and k[3] == mb.KEY_COVERED for k in got[1])
+
+
+def test_lump_keys_compiled_equals_pure():
+    from otwatch import ext
+
+    if ext.IMPLEMENTATION != "compiled":
+        pytest.skip("compiled kernels not built")
+    for seed in range(3):
+        items = _lumping_items(seed)
+        for limits in (Limits(), SMALL, Limits(link_keys_max=40, coverage_max_runs=3)):
+            got = _drive(ext.load("modbus", "compiled"), "ModbusCore", items, False, limits)
+            assert _drive(ext.load("modbus", "pure"), "ModbusCore", items, False, limits) == got
+            assert any(len(k) == 5 and k[3] == -4 for k in got[1])       # the lump key is there

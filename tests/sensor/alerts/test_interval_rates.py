@@ -12,6 +12,7 @@ from .modbus_wire import Session, alerts, exception, frames_between, read, write
 from .modbus_wire import write_coil, write_register
 
 PLC, HMI, EWS, ROGUE, HMI2 = "10.70.0.11", "10.70.0.21", "10.70.0.31", "10.70.0.66", "10.70.0.22"
+GW_IP = "10.70.0.12"
 
 
 def _poll(s: Session, t0: float, t1: float, period: float, unit: int = 1, pair=None) -> None:
@@ -136,3 +137,67 @@ def test_a_master_writing_varied_targets_all_along_is_no_burst(impl, tmp_path):
     cap = tmp_path / "varied-writes.pcap"
     write(cap, [mbc])
     assert _rule(alerts(cap, impl), "command.modbus_write_burst") == []
+
+
+def test_a_burst_inside_a_default_interval_on_a_polling_connection_is_a_flood(impl, tmp_path):
+    """The HMI's own connection polls unit 1 twice a second for a minute, and 15 s in it reads unit 2 12,000
+    times in 10 s (1,200 requests/s).  With the default 60 s interval the connection's count (12,120
+    requests, 24,240 messages) averages 404 messages/s over the interval, under ``rate``, and the link has no
+    earlier interval to surge over: missed before.  Judged over the active span of the keys new in the
+    interval (unit 2's reads: 10 s), it is a flood, with evidence inside the burst."""
+    hmi = Session(HMI, PLC, 41014)
+    _poll(hmi, 0.25, 59.0, 0.5)
+    _poll(hmi, 15.0, 25.0, 1 / 1200, unit=2)
+    cap = tmp_path / "burst-flood.pcap"
+    write(cap, [hmi])
+    (a,) = _rule(alerts(cap, impl, interval=60.0), "dos.message_flood")
+    assert a.src == HMI and a.dst == PLC and a.details["burst_messages"] >= 12000
+    inside = frames_between(cap, 15.0, 25.1)
+    assert a.evidence and all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_new_keys_spread_over_the_interval_on_a_polling_connection_are_no_flood(impl, tmp_path):
+    """The near miss: a master that reads a new register block every 3 ms across the whole interval (as
+    bench/make_varied.py's random readers do) alongside its poll: 20,000 new keys over 60 s, not a burst."""
+    hmi = Session(HMI, PLC, 41015)
+    _poll(hmi, 0.25, 59.0, 0.5)
+    t, i = 0.3, 0
+    while t < 59.0:
+        hmi.add(t, 1, read(3, 100 + (i * 37) % 9000, 2 + i % 7))
+        t, i = t + 0.003, i + 1
+    cap = tmp_path / "spread.pcap"
+    write(cap, [hmi])
+    assert _rule(alerts(cap, impl, interval=60.0), "dos.message_flood") == []
+
+
+def test_a_unit_sweep_past_the_source_s_key_budget_names_its_gateway_with_evidence_inside(impl, tmp_path):
+    """A rogue that first read 300 register blocks (past the engine's 256 new keys a source reports one by one
+    in an interval) then tries units 5-247 behind the gateway, answered 'gateway target failed' (exception 11):
+    the scan detector gets only the source's summary (no server, the interval's first frame).  The link's
+    aggregates name the gateway and the sweep's own requests."""
+    hmi = Session(HMI, GW_IP, 41016)
+    _poll(hmi, 0.25, 50.0, 0.5)
+    rogue = Session(ROGUE, GW_IP, 41017, mac_tail=4)
+    for i in range(300):
+        rogue.add(5.0 + 0.01 * i, 1, read(3, 10 * i, 10))
+    for i, unit in enumerate(range(5, 248)):
+        rogue.add(20.0 + 0.005 * i, unit, exception(3, 0, 1, code=11))
+    cap = tmp_path / "unit-sweep.pcap"
+    write(cap, [hmi, rogue])
+    al = [a for a in _rule(alerts(cap, impl, interval=60.0), "recon.modbus_unit_sweep") if a.dst == GW_IP]
+    assert [(a.src, a.dst) for a in al] == [(ROGUE, GW_IP)]
+    inside = frames_between(cap, 20.0, 21.3)
+    assert al[0].evidence and all(e.frame in inside for e in al[0].evidence), [e.frame for e in al[0].evidence]
+
+
+def test_a_master_polling_forty_units_past_the_key_budget_is_no_unit_sweep(impl, tmp_path):
+    hmi = Session(HMI, GW_IP, 41018)
+    t = 0.25
+    while t < 50.0:                                                # 40 RTUs, 8 blocks each: 320 keys
+        for unit in range(1, 41):
+            for b in range(8):
+                hmi.add(t + 0.0005 * (8 * unit + b), unit, read(3, 10 * b, 10))
+        t += 2.0
+    cap = tmp_path / "forty-units.pcap"
+    write(cap, [hmi])
+    assert _rule(alerts(cap, impl, interval=60.0), "recon.modbus_unit_sweep") == []

@@ -63,8 +63,8 @@ def test_probe_path_and_summary_are_one_alert():
 
 
 @pytest.mark.parametrize("summary, rule", [
-    (dict(target="10.0.0.11", keys=300, keys_unreported=284, units=256, codes=1, protocols=("modbus",), flows=1,
-          hosts=1, ports=1), "recon.modbus_unit_sweep"),
+    (dict(target="", keys=300, keys_unreported=284, units=256, codes=1, protocols=("modbus",), flows=2,
+          hosts=2, ports=1), "recon.modbus_unit_sweep"),
     (dict(target="10.0.0.11", keys=300, keys_unreported=284, units=1, codes=40, protocols=("modbus",), flows=0,
           hosts=1, ports=0), "recon.modbus_function_sweep"),
     (dict(target="10.0.0.50", keys=3000, keys_unreported=2744, codes=1, protocols=("mqtt",), flows=0, hosts=1,
