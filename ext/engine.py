@@ -223,6 +223,17 @@ def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
 
 
 @cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _rd32(p: cython.p_const_uchar, big: cython.bint) -> cython.ulonglong:
+    """The 32-bit word at *p*, compiled only: no bounds check (the caller has made sure the four
+    bytes are there) and no error check, where ``Engine._u32`` costs four and one."""
+    if big:
+        return (cython.cast(cython.ulonglong, p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (cython.cast(cython.ulonglong, p[3]) << 24)
+
+
+@cython.cfunc
 def _fp(data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.ulonglong:
     """A fingerprint of data[s:e] (bytes or bytearray) for the overlap check: equal bytes give
     equal fingerprints.  Compiled, FNV-1a over 8-byte words read in place; interpreted,
@@ -1213,12 +1224,21 @@ class Engine:
         lt: cython.int = self.linktype
         body: cython.Py_ssize_t
         rec_end: cython.Py_ssize_t
+        big: cython.bint = self.big
+        hp: cython.p_const_uchar
         last: cython.Py_ssize_t = n - 16     # where the last whole record header can start
         # (the loop compares offsets without computing new ones: interpreted, an offset
         # into a 4 MiB buffer is a new int object each time it is computed)
         while pos <= last:
             if not cython.compiled and STRUCT_READS:
                 sec, frac, caplen, wirelen = rec.unpack_from(buf, pos)
+            elif cython.compiled:
+                # pos <= n - 16 and n <= len(buf): the 16-byte header is in buf, read in place
+                hp = cython.address(buf[pos])
+                sec = _rd32(hp, big)
+                frac = _rd32(hp + 4, big)
+                caplen = _rd32(hp + 8, big)
+                wirelen = _rd32(hp + 12, big)
             else:
                 sec = self._u32(buf, pos)
                 frac = self._u32(buf, pos + 4)
