@@ -223,6 +223,17 @@ def _mix64(h: cython.ulonglong, v: cython.ulonglong) -> cython.ulonglong:
 
 
 @cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+def _rd32(p: cython.p_const_uchar, big: cython.bint) -> cython.ulonglong:
+    """The 32-bit word at *p*, compiled only: no bounds check (the caller has made sure the four
+    bytes are there) and no error check, where ``Engine._u32`` costs four and one."""
+    if big:
+        return (cython.cast(cython.ulonglong, p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (cython.cast(cython.ulonglong, p[3]) << 24)
+
+
+@cython.cfunc
 def _fp(data, s: cython.Py_ssize_t, e: cython.Py_ssize_t) -> cython.ulonglong:
     """A fingerprint of data[s:e] (bytes or bytearray) for the overlap check: equal bytes give
     equal fingerprints.  Compiled, FNV-1a over 8-byte words read in place; interpreted,
@@ -277,6 +288,7 @@ class Host:
     dirty: cython.bint
     nflows: cython.longlong   # flows in the table that count into this host (evictable at 0)
     quiet: cython.bint        # first seen in a flow held back by _Scans: no host.seen/host.traffic yet
+    data: cython.bint         # seen other than as the client of TCP flows without data (see _expire_idle)
 
     def __init__(self, mac: bytes, ip: bytes, vlan: cython.int, ts: cython.double):
         self.mac = mac
@@ -292,6 +304,7 @@ class Host:
         self.dirty = False
         self.quiet = False
         self.nflows = 0
+        self.data = False
 
 
 @cython.final
@@ -311,6 +324,7 @@ class Link:
     last_ts: cython.double
     anom_iv: cython.double       # interval (its start) anom_n counts in
     anom_n: cython.longlong      # anomalies of its flows reported in that interval
+    data: cython.bint            # one of its flows carried data (or was not TCP): see _expire_idle
 
     def __init__(self, lid: cython.longlong, app: cython.int, key: tuple, ts: cython.double):
         self.lid = lid
@@ -322,6 +336,7 @@ class Link:
         self.last_ts = ts
         self.anom_iv = -2.0
         self.anom_n = 0
+        self.data = False
 
 
 @cython.final
@@ -904,6 +919,8 @@ class Engine:
     keys_total: cython.longlong    # limits.link_keys_total: tallies of all links together
     idle: cython.double
     new_idle: cython.double        # limits.flow_new_timeout
+    link_idle: cython.double       # limits.link_idle_timeout (< 0: never)
+    host_idle: cython.double       # limits.host_idle_timeout (< 0: never)
     emerg_new: cython.double       # limits.flow_emergency_new_timeout
     emerg_idle: cython.double      # limits.flow_emergency_idle_timeout
     linger: cython.double
@@ -981,6 +998,8 @@ class Engine:
         self.keys_total = limits.link_keys_total
         self.idle = limits.flow_idle_timeout
         self.new_idle = getattr(limits, "flow_new_timeout", limits.flow_idle_timeout)
+        self.link_idle = getattr(limits, "link_idle_timeout", -1.0)
+        self.host_idle = getattr(limits, "host_idle_timeout", -1.0)
         self.emerg_new = limits.flow_emergency_new_timeout
         self.emerg_idle = limits.flow_emergency_idle_timeout
         self.linger = limits.tcp_closed_linger
@@ -1205,12 +1224,21 @@ class Engine:
         lt: cython.int = self.linktype
         body: cython.Py_ssize_t
         rec_end: cython.Py_ssize_t
+        big: cython.bint = self.big
+        hp: cython.p_const_uchar
         last: cython.Py_ssize_t = n - 16     # where the last whole record header can start
         # (the loop compares offsets without computing new ones: interpreted, an offset
         # into a 4 MiB buffer is a new int object each time it is computed)
         while pos <= last:
             if not cython.compiled and STRUCT_READS:
                 sec, frac, caplen, wirelen = rec.unpack_from(buf, pos)
+            elif cython.compiled:
+                # pos <= n - 16 and n <= len(buf): the 16-byte header is in buf, read in place
+                hp = cython.address(buf[pos])
+                sec = _rd32(hp, big)
+                frac = _rd32(hp + 4, big)
+                caplen = _rd32(hp + 8, big)
+                wirelen = _rd32(hp + 12, big)
             else:
                 sec = self._u32(buf, pos)
                 frac = self._u32(buf, pos + 4)
@@ -1576,6 +1604,7 @@ class Engine:
             if len(self.hosts) >= self.host_limit:
                 self._evict_hosts()
             hh = Host(mac, ip, vlan, self.now)
+            hh.data = how != "ip"
             self.hosts[k] = hh
             if self.quiet_ctx:
                 hh.quiet = True
@@ -1584,6 +1613,8 @@ class Engine:
                 self.out.append((R_HOST, self.now, self.frame, mac, ip, vlan, how))
             return hh
         hh = h
+        if how != "ip":
+            hh.data = True
         if hh.quiet and not self.quiet_ctx:
             # first seen in a flow held back by a scan summary; now in one reported: seen now
             hh.quiet = False
@@ -2356,6 +2387,8 @@ class Engine:
             lk = f.link
             lk.nflows -= 1
             lk.last_ts = self.now
+            if f.ipproto != 6 or (f.state & ST_DATA) != 0:
+                lk.data = True
             f.link = None
 
     @cython.cfunc
@@ -2826,6 +2859,9 @@ class Engine:
         self.nflows -= 1
         f.host_c.nflows -= 1
         f.host_s.nflows -= 1
+        f.host_s.data = True        # a server is never a flood's bare source (_expire_idle)
+        if f.ipproto != 6 or (f.state & ST_DATA) != 0:
+            f.host_c.data = True
         self._unbind_link(f)
         if not f.quiet:
             self.out.append((R_FLOW_END, f.fid, f.last_ts, f.last_frame, reason, f.first_ts,
@@ -2976,6 +3012,61 @@ class Engine:
                     t.int_bytes = 0
 
     @cython.cfunc
+    def _expire_idle(self, now: cython.double):
+        """At an interval flush (links before the interval's aggregates, so that the memory they free
+        serves that flush's records; hosts after their traffic was reported): forget the links no flow
+        is bound to and the hosts no flow counts into that went quiet (links.expired_idle,
+        hosts.expired_idle; a link goes with ``R_LINK_END``, a host's traffic was just reported).
+        Those whose every flow was a TCP handshake without data (a flood's reported SYNs; ``data``
+        never set) go sooner: such a link at the first flush after its last flow ended (the flow
+        itself waited flow_new_timeout), such a host once idle flow_new_timeout (so that half-open
+        records still counting into it keep it).  The others after limits.link_idle_timeout /
+        host_idle_timeout seconds of packet time since their last flow ended / their last packet
+        (< 0: never).  A host that was the server of a flow, or seen by ARP or L2, always counts
+        as one with data (a flooded PLC stays).  Seen again, they are new again (``LinkSeen``,
+        ``HostSeen``, a link's keys ``Message``s), as after the memory budget's evictions."""
+        lk: Link
+        gone = []
+        for v in self.links.values():
+            lk = v
+            if lk.nflows == 0 and (not lk.data or (self.link_idle >= 0 and now - lk.last_ts > self.link_idle)):
+                gone.append(lk)
+        for v in gone:
+            lk = v
+            self._flush_link(lk)
+            del self.links[lk.key]
+            del self.link_seen[lk.lid]
+            self.out.append((R_LINK_END, lk.lid, now, "idle"))
+        if len(gone) > 0:
+            self._count("links.expired_idle", len(gone))
+
+    @cython.cfunc
+    def _expire_hosts(self, now: cython.double):
+        """The hosts' half of ``_expire_idle``, after the interval's host traffic was reported."""
+        h: Host
+        if len(self.half_open) > 0:
+            # records idle past flow_new_timeout end first (as the next sweep would): they count
+            # into hosts of the table, and a host's last_ts covers the records pushed into it
+            self._sweep_half_open(now)
+        gone = []
+        for v in self.hosts.values():
+            h = v
+            if h.nflows == 0:
+                if h.data:
+                    if self.host_idle >= 0 and now - h.last_ts > self.host_idle:
+                        gone.append(h)
+                elif now - h.last_ts > self.new_idle:
+                    gone.append(h)
+        for v in gone:
+            h = v
+            if h.dirty and not h.quiet:
+                self.out.append((R_HOSTSTAT, h.mac, h.ip, h.vlan, h.pkts_tx, h.bytes_tx, h.pkts_rx, h.bytes_rx,
+                                 h.first_ts, h.last_ts))
+            del self.hosts[(h.mac, h.ip, h.vlan)]
+        if len(gone) > 0:
+            self._count("hosts.expired_idle", len(gone))
+
+    @cython.cfunc
     def _report_budget(self):
         """Once per interval: one ``memcap.evicted`` anomaly when a memory-budget counter moved
         (evictions and overflows of this interval; the counters hold every one)."""
@@ -3004,6 +3095,7 @@ class Engine:
             self._push_half_open(v, False)
         keys: cython.longlong = 0
         lk: Link
+        self._expire_idle(now)
         for v in self.link_seen.values():
             lk = v
             self._flush_link(lk)
@@ -3021,6 +3113,7 @@ class Engine:
                 h.pkts_rx = 0
                 h.bytes_rx = 0
                 h.dirty = False
+        self._expire_hosts(now)
         start = self.interval_start
         self.scans.flush(self.out, start, now)
         if now - self.interval_start >= self.interval:

@@ -46,6 +46,20 @@ class Limits:
     """(protocol, VLAN, client, server, server port) links with their message tallies.  At the cap
     a tenth goes, links no flow is bound to, least recently used first, their aggregates flushed
     first (links.evicted; ``R_LINK_END``).  A key seen again on a new link is new again."""
+    link_idle_timeout: float = 3600.0
+    """Seconds of packet time after its last flow ended before a link (its message tallies) is
+    forgotten at an interval flush (links.expired_idle; ``R_LINK_END``); seen again it is a new link
+    and its keys are new again.  A link whose every flow was a TCP handshake without data (a flood's
+    reported SYNs) goes at the first flush after its last flow ended.  Negative: never.  An hour:
+    a link is what a pair does (its keys), longer-lived than a flow (Zeek forgets its known hosts
+    and services after a day); an engineering station that connects every ten minutes keeps its
+    link, a site quiet for an hour leaves memory.  It runs from the end of the link's last flow,
+    itself ended after up to flow_idle_timeout of silence."""
+    host_idle_timeout: float = 3600.0
+    """Seconds of packet time without a packet before a host (MAC, IP, VLAN) no flow counts into is
+    forgotten at an interval flush, its traffic reported first (hosts.expired_idle); seen again it is
+    new again (``HostSeen``).  A host only ever the client of TCP handshakes without data (a flood's
+    source) goes after flow_new_timeout instead.  Negative: never."""
     link_keys_total: int = 2_000_000
     """Message tallies of all links together, checked at every interval flush: above it, idle links
     go, least recently used first, until it holds (links.evicted_keys).  ``link_keys_max`` bounds

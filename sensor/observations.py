@@ -288,7 +288,8 @@ def positional(cls):
     """A constructor taking every field of observation class *cls* positionally, in order, that builds
     the object ``cls(...)`` builds (equal, frozen) in about half the time: it stores each slot through
     its descriptor instead of the frozen ``__init__``'s ``object.__setattr__`` per field.  For the
-    pipeline's per-record path (Message, Aggregate); everything else calls the class.
+    pipeline's per-record path (Message, Aggregate, FlowStart, FlowEnd, NameSeen); everything else
+    calls the class.
     """
     import dataclasses
 

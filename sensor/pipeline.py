@@ -61,12 +61,27 @@ _TCP_FLAGS = ((1, "syn"), (2, "synack"), (4, "fin_client"), (8, "fin_server"), (
 _FLAG_NAMES = [tuple(name for bit, name in _TCP_FLAGS if state & bit) for state in range(64)]
 _TRANSPORTS = {6: "tcp", 17: "udp"}
 _DIRECTION = {common.CLIENT: "request", common.SERVER: "response"}     # an aggregate's side -> direction
-_new_message = O.positional(O.Message)     # the per-record observation, built without the frozen
-#                                              __init__'s setattr per field (observations.positional)
+_new_message = O.positional(O.Message)     # the per-record observations, built without the frozen
+_new_flow_start = O.positional(O.FlowStart)  # __init__'s setattr per field (observations.positional):
+_new_flow_end = O.positional(O.FlowEnd)      # a steady plant's records are mostly flows (two per
+_new_name_seen = O.positional(O.NameSeen)    # connection) and DNS names
 
 _AUX_CACHE_MAX = 4096
 """DNS/mDNS/LLMNR answers whose names are remembered: the same answer (bar its
 transaction id) is common, and parsing it costs more than the observations."""
+
+
+_hostnames = None
+"""parsers.hostnames once imported (``from otwatch.parsers import hostnames`` in ``_aux`` ran the
+import system's from-list handling for every DNS answer)."""
+
+
+def _import_hostnames():
+    global _hostnames
+    from otwatch.parsers import hostnames
+
+    _hostnames = hostnames
+    return hostnames
 
 
 @dataclass
@@ -294,14 +309,14 @@ class Pipeline:
             transport = _TRANSPORTS.get(ipproto) or f"ip/{ipproto}"
             client, server = self._ip(cip), self._ip(sip)
             self._flows[fid] = (client, server, sport)
-            self._emit(O.FlowStart(ts, frame, fid, transport, vlan, client, cport, server, sport,
+            self._emit(_new_flow_start(ts, frame, fid, transport, vlan, client, cport, server, sport,
                                    _mac(cmac), _mac(smac), bool(guessed), app, lid))
         elif tag == 11:  # R_FLOW_END
             (_, fid, ts, frame, reason, first_ts, pc, ps, bc, bs, plc, pls, app, state, guessed,
              decoded, skipped, encrypted, gaps, messages) = r
             self._flows.pop(fid, None)
             flags = _FLAG_NAMES[state & 63]
-            self._emit(O.FlowEnd(ts, frame, fid, reason, first_ts, pc, ps, bc, bs, plc, pls, app, flags,
+            self._emit(_new_flow_end(ts, frame, fid, reason, first_ts, pc, ps, bc, bs, plc, pls, app, flags,
                                  bool(guessed), decoded, skipped, encrypted, gaps, messages))
         elif tag == 12:  # R_HOST
             _, ts, frame, mac, ip, vlan, how = r
@@ -342,8 +357,7 @@ class Pipeline:
             self._emit(O.TLSSeen(ts, frame, fid, "request" if side == 0 else "response", client, server, port,
                                  self._tls_apps.get(port, ""), ev))
             return
-        from otwatch.parsers import hostnames
-
+        hostnames = _hostnames or _import_hostnames()
         if kind == "dns" or kind == "mdns" or kind == "llmnr":
             # the names in an answer do not depend on its first two bytes (the transaction id)
             ck = (kind, payload[2:])
@@ -358,4 +372,4 @@ class Pipeline:
         for name, ip, mac in found:
             if not ip and not mac:     # the name belongs to the sender
                 ip, mac = self._ip(sip), _mac(smac)
-            self._emit(O.NameSeen(ts, frame, name, ip, mac, kind))
+            self._emit(_new_name_seen(ts, frame, name, ip, mac, kind))

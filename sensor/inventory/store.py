@@ -60,6 +60,7 @@ import heapq
 import ipaddress
 import json
 import logging
+import os
 import re
 import sqlite3
 from functools import lru_cache
@@ -96,6 +97,7 @@ DEVICE_ID_KINDS = frozenset({"modbus.encapsulated_interface_transport", "modbus.
 """Modbus FC 43 (MEI 14 Read Device Identification) and FC 17: asking a device what it is."""
 
 _PK_GET = {t: itemgetter(*cols) for t, cols in PKS.items() if len(cols) > 1}
+_ADDR_PK = _PK_GET["addresses"]
 """table -> the function that reads a row's primary key (a tuple) from the row."""
 _LIMITS = {"addresses": MAX_ADDRESSES, "names": MAX_NAMES, "peers": MAX_PEERS, "topics": MAX_TOPICS,
            "identity": MAX_IDENTITY, "services": MAX_SERVICES, "findings": MAX_FINDINGS, "roles": 64}
@@ -153,12 +155,15 @@ def _registry_org(oui: int) -> str | None:
     """
     if not _REGISTRY:
         try:
-            from importlib.resources import files
+            # found without importing netaddr (its package import alone costs ~25 ms of every run)
+            from importlib.util import find_spec
 
-            base = files("netaddr.eui")
-            idx = base.joinpath("oui.idx").read_bytes()
-            txt = base.joinpath("oui.txt")
-            if not idx[:1].isdigit() or not txt.is_file():
+            spec = find_spec("netaddr")
+            base = os.path.join(list(spec.submodule_search_locations)[0], "eui")
+            with open(os.path.join(base, "oui.idx"), "rb") as fh:
+                idx = fh.read()
+            txt = os.path.join(base, "oui.txt")
+            if not idx[:1].isdigit() or not os.path.isfile(txt):
                 raise ValueError("unexpected netaddr registry layout")
             _REGISTRY[:] = [idx, txt]
         except Exception:
@@ -183,7 +188,7 @@ def _registry_org(oui: int) -> str | None:
         pos = nxt + 1
     orgs = []
     try:                                # netaddr parses every registration of the OUI; any error: ""
-        with _REGISTRY[1].open("rb") as fh:
+        with open(_REGISTRY[1], "rb") as fh:
             for span in spans:
                 _, offset, size = (int(x) for x in span.split(b","))
                 fh.seek(offset)
@@ -725,6 +730,23 @@ class Inventory:
     def _bind_ip(self, a: Asset, ip: str, vlan: int, ts: float, frame: int, how: str, last_ts: float = 0.0) -> None:
         key = (vlan, ip)
         owner = self.ip_owner.get(key)
+        if owner == a.id:
+            row = a.t["addresses"].get(("ip", ip, vlan))
+            if row is not None:
+                # the usual case (every flow's two ends): what ``_child`` does to an existing row and the
+                # updates below, written out -- a call and an ``init`` dict fewer per host sighting
+                if ts > (row.get("last_seen") or 0):
+                    row["last_seen"] = ts
+                if ts and ts < (row.get("first_seen") or ts):
+                    row["first_seen"] = ts
+                pk = _ADDR_PK(row)
+                self._dirty["addresses"][pk] = row
+                self._deleted["addresses"].discard(pk)
+                if how == "arp" and row.get("how") != "arp":
+                    row["how"] = "arp"
+                if last_ts > (row.get("last_seen") or 0):
+                    row["last_seen"] = last_ts
+                return
         if owner != a.id:
             if owner is not None and owner in self.assets:
                 old = self.assets[owner]
@@ -811,7 +833,10 @@ class Inventory:
         *last_ts*: the latest activity of (mac, ip, vlan) when known (HostTraffic, flow ends).
         """
         ipok = _ip_ok(ip)
-        if not _mac_ok(mac):
+        macok = _MAC_OK.get(mac)        # _mac_ok(mac), its cache read here: twice per flow end
+        if macok is None:
+            macok = _mac_ok(mac)
+        if not macok:
             if not ipok:
                 return None
             owner = self.ip_owner.get((vlan, ip))
@@ -845,7 +870,9 @@ class Inventory:
                 c[0] = True
             if ts and (not c[1] or ts < c[1]):
                 c[1] = ts
-            c[2] = max(c[2], ts, last_ts)
+            m = last_ts if last_ts > ts else ts      # max(c[2], ts, last_ts), the same object kept
+            if m > last:
+                c[2] = m
             changed = c[1] != first or c[2] != last
         claimed = c[0]
         if how == "arp":

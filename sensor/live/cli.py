@@ -127,6 +127,8 @@ def sensor(interface, config_path, bpf, policy, posture_alerts, db, syslog, deli
 
 
 def build_sensor(cfg, cap, dests, config_path=None, flags=None):
+    import dataclasses
+
     from ..inventory.store import default_path, open_inventory
     from ..pipeline import DEFAULT_PORTS, DEFAULT_TLS_PORTS, Pipeline, Settings
     from ..clikit import memcap_limits, tune_gc
@@ -141,8 +143,10 @@ def build_sensor(cfg, cap, dests, config_path=None, flags=None):
     for proto, plist in (cfg.ports or {}).items():
         for p in (plist if isinstance(plist, list) else [plist]):
             ports[int(p)] = proto
-    settings = Settings(ports=ports, tls_ports=dict(DEFAULT_TLS_PORTS), interval=cfg.interval,
-                        limits=memcap_limits(cfg.memcap or None, "memcap"))
+    limits = dataclasses.replace(memcap_limits(cfg.memcap or None, "memcap"),
+                                 link_idle_timeout=float(cfg.link_idle_timeout),
+                                 host_idle_timeout=float(cfg.host_idle_timeout))
+    settings = Settings(ports=ports, tls_ports=dict(DEFAULT_TLS_PORTS), interval=cfg.interval, limits=limits)
     source = f"iface:{cfg.interface}"
     from ..store import database
 

@@ -18,6 +18,8 @@ Every key the command line has, under the same name (flags override the file)::
     interval: 60                # seconds of packet time per aggregate interval
     outbox_max: 100000
     memcap: 512M                # memory budget (docs/architecture.md "Memory budget"; default 512M)
+    link_idle_timeout: 3600     # seconds after a link's last flow before its tallies are forgotten (-1: never)
+    host_idle_timeout: 3600     # seconds without a packet before an idle host is forgotten (-1: never)
     asset_quiet_after: 600      # seconds without a packet before a talking asset is reported quiet
     ports: {modbus: [5020]}
 
@@ -53,6 +55,8 @@ class SensorConfig:
     interval: float = 60.0
     outbox_max: int = 100_000
     memcap: str = ""
+    link_idle_timeout: float = 3600.0
+    host_idle_timeout: float = 3600.0
     asset_quiet_after: float = 600.0
     ports: dict = field(default_factory=dict)
 
@@ -68,9 +72,11 @@ class SensorConfig:
 
 _TYPES = {"interface": str, "bpf": str, "snaplen": int, "buffer_mb": int, "promisc": bool, "user": str, "db": str,
           "policy": str, "posture_alerts": bool, "syslog": list, "jsonl": str, "heartbeat": (int, float), "interval": (int, float),
-          "outbox_max": int, "memcap": (str, int), "asset_quiet_after": (int, float), "ports": dict}
+          "outbox_max": int, "memcap": (str, int), "link_idle_timeout": (int, float), "host_idle_timeout": (int, float),
+          "asset_quiet_after": (int, float), "ports": dict}
 _RANGES = {"snaplen": (64, 262144), "buffer_mb": (1, 4096), "heartbeat": (1, 86400), "interval": (1, 86400),
-           "outbox_max": (100, 100_000_000), "asset_quiet_after": (1, 30 * 86400)}
+           "outbox_max": (100, 100_000_000), "asset_quiet_after": (1, 30 * 86400),
+           "link_idle_timeout": (-1, 30 * 86400), "host_idle_timeout": (-1, 30 * 86400)}
 
 
 def _where(path: str, node) -> str:

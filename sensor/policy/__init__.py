@@ -7,21 +7,22 @@
 """
 from __future__ import annotations
 
-from .errors import PolicyError, Problem
-from .loader import load_policy, parse_policy
-from .model import UNZONED, Policy
-
 __all__ = ["PolicyError", "Problem", "load_policy", "parse_policy", "Policy", "UNZONED", "PolicyChecker",
            "suggest_policy"]
 
+_LAZY = {"PolicyError": "errors", "Problem": "errors", "load_policy": "loader", "parse_policy": "loader",
+         "Policy": "model", "UNZONED": "model", "PolicyChecker": "checker", "suggest_policy": "suggest"}
+"""Name -> submodule, imported on first use: the alert catalogue imports ``policy.catalogue`` at
+every ``analyze`` start, and the loader (PyYAML) and the checker (the parsers' specs) are needed
+only with ``--policy`` or ``otwatch rules``."""
 
-def __getattr__(name):   # the checker pulls in the parsers' specs; the CLI's `rules check` does not need them
-    if name == "PolicyChecker":
-        from .checker import PolicyChecker
 
-        return PolicyChecker
-    if name == "suggest_policy":
-        from .suggest import suggest_policy
+def __getattr__(name):
+    sub = _LAZY.get(name)
+    if sub is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return suggest_policy
-    raise AttributeError(name)
+    value = getattr(importlib.import_module(f"{__name__}.{sub}"), name)
+    globals()[name] = value
+    return value

@@ -348,7 +348,10 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
 
 
 def _wrap(conn: sqlite3.Connection, path: str) -> Database:
-    db = Database(conn)
+    # execute_plugins=False: sqlite-utils plugins installed beside otwatch do not get to change its
+    # connections (prepare_connection), and finding them (an entry-point scan of every installed
+    # distribution, ~13 ms) is not paid by every command
+    db = Database(conn, execute_plugins=False)
     db._otwatch_path = path
     return db
 

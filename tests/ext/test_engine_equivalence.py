@@ -68,10 +68,11 @@ def _frames(pkts, linktype):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(packets(), st.sampled_from([1, 101, 113]))
+@given(packets(), st.sampled_from([1, 101, 113]), st.booleans())
 @needs_compiled
-def test_compiled_equals_pure(pkts, linktype):
-    blob = cb.pcap(_frames(pkts, linktype), linktype=linktype)
+def test_compiled_equals_pure(pkts, linktype, big):
+    # big: a big-endian pcap, whose record headers the compiled walk reads in place (_rd32)
+    blob = cb.pcap(_frames(pkts, linktype), linktype=linktype, big=big)
     assert _run("pure", blob) == _run("compiled", blob)
 
 

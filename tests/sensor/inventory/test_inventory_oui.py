@@ -44,9 +44,10 @@ def test_vendor_of_any_mac_text_equals_netaddr(mac):
 
 def test_known_vendor_without_loading_netaddrs_index():
     code = ("import sys; from otwatch.sensor.inventory import store; "
-            "print(store.oui_vendor('00:80:f4:0a:00:0b'), 'netaddr.eui.ieee' in sys.modules)")
+            "print(store.oui_vendor('00:80:f4:0a:00:0b'), 'netaddr.eui.ieee' in sys.modules, 'netaddr' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["TELEMECANIQUE", "ELECTRIQUE", "False"]
+    # netaddr is not even imported: its registry files are found by the package's location (~25 ms a run)
+    assert out.split() == ["TELEMECANIQUE", "ELECTRIQUE", "False", "False"]
 
 
 def test_unusable_registry_files_fall_back_to_netaddr(monkeypatch):
