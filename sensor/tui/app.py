@@ -243,6 +243,8 @@ class OtwatchApp(App):
         pane.focus_table()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.is_running or self._exit:
+            return              # activated while the app closes (a tick merged changes meanwhile): widgets gone
         key = event.pane.id
         if key in self.pending and self.pending[key].any:
             pend = self.pending[key]
