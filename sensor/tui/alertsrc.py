@@ -101,6 +101,9 @@ class _Flusher:
     def observe(self, obs) -> None:
         pass
 
+    def observe_aggregates(self, batch) -> None:
+        pass
+
     def tick(self) -> None:
         self.off.book.flush()
 

@@ -28,7 +28,7 @@ from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
 from .help import HelpScreen
-from .model import Changes
+from .model import APPLY_SLICE_S, TICK_BUDGET_S, Changes
 from .overview import OverviewPane
 from .policy import PolicyPane
 from .safe import clean
@@ -94,6 +94,8 @@ class OtwatchApp(App):
         self.pending: dict[str, Changes] = {k: Changes() for k, _l, _c in SCREENS}
         self._ansi = ansi
         self.last_change = time.monotonic()
+        self._applying = False          # a tick's observations are being applied, a slice at a time
+        self._tick_left = 0.0
         self.evidence_written: dict[str, tuple[str, list[str]]] = {}
         """alert id -> (what the last evidence export said, files written): shown in the alert's detail."""
 
@@ -133,15 +135,47 @@ class OtwatchApp(App):
         return self._tabs.active or "overview"
 
     def tick(self) -> None:
+        """Every ``tick_s``: apply the model's observations (a live model: ``TICK_BUDGET_S`` of them, a slice
+        of ``APPLY_SLICE_S`` at a time, each slice scheduled through the event loop so that a key typed
+        meanwhile is answered before the next slice), then redraw the visible screen once."""
         if not self.is_running or self._exit:
             return              # a tick that fires while the app is closing finds its widgets gone
-        ch = self.model.tick()
+        if self._applying:
+            return              # the last tick's slices are still being applied
+        if not hasattr(self.model, "more"):
+            self._merge(self.model.tick())
+            self._redraw()
+            return
+        self._applying = True
+        self._tick_left = TICK_BUDGET_S
+        self._apply_slice()
+
+    def _apply_slice(self) -> None:
+        if not self.is_running or self._exit:
+            self._applying = False
+            return
+        t0 = time.monotonic()
+        self._merge(self.model.tick(min(APPLY_SLICE_S, self._tick_left)))
+        self._tick_left -= time.monotonic() - t0
+        if self._tick_left > 0 and self.model.more():
+            # the next slice goes to the back of the app's message queue once the event loop has run (a
+            # timer): a key typed meanwhile is in the queue by then and handled first
+            self.set_timer(0.001, partial(self.call_later, self._apply_slice))
+            return
+        self._applying = False
+        self._redraw()
+
+    def _merge(self, ch: Changes) -> None:
         if ch.any:
             self.last_change = time.monotonic()
             for p in self.pending.values():
                 p.assets |= ch.assets
                 p.alerts |= ch.alerts
                 p.any = True
+
+    def _redraw(self) -> None:
+        if not self.is_running or self._exit:
+            return
         cur = self.current
         with self.batch_update():
             pend = self.pending[cur]
@@ -209,6 +243,8 @@ class OtwatchApp(App):
         pane.focus_table()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.is_running or self._exit:
+            return              # activated while the app closes (a tick merged changes meanwhile): widgets gone
         key = event.pane.id
         if key in self.pending and self.pending[key].any:
             pend = self.pending[key]

@@ -12,6 +12,10 @@ runs the pipeline in a daemon thread; the UI calls ``feed.poll()`` (a batch
   nothing is dropped and memory stays bounded.
 * A batch is handed over when it holds ``BATCH`` observations or
   ``HAND_OVER_S`` have passed, so a slow trickle still shows up promptly.
+* A link's aggregates come over whole (``observe_aggregates``: one
+  ``LinkAggregates``, counted as its rows), so the pipeline stays on its bulk
+  path and the UI thread hands each consumer the batch in one call
+  (``model.LiveModel.tick``; docs/architecture.md, "Aggregates in bulk").
 * ``speed``: ``1`` replays at packet time, ``10`` ten times faster, ``0`` (max)
   as fast as the pipeline goes.  Pacing sleeps in the worker against the
   observations' packet time, never in the UI.
@@ -52,6 +56,7 @@ class _Feed:
         self.thread: threading.Thread | None = None
         self.error = ""
         self._pending: list = []
+        self._pending_n = 0             # observations in _pending, a LinkAggregates counted as its rows
         self._last_put = time.monotonic()
         self.pipe = None
         self.extra: dict = {}
@@ -97,7 +102,17 @@ class _Feed:
         """The pipeline consumer (runs in the worker)."""
         self._pace(obs)
         self._pending.append(obs)
-        if len(self._pending) >= BATCH or time.monotonic() - self._last_put >= HAND_OVER_S:
+        self._pending_n += 1
+        if self._pending_n >= BATCH or time.monotonic() - self._last_put >= HAND_OVER_S:
+            self._hand_over()
+
+    def observe_aggregates(self, batch) -> None:
+        """The pipeline's bulk consumer interface (runs in the worker): a link's aggregates as one
+        ``LinkAggregates``, passed on whole (the UI routes it to each consumer's bulk path)."""
+        self._pace(batch)
+        self._pending.append(batch)
+        self._pending_n += len(batch.rows)
+        if self._pending_n >= BATCH or time.monotonic() - self._last_put >= HAND_OVER_S:
             self._hand_over()
 
     def _pace(self, obs) -> None:
@@ -113,6 +128,7 @@ class _Feed:
             return
         item = (self._pending, self._stats())
         self._pending = []
+        self._pending_n = 0
         self._last_put = time.monotonic()
         while not self._stop.is_set():
             try:

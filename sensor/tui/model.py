@@ -30,7 +30,13 @@ from . import alertsrc
 RATE_POINTS = 60
 """Samples kept per rate series (one per tick that moved time): a sparkline's width at 80 columns."""
 TICK_BUDGET_S = 0.04
-"""Wall time one UI tick may spend applying observations: keys stay answered within ~50 ms."""
+"""Wall time one UI tick may spend applying observations (``OtwatchApp`` spends it ``APPLY_SLICE_S`` at a time,
+keys answered in between)."""
+APPLY_SLICE_S = 0.01
+"""Wall time of one ``tick(budget)`` call at most (plus one ``APPLY_STEP`` of observations): the UI applies a
+tick's budget in slices this long, so a key waits for one slice, not for the whole budget."""
+APPLY_STEP = 32
+"""Observations applied between two looks at the clock (a feed batch holds 512: ~20 ms of UI thread)."""
 DB_MIN_INTERVAL_S = 0.3
 """A database is re-read at most this often (and only when SQLite's data_version moved)."""
 HEARTBEAT_S = 60.0
@@ -70,11 +76,39 @@ class Stats:
         return self.decoded_bytes / total if total else None
 
 
+_DIRECTION, _INTERVAL_COUNT = O.AGGREGATE_ROW.index("direction"), O.AGGREGATE_ROW.index("interval_count")
+
+
+def _bulk_of(consumer):
+    """How *consumer* takes a ``LinkAggregates``: whole (``observe_aggregates``), else its ``Aggregate``s one
+    by one (the same objects, in the order the per-key path gives them)."""
+    take = getattr(consumer, "observe_aggregates", None)
+    if take is not None:
+        return take
+    observe = consumer.observe
+
+    def each(batch) -> None:
+        for a in batch.each():
+            observe(a)
+    return each
+
+
 class Tally:
     """Consumer: message counts per protocol and decode coverage (flow ends)."""
 
     def __init__(self, stats: Stats):
         self.stats = stats
+
+    def observe_aggregates(self, b) -> None:
+        """A link's aggregates in bulk: the requests' interval counts, as ``observe`` counts each ``Aggregate``."""
+        n = 0
+        for row in b.rows:
+            if row[_DIRECTION] == "request":
+                n += row[_INTERVAL_COUNT]
+        if n:
+            s = self.stats
+            s.by_protocol[b.protocol] += n
+            s.messages += n
 
     def observe(self, obs) -> None:
         s = self.stats
@@ -215,6 +249,7 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         self.alerts = self.collector.alerts
         self._last_tick = time.monotonic()
         self._last_counts = (0, 0)
+        self._carry = None          # (batch, stats, next index): a feed batch applied in part
         self.finished = False
         self.error = ""
 
@@ -258,28 +293,51 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
             return f"{self.mode} {s.progress * 100:.0f}%"
         return self.mode
 
-    def tick(self) -> Changes:
+    def more(self) -> bool:
+        """Observations are waiting (a batch begun, or one in the feed's queue)."""
+        return self._carry is not None or not self.feed.empty()
+
+    def tick(self, budget: float = TICK_BUDGET_S) -> Changes:
+        """Apply observations for about *budget* seconds (wall), in steps of ``APPLY_STEP``: a batch not
+        finished is carried over to the next call, so one call never runs much past its budget."""
         ch = Changes()
-        deadline = time.monotonic() + TICK_BUDGET_S
+        deadline = time.monotonic() + budget
         applied = 0
         inv_assets = self.inventory.assets
         before = set(inv_assets)
         touched = ch.assets
         consumers = [self.inventory, self._tally] + ([self.checker] if self.checker else []) + self._alert_consumers
+        bulk = [_bulk_of(c) for c in consumers]
+        link_aggs = O.LinkAggregates
         while time.monotonic() < deadline:
-            item = self.feed.poll()
-            if item is None:
-                break
-            batch, st = item
-            for obs in batch:
+            if self._carry is not None:
+                batch, st, i = self._carry
+                self._carry = None
+            else:
+                item = self.feed.poll()
+                if item is None:
+                    break
+                (batch, st), i = item, 0
+            end = min(i + APPLY_STEP, len(batch))
+            for obs in batch[i:end]:
+                if type(obs) is link_aggs:          # a link's aggregates in bulk (feed.observe_aggregates)
+                    for take in bulk:
+                        take(obs)
+                    touched.add(obs.client)
+                    touched.add(obs.server)
+                    applied += len(obs.rows)
+                    continue
+                applied += 1
                 for c in consumers:
                     c.observe(obs)
                 for attr in ("client", "server", "ip"):
                     v = getattr(obs, attr, None)
                     if v:
                         touched.add(v)
-            applied += len(batch)
-            self._stats_from(st)
+            if end < len(batch):
+                self._carry = (batch, st, end)
+            else:
+                self._stats_from(st)
         for c in self._alert_consumers:
             t = getattr(c, "tick", None)
             if t is not None:
@@ -294,7 +352,7 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         self.stats.observations += applied
         if not self.finished:
             self._rates()
-        if self.feed.done() and self.feed.empty() and not self.finished:
+        if self.feed.done() and not self.more() and not self.finished:
             self.finished = True
             self.error = self.feed.error
             self.inventory.flush()
