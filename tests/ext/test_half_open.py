@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import capbuild as cb
-from support.tcpconv import Conv
+from support.tcpconv import Conv, modbus_engine_records
 
 from otwatch import ext
 from otwatch.parsers.limits import Limits
@@ -197,15 +197,7 @@ def handshakes(draw):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(handshakes())
 def test_compiled_equals_pure_on_records_promotions_and_evictions(pkts):
-    def records(impl):
-        E = ext.load("engine", impl)
-        m = ext.load("modbus", impl)
-        eng = E.Engine({1: (m.ModbusCore, m.probe)}, TINY, {502: 1}, {}, False, 30.0)
-        eng.feed(cb.pcap(pkts), True)
-        eng.finish()
-        return eng.take(), eng.stats()
-
-    assert records("compiled") == records("pure")
+    assert modbus_engine_records(pkts, TINY, "compiled") == modbus_engine_records(pkts, TINY, "pure")
 
 
 def test_flows_that_never_carried_data_end_after_the_new_timeout(tmp_path, impl):

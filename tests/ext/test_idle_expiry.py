@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import capbuild as cb
-from support.tcpconv import Conv
+from support.tcpconv import Conv, modbus_engine_records
 
 from otwatch import ext
 from otwatch.parsers.limits import Limits
@@ -212,15 +212,7 @@ def traffic(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(traffic())
 def test_compiled_equals_pure_with_expiry(pkts):
-    def records(impl):
-        E = ext.load("engine", impl)
-        m = ext.load("modbus", impl)
-        eng = E.Engine({1: (m.ModbusCore, m.probe)}, SMALL, {502: 1}, {}, False, 30.0)
-        eng.feed(cb.pcap(pkts), True)
-        eng.finish()
-        return eng.take(), eng.stats()
-
-    assert records("compiled") == records("pure")
+    assert modbus_engine_records(pkts, SMALL, "compiled") == modbus_engine_records(pkts, SMALL, "pure")
 
 
 

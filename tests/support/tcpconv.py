@@ -187,3 +187,16 @@ def tshark_frames(path: str, layer: str, extra=()) -> dict:
         fr, _, vals = line.partition("\t")
         res[int(fr)] = max(1, len(vals.split("|")))
     return res
+
+
+def modbus_engine_records(pkts, limits, impl: str):
+    """The records and stats of one engine (*impl*: ``compiled`` or ``pure``) with the Modbus kernel on port 502,
+    fed the timed packets *pkts* as one pcap: what the compiled == pure tests of the engine compare."""
+    from otwatch import ext
+
+    E = ext.load("engine", impl)
+    m = ext.load("modbus", impl)
+    eng = E.Engine({1: (m.ModbusCore, m.probe)}, limits, {502: 1}, {}, False, 30.0)
+    eng.feed(cb.pcap(pkts), True)
+    eng.finish()
+    return eng.take(), eng.stats()
