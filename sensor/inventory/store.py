@@ -1310,7 +1310,7 @@ class Inventory:
         by_beh: dict = {}
         total, last, first = 0, 0, 0
         modbus, opcua = protocol == "modbus", protocol == "opcua"
-        for kind, op, _t, _d, _c, _b, _f, ts, n, _ib, _ff, _lf, key in rows:
+        for kind, op, _t, _d, _c, _b, _f, ts, n, _ib, _ff, _lf, key, _pk, _pf, _pts in rows:
             if not n:
                 continue
             if kind in DEVICE_ID_KINDS:
