@@ -1241,7 +1241,8 @@ class Inventory:
     def _on_aggregate(self, g: O.Aggregate) -> None:
         self._fold_aggregates(g.protocol, g.link_id, g.client, g.server, g.server_port,
                               ((g.kind, g.op, g.target, g.direction, g.count, g.bytes, g.first_ts, g.last_ts,
-                                g.interval_count, g.interval_bytes, g.first_frame, g.last_frame, g.key),))
+                                g.interval_count, g.interval_bytes, g.first_frame, g.last_frame, g.key,
+                                g.interval_peak, g.peak_frame, g.peak_ts),))
 
     def _fold_aggregates(self, protocol: str, link_id: int, client: str, server: str, port: int,
                          rows: tuple) -> None:
