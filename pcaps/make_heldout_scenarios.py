@@ -77,7 +77,7 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
     second since the start, at QoS 1 (paho-mqtt, 20 in flight), on its own
     connection: no key is new.
 15. ``hmi_poll_flood`` (the hmi role, after its injection): the HMI reads
-    unit 1's HR 0+10, its own poll, 5,000 times as fast as pymodbus answers,
+    unit 1's HR 0+10, its own poll, 3,000 times as fast as pymodbus answers,
     on its own connection (query flooding from a compromised master).
 
 Windows of different roles may overlap (the rogue's sequence overruns its
@@ -153,7 +153,7 @@ SENSOR_FLOOD_PUBLISHES = 10000
 SENSOR_FLOOD_PAYLOAD = 1024
 SENSOR_FLOOD_TOPIC = "plant/rtu/setpoint"
 QUERY_FLOOD_REQUESTS = 4000
-POLL_FLOOD_REQUESTS = 5000
+POLL_FLOOD_REQUESTS = 3000
 """The HMI's flood of its own poll (unit 1 HR 0+10) on its own connection: a key it has used since the start."""
 TOPIC_FLOOD_PUBLISHES = 5000
 """The sensor's QoS 1 flood of plant/rtu/temperature, the topic it has published every second since the start."""

@@ -16,7 +16,11 @@ interval's count and the frame of the latest message) and judges each link
   new topic, register range, unit, service) carried ``messages`` at ``rate``
   over their own active span (the busiest new key alone, else all new keys
   together): a burst shorter than the interval on a connection that also
-  polls, which the interval's average hides — or, on a link seen in an earlier interval, at least a quarter of
+  polls, which the interval's average hides — or the link's peak keys (those whose busiest
+  ``PEAK_WINDOW`` of the interval, ``Aggregate.interval_peak`` from the kernels, held ``PEAK_SHARE`` of
+  ``rate``) carried ``messages`` in the interval and their busiest windows together reached ``rate``: a
+  flood that repeats keys the link already used (its own polled block, reads inside it under the Modbus
+  lump key, its own topic), which neither the interval's average nor the new keys show — or, on a link seen in an earlier interval, at least a quarter of
   ``rate`` and ``SURGE`` times its own busiest earlier interval (intervals
   judged floods are not its own rate); or its client
   sent ``megabytes`` of payload at ``mbps`` over that span: a flood on a
@@ -24,7 +28,9 @@ interval's count and the frame of the latest message) and judges each link
   session), which ``floods.py`` judges only at the connection's end and
   averaged over its life.  Evidence: the frame of the link's busiest key's
   latest message in the interval (inside the flood), and that key's first
-  frame when the key is new in the interval.  The finding key is
+  frame when the key is new in the interval; and when the peak keys reach ``rate``, the message that made
+  each one's busiest window (``PEAK_SAMPLES`` of them), the only evidence when nothing else flagged the
+  link (the flood may have ended long before the key's latest message).  The finding key is
   ``floods.py``'s, so a flood judged both ways is one alert.
 * ``recon.modbus_register_sweep`` (threshold ``failed``): the server
   answered at least ``failed`` requests of the client with exception 2
@@ -50,7 +56,7 @@ interval's count and the frame of the latest message) and judges each link
 Bounded: at most ``MAX_LINKS`` links per interval (the rest counted in
 ``counts["links_dropped"]``) and ``MAX_LINKS`` link histories (least recently
 judged forgotten first, ``counts["history_forgotten"]``); the unit ids a Modbus
-link requested are a 256-bit int per link, as many links.
+link requested are a 256-bit int per link, as many links; at most ``PEAK_SAMPLES`` peak keys per link.
 """
 from __future__ import annotations
 
