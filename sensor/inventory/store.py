@@ -76,8 +76,9 @@ from . import identity as I
 from . import merge as M
 from . import migrations, posture, roles as R
 from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LOCAL_PREFIX_V4, LOCAL_PREFIX_V6,
-                    MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_UNROWED_IPS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
-                    MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
+                    MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
+                    MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, MAX_UNROWED_IPS, PKS, SERVER_ROLE,
+                    AssetEvent)
 
 log = logging.getLogger("otwatch.inventory")
 

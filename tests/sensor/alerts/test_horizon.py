@@ -70,7 +70,7 @@ def _run(cap: str):
 def test_expired_windows_go_and_the_alerts_stay(tmp_path, monkeypatch):
     cap = _capture(tmp_path)
     sizes, alerts = _run(cap)
-    monkeypatch.setattr(AlertStage, "horizon", None, raising=False)     # the pipeline calls no horizon: every window kept
+    monkeypatch.setattr(AlertStage, "horizon", None, raising=False)    # the pipeline calls none: all windows kept
     kept, alerts_kept = _run(cap)
     assert alerts == alerts_kept
     rules = {a["rule"] for a in alerts}
