@@ -269,8 +269,9 @@ def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.
         t.win_n += 1
         if t.win_n > t.int_peak:
             t.int_peak = t.win_n
-            t.peak_ts = ts
-            t.peak_frame = frame
+            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                t.peak_ts = ts
+                t.peak_frame = frame
     else:
         t.win_ts = ts
         t.win_n = 1
@@ -996,8 +997,9 @@ class ModbusCore:
                 t.win_n += 1
                 if t.win_n > t.int_peak:
                     t.int_peak = t.win_n
-                    t.peak_ts = ts
-                    t.peak_frame = frame
+                    if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                        t.peak_ts = ts
+                        t.peak_frame = frame
             else:
                 t.win_ts = ts
                 t.win_n = 1
@@ -1121,8 +1123,9 @@ class ModbusCore:
                         t.win_n += 1
                         if t.win_n > t.int_peak:
                             t.int_peak = t.win_n
-                            t.peak_ts = ts
-                            t.peak_frame = frame
+                            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                                t.peak_ts = ts
+                                t.peak_frame = frame
                     else:
                         t.win_ts = ts
                         t.win_n = 1

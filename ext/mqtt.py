@@ -333,8 +333,9 @@ def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.lo
         t.win_n += 1
         if t.win_n > t.int_peak:
             t.int_peak = t.win_n
-            t.peak_ts = ts
-            t.peak_frame = frame
+            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                t.peak_ts = ts
+                t.peak_frame = frame
     else:
         t.win_ts = ts
         t.win_n = 1
@@ -774,8 +775,9 @@ class MQTTCore:
             tt.win_n += 1
             if tt.win_n > tt.int_peak:
                 tt.int_peak = tt.win_n
-                tt.peak_ts = ts
-                tt.peak_frame = frame
+                if (tt.win_n & (tt.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                    tt.peak_ts = ts
+                    tt.peak_frame = frame
         else:
             tt.win_ts = ts
             tt.win_n = 1
@@ -1002,8 +1004,9 @@ class MQTTCore:
                             t.win_n += 1
                             if t.win_n > t.int_peak:
                                 t.int_peak = t.win_n
-                                t.peak_ts = ts
-                                t.peak_frame = frame
+                                if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                                    t.peak_ts = ts
+                                    t.peak_frame = frame
                         else:
                             t.win_ts = ts
                             t.win_n = 1

@@ -27,7 +27,9 @@ PEAK_WINDOW = 1.0
 """Seconds: besides its interval count, a key's tally keeps the most messages it carried in one
 window of this length within the interval (``int_peak``; windows start at a message at least this
 long after the current window's start, so a fixed rate's peak is its rate, and any burst's peak is
-at least half its busiest sliding second).  The alert stage's flood rule reads it: a flood that
+at least half its busiest sliding second).  ``peak_frame``/``peak_ts``: the 2^k-th message of the window that
+raised the peak past 2^k (deep inside the burst: the window's first and last messages may be the poll's own,
+just before or after it).  The alert stage's flood rule reads it: a flood that
 repeats a key the link already used is averaged away by the interval's count (sensor/alerts/rates.py)."""
 KEY_SCAN = (-3,)
 """Where the engine puts a link's scan hook in both of its tally dicts (``ext/engine.py``
@@ -82,7 +84,9 @@ class Tally:
         if ts - self.win_ts < PEAK_WINDOW:
             self.win_n += 1
             if self.win_n > self.int_peak:
-                self.int_peak, self.peak_ts, self.peak_frame = self.win_n, ts, frame
+                self.int_peak = self.win_n
+                if (self.win_n & (self.win_n - 1)) == 0:
+                    self.peak_ts, self.peak_frame = ts, frame
         else:
             self.win_ts, self.win_n = ts, 1
             if self.int_peak < 1:
