@@ -211,50 +211,6 @@ def _skip_str(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_s
 
 
 @cython.cfunc
-def _props_plain(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t) -> cython.bint:
-    """True when the v5 PUBLISH property block at buf[p] ends within *stop*, parses as
-    ``MQTTCore._publish`` walks it and holds no Topic Alias: what a repeat needs to be
-    counted through the shape cache (a block that is not plain takes the full path)."""
-    v: cython.longlong = _varint(buf, p, stop)
-    if v < 0:
-        return False
-    pe: cython.Py_ssize_t = p + (v & 7) + (v >> 3)
-    if pe > stop:
-        return False
-    p += v & 7
-    pid: cython.int
-    pt: cython.int
-    while p < pe:
-        pid = buf[p] & 0xFF
-        pt = _PROP_TYPES[pid]
-        p += 1
-        if pt == _PT_BYTE:
-            p += 1
-        elif pt == _PT_TWO:
-            if pid == _PROP_TOPIC_ALIAS:
-                return False
-            p += 2
-        elif pt == _PT_FOUR:
-            p += 4
-        elif pt == _PT_VARINT:
-            v = _varint(buf, p, pe)
-            if v < 0:
-                return False
-            p += v & 7
-        elif pt == _PT_UTF8 or pt == _PT_BINARY:
-            p = _skip_str(buf, p, pe)
-        elif pt == _PT_PAIR:
-            p = _skip_str(buf, p, pe)
-            if p >= 0:
-                p = _skip_str(buf, p, pe)
-        else:
-            return False
-        if p < 0:
-            return False
-    return p == pe
-
-
-@cython.cfunc
 @cython.exceptval(check=False)
 def _chain(buf: cython.p_const_uchar, p: cython.Py_ssize_t, stop: cython.Py_ssize_t, level: cython.int,
            allowed: cython.int, max_message: cython.longlong) -> cython.bint:
@@ -982,10 +938,9 @@ class MQTTCore:
             tl = ((buf[p] & 0xFF) << 8) | (buf[p + 1] & 0xFF)     # _u16, without the call
             q = p + 2 + tl + (2 if qos else 0)      # after the topic and packet identifier
             # a shape is cacheable when the packet is valid without decoding the topic: a
-            # topic (no alias), and in v5 a property block that parses and holds no Topic Alias
-            # (empty, or walked by _props_plain: content type, expiry, user properties ...)
+            # topic (no alias), and in v5 an empty property block (no alias property)
             if tl > 0 and tl + 2 <= self.shape_bytes and q <= stop and (
-                    level != _LEVEL_5 or (q < stop and ((buf[q] & 0xFF) == 0 or _props_plain(buf, q, stop)))):
+                    level != _LEVEL_5 or (q < stop and (buf[q] & 0xFF) == 0)):
                 shape = buf[p:p + 2 + tl]
                 o = d.pubs.get(shape)
                 if o is not None:

@@ -208,66 +208,6 @@ def test_mqtt_v5_alias_is_never_taken_from_the_cache(kernels):
     assert keys(out, REC_ANOMALY) == []
 
 
-def _utf8(b: bytes) -> bytes:
-    return len(b).to_bytes(2, "big") + b
-
-
-V5_PLAIN = (bytes([0x03]) + _utf8(b"application/json")            # content type
-            + bytes([0x02]) + (3600).to_bytes(4, "big")             # message expiry interval
-            + bytes([0x26]) + _utf8(b"site") + _utf8(b"s1")          # user property
-            + bytes([0x01, 0x01])                                    # payload format indicator
-            + bytes([0x0B, 0x81, 0x01])                              # subscription identifier (varint 129)
-            + bytes([0x09]) + _utf8(b"\x00\x01"))                     # correlation data
-
-
-def test_mqtt_v5_publish_with_properties_is_counted_through_the_cache(kernels):
-    # paho's MQTT 5 publishers send content type, expiry and user properties with every PUBLISH
-    # (bench/make_varied.py): an alias-free property block that parses no longer forces the full path
-    seen, out = {}, []
-    core = kernels("mqtt").MQTTCore(seen, False)
-    items = [(0, connect(5))] + [(0, publish(b"site/t%d" % (i % 3), b"%d" % i, qos=1, pid=i + 1,
-                                             v5_props=V5_PLAIN)) for i in range(30)]
-    feed_all(core, items, out)
-    pub = [(mq.MSG_PUBLISH, "site/t%d" % i) for i in range(3)]
-    assert keys(out) == [(mq.MSG_CONNECT, 5)] + pub
-    assert [seen[k].count for k in pub] == [10, 10, 10] and keys(out, REC_ANOMALY) == []
-    assert core.shapes_cached(0) == 3 and core.messages == 31
-
-
-def _v5_items(rng: random.Random, n: int) -> list:
-    alias = bytes([mq.PROP_TOPIC_ALIAS])
-    items = [(0, connect(5))]
-    for i in range(n):
-        topic = b"s/%d" % rng.randrange(4)
-        props = bytes(V5_PLAIN[:rng.randrange(len(V5_PLAIN) + 1)])      # cut anywhere: often malformed
-        r = rng.random()
-        if r < 0.15:
-            props += alias + rng.randrange(0, 3).to_bytes(2, "big")        # alias 0 (invalid), 1, 2
-        elif r < 0.25:
-            topic = b""
-            props = alias + rng.randrange(1, 3).to_bytes(2, "big") + props
-        elif r < 0.3:
-            props += bytes([rng.randrange(256)])                          # an unknown or cut property
-        items.append((rng.randrange(2), publish(topic, b"%d" % i, qos=rng.randrange(3), pid=i + 1, v5_props=props)))
-    return items
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_mqtt_v5_property_blocks_cached_or_not_give_the_same_records(kernels, seed):
-    # the cache (default limits) against no cache at all (no shape fits in 0 bytes): same records, tallies
-    items = _v5_items(random.Random(seed), 300)
-    runs = []
-    for limits in (Limits(), Limits(shape_cache_max_bytes=0)):
-        seen, seen_s, out = {}, {}, []
-        core = kernels("mqtt").MQTTCore(seen, False, limits, seen_s)
-        core.port_bound = True
-        feed_all(core, items, out)
-        runs.append((out, {k: list(v) for k, v in seen.items()}, {k: list(v) for k, v in seen_s.items()},
-                     core.messages, core.bytes_decoded, core.confirmed))
-    assert runs[0] == runs[1]
-    assert any(r[0] == REC_ANOMALY for r in runs[0][0]) and len(keys(runs[0][0])) > 3
-
-
 def test_mqtt_cache_is_bounded_and_detail_all_reports_repeats(kernels):
     core = kernels("mqtt").MQTTCore({}, True, SMALL)
     out = []
