@@ -55,7 +55,8 @@ R_LINK = cython.declare(cython.int, 14)       # (tag, link_id, ts, frame, app, v
 R_MSG = cython.declare(cython.int, 15)        # (tag, app, link_id, flow_id, side, ts, frame, key, raw, ctx)
 R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, side, ts, frame, anomaly_id, detail)
 R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes, side,
-                  #  first_frame, last_frame)
+                  #  first_frame, last_frame, int_peak, peak_frame, peak_ts)  int_peak: most in one PEAK_WINDOW
+                  #  (parsers.common) of the interval, peak_*: the message that made it
 R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
 R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts, horizon)                marks an aggregate flush
 R_LINK_END = cython.declare(cython.int, 20)   # (tag, link_id, ts, reason)                      link state evicted (memory budget)
@@ -3007,9 +3008,12 @@ class Engine:
             for key, t in (lk.seen_c if side == 0 else lk.seen_s).items():
                 if t.int_count > 0:
                     self.out.append((R_AGG, lk.app, lk.lid, key, t.count, t.nbytes, t.first_ts, t.last_ts,
-                                     t.int_count, t.int_bytes, side, t.first_frame, t.last_frame))
+                                     t.int_count, t.int_bytes, side, t.first_frame, t.last_frame, t.int_peak,
+                                     t.peak_frame, t.peak_ts))
                     t.int_count = 0
                     t.int_bytes = 0
+                    t.int_peak = 0      # (the window goes on; its count restarts with the interval)
+                    t.win_n = 0
 
     @cython.cfunc
     def _expire_idle(self, now: cython.double):

@@ -67,6 +67,7 @@ KEY_COVERAGE = cython.declare(cython.int, spec.KEY_COVERAGE)
 KEY_OVERFLOW = cython.declare(cython.int, spec.KEY_OVERFLOW)
 KEY_COVERED = cython.declare(cython.int, spec.KEY_COVERED)
 KEY_SCAN = cython.declare(tuple, common.KEY_SCAN)
+PEAK_WINDOW = cython.declare(cython.double, common.PEAK_WINDOW)
 SANE = cython.declare(cython.const_uchar[:], spec.SANE_FC_TABLE)
 # An MBAP length over MAX_LEN but at most this (an ADU of at most 266 bytes, a few over the
 # 260 of the spec) is framed by its length when a plausible header follows it: that is how
@@ -208,6 +209,11 @@ class Tally:
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
     last_frame = cython.declare(cython.longlong, visibility="public")
+    int_peak = cython.declare(cython.longlong, visibility="public")    # most messages in one window
+    win_ts = cython.declare(cython.double, visibility="public")       # start of the current window
+    win_n = cython.declare(cython.longlong, visibility="public")      # messages in it (this interval)
+    peak_ts = cython.declare(cython.double, visibility="public")      # the message that made int_peak
+    peak_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -218,6 +224,11 @@ class Tally:
         self.int_bytes = nbytes
         self.first_frame = frame
         self.last_frame = frame
+        self.int_peak = 1
+        self.win_ts = ts
+        self.win_n = 1
+        self.peak_ts = ts
+        self.peak_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
@@ -254,6 +265,20 @@ def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.
     t.last_ts = ts
     t.int_count += 1
     t.int_bytes += nbytes
+    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+        t.win_n += 1
+        if t.win_n > t.int_peak:
+            t.int_peak = t.win_n
+            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                t.peak_ts = ts
+                t.peak_frame = frame
+    else:
+        t.win_ts = ts
+        t.win_n = 1
+        if t.int_peak < 1:
+            t.int_peak = 1
+            t.peak_ts = ts
+            t.peak_frame = frame
 
 
 @cython.final
@@ -968,6 +993,20 @@ class ModbusCore:
             t.last_frame = frame
             t.int_count += 1
             t.int_bytes += total
+            if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+                t.win_n += 1
+                if t.win_n > t.int_peak:
+                    t.int_peak = t.win_n
+                    if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                        t.peak_ts = ts
+                        t.peak_frame = frame
+            else:
+                t.win_ts = ts
+                t.win_n = 1
+                if t.int_peak < 1:
+                    t.int_peak = 1
+                    t.peak_ts = ts
+                    t.peak_frame = frame
             detail = req.detail
         else:
             b = pos + 8
@@ -1080,6 +1119,20 @@ class ModbusCore:
                     t.last_frame = frame
                     t.int_count += 1
                     t.int_bytes += total
+                    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+                        t.win_n += 1
+                        if t.win_n > t.int_peak:
+                            t.int_peak = t.win_n
+                            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                                t.peak_ts = ts
+                                t.peak_frame = frame
+                    else:
+                        t.win_ts = ts
+                        t.win_n = 1
+                        if t.int_peak < 1:
+                            t.int_peak = 1
+                            t.peak_ts = ts
+                            t.peak_frame = frame
                     key = req.resp_key
                 else:
                     t = self._count(self.seen_s, (MSG_RESPONSE,) + req.key[1:], total, ts, frame, 1, out)

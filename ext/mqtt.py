@@ -108,6 +108,7 @@ _FLAGS2_MASK = cython.declare(cython.int, _mask(t for t, f in _spec.REQUIRED_FLA
 _DETAIL_MASK = cython.declare(cython.int, _mask(_spec.ALWAYS_DETAILED))
 _KEY_OVERFLOW = cython.declare(cython.int, _spec.KEY_OVERFLOW)
 _KEY_SCAN = cython.declare(tuple, _common.KEY_SCAN)
+PEAK_WINDOW = cython.declare(cython.double, _common.PEAK_WINDOW)
 _CLIENT_MASK = cython.declare(cython.int, _mask(_spec.CLIENT_TYPES))
 _SERVER_MASK = cython.declare(cython.int, _mask(_spec.SERVER_TYPES))
 assert _spec.MSG_PUBLISH in _spec.CLIENT_TYPES and _spec.MSG_PUBLISH in _spec.SERVER_TYPES  # MQTTCore._publish, repeat path
@@ -272,6 +273,11 @@ class Tally:
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
     last_frame = cython.declare(cython.longlong, visibility="public")
+    int_peak = cython.declare(cython.longlong, visibility="public")    # most messages in one window
+    win_ts = cython.declare(cython.double, visibility="public")       # start of the current window
+    win_n = cython.declare(cython.longlong, visibility="public")      # messages in it (this interval)
+    peak_ts = cython.declare(cython.double, visibility="public")      # the message that made int_peak
+    peak_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -282,6 +288,11 @@ class Tally:
         self.int_bytes = nbytes
         self.first_frame = frame
         self.last_frame = frame
+        self.int_peak = 1
+        self.win_ts = ts
+        self.win_n = 1
+        self.peak_ts = ts
+        self.peak_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
@@ -318,6 +329,20 @@ def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.lo
     t.last_ts = ts
     t.int_count += 1
     t.int_bytes += nbytes
+    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+        t.win_n += 1
+        if t.win_n > t.int_peak:
+            t.int_peak = t.win_n
+            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                t.peak_ts = ts
+                t.peak_frame = frame
+    else:
+        t.win_ts = ts
+        t.win_n = 1
+        if t.int_peak < 1:
+            t.int_peak = 1
+            t.peak_ts = ts
+            t.peak_frame = frame
 
 
 @cython.final
@@ -746,6 +771,20 @@ class MQTTCore:
         tt.last_frame = frame
         tt.int_count += 1
         tt.int_bytes += nbytes
+        if ts - tt.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+            tt.win_n += 1
+            if tt.win_n > tt.int_peak:
+                tt.int_peak = tt.win_n
+                if (tt.win_n & (tt.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                    tt.peak_ts = ts
+                    tt.peak_frame = frame
+        else:
+            tt.win_ts = ts
+            tt.win_n = 1
+            if tt.int_peak < 1:
+                tt.int_peak = 1
+                tt.peak_ts = ts
+                tt.peak_frame = frame
         self.last_tally = tt
         return self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0
 
@@ -961,6 +1000,20 @@ class MQTTCore:
                         t.last_frame = frame
                         t.int_count += 1
                         t.int_bytes += total
+                        if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+                            t.win_n += 1
+                            if t.win_n > t.int_peak:
+                                t.int_peak = t.win_n
+                                if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                                    t.peak_ts = ts
+                                    t.peak_frame = frame
+                        else:
+                            t.win_ts = ts
+                            t.win_n = 1
+                            if t.int_peak < 1:
+                                t.int_peak = 1
+                                t.peak_ts = ts
+                                t.peak_frame = frame
                         if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
                             out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
                         return 0

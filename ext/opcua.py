@@ -51,6 +51,7 @@ import struct
 
 import cython
 
+from otwatch.parsers import common as _common
 from otwatch.parsers.common import FEED_OK, FEED_VIOLATION, KEY_SCAN, REC_ANOMALY, REC_MSG
 from otwatch.parsers.limits import DEFAULT_LIMITS
 from otwatch.parsers.opcua import spec as _spec
@@ -62,6 +63,7 @@ _REC_MSG = cython.declare(cython.int, REC_MSG)
 _REC_ANOMALY = cython.declare(cython.int, REC_ANOMALY)
 _FEED_OK = cython.declare(cython.int, FEED_OK)
 _FEED_VIOLATION = cython.declare(cython.int, FEED_VIOLATION)
+PEAK_WINDOW = cython.declare(cython.double, _common.PEAK_WINDOW)
 
 _HEADER_LEN = cython.declare(cython.Py_ssize_t, _spec.HEADER_LEN)
 _SYM_PREFIX = cython.declare(cython.Py_ssize_t, _spec.SYMMETRIC_PREFIX_LEN)
@@ -690,6 +692,11 @@ class Tally:
     int_bytes = cython.declare(cython.longlong, visibility="public")
     first_frame = cython.declare(cython.longlong, visibility="public")
     last_frame = cython.declare(cython.longlong, visibility="public")
+    int_peak = cython.declare(cython.longlong, visibility="public")    # most messages in one window
+    win_ts = cython.declare(cython.double, visibility="public")       # start of the current window
+    win_n = cython.declare(cython.longlong, visibility="public")      # messages in it (this interval)
+    peak_ts = cython.declare(cython.double, visibility="public")      # the message that made int_peak
+    peak_frame = cython.declare(cython.longlong, visibility="public")
 
     def __init__(self, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong):
         self.count = 1
@@ -700,6 +707,11 @@ class Tally:
         self.int_bytes = nbytes
         self.first_frame = frame
         self.last_frame = frame
+        self.int_peak = 1
+        self.win_ts = ts
+        self.win_n = 1
+        self.peak_ts = ts
+        self.peak_frame = frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,
@@ -736,6 +748,20 @@ def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.lo
     t.last_ts = ts
     t.int_count += 1
     t.int_bytes += nbytes
+    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+        t.win_n += 1
+        if t.win_n > t.int_peak:
+            t.int_peak = t.win_n
+            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                t.peak_ts = ts
+                t.peak_frame = frame
+    else:
+        t.win_ts = ts
+        t.win_n = 1
+        if t.int_peak < 1:
+            t.int_peak = 1
+            t.peak_ts = ts
+            t.peak_frame = frame
 
 
 @cython.final
@@ -1107,6 +1133,20 @@ class OPCUACore:
                 tt.last_frame = frame
                 tt.int_count += 1
                 tt.int_bytes += nbytes
+                if ts - tt.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+                    tt.win_n += 1
+                    if tt.win_n > tt.int_peak:
+                        tt.int_peak = tt.win_n
+                        if (tt.win_n & (tt.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                            tt.peak_ts = ts
+                            tt.peak_frame = frame
+                else:
+                    tt.win_ts = ts
+                    tt.win_n = 1
+                    if tt.int_peak < 1:
+                        tt.int_peak = 1
+                        tt.peak_ts = ts
+                        tt.peak_frame = frame
                 return always or self.detail_all
         seen: dict = self.seen_s if side else self.seen
         t = seen.get(key)
@@ -1220,6 +1260,20 @@ class OPCUACore:
             tt.last_frame = frame
             tt.int_count += 1
             tt.int_bytes += nbytes
+            if ts - tt.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+                tt.win_n += 1
+                if tt.win_n > tt.int_peak:
+                    tt.int_peak = tt.win_n
+                    if (tt.win_n & (tt.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+                        tt.peak_ts = ts
+                        tt.peak_frame = frame
+            else:
+                tt.win_ts = ts
+                tt.win_n = 1
+                if tt.int_peak < 1:
+                    tt.int_peak = 1
+                    tt.peak_ts = ts
+                    tt.peak_frame = frame
             return _TID_KEYS[tid] if always or self.detail_all else None
         key = _TID_KEYS[tid]
         return key if self._record(side, key, slot, nbytes, ts, frame, always) else None

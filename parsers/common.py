@@ -23,6 +23,14 @@ FEED_VIOLATION = -1  # "this is not my protocol"; the engine detaches an unconfi
 # these attributes (the compiled kernels bump them as C fields; the engine reads them
 # at each interval flush and zeroes int_count/int_bytes).  Read as a sequence it
 # gives them in this order, so ``t[T_COUNT]`` works too.
+PEAK_WINDOW = 1.0
+"""Seconds: besides its interval count, a key's tally keeps the most messages it carried in one
+window of this length within the interval (``int_peak``; windows start at a message at least this
+long after the current window's start, so a fixed rate's peak is its rate, and any burst's peak is
+at least half its busiest sliding second).  ``peak_frame``/``peak_ts``: the 2^k-th message of the window that
+raised the peak past 2^k (deep inside the burst: the window's first and last messages may be the poll's own,
+just before or after it).  The alert stage's flood rule reads it: a flood that
+repeats a key the link already used is averaged away by the interval's count (sensor/alerts/rates.py)."""
 KEY_SCAN = (-3,)
 """Where the engine puts a link's scan hook in both of its tally dicts (``ext/engine.py``
 ``_LinkScan``): kernels call ``seen[KEY_SCAN].new_key(unit, code, ts, frame)`` before
@@ -48,7 +56,8 @@ class Tally:
     repeat is a C counter bump.
     """
 
-    __slots__ = ("count", "nbytes", "first_ts", "last_ts", "int_count", "int_bytes", "first_frame", "last_frame")
+    __slots__ = ("count", "nbytes", "first_ts", "last_ts", "int_count", "int_bytes", "first_frame", "last_frame",
+                 "int_peak", "win_ts", "win_n", "peak_ts", "peak_frame")
 
     def __init__(self, nbytes: int, ts: float, frame: int):
         self.count = 1
@@ -59,6 +68,11 @@ class Tally:
         self.int_bytes = nbytes
         self.first_frame = frame
         self.last_frame = frame
+        self.int_peak = 1            # most messages in one PEAK_WINDOW of the interval, and where
+        self.win_ts = ts
+        self.win_n = 1
+        self.peak_ts = ts
+        self.peak_frame = frame
 
     def bump(self, nbytes: int, ts: float, frame: int) -> None:
         self.count += 1
@@ -67,6 +81,16 @@ class Tally:
         self.last_ts = ts
         self.int_count += 1
         self.int_bytes += nbytes
+        if ts - self.win_ts < PEAK_WINDOW:
+            self.win_n += 1
+            if self.win_n > self.int_peak:
+                self.int_peak = self.win_n
+                if (self.win_n & (self.win_n - 1)) == 0:
+                    self.peak_ts, self.peak_frame = ts, frame
+        else:
+            self.win_ts, self.win_n = ts, 1
+            if self.int_peak < 1:
+                self.int_peak, self.peak_ts, self.peak_frame = 1, ts, frame
 
     def as_list(self) -> list:
         return [self.count, self.nbytes, self.first_ts, self.last_ts, self.int_count, self.int_bytes,

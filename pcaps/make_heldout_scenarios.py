@@ -72,6 +72,13 @@ Then the attacks, one after another (``ATTACKS`` in order; fractions in ``TIMELI
 13. ``opcua_oversized_chunks``: rogue opens 20 raw connections: Hello asking
     for 64 KiB buffers, then a MSG chunk of 256 KiB (past what was
     negotiated); asyncua drops each.
+14. ``sensor_topic_flood`` (the sensor role): the sensor publishes 5,000
+    PUBLISHes on plant/rtu/temperature, the topic it has published every
+    second since the start, at QoS 1 (paho-mqtt, 20 in flight), on its own
+    connection: no key is new.
+15. ``hmi_poll_flood`` (the hmi role, after its injection): the HMI reads
+    unit 1's HR 0+10, its own poll, 3,000 times as fast as pymodbus answers,
+    on its own connection (query flooding from a compromised master).
 
 Windows of different roles may overlap (the rogue's sequence overruns its
 timeline on a loaded machine); the harness attributes evidence by window.
@@ -146,6 +153,10 @@ SENSOR_FLOOD_PUBLISHES = 10000
 SENSOR_FLOOD_PAYLOAD = 1024
 SENSOR_FLOOD_TOPIC = "plant/rtu/setpoint"
 QUERY_FLOOD_REQUESTS = 4000
+POLL_FLOOD_REQUESTS = 3000
+"""The HMI's flood of its own poll (unit 1 HR 0+10) on its own connection: a key it has used since the start."""
+TOPIC_FLOOD_PUBLISHES = 5000
+"""The sensor's QoS 1 flood of plant/rtu/temperature, the topic it has published every second since the start."""
 UNIT_SWEEP_IDS = range(1, 248)
 """Every unit id a Modbus/TCP gateway may route to (0 is broadcast, 248-255 reserved)."""
 CONNECT_FLOOD_CLIENTS = 300
@@ -179,10 +190,13 @@ TIMELINE = {
     "modbus_unit_sweep": 0.88,
     "mqtt_connect_flood": 0.90,
     "opcua_oversized_chunks": 0.92,
+    "sensor_topic_flood": 0.68,
+    "hmi_poll_flood": 0.81,
 }
 ATTACKS = ("sensor_flood", "modbus_injection", "rtu_read_sweep", "modbus_query_flood", "mqtt_publish_flood", "mqtt_client_flood",
            "mqtt_malformed_flood", "opcua_connection_flood", "opcua_session_flood", "opcua_request_flood",
-           "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood", "opcua_oversized_chunks")
+           "hmi_injection", "modbus_unit_sweep", "mqtt_connect_flood", "opcua_oversized_chunks",
+           "sensor_topic_flood", "hmi_poll_flood")
 
 log = logging.getLogger("heldout-scenarios")
 
@@ -279,7 +293,7 @@ async def hmi_main(args) -> None:
     period = 1.0 / POLL_HZ
     next_t = time.time()
     writes = [("hmi_write_1", 215), ("hmi_write_2", 220)]
-    inject = True
+    inject = flood = True
     while time.time() + period < args.end:
         for unit in RTUS:
             await c.read_holding_registers(0, count=10, device_id=unit)
@@ -290,6 +304,11 @@ async def hmi_main(args) -> None:
             inject = False
             with window("hmi_injection"):
                 await hmi_injection(c)
+        if flood and time.time() >= at(args, "hmi_poll_flood"):
+            flood = False
+            with window("hmi_poll_flood"):
+                for _ in range(POLL_FLOOD_REQUESTS):
+                    await c.read_holding_registers(0, count=10, device_id=1)
         next_t += period
         await asyncio.sleep(max(0.0, next_t - time.time()))
     c.close()
@@ -333,6 +352,14 @@ def sensor_flood(c) -> None:
         time.sleep(0.01)
 
 
+def sensor_topic_flood(c) -> None:
+    """The sensor, compromised, floods the topic it has always published, at QoS 1 (paho's 20 in flight)."""
+    infos = [c.publish(TOPICS[0], f"{99.9 + i % 10:.1f}", qos=1) for i in range(TOPIC_FLOOD_PUBLISHES)]
+    deadline = time.time() + 10
+    while any(not i.is_published() for i in infos) and time.time() < deadline:
+        time.sleep(0.01)
+
+
 def role_sensor(args) -> None:
     c = _mqtt_client("rtu-sensor")
     c.max_queued_messages_set(0)
@@ -340,6 +367,7 @@ def role_sensor(args) -> None:
     n = 0
     firmware_sent = False
     flood_at = at(args, "sensor_flood")
+    topic_flood_at = at(args, "sensor_topic_flood")
     next_t = time.time()
     while time.time() + 1.0 < args.end:
         n += 1
@@ -355,6 +383,11 @@ def role_sensor(args) -> None:
             with window("sensor_flood"):
                 sensor_flood(c)
                 time.sleep(0.2)
+        if topic_flood_at is not None and topic_flood_at < next_t:
+            plant.wait_until(topic_flood_at)
+            topic_flood_at = None
+            with window("sensor_topic_flood"):
+                sensor_topic_flood(c)
         plant.wait_until(next_t)
     c.disconnect()
     c.loop_stop()

@@ -12,7 +12,7 @@ objects).  Two steps keep its output equal to the standard library's:
 
 * ``to_plain`` turns an observation into dicts, lists, str, int, float, bool
   and None with one generated function per dataclass (one dict display: the
-  ``type`` or ``event`` tag, every field but ``key``); fields annotated as plain
+  ``type`` or ``event`` tag, every field but ``key`` and ``interval_peak`` (``_UNWRITTEN``)); fields annotated as plain
   values are passed as they are (orjson writes tuples of them as arrays), the
   others converted.  Should orjson refuse a line (a value that is not what its
   annotation says), the line is converted again trusting nothing.
@@ -64,9 +64,14 @@ _TRUSTED = frozenset({
 values, tuples of them as arrays): such fields are passed through unconverted."""
 
 
+_UNWRITTEN = frozenset({"key", "interval_peak", "peak_frame", "peak_ts"})
+"""Fields no JSON line carries: the kernels' key (its meaning is in kind/op/target) and the alert
+stage's ``Aggregate.interval_peak`` and where it was (kept off the stream: docs/observations.md's schema unchanged)."""
+
+
 def _plan(cls: type, careful: bool, convert):
     """A function writing one dataclass type as a dict: its ``type`` (observations)
-    or ``event`` (parser events, the class name) tag, every field but ``key``.
+    or ``event`` (parser events, the class name) tag, every field but ``key`` and ``interval_peak`` (``_UNWRITTEN``).
     Made once per class (a bounded set) as one dict display, no loop per field.
     ``careful`` converts every field (the path taken when orjson refused a value
     that an annotation promised would be plain)."""
@@ -74,7 +79,7 @@ def _plan(cls: type, careful: bool, convert):
     tag = ("type", t) if isinstance(t, str) else ("event", cls.__name__)
     items = [f"{tag[0]!r}: {tag[1]!r}"]
     for f in dataclasses.fields(cls):
-        if f.name == "key":
+        if f.name in _UNWRITTEN:
             continue
         ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
         if not careful and ann in _TRUSTED:
@@ -164,7 +169,7 @@ def _aggregate_rows_plan():
     line orjson refuses is handed to *careful* ``(batch, row)``."""
     items, targets = [f"'type': {O.Aggregate.type!r}"], {}
     for f in dataclasses.fields(O.Aggregate):
-        if f.name == "key":
+        if f.name in _UNWRITTEN:
             continue
         if f.type not in _TRUSTED:       # a field to_plain would convert: not what this plan writes
             raise TypeError(f"Aggregate.{f.name}: {f.type} is not a plain type")

@@ -162,10 +162,14 @@ class Aggregate:
     first_frame: int        # frame of the first one (since the start)
     last_frame: int         # frame of the latest one (in the interval that just ended)
     key: tuple = field(repr=False)
+    interval_peak: int = field(default=0, repr=False)   # most in one PEAK_WINDOW (parsers.common) of the
+                            # interval: a burst its count averages away (alert stage only; not a JSON field)
+    peak_frame: int = field(default=0, repr=False)      # the message that made interval_peak
+    peak_ts: float = field(default=0.0, repr=False)
 
 
 AGGREGATE_ROW = ("kind", "op", "target", "direction", "count", "bytes", "first_ts", "last_ts",
-                 "interval_count", "interval_bytes", "first_frame", "last_frame", "key")
+                 "interval_count", "interval_bytes", "first_frame", "last_frame", "key", "interval_peak", "peak_frame", "peak_ts")
 """The fields of one row of ``LinkAggregates.rows``, in order: ``Aggregate``'s own fields but the link's."""
 AGGREGATE_LINK = ("protocol", "link_id", "client", "server", "server_port")
 """The fields ``LinkAggregates`` holds once for all of its rows."""
@@ -188,14 +192,16 @@ class LinkAggregates:
     server: str
     server_port: int
     rows: tuple             # ((kind, op, target, direction, count, bytes, first_ts, last_ts,
-                            #   interval_count, interval_bytes, first_frame, last_frame, key), ...)
+                            #   interval_count, interval_bytes, first_frame, last_frame, key, interval_peak,
+                            #   peak_frame, peak_ts), ...)
 
     def each(self):
         """The ``Aggregate`` of each row, in order (equal to the ones the per-key path builds)."""
         p, lid, c, s, port = self.protocol, self.link_id, self.client, self.server, self.server_port
-        for kind, op, target, direction, count, nbytes, first_ts, last_ts, icount, ibytes, ff, lf, key in self.rows:
+        for kind, op, target, direction, count, nbytes, first_ts, last_ts, icount, ibytes, ff, lf, key, peak, pf, \
+                pts in self.rows:
             yield _new_aggregate(p, kind, op, target, direction, lid, c, s, port, count, nbytes, first_ts,
-                                 last_ts, icount, ibytes, ff, lf, key)
+                                 last_ts, icount, ibytes, ff, lf, key, peak, pf, pts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,9 +282,10 @@ class Pipeline:
             self._link_seen(lid)
         describe, known, direction = self.decoders.describe, self.decoders.described(app).get, _DIRECTION
         rows = tuple([(known(key) or describe(app, key)) + (direction[side], count, nbytes, first_ts, last_ts, icount,
-                                                             ibytes, first_frame, last_frame, key)
-                      for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side, first_frame, last_frame
-                      in recs])
+                                                             ibytes, first_frame, last_frame, key, peak, peak_frame,
+                                                             peak_ts)
+                      for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side, first_frame, last_frame,
+                      peak, peak_frame, peak_ts in recs])
         li = self._links[lid]
         batch = O.LinkAggregates(li.protocol, lid, li.client, li.server, li.port, rows)
         bulk = [getattr(c, "observe_aggregates", None) for c in self.consumers]

@@ -16,7 +16,11 @@ interval's count and the frame of the latest message) and judges each link
   new topic, register range, unit, service) carried ``messages`` at ``rate``
   over their own active span (the busiest new key alone, else all new keys
   together): a burst shorter than the interval on a connection that also
-  polls, which the interval's average hides — or, on a link seen in an earlier interval, at least a quarter of
+  polls, which the interval's average hides — or the link's peak keys (those whose busiest
+  ``PEAK_WINDOW`` of the interval, ``Aggregate.interval_peak`` from the kernels, held ``PEAK_SHARE`` of
+  ``rate``) carried ``messages`` in the interval and their busiest windows together reached ``rate``: a
+  flood that repeats keys the link already used (its own polled block, reads inside it under the Modbus
+  lump key, its own topic), which neither the interval's average nor the new keys show — or, on a link seen in an earlier interval, at least a quarter of
   ``rate`` and ``SURGE`` times its own busiest earlier interval (intervals
   judged floods are not its own rate); or its client
   sent ``megabytes`` of payload at ``mbps`` over that span: a flood on a
@@ -24,7 +28,9 @@ interval's count and the frame of the latest message) and judges each link
   session), which ``floods.py`` judges only at the connection's end and
   averaged over its life.  Evidence: the frame of the link's busiest key's
   latest message in the interval (inside the flood), and that key's first
-  frame when the key is new in the interval.  The finding key is
+  frame when the key is new in the interval; and when the peak keys reach ``rate``, the message that made
+  each one's busiest window (``PEAK_SAMPLES`` of them), the only evidence when nothing else flagged the
+  link (the flood may have ended long before the key's latest message).  The finding key is
   ``floods.py``'s, so a flood judged both ways is one alert.
 * ``recon.modbus_register_sweep`` (threshold ``failed``): the server
   answered at least ``failed`` requests of the client with exception 2
@@ -50,12 +56,13 @@ interval's count and the frame of the latest message) and judges each link
 Bounded: at most ``MAX_LINKS`` links per interval (the rest counted in
 ``counts["links_dropped"]``) and ``MAX_LINKS`` link histories (least recently
 judged forgotten first, ``counts["history_forgotten"]``); the unit ids a Modbus
-link requested are a 256-bit int per link, as many links.
+link requested are a 256-bit int per link, as many links; at most ``PEAK_SAMPLES`` peak keys per link.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 
+from ...parsers.common import PEAK_WINDOW
 from .. import observations as O
 from .catalogue import THRESHOLDS, finding
 from .context import Context
@@ -81,6 +88,12 @@ ALL_UNITS_FACTOR = 4
 MB = 1_000_000
 PROBE_REPEATS = 2
 """A request key made at most this often in all is a probe; a poll repeats every cycle."""
+PEAK_SHARE = 0.1
+"""A key whose busiest ``PEAK_WINDOW`` in the interval held at least this share of ``rate`` is a peak key: the
+link's peak keys together (their busiest windows summed) are judged against ``rate`` (a 100 Hz PLC-to-PLC poll
+is one key at 100 requests + 100 responses a second; a historian's thousands of 1 Hz keys have peaks of 1-2)."""
+PEAK_SAMPLES = 4
+"""Peak keys kept per link (the busiest): their busiest windows' frames are the flood's evidence."""
 
 FLOOD = "dos.message_flood"
 SWEEP = "recon.modbus_register_sweep"
@@ -91,7 +104,7 @@ class _Link:
     """One link's counts in the current interval."""
     __slots__ = ("messages", "client_bytes", "first_ts", "last_ts", "top", "exceptions", "exception_frame",
                  "exception_ts", "probes", "probe_frames", "new_messages", "new_first", "new_last", "new_top",
-                 "units", "answered", "gateway_failed")
+                 "units", "answered", "gateway_failed", "peak", "peak_messages", "peaks")
 
     def __init__(self) -> None:
         self.messages = 0
@@ -113,6 +126,13 @@ class _Link:
         self.units: dict | None = None   # Modbus: unit -> (first ts, first frame) of its request keys new in it
         self.answered = 0                # Modbus: bit per unit that answered (a response or a device exception)
         self.gateway_failed = 0          # Modbus: bit per unit answered by gateway exceptions 10/11
+        self.peak = 0                    # peak keys (PEAK_SHARE): their busiest windows' messages summed
+        self.peak_messages = 0           # ... and their interval counts
+        self.peaks: list | None = None   # the busiest PEAK_SAMPLES of them: (peak, frame, ts)
+
+
+def _by_peak(p: tuple) -> tuple:
+    return -p[0], p[1]
 
 
 class IntervalRates:
@@ -130,6 +150,7 @@ class IntervalRates:
         self.failed = th(SWEEP, "failed")
         self.units = th(UNIT_SWEEP, "units")
         self.units_failed = th(UNIT_SWEEP, "failed")
+        self.peak_floor = max(2, PEAK_SHARE * self.rate * PEAK_WINDOW)
         self.units_seen: OrderedDict = OrderedDict()   # Modbus link -> bit per unit id it requested before
         self.links: dict = {}
         self.history: OrderedDict = OrderedDict()    # link -> busiest earlier rate (messages/s)
@@ -140,15 +161,33 @@ class IntervalRates:
         if ln is not None:
             self._count(ln, a.protocol, a.kind, a.direction, a.count, a.first_ts, a.last_ts, a.interval_count,
                         a.interval_bytes, a.first_frame, a.last_frame, a.key)
+            if a.interval_peak >= self.peak_floor and (a.protocol != "mqtt" or a.direction == "request"):
+                self._peak(ln, a.interval_count, a.interval_peak, a.peak_frame, a.peak_ts)
+
+    @staticmethod
+    def _peak(ln: _Link, n: int, peak: int, frame: int, ts: float) -> None:
+        """A peak key (its busiest window reached ``PEAK_SHARE`` of ``rate``) into its link's."""
+        ln.peak += peak
+        ln.peak_messages += n
+        peaks = ln.peaks
+        if peaks is None:
+            ln.peaks = [(peak, frame, ts)]
+        else:
+            peaks.append((peak, frame, ts))
+            if len(peaks) > PEAK_SAMPLES:
+                peaks.sort(key=_by_peak)
+                peaks.pop()
 
     def aggregates(self, b: O.LinkAggregates) -> None:
         """A link's aggregates handed over in bulk: the same counts as ``aggregate`` on each of them."""
         ln = self._link((b.client, b.server, b.server_port, b.protocol))
         if ln is None:
             return
-        proto, count = b.protocol, self._count
-        for kind, _op, _t, direction, total, _b, first_ts, last_ts, n, nbytes, ff, lf, key in b.rows:
+        proto, count, floor, peak_key = b.protocol, self._count, self.peak_floor, self._peak
+        for kind, _op, _t, direction, total, _b, first_ts, last_ts, n, nbytes, ff, lf, key, peak, pf, pts in b.rows:
             count(ln, proto, kind, direction, total, first_ts, last_ts, n, nbytes, ff, lf, key)
+            if peak >= floor and (proto != "mqtt" or direction == "request"):
+                peak_key(ln, n, peak, pf, pts)
 
     def _link(self, link_key: tuple) -> _Link | None:
         ln = self.links.get(link_key)
@@ -245,7 +284,10 @@ class IntervalRates:
                 messages, span, top = burst
                 rate = messages / span
                 ln.top = top
-        if not by_bytes and burst is None and (ln.messages < self.messages or (rate < self.rate and not surge)):
+        # keys the link already used, flooded for seconds: their busiest windows, which the interval averages
+        peaked = ln.peak_messages >= self.messages and ln.peak >= self.rate * PEAK_WINDOW
+        if not by_bytes and burst is None and not peaked and (ln.messages < self.messages
+                                                              or (rate < self.rate and not surge)):
             if span >= HISTORY_SPAN:         # the link's own rate: what it does when it does not flood
                 self.history[key] = max(rate, before or 0.0)
                 self.history.move_to_end(key)
@@ -266,11 +308,22 @@ class IntervalRates:
         if burst is not None:
             details["burst_messages"] = burst[0]
             what = f"{burst[0]} {proto} messages (a burst within {ln.messages} this interval)"
-        msg = f"{client} sent {what} to {server}:{port} in {span:.1f} s ({rate:.0f} messages/s){why} (flood)"
-        fields = {"src": client, "dst": server, "protocol": proto, "port": port}
         frames = [(top_last_frame, top_last_ts)]
         if top_first_ts >= o.start_ts and top_first_frame != top_last_frame:
             frames.insert(0, (top_first_frame, top_first_ts))
+        if peaked:
+            details["peak_messages"] = ln.peak_messages
+            details["peak_per_second"] = round(ln.peak / PEAK_WINDOW, 1)
+            # the busiest windows' own frames: inside the flood even when the key goes on being polled after it
+            frames.extend((frame, ts) for _, frame, ts in sorted(ln.peaks, key=_by_peak))
+        msg = f"{client} sent {what} to {server}:{port} in {span:.1f} s ({rate:.0f} messages/s){why} (flood)"
+        if peaked and not by_bytes and burst is None and not surge and rate < self.rate:
+            # the peak alone: the interval's average and the new keys' spans hide it
+            frames = frames[-len(ln.peaks):]
+            details["last_frame"] = frames[0][0]
+            msg = (f"{client} sent {ln.peak_messages} {proto} messages to {server}:{port} at up to "
+                   f"{ln.peak / PEAK_WINDOW:.0f} messages/s ({ln.messages} in {span:.1f} s this interval) (flood)")
+        fields = {"src": client, "dst": server, "protocol": proto, "port": port}
         for frame, ts in frames:
             self.sink.raise_finding(finding(FLOOD, key, msg, self.ctx.evidence(frame, ts), details=details,
                                             **fields))

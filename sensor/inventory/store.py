@@ -1271,7 +1271,8 @@ class Inventory:
     def _on_aggregate(self, g: O.Aggregate) -> None:
         self._fold_aggregates(g.protocol, g.link_id, g.client, g.server, g.server_port,
                               ((g.kind, g.op, g.target, g.direction, g.count, g.bytes, g.first_ts, g.last_ts,
-                                g.interval_count, g.interval_bytes, g.first_frame, g.last_frame, g.key),))
+                                g.interval_count, g.interval_bytes, g.first_frame, g.last_frame, g.key,
+                                g.interval_peak, g.peak_frame, g.peak_ts),))
 
     def _fold_aggregates(self, protocol: str, link_id: int, client: str, server: str, port: int,
                          rows: tuple) -> None:
@@ -1340,7 +1341,7 @@ class Inventory:
         by_beh: dict = {}
         total, last, first = 0, 0, 0
         modbus, opcua = protocol == "modbus", protocol == "opcua"
-        for kind, op, _t, _d, _c, _b, _f, ts, n, _ib, _ff, _lf, key in rows:
+        for kind, op, _t, _d, _c, _b, _f, ts, n, _ib, _ff, _lf, key, _pk, _pf, _pts in rows:
             if not n:
                 continue
             if kind in DEVICE_ID_KINDS:

@@ -28,7 +28,7 @@ def reference(obj):
         t = getattr(type(obj), "type", None)
         d = {"type": t} if isinstance(t, str) else {"event": type(obj).__name__}
         for f in dataclasses.fields(obj):
-            if f.name != "key":
+            if f.name not in jsonout._UNWRITTEN:     # key; Aggregate's in-process peak fields
                 d[f.name] = reference(getattr(obj, f.name))
         return d
     if isinstance(obj, dict):

@@ -87,8 +87,8 @@ def test_json_lines_of_odd_rows_the_same_in_bulk():
     """A target outside ASCII (escaped as ensure_ascii would) and a count orjson refuses (beyond 64
     bits: the standard library writes that line) give the per-key lines too."""
     rows = (("mqtt.publish", "publish", "topic=caf\u00e9/\u2028/\U0001f600", "request", 2 ** 70, 10, 1.5, 2.5, 3, 30,
-             4, 9, (3, "x")),
-            ("mqtt.publish", "publish", "topic=a\x7fb", "response", 1, 1, 1e-7, 1e17, 1, 1, 5, 5, (3, "y")))
+             4, 9, (3, "x"), 2, 9, 2.5),
+            ("mqtt.publish", "publish", "topic=a\x7fb", "response", 1, 1, 1e-7, 1e17, 1, 1, 5, 5, (3, "y"), 1, 5, 1e17))
     b = O.LinkAggregates("mqtt", 7, "10.0.0.1", "10.0.0.2", 1883, rows)
     bulk, per = io.StringIO(), io.StringIO()
     JSONLines(bulk).observe_aggregates(b)

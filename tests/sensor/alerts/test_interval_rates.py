@@ -201,3 +201,99 @@ def test_a_master_polling_forty_units_past_the_key_budget_is_no_unit_sweep(impl,
     cap = tmp_path / "forty-units.pcap"
     write(cap, [hmi])
     assert _rule(alerts(cap, impl, interval=60.0), "recon.modbus_unit_sweep") == []
+
+
+def test_a_flood_of_the_connection_s_own_polled_key_is_a_flood_inside_a_default_interval(impl, tmp_path):
+    """The HMI polls unit 1's HR 0+10 twice a second for a minute and, 20 s in, reads that same block 4,000
+    times in 3 s (CIC Modbus 2023's query flooding from a compromised master): no key is new, the interval's
+    average is ~140 messages/s and the link has no earlier interval.  Missed before; the kernels' busiest
+    second of the key (``interval_peak``) shows it, with evidence inside the flood."""
+    hmi = Session(HMI, PLC, 41020)
+    _poll(hmi, 0.25, 59.0, 0.5)
+    _poll(hmi, 20.0, 23.0, 3.0 / 4000)
+    cap = tmp_path / "own-key-flood.pcap"
+    write(cap, [hmi])
+    (a,) = _rule(alerts(cap, impl, interval=60.0), "dos.message_flood")
+    assert a.src == HMI and a.dst == PLC and a.details["rate"] < 1000
+    assert a.details["peak_messages"] >= 8000 and a.details["peak_per_second"] >= 2000
+    inside = frames_between(cap, 20.0, 23.1)
+    assert a.evidence and all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_flood_of_reads_inside_the_registers_already_read_is_a_flood(impl, tmp_path):
+    """Reads inside the block a master polls have no key of their own (the Modbus lump key, counted under
+    ``(unit, fc)``): a flood of them on a polling connection, after one such read early on, adds no new key
+    either.  Judged by the lump key's busiest second."""
+    hmi = Session(HMI, PLC, 41021)
+    _poll(hmi, 0.25, 59.0, 0.5, pair=read(3, 0, 50))
+    hmi.add(5.1, 1, read(3, 7, 3))                               # the lump key exists from 5 s on
+    for i in range(5000):                                        # 5,000 reads in 4 s, each inside HR 0+50
+        hmi.add(30.0 + i * 0.0008, 1, read(3, i % 40, 1 + i % 9))
+    cap = tmp_path / "covered-flood.pcap"
+    write(cap, [hmi])
+    (a,) = _rule(alerts(cap, impl, interval=60.0), "dos.message_flood")
+    assert a.src == HMI and a.details["peak_per_second"] >= 1000
+    inside = frames_between(cap, 30.0, 34.1)
+    assert a.evidence and all(e.frame in inside for e in a.evidence), [e.frame for e in a.evidence]
+
+
+def test_a_short_burst_of_a_polled_key_and_fast_keys_are_no_flood(impl, tmp_path):
+    """The near misses: a master that catches up with 1,200 reads of its poll in one second after a
+    stall (2,400 messages: a peak, but under ``messages``), and a PLC-to-PLC exchange polling four blocks
+    at 100 Hz each for a minute (each key's busiest second 100 requests and 100 responses: 800/s, under
+    ``rate``, which the interval's average also says)."""
+    hmi = Session(HMI, PLC, 41022)
+    _poll(hmi, 0.25, 59.0, 0.5)
+    _poll(hmi, 30.0, 31.0, 1.0 / 1200)
+    plc = Session(EWS, PLC, 41023)
+    for k in range(4):
+        _poll(plc, 0.3 + k * 0.001, 59.0, 0.01, pair=read(3, 100 * k, 10))
+    cap = tmp_path / "near-peaks.pcap"
+    write(cap, [hmi, plc])
+    assert _rule(alerts(cap, impl, interval=60.0), "dos.message_flood") == []
+
+
+class _Aggregates:
+    """Every ``Aggregate`` of a run (one by one: no ``observe_aggregates``)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def observe(self, o) -> None:
+        if o.type == "aggregate":
+            self.seen.append(o)
+
+
+def _aggregates(cap, impl: str, interval: float) -> list:
+    from otwatch.sensor.pipeline import Pipeline, Settings
+
+    got = _Aggregates()
+    p = Pipeline([got], Settings(implementation=impl, interval=interval))
+    p.run_file(str(cap))
+    p.finish()
+    return got.seen
+
+
+def test_the_kernels_keep_each_key_s_busiest_second_per_interval(impl, tmp_path):
+    """A poll every 0.4 s from 0.5 s on and ten more reads of the same block at 4.95-5.04 s: the windows start
+    at a message one second or more after the current window's start (0.5, 1.7, 2.9, 4.1 …), so the busiest is
+    [4.1, 5.1): three polls and the ten reads; its frame is the window's 8th message (the 2^k-th: the burst's,
+not the poll's at the window's edges), the read at 4.99 s.  Both directions, both kernels, and
+    compiled == pure in every field, in 2 s intervals too (where an interval's flush restarts the count)."""
+    hmi = Session(HMI, PLC, 41024)
+    _poll(hmi, 0.5, 9.9, 0.4)
+    _poll(hmi, 4.95, 5.045, 0.01)
+    cap = tmp_path / "peaks.pcap"
+    write(cap, [hmi])
+    reads = [a for a in _aggregates(cap, impl, 60.0) if a.kind.startswith("modbus.read")]
+    assert sorted(a.direction for a in reads) == ["request", "response"]
+    for a in reads:
+        assert (a.interval_count, a.interval_peak) == (34, 13), a
+        assert 4.985 < a.peak_ts < 4.995 and a.peak_frame in frames_between(cap, 4.985, 4.995)
+    short = [(a.kind, a.direction, a.interval_count, a.interval_peak, a.peak_frame, a.peak_ts)
+             for a in _aggregates(cap, impl, 2.0)]
+    # (the interval flushed at 4.5 s restarts the window's count: 4.5, 4.9 and the ten reads)
+    assert max(s[3] for s in short) == 12 and all(1 <= s[3] <= s[2] for s in short)
+    if impl == "compiled":
+        assert short == [(a.kind, a.direction, a.interval_count, a.interval_peak, a.peak_frame, a.peak_ts)
+                         for a in _aggregates(cap, "pure", 2.0)]
