@@ -27,6 +27,7 @@ from . import alertsrc, keys
 from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
+from .gcpolicy import GcPolicy
 from .help import HelpScreen
 from .model import APPLY_SLICE_S, TICK_BUDGET_S, Changes
 from .overview import OverviewPane
@@ -96,6 +97,9 @@ class OtwatchApp(App):
         self.last_change = time.monotonic()
         self._applying = False          # a tick's observations are being applied, a slice at a time
         self._tick_left = 0.0
+        self.gc_policy = GcPolicy()
+        """The cyclic collector runs between ticks while the app runs (gcpolicy.py)."""
+        self._finished_seen = False
         self.evidence_written: dict[str, tuple[str, list[str]]] = {}
         """alert id -> (what the last evidence export said, files written): shown in the alert's detail."""
 
@@ -114,6 +118,7 @@ class OtwatchApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.gc_policy.install()            # before the feed's thread sets tune_gc's thresholds: undone on unmount
         if self._ansi:
             self.theme = ANSI_THEME
         feed = getattr(self.model, "feed", None)
@@ -125,6 +130,20 @@ class OtwatchApp(App):
 
     def on_unmount(self) -> None:
         self.model.close()
+        self.gc_policy.uninstall()
+
+    def _input_waiting(self) -> bool:
+        """A message (a key, a click) is queued for the app: a collection now would make it wait."""
+        q = getattr(self, "_message_queue", None)
+        return q is not None and not q.empty()
+
+    def _at_rest(self) -> None:
+        """The end of a tick: the collector may run now (gcpolicy.py), once more in full when a replay ended."""
+        if not self.is_running or self._exit:
+            return
+        final = bool(getattr(self.model, "finished", False)) and not self._finished_seen
+        self._finished_seen |= final
+        self.gc_policy.at_rest(busy=self._input_waiting(), final=final)
 
     # -- data --------------------------------------------------------------------------------
     def pane(self, key: str):
@@ -145,6 +164,7 @@ class OtwatchApp(App):
         if not hasattr(self.model, "more"):
             self._merge(self.model.tick())
             self._redraw()
+            self.call_after_refresh(self._at_rest)
             return
         self._applying = True
         self._tick_left = TICK_BUDGET_S
@@ -164,6 +184,7 @@ class OtwatchApp(App):
             return
         self._applying = False
         self._redraw()
+        self.call_after_refresh(self._at_rest)      # once the screen is painted
 
     def _merge(self, ch: Changes) -> None:
         if ch.any:

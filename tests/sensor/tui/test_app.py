@@ -16,12 +16,15 @@ H = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(H)
 
 
-async def test_a_key_typed_while_a_tick_applies_is_answered_before_the_ticks_next_slice(demo_model):
+async def test_a_key_typed_while_a_tick_applies_is_answered_before_the_ticks_next_slice(demo_model, monkeypatch):
     """A tick of a live model applies its observations a slice (``model.APPLY_SLICE_S``) at a time, each slice
     scheduled through the event loop: a key that arrives while a slice runs is answered while the tick still
     has slices to apply, not after the whole tick's budget (Textual hands a key from the app to the focused
     widget and back, a few hops, so it may come after the next slice or two; the order of events is
     checked, not a time)."""
+    import otwatch.sensor.tui.app as A
+
+    monkeypatch.setattr(A, "TICK_BUDGET_S", 60.0)          # all eight slices in one tick, however loaded the machine
     m = demo_model()
     app = OtwatchApp(m, tick=3600.0, start_feed=False)     # ticks driven by hand below
     log: list = []
