@@ -13,6 +13,7 @@ from the bindings; ``ctrl+p`` the command palette):
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 
@@ -36,6 +37,12 @@ from .safe import clean
 
 TICK_S = 0.25
 """UI ticks per second: 4 (updates batched; a key waits at most one tick's work)."""
+
+SLICE_HOP_S = 0.001
+"""The pause between two slices of a tick (the event loop runs: queued keys are read first)."""
+SLICE_LOST_S = 5.0
+"""A tick whose next slice has not run for this long is taken as lost and the next tick starts afresh
+(belt and braces: the hop is an asyncio timer, which always fires while the app runs)."""
 
 ANSI_THEME = "ansi-dark"
 """Textual's theme of the terminal's own 16 colours (called textual-ansi in older Textual releases)."""
@@ -97,6 +104,7 @@ class OtwatchApp(App):
         self.last_change = time.monotonic()
         self._applying = False          # a tick's observations are being applied, a slice at a time
         self._tick_left = 0.0
+        self._slice_at = 0.0            # when the last slice scheduled the next one
         self.gc_policy = GcPolicy()
         """The cyclic collector runs between ticks while the app runs (gcpolicy.py)."""
         self._finished_seen = False
@@ -159,7 +167,7 @@ class OtwatchApp(App):
         meanwhile is answered before the next slice), then redraw the visible screen once."""
         if not self.is_running or self._exit:
             return              # a tick that fires while the app is closing finds its widgets gone
-        if self._applying:
+        if self._applying and time.monotonic() - self._slice_at < SLICE_LOST_S:
             return              # the last tick's slices are still being applied
         if not hasattr(self.model, "more"):
             self._merge(self.model.tick())
@@ -178,9 +186,12 @@ class OtwatchApp(App):
         self._merge(self.model.tick(min(APPLY_SLICE_S, self._tick_left)))
         self._tick_left -= time.monotonic() - t0
         if self._tick_left > 0 and self.model.more():
-            # the next slice goes to the back of the app's message queue once the event loop has run (a
-            # timer): a key typed meanwhile is in the queue by then and handled first
-            self.set_timer(0.001, partial(self.call_later, self._apply_slice))
+            # the next slice goes to the back of the app's message queue once the event loop has run (an
+            # asyncio timer): a key typed meanwhile is in the queue by then and handled first.  Not Textual's
+            # set_timer: a one-shot Timer whose task starts after its deadline (a busy or loaded event loop)
+            # is skipped, never fired, and the replay would stop for good with _applying set
+            self._slice_at = time.monotonic()
+            asyncio.get_running_loop().call_later(SLICE_HOP_S, self.call_later, self._apply_slice)
             return
         self._applying = False
         self._redraw()
