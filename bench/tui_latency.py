@@ -268,7 +268,7 @@ async def run(mode: str, pcap: str, pol: str, rounds: int, size: tuple[int, int]
                 "rss_mb": _rss_mb()}
         gcp = getattr(app, "gc_policy", None)
         if gcp is not None:
-            info["gc"] = (f"collections at rest young/middle/unfrozen {gcp.collections}, thaws {gcp.thaws},"
+            info["gc"] = (f"collections at rest young/middle (then frozen) {gcp.collections}, thaws {gcp.thaws},"
                           f" longest {gcp.longest * 1e3:.0f} ms")
     return {"latency": lat, "cpu": dict(CPU), "replay_s": t_done, **info}
 

@@ -13,11 +13,11 @@ key that arrived meanwhile waited; docs/performance.md, issue 16).
 * ``at_rest(busy)`` is called by the app at the end of each tick (the
   tick's observations applied, the screen redrawn): when at least ``YOUNG``
   objects were allocated since the last collection it collects the young
-  generation there, every ``MIDDLE_EVERY``-th time the middle one, every
-  ``FREEZE_EVERY``-th middle time everything not frozen, then ``gc.freeze()``:
-  what survived is long-lived (the inventory's rows, the table's cells) and
-  leaves the collector's view, so no later collection walks the 10,000 assets
-  again.  While input is waiting (*busy*) it waits for the next tick, unless
+  generation there, every ``MIDDLE_EVERY``-th time the middle one, and then
+  ``gc.freeze()``: what survived two collections is long-lived (the
+  inventory's rows, the table's cells) and leaves the collector's view
+  instead of going to the oldest generation, so no collection at rest ever
+  walks the 10,000 assets (the oldest generation stays empty).  While input is waiting (*busy*) it waits for the next tick, unless
   ``YOUNG_HARD`` objects are waiting (memory stays bounded when keys never stop);
 * every ``THAW_S`` of wall time (and when the replay ends) the frozen objects are
   handed back and one full collection runs (cycles among them that died since
@@ -34,15 +34,14 @@ from __future__ import annotations
 import gc
 import time
 
-YOUNG = 20_000
+YOUNG = 10_000
 """Objects allocated (net) since the last collection before the end of a tick collects the young generation
-(CPython's default is 700; ``tune_gc`` 100,000): ~a tick's allocations at max speed, a collection of a few ms."""
+(CPython's default is 700; ``tune_gc`` 100,000): about a tick's allocations at max speed."""
 YOUNG_HARD = 200_000
 """Collected even while input is waiting (a key stream that never stops must not grow memory without bound)."""
 MIDDLE_EVERY = 10
-"""Young collections per collection of the middle generation (as CPython's second threshold)."""
-FREEZE_EVERY = 10
-"""Middle collections per collection of everything not frozen, followed by ``gc.freeze()``."""
+"""Young collections per collection of the middle generation (as CPython's second threshold), followed by
+``gc.freeze()`` of its survivors."""
 THAW_S = 600.0
 """Seconds between two full collections of everything, frozen objects included (bounded memory, one pause)."""
 
@@ -51,12 +50,11 @@ class GcPolicy:
     def __init__(self, clock=time.monotonic):
         self.installed = False
         self.clock = clock
-        self.collections = [0, 0, 0]      # young, middle, full-of-unfrozen collections made at rest
+        self.collections = [0, 0]         # young, middle (then freeze) collections made at rest
         self.thaws = 0
         self.longest = 0.0                # longest collection made here, seconds (for the bench)
         self._saved = None
         self._young = 0
-        self._middle = 0
         self._thawed_at = 0.0
 
     def install(self) -> None:
@@ -102,21 +100,15 @@ class GcPolicy:
             self.collections[0] += 1
             return
         self._young = 0
-        self._middle += 1
-        if self._middle < FREEZE_EVERY:
-            gc.collect(1)
-            self.collections[1] += 1
-            return
-        self._middle = 0
-        gc.collect(2)                     # everything not frozen yet
-        gc.freeze()
-        self.collections[2] += 1
+        gc.collect(1)
+        gc.freeze()                       # the survivors leave the collector's view (the oldest generation stays empty)
+        self.collections[1] += 1
 
     def _thaw(self) -> None:
         if not self._saved[2]:
             gc.unfreeze()
         gc.collect()
         gc.freeze()
-        self._young = self._middle = 0
+        self._young = 0
         self.thaws += 1
         self._thawed_at = self.clock()

@@ -32,7 +32,6 @@ async def test_the_replay_runs_without_automatic_collection_and_the_process_sett
     ``tune_gc``'s thresholds meanwhile); on exit the process has its own setting again, nothing left frozen."""
     monkeypatch.setattr(gcpolicy, "YOUNG", 1)              # every tick's end collects (the demo plant is small)
     monkeypatch.setattr(gcpolicy, "MIDDLE_EVERY", 2)
-    monkeypatch.setattr(gcpolicy, "FREEZE_EVERY", 2)
     m = demo_model()
     app = OtwatchApp(m)
     enabled_while = []
@@ -59,12 +58,12 @@ def test_at_rest_waits_while_input_is_queued_unless_too_much_is_waiting(gc_setti
         assert not gc.isenabled()
         junk = [[i] for i in range(200)]                   # 200 young containers
         p.at_rest(busy=True)
-        assert p.collections == [0, 0, 0]
+        assert p.collections == [0, 0]
         p.at_rest(busy=False)
-        assert p.collections == [1, 0, 0] and gc.get_count()[0] < 50
+        assert p.collections == [1, 0] and gc.get_count()[0] < 50
         junk += [[i] for i in range(6000)]
         p.at_rest(busy=True)                               # too much waiting: collected anyway
-        assert p.collections == [2, 0, 0]
+        assert p.collections == [2, 0]
         del junk
     finally:
         p.uninstall()
@@ -81,7 +80,6 @@ def test_the_collector_policy_thaws_and_collects_frozen_garbage(gc_setting, monk
 
     monkeypatch.setattr(gcpolicy, "YOUNG", 1)
     monkeypatch.setattr(gcpolicy, "MIDDLE_EVERY", 1)
-    monkeypatch.setattr(gcpolicy, "FREEZE_EVERY", 1)
     now = {"t": 0.0}
     p = gcpolicy.GcPolicy(clock=lambda: now["t"])
     p.install()
@@ -89,8 +87,8 @@ def test_the_collector_policy_thaws_and_collects_frozen_garbage(gc_setting, monk
         a, b = Node(), Node()
         a.other, b.other = b, a
         ref = weakref.ref(a)
-        p.at_rest()                                        # young → middle → everything not frozen, then frozen
-        assert p.collections[2] == 1 and gc.get_freeze_count() > 0
+        p.at_rest()                                        # a middle collection, then its survivors frozen
+        assert p.collections[1] == 1 and gc.get_freeze_count() > 0
         del a, b
         gc.collect()
         assert ref() is not None                           # frozen: out of the collector's view
