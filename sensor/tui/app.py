@@ -266,7 +266,6 @@ class OtwatchApp(App):
     def action_show(self, key: str) -> None:
         if len(self.screen_stack) > 1 and not isinstance(self.screen, HelpScreen):
             self.pop_screen()
-        self.pane("assets").close_detail()     # as popping the detail screen did
         self._tabs.active = key
         pend = self.pending[key]
         self.pending[key] = Changes()

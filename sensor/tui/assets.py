@@ -2,14 +2,10 @@
 
 Columns: asset (best name, else address), IP, class, zone, roles, packets,
 findings, alerts, vendor, last seen.  Filter terms: ``name: ip: class: zone:
-role: vendor: id:`` and free words.  Enter (or a click on the selected row)
-opens ``AssetDetail`` in place of the list, inside the Assets screen (not a
-pushed screen: pushing one restyled the whole DOM, ~150 ms of CPU at every
-open and close, issue 16): identity with its evidence (source message and
-frame), addresses, names, roles, services, peers, MQTT topics, posture
-findings and the alerts of that asset; ``c`` shows its communications, ``a``
-its alerts; Esc (or a click on its title line) goes back to the list, the
-cursor on the same row.
+role: vendor: id:`` and free words.  Enter opens ``AssetDetail``: identity
+with its evidence (source message and frame), addresses, names, roles,
+services, peers, MQTT topics, posture findings and the alerts of that asset;
+``c`` shows its communications, ``a`` its alerts.
 """
 from __future__ import annotations
 
@@ -17,7 +13,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 from ..inventory.summary import best_name, with_vlan
 from .listpane import READ_SLICE, ListPane
@@ -54,41 +51,6 @@ class AssetsPane(ListPane):
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
         self._by_asset: dict = {}
-
-    def compose(self) -> ComposeResult:
-        yield from super().compose()
-        self.detail = AssetDetail(self.model)
-        self.detail.display = False
-        yield self.detail
-
-    @property
-    def detail_open(self) -> bool:
-        return self.detail.display
-
-    def close_detail(self) -> bool:
-        """Back from the detail to the list (True when it was open)."""
-        if not self.detail.display:
-            return False
-        self.detail.display = False
-        self.detail.aid = None
-        self.query_one(".pane-title", Static).display = True
-        self.table.display = True
-        self.filter_bar.display = bool(self.filter_text)
-        self.table.focus()
-        return True
-
-    def clear_filter(self) -> bool:
-        return self.close_detail() or super().clear_filter()
-
-    def action_filter(self) -> None:
-        self.close_detail()
-        super().action_filter()
-
-    def focus_table(self) -> None:
-        if self.detail.display:
-            self.detail.focus()
-        else:
-            super().focus_table()
 
     def all_keys(self):
         self._by_asset = alerts_by_asset(self.model)
@@ -132,12 +94,7 @@ class AssetsPane(ListPane):
         return values, cells
 
     def open(self, key: str) -> None:
-        self.detail.show(key)
-        for w in (self.query_one(".pane-title", Static), self.filter_bar, self.table):
-            w.display = False
-        self.detail.display = True
-        self.detail.scroll_home(animate=False)
-        self.detail.focus()
+        self.app.push_screen(AssetDetail(self.model, key))
 
     def action_comms(self) -> None:
         k = self.table.selected_key()
@@ -235,41 +192,26 @@ def detail_text(model, aid: str) -> Text:
     return out
 
 
-class DetailTitle(Static):
-    """The detail's first line: what it is and how to go back; a click goes back."""
+class AssetDetail(Screen):
+    """One asset in full.  Esc goes back."""
 
-    def on_click(self) -> None:
-        self.parent.action_back()
-
-
-class AssetDetail(VerticalScroll, can_focus=True):
-    """One asset in full, in place of the asset list.  Esc goes back."""
-
-    BINDINGS = [Binding("escape", "back", "Back"), Binding("c", "comms", "Comms"),
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("c", "comms", "Comms"),
                 Binding("a", "alerts", "Alerts"), Binding("w", "talk_map", "Who talks to whom")]
 
-    def __init__(self, model, aid: str | None = None):
-        super().__init__(id="detail")
+    def __init__(self, model, aid: str):
+        super().__init__()
         self.model = model
         self.aid = aid
 
     def compose(self) -> ComposeResult:
-        yield DetailTitle("◂ Assets · Esc back · c comms · a alerts · w who talks to whom", markup=False,
-                          id="detail-title")
-        yield Static("", markup=False, id="detail-body")
-
-    def show(self, aid: str) -> None:
-        self.aid = aid
-        self.query_one("#detail-body", Static).update(detail_text(self.model, aid))
-
-    def action_back(self) -> None:
-        self.parent.close_detail()
+        with VerticalScroll(id="detail"):
+            yield Static(detail_text(self.model, self.aid), markup=False, id="detail-body")
+        yield Footer()
 
     def _go(self, target: str) -> None:
         row = self.model.assets.get(self.aid) or {}
-        aid = self.aid
-        self.parent.close_detail()
-        self.app.show_list(target, f"asset:{row.get('ip') or aid}")
+        self.app.pop_screen()
+        self.app.show_list(target, f"asset:{row.get('ip') or self.aid}")
 
     def action_comms(self) -> None:
         self._go("comms")

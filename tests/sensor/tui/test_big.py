@@ -20,6 +20,7 @@ import sys
 import pytest
 
 from otwatch.sensor.tui.app import OtwatchApp
+from otwatch.sensor.tui.assets import AssetDetail
 from otwatch.sensor.tui.model import DbModel
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -97,7 +98,7 @@ async def test_ten_thousand_assets_open_filter_sort_detail(big_db):
         key = t.selected_key()
         await pilot.press("enter")
         await pilot.pause(0.1)
-        assert app.pane("assets").detail_open and app.pane("assets").detail.aid == key
+        assert isinstance(app.screen, AssetDetail) and app.screen.aid == key
         body = app.screen.query_one("#detail-body").render().plain
         assert m.assets[key]["ip"] in body and "10.40.0." in body
         await pilot.press("escape", "escape")
@@ -256,13 +257,13 @@ async def test_every_screen_answers_its_keys_with_ten_thousand_assets_while_a_ma
         sel = t.selected_key()
         ip = m.assets[sel]["ip"]
 
-        def detail_shown() -> bool:
-            body = app.screen.query("#detail-body") if pane.detail_open else ()
+        def detail_shown() -> bool:     # the screen is pushed before its body is composed: wait for both
+            body = app.screen.query("#detail-body") if isinstance(app.screen, AssetDetail) else ()
             return bool(body) and ip in body.first().render().plain
 
         await key("enter", detail_shown, "the asset's detail")
-        assert pane.detail.aid == sel
-        await key("escape", lambda: not pane.detail_open and t.has_focus, "back to the list")
+        assert app.screen.aid == sel
+        await key("escape", lambda: not isinstance(app.screen, AssetDetail), "back to the list")
         await key("escape", lambda: not pane.filter_text and t.row_count == ASSETS, "the filter cleared")
         # 3: Comms, every pair read, j moves; the rogue's violations with x
         comms = app.pane("comms")

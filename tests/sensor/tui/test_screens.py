@@ -8,6 +8,7 @@ import pytest
 
 from otwatch.sensor.alerts.catalogue import FINDING_ONLY
 from otwatch.sensor.tui.app import OtwatchApp
+from otwatch.sensor.tui.assets import AssetDetail
 from otwatch.sensor.tui.alerts import AlertDetail
 from otwatch.sensor.tui.help import HelpScreen
 
@@ -81,8 +82,7 @@ async def test_assets_sort_filter_detail(demo_model):
         assert pane.table.selected_key() == before
         await pilot.press("enter")
         await pilot.pause(0.1)
-        assert pane.detail_open and app.screen is app.screen_stack[0]      # in the Assets screen, not pushed
-        assert pane.detail.has_focus and not pane.table.display
+        assert isinstance(app.screen, AssetDetail)
         assert "plc" in H.screen_text(app)
         detail = body(app)
         assert "Identity" in detail and "Services" in detail and "Posture findings" in detail
@@ -92,48 +92,6 @@ async def test_assets_sort_filter_detail(demo_model):
         await pilot.pause(0.1)
         assert app.current == "alerts" and app.pane("alerts").filter_text.startswith("asset:10.10.0.1")
         assert app.pane("alerts").table.row_count >= 1
-
-
-async def test_asset_detail_opens_in_the_assets_screen_and_closes_with_keys_and_the_mouse(demo_model):
-    """The asset's detail takes the list's place inside the Assets screen (no pushed screen): Enter or a click
-    on the selected row opens it, Esc or a click on its title line closes it, the cursor back on its row and
-    the filter kept; switching screens closes it as popping the old detail screen did."""
-    m = demo_model()
-    app = OtwatchApp(m)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await _run(app, m, pilot)
-        await pilot.press("2")
-        pane = app.pane("assets")
-        t = pane.table
-        await pilot.press("slash", *"10.10.0", "enter", "down")
-        await pilot.pause(0.1)
-        key, rows = t.selected_key(), t.row_count
-        assert rows >= 2 and t.cursor_row == 1
-        # keyboard: Enter opens it, Esc closes it
-        await pilot.press("enter")
-        await pilot.pause(0.1)
-        assert pane.detail_open and pane.detail.aid == key and len(app.screen_stack) == 1
-        assert pane.detail.has_focus and not t.display
-        assert m.assets[key]["ip"] in body(app) and "Identity" in body(app)
-        assert "Esc back" in H.screen_text(app) and "Assets 2" not in H.screen_text(app)   # the list is hidden
-        await pilot.press("escape")
-        await pilot.pause(0.1)
-        assert not pane.detail_open and t.display and t.has_focus
-        assert t.selected_key() == key and pane.filter_text == "10.10.0" and t.row_count == rows
-        # the mouse: a click on the selected row opens it, a click on its title line closes it
-        await pilot.click("#pane-assets KeyTable", offset=(3, t.cursor_row + 1))
-        await pilot.pause(0.1)
-        assert pane.detail_open and pane.detail.aid == key
-        await pilot.click("#detail-title")
-        await pilot.pause(0.1)
-        assert not pane.detail_open and t.has_focus and t.selected_key() == key
-        # another screen closes it; coming back shows the list
-        await pilot.press("enter")
-        await pilot.pause(0.1)
-        assert pane.detail_open
-        await pilot.press("4", "2")
-        await pilot.pause(0.1)
-        assert not pane.detail_open and t.display and app.current == "assets"
 
 
 async def test_filter_line_takes_digits_and_q_as_text(demo_model):
