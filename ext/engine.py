@@ -57,7 +57,7 @@ R_ANOMALY = cython.declare(cython.int, 16)    # (tag, app, link_id, flow_id, sid
 R_AGG = cython.declare(cython.int, 17)        # (tag, app, link_id, key, count, bytes, first_ts, last_ts, int_count, int_bytes, side,
                   #  first_frame, last_frame)
 R_AUX = cython.declare(cython.int, 18)        # (tag, kind, flow_id, side, ts, frame, src_mac, src_ip, dst_ip, payload)
-R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts)                         marks an aggregate flush
+R_INTERVAL = cython.declare(cython.int, 19)   # (tag, start_ts, end_ts, horizon)                marks an aggregate flush
 R_LINK_END = cython.declare(cython.int, 20)   # (tag, link_id, ts, reason)                      link state evicted (memory budget)
 R_SCAN = cython.declare(cython.int, 21)       # (tag, start_ts, end_ts, src, dst, port, first_ts, first_frame, last_ts,
                   #  last_frame, flows, flows_unreported, hosts, ports, keys, keys_unreported, units, codes, apps, capped,
@@ -3086,13 +3086,24 @@ class Engine:
     def _flush_interval(self, now: cython.double):
         h: Host
         f: Flow
+        ho: _HalfOpen
+        # the horizon: the earliest packet time a later record can carry (a flow alive now, or a
+        # half-open record promoted later, is reported with its first packet's time; anything newer
+        # with a later packet's, packet time moving forward): the consumers forget windows that end
+        # before it (sensor.alerts.stage.AlertStage.horizon)
+        horizon: cython.double = now
         for head in self.flows.values():
             f = head
             while f is not None:
                 _push_flow(f)
+                if f.first_ts < horizon:
+                    horizon = f.first_ts
                 f = f.chain
         for v in self.half_open.values():
-            self._push_half_open(v, False)
+            ho = v
+            self._push_half_open(ho, False)
+            if ho.first_ts < horizon:
+                horizon = ho.first_ts
         keys: cython.longlong = 0
         lk: Link
         self._expire_idle(now)
@@ -3122,7 +3133,7 @@ class Engine:
             q: cython.double = (now - self.interval_start) / self.interval
             steps: cython.longlong = int(q)
             self.interval_start += self.interval * steps
-        self.out.append((R_INTERVAL, start, now))
+        self.out.append((R_INTERVAL, start, now, horizon))
 
     def finish(self):
         """End of input: end every flow (in creation order) and flush the last interval."""

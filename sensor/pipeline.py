@@ -338,6 +338,10 @@ class Pipeline:
         elif tag == 18:  # R_AUX
             self._aux(r)
         elif tag == 19:  # R_INTERVAL
+            for c in self.consumers:     # the engine's horizon: no later observation carries a packet
+                h = getattr(c, "horizon", None)  # time before it (time moving forward), so windows that end
+                if h is not None:                # before it can go (AlertStage.horizon)
+                    h(r[3])
             self._emit(O.IntervalEnd(r[1], r[2]))
         elif tag == 21:  # R_SCAN
             (_, start, end, src, dst, port, first_ts, first_frame, last_ts, last_frame, flows, flows_q, hosts, ports,

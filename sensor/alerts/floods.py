@@ -188,6 +188,24 @@ class FloodDetector:
                     lambda n: f"{m.client} created {n}+ OPC UA sessions or secure channel renewals on "
                               f"{m.server}:{m.server_port} within {self.session_window:.0f} s (session flood)", fields)
 
+    def horizon(self, ts: float) -> None:
+        """No later observation carries a packet time before *ts* (``AlertStage.horizon``): windows and
+        episodes every later connection would restart anyway go (a run whose window ended, an episode
+        more than ``EPISODE_GAP`` s behind it) -- a SYN flood's one-connection sources otherwise stayed
+        up to ``MAX_PAIRS`` each."""
+        n = 0
+        for runs, window in ((self.runs, self.window), (self.sessions, self.session_window)):
+            dead = [k for k, r in runs.items() if ts - r.start > window]
+            for k in dead:
+                del runs[k]
+            n += len(dead)
+        dead = [k for k, ep in self.episodes.items() if ts > ep.end + EPISODE_GAP]
+        for k in dead:
+            del self.episodes[k]
+        n += len(dead)
+        if n:
+            self.counts["pairs_expired"] = self.counts.get("pairs_expired", 0) + n
+
     # -- message floods -----------------------------------------------------------
     def flow_ended(self, o: O.FlowEnd, fi: FlowInfo | None) -> None:
         self._channels.pop(o.flow_id, None)

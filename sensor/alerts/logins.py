@@ -69,6 +69,14 @@ class _RateCounter:
             r.samples = []
 
 
+    def prune(self, horizon: float) -> None:
+        """Forget runs whose window ended before *horizon* (``AlertStage.horizon``): the next CONNECT or
+        CONNACK of their pair would open a new one."""
+        dead = [k for k, r in self.runs.items() if horizon - r.start > self.window]
+        for k in dead:
+            del self.runs[k]
+
+
 class LoginDetector:
     def __init__(self, sink: AlertSink, ctx: Context, settings: AlertSettings | None = None):
         s = settings or AlertSettings()
@@ -80,6 +88,10 @@ class LoginDetector:
 
         self.refused = mk("auth.mqtt_brute_force", "refused")
         self.connects = mk("dos.mqtt_connection_flood", "connects")
+
+    def horizon(self, ts: float) -> None:
+        self.refused.prune(ts)
+        self.connects.prune(ts)
 
     def message(self, m: O.Message) -> None:
         if m.protocol != "mqtt":

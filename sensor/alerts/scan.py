@@ -122,6 +122,23 @@ class _Window:
         self.extra = 0                 # distinct items beyond MAX_ITEMS (not remembered)
 
 
+class _One:
+    """A window that has seen one item (a spoofed source's single probe: most of a flood's windows), held
+    without a _Window's set and sample list until a second distinct item comes (``expand``); a threshold
+    above one cannot fire on it, so it is the same window in less memory."""
+    __slots__ = ("start", "item", "ev")
+    fired = False
+
+    def __init__(self, start: float, item, ev: Evidence):
+        self.start, self.item, self.ev = start, item, ev
+
+    def expand(self) -> _Window:
+        w = _Window(self.start)
+        w.items.add(self.item)
+        w.samples.append((self.item, self.ev))
+        return w
+
+
 class _Counter:
     """Distinct items per key within a window, raising a rule's findings past a threshold."""
 
@@ -136,12 +153,20 @@ class _Counter:
     def add(self, key: tuple, item, ev: Evidence, message, fields: dict) -> None:
         w = self.windows.get(key)
         if w is None or ev.ts - w.start > self.window or ev.ts < w.start - self.window:
-            w = _Window(ev.ts)
+            w = _One(ev.ts, item, ev) if self.threshold > 1 else _Window(ev.ts)
             self.windows[key] = w
             if len(self.windows) > MAX_SOURCES:
                 self.windows.popitem(last=False)
                 self.stats["windows_forgotten"] = self.stats.get("windows_forgotten", 0) + 1
-        self.windows.move_to_end(key)
+            self.windows.move_to_end(key)
+            if type(w) is _One:
+                return
+        else:
+            self.windows.move_to_end(key)
+            if type(w) is _One:
+                if item == w.item:
+                    return
+                w = self.windows[key] = w.expand()
         if item in w.items:
             return
         if len(w.items) >= MAX_ITEMS:
@@ -165,9 +190,24 @@ class _Counter:
         self.sink.raise_finding(finding(self.rule, key, message(len(w.items)), ev,
                                         details={"distinct": len(w.items)}, **fields))
 
+    def prune(self, horizon: float, keep_fired: bool) -> None:
+        """Forget the windows every later item would restart anyway: later items carry a packet time at or
+        after *horizon* (``AlertStage.horizon``), and an item more than ``window`` s after a window's start
+        opens a new one.  *keep_fired*: windows that fired stay (``_keys_of`` reads them)."""
+        window = self.window
+        dead = [k for k, w in self.windows.items() if horizon - w.start > window and not (keep_fired and w.fired)]
+        for k in dead:
+            del self.windows[k]
+        if dead:
+            self.stats["windows_expired"] = self.stats.get("windows_expired", 0) + len(dead)
+
     def discard(self, key: tuple, item) -> None:
         """*item* turned out not to be a probe (a unit that answered): it no longer counts in the open window."""
         w = self.windows.get(key)
+        if type(w) is _One:
+            if item == w.item:
+                self.windows[key] = _Window(w.start)     # the window, now without an item
+            return
         if w is None or item not in w.items or w.fired:
             return
         w.items.discard(item)
@@ -418,6 +458,16 @@ class ScanDetector:
 
     def interval_end(self) -> None:
         self._publishes.clear()
+
+    def horizon(self, ts: float) -> None:
+        """No later observation carries a packet time before *ts*: the windows that have ended for good go
+        (a flood of spoofed sources, one probe each, otherwise kept one window a source up to ``MAX_SOURCES``).
+        Invisible: each one would be replaced by a new window at its source's next item.  Windows that fired
+        stay where ``_keys_of`` reads them (function code and unit sweeps)."""
+        for c in (self.hosts, self.ports, self.units_all, self.ranges_failed):
+            c.prune(ts, False)
+        for c in (self.fcs, self.units, self.units_failed):
+            c.prune(ts, True)
 
     def _topic_interval(self, o: O.ScanSummary, ev: Evidence):
         """Remember that *o*'s client brought ``topics`` or more new topics this interval; when the interval

@@ -56,6 +56,7 @@ class AlertStage:
         self.floods = FloodDetector(book, self.ctx, s)
         self.rates = IntervalRates(book, self.ctx, s)
         self.masters = MasterWatch(book, self.ctx, s)
+        self._horizon = float("-inf")
         self.assets = AssetEventMapper(book, self.ctx, inventory, report_new_assets) if inventory is not None \
             else None
         self._dispatch = {O.FlowStart: self._flow_start, O.FlowEnd: self._flow_end, O.Message: self._message,
@@ -75,10 +76,24 @@ class AlertStage:
         """A link's aggregates in bulk: counted for the interval's floods and sweeps (``rates``)."""
         self.rates.aggregates(b)
 
+    def horizon(self, ts: float) -> None:
+        """The pipeline, before each ``IntervalEnd``: no later observation carries a packet time before *ts*
+        (the engine's oldest live flow or half-open record, or the flush's own time; packet time moving
+        forward).  Windows and runs that every later event would restart anyway are forgotten, so a flood of
+        one-probe sources does not keep one window each up to the producers' caps; no finding changes.  A
+        flow starting before it (packet time gone backwards, as across capture files out of order) is
+        counted (``flows_before_horizon``): its window may have been forgotten, as an LRU cap would."""
+        self._horizon = ts
+        self.scan.horizon(ts)
+        self.floods.horizon(ts)
+        self.logins.horizon(ts)
+
     def _source(self, o) -> None:
         self.ctx.set_source(o.source, 0)
 
     def _flow_start(self, o: O.FlowStart) -> None:
+        if o.ts < self._horizon:
+            self.ctx.counts["flows_before_horizon"] = self.ctx.counts.get("flows_before_horizon", 0) + 1
         self.ctx.flow_started(o)
         self.floods.flow_started(o)
 

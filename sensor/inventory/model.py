@@ -86,6 +86,8 @@ MAX_FINDINGS = 128       # posture findings per asset
 MAX_ROLE_UNITS = 256     # Modbus unit ids (one byte on the wire)
 MAX_ASSETS = 100_000     # assets in one inventory: beyond it, new devices are counted, not stored
 MAX_PENDING_NAMES = 4096  # names learnt for IPs not seen yet (DNS answers)
+MAX_UNROWED_IPS = 65_536  # IPs bound to an asset whose MAX_ADDRESSES rows were full (a flood's spoofed
+                          # sources behind one router MAC, ~150 B each): past it the oldest binding goes
 MAX_VALUE = 512          # characters kept of one identity value (escaped at display)
 
 GATEWAY_MIN_IPS = 3

@@ -77,7 +77,8 @@ from . import merge as M
 from . import migrations, posture, roles as R
 from .model import (CHILD_TABLES, CLIENT_ROLE, GATEWAY_MIN_IPS, JSON_COLUMNS, LOCAL_PREFIX_V4, LOCAL_PREFIX_V6,
                     MAX_ADDRESSES, MAX_ASSETS, MAX_FINDINGS, MAX_IDENTITY, MAX_LOCAL_NETS, MAX_NAMES, MAX_PEERS,
-                    MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, PKS, SERVER_ROLE, AssetEvent)
+                    MAX_PENDING_NAMES, MAX_ROLE_UNITS, MAX_SERVICES, MAX_TOPICS, MAX_UNROWED_IPS, PKS, SERVER_ROLE,
+                    AssetEvent)
 
 log = logging.getLogger("otwatch.inventory")
 
@@ -355,7 +356,13 @@ class Inventory:
         """``PRAGMA data_version`` after this writer's last read or write: another value means another
         connection committed since."""
         self.counts = {"observations": 0, "flushes": 0, "assets.dropped": 0, "rows.merged": 0,
-                       "flushes.held": 0, "events.dropped": 0}
+                       "flushes.held": 0, "events.dropped": 0, "ip_owner.evicted": 0}
+        self._unrowed: dict[tuple[int, str], str] = {}
+        """(vlan, ip) -> asset id: ``ip_owner`` bindings with no address row (the asset's MAX_ADDRESSES rows
+        were full), oldest first.  Nothing else bounds them -- a SYN flood of spoofed sources behind one
+        router MAC bound ~1,024 a minute -- so past MAX_UNROWED_IPS the oldest go (``ip_owner.evicted``):
+        no row names them, so the database does not change; such an IP seen again with its MAC is bound
+        again (an ``address.new`` event, the asset's current IP), seen without a MAC it gets an IP asset."""
         self.write_wait: float | None = None
         """Seconds a batch waits for another process's write lock (None: ``store.lock_wait()``)."""
         self.hold_when_busy = False
@@ -771,11 +778,34 @@ class Inventory:
             for n in self._pending_names.pop(ip, ()):
                 self._name(a, n)
         row, _ = self._child(a, "addresses", ("ip", ip, vlan), ts, frame, ip, {"how": how})
-        if row is not None:
+        if row is None:
+            if key not in self._unrowed:
+                self._unrowed[key] = a.id
+                if len(self._unrowed) > MAX_UNROWED_IPS:
+                    self._forget_unrowed()
+        else:
             if how == "arp" and row.get("how") != "arp":
                 row["how"] = "arp"
             if last_ts > (row.get("last_seen") or 0):
                 row["last_seen"] = last_ts
+
+    def _forget_unrowed(self) -> None:
+        """The oldest tenth of the bindings without an address row leave ``ip_owner`` (``_unrowed``)."""
+        n = len(self._unrowed) // 10 + 1
+        it = iter(self._unrowed.items())
+        old = [next(it) for _ in range(n)]
+        for key, aid in old:
+            del self._unrowed[key]
+            a = self.assets.get(aid)
+            if self.ip_owner.get(key) == aid and (a is None or ("ip", key[1], key[0]) not in a.t["addresses"]):
+                del self.ip_owner[key]
+                if key[0]:
+                    vl = self._tagged.get(key[1])
+                    if vl is not None:
+                        vl.discard(key[0])
+                        if not vl:
+                            del self._tagged[key[1]]
+                self.counts["ip_owner.evicted"] += 1
 
     def _local_net(self, vlan: int, ip: str) -> None:
         if len(self.local_nets) < MAX_LOCAL_NETS:
