@@ -13,8 +13,9 @@ One process, CPU seconds (``time.process_time``), best of ``--repeat``:
    decoding included; a link's aggregates of one flush as one ``LinkAggregates``),
    then again collecting the observations;
 4. the inventory (``note`` on every observation, ``observe_aggregates`` on every
-   ``LinkAggregates``, into a new database, SQLite included), and ``JSONLines``
-   writing every observation to /dev/null.
+   ``LinkAggregates``, into a new database, SQLite included), the summary, the alert
+   stage (``OfflineAlerts`` without a store: scans, logins, anomalies, interval rates),
+   and ``JSONLines`` writing every observation to /dev/null.
 
 Prints one line per measurement and the record/observation counts by type, and the
 aggregate rows (``R_AGG``) by protocol, Modbus lump rows (docs/protocols/modbus.md) among them.
@@ -44,6 +45,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
 
+    from otwatch.sensor.clikit import tune_gc
+
+    tune_gc()       # the collector's thresholds of every analyze run
     from otwatch.sensor import jsonout
     from otwatch.sensor import observations as O
     from otwatch.sensor.inventory.store import open_inventory
@@ -122,6 +126,26 @@ def main() -> None:
 
         el = best(inventory, a.repeat)
         print(f"inventory            {el:7.3f} s  {el / per * 1e6:6.2f} us/observation (aggregate rows counted)")
+
+    from otwatch.sensor.alerts.analysis import OfflineAlerts
+    from otwatch.sensor.report import Summary
+
+    def feed(c) -> None:
+        take = getattr(c, "observe_aggregates", None)
+        for o in obs:
+            (take if type(o) is O.LinkAggregates else c.observe)(o)
+
+    el = best(lambda: feed(Summary(65536)), a.repeat)
+    print(f"summary              {el:7.3f} s  {el / per * 1e6:6.2f} us/observation (aggregate rows counted)")
+
+    def alerts():
+        stage = OfflineAlerts(None, None, None, None)     # analyze's alert stage without a store
+        for c in stage.consumers:
+            feed(c)
+        stage.finish()
+
+    el = best(alerts, a.repeat)
+    print(f"alert stage          {el:7.3f} s  {el / per * 1e6:6.2f} us/observation (aggregate rows counted)")
 
     def dump_all():
         with open(os.devnull, "w") as null:

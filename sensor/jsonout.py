@@ -156,24 +156,40 @@ def _text(b: bytes) -> str:
     return _ESCAPED.sub(_u_escape, b.decode("utf-8"))
 
 
-def _aggregate_row_plan():
-    """``(batch, row) -> dict``: what ``to_plain`` gives for the ``Aggregate`` of one row of a
-    ``LinkAggregates`` (the same keys in the same order), generated from ``Aggregate``'s fields;
-    the link's fields read from the batch, the others from the row (``AGGREGATE_ROW``)."""
-    items = [f"'type': {O.Aggregate.type!r}"]
+def _aggregate_rows_plan():
+    """``(batch, write, dumps, text, option, careful)``: writes the ``aggregate`` line of every row of
+    a ``LinkAggregates``, the dict ``to_plain`` gives for its ``Aggregate`` (the same keys in the same
+    order), generated from ``Aggregate``'s fields.  One dict per batch: the link's fields set once,
+    the row's replaced for each row before it is encoded (orjson keeps a dict's order); a row whose
+    line orjson refuses is handed to *careful* ``(batch, row)``."""
+    items, targets = [f"'type': {O.Aggregate.type!r}"], {}
     for f in dataclasses.fields(O.Aggregate):
         if f.name == "key":
             continue
         if f.type not in _TRUSTED:       # a field to_plain would convert: not what this plan writes
             raise TypeError(f"Aggregate.{f.name}: {f.type} is not a plain type")
-        src = f"b.{f.name}" if f.name in O.AGGREGATE_LINK else f"r[{O.AGGREGATE_ROW.index(f.name)}]"
-        items.append(f"{f.name!r}: {src}")
+        if f.name in O.AGGREGATE_LINK:
+            items.append(f"{f.name!r}: b.{f.name}")
+        else:
+            if f.name not in O.AGGREGATE_ROW:
+                raise TypeError(f"Aggregate.{f.name} is in neither AGGREGATE_ROW nor AGGREGATE_LINK")
+            items.append(f"{f.name!r}: None")
+            targets[f.name] = f"d[{f.name!r}]"
+    unpack = ", ".join(targets.get(name, "_") for name in O.AGGREGATE_ROW)
+    src = ("def rows(b, write, dumps, text, option, careful):\n"
+           "    d = {" + ", ".join(items) + "}\n"
+           "    for r in b.rows:\n"
+           f"        {unpack} = r\n"
+           "        try:\n"
+           "            write(text(dumps(d, option=option)))\n"
+           "        except TypeError:       # a value orjson refuses: this line converted in full\n"
+           "            careful(b, r)\n")
     ns: dict = {}
-    exec("def plain(b, r):\n    return {" + ", ".join(items) + "}\n", ns)   # noqa: S102 - field names only
-    return ns["plain"]
+    exec(src, ns)   # noqa: S102 - field names only
+    return ns["rows"]
 
 
-_aggregate_plain = _aggregate_row_plan()
+_aggregate_rows = _aggregate_rows_plan()
 
 
 class JSONLines:
@@ -188,13 +204,11 @@ class JSONLines:
         """One ``aggregate`` line per row, the lines ``observe`` writes for ``b.each()``."""
         # Each line written as soon as it is made: orjson's output held for a whole batch (thousands
         # of rows) cost several times more per line (allocator churn; measured, docs/performance.md).
-        write, dumps_, plain, nl = self.stream.write, orjson.dumps, _aggregate_plain, orjson.OPT_APPEND_NEWLINE
-        for r in b.rows:
-            try:
-                write(_text(dumps_(plain(b, r), option=nl)))
-            except TypeError:       # a value orjson refuses: this line converted in full
-                one = O.LinkAggregates(b.protocol, b.link_id, b.client, b.server, b.server_port, (r,))
-                write(_dumps_careful(next(one.each())) + "\n")
+        _aggregate_rows(b, self.stream.write, orjson.dumps, _text, orjson.OPT_APPEND_NEWLINE, self._careful_row)
+
+    def _careful_row(self, b: O.LinkAggregates, r: tuple) -> None:
+        one = O.LinkAggregates(b.protocol, b.link_id, b.client, b.server, b.server_port, (r,))
+        self.stream.write(_dumps_careful(next(one.each())) + "\n")
 
     def close(self) -> None:
         self.stream.flush()

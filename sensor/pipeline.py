@@ -101,10 +101,11 @@ class Decoders:
 
     def __init__(self, cache_max: int = 100_000):
         self.by_app: dict = {}
-        self._describe_cache: dict = {}
+        self._described: dict = {}      # app -> {key: (kind, op, target)}: keyed by the key itself, so
+        self._size = 0                  # an aggregate row's look-up builds no (app, key) tuple
         self.cache_max = cache_max
-        """Keys whose description is remembered: the pipeline gives ``limits.link_keys_total`` (the
-        budget's per-key cost counts this entry) when smaller than 100,000."""
+        """Keys whose description is remembered (all protocols together): the pipeline gives
+        ``limits.link_keys_total`` (the budget's per-key cost counts this entry) when smaller than 100,000."""
 
     def module(self, app: int):
         m = self.by_app.get(app)
@@ -114,14 +115,27 @@ class Decoders:
             m = self.by_app[app] = importlib.import_module(f"otwatch.parsers.{_NAME_BY_APP[app]}.decode")
         return m
 
+    def described(self, app: int) -> dict:
+        """*app*'s remembered descriptions, ``{key: (kind, op, target)}`` (read-only for callers:
+        ``describe`` fills it)."""
+        c = self._described.get(app)
+        if c is None:
+            c = self._described[app] = {}
+        return c
+
     def describe(self, app: int, key: tuple) -> tuple[str, str, str]:
-        ck = (app, key)
-        d = self._describe_cache.get(ck)
+        c = self._described.get(app) or self.described(app)
+        d = c.get(key)
         if d is None:
             d = self.module(app).describe(key)
-            if len(self._describe_cache) < self.cache_max:
-                self._describe_cache[ck] = d
+            if self._size < self.cache_max:
+                c[key] = d
+                self._size += 1
         return d
+
+    def cache_size(self) -> int:
+        """Descriptions remembered, all protocols together (at most ``cache_max``)."""
+        return self._size
 
     def decode(self, app: int, key, raw, ctx, side):
         return self.module(app).decode(key, raw, ctx, side)
@@ -230,7 +244,7 @@ class Pipeline:
         d["pipeline_links"] = len(self._links)
         d["pipeline_flows"] = len(self._flows)
         d["ip_cache"] = len(self._ip.__self__)
-        d["describe_cache"] = len(self.decoders._describe_cache)
+        d["describe_cache"] = self.decoders.cache_size()
         return d
 
     # -- records → observations -------------------------------------------
@@ -266,9 +280,9 @@ class Pipeline:
         app, lid = recs[0][1], recs[0][2]
         if self._quiet_links and lid in self._quiet_links:
             self._link_seen(lid)
-        describe, known = self.decoders.describe, self.decoders._describe_cache.get
-        rows = tuple([(*(known((app, key)) or describe(app, key)), _DIRECTION[side],
-                       count, nbytes, first_ts, last_ts, icount, ibytes, first_frame, last_frame, key)
+        describe, known, direction = self.decoders.describe, self.decoders.described(app).get, _DIRECTION
+        rows = tuple([(known(key) or describe(app, key)) + (direction[side], count, nbytes, first_ts, last_ts, icount,
+                                                             ibytes, first_frame, last_frame, key)
                       for _, _, _, key, count, nbytes, first_ts, last_ts, icount, ibytes, side, first_frame, last_frame
                       in recs])
         li = self._links[lid]

@@ -38,6 +38,14 @@ _FIXED = {
 }
 
 
+_U8 = struct.Struct("<B").unpack_from
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_STRING_BYTES = spec.MAX_STRING_CHARS * 4
+"""Bytes of a String decoded at most (4 per character: the longest UTF-8 sequence)."""
+
+
 class DecodeError(ValueError):
     """The body does not parse; ``str(exc)`` is the reason (never contains body bytes)."""
 
@@ -103,10 +111,11 @@ class Reader:
             raise DecodeError(f"truncated {what}: need {n} bytes at offset {self.pos}, {self.end - self.pos} left")
 
     def _unpack(self, fmt: str, size: int, what: str):
-        self.need(size, what)
-        v = struct.unpack_from(fmt, self.buf, self.pos)[0]
-        self.pos += size
-        return v
+        p = self.pos
+        if p + size > self.end:
+            self.need(size, what)       # raises: the one message for a truncated value
+        self.pos = p + size
+        return struct.unpack_from(fmt, self.buf, p)[0]
 
     def skip(self, n: int, what: str = "bytes") -> None:
         self.need(n, what)
@@ -118,20 +127,39 @@ class Reader:
     def sbyte(self) -> int:
         return self._unpack("<b", 1, "SByte")
 
+    # byte, uint16, int32, uint32 and string are most of a Read's decode (a node id, attribute id,
+    # index range and encoding name per node): written out with a compiled Struct each, the same
+    # checks and messages as _unpack
     def byte(self) -> int:
-        return self._unpack("<B", 1, "Byte")
+        p = self.pos
+        if p + 1 > self.end:
+            self.need(1, "Byte")
+        self.pos = p + 1
+        return _U8(self.buf, p)[0]
 
     def int16(self) -> int:
         return self._unpack("<h", 2, "Int16")
 
     def uint16(self) -> int:
-        return self._unpack("<H", 2, "UInt16")
+        p = self.pos
+        if p + 2 > self.end:
+            self.need(2, "UInt16")
+        self.pos = p + 2
+        return _U16(self.buf, p)[0]
 
     def int32(self) -> int:
-        return self._unpack("<i", 4, "Int32")
+        p = self.pos
+        if p + 4 > self.end:
+            self.need(4, "Int32")
+        self.pos = p + 4
+        return _I32(self.buf, p)[0]
 
     def uint32(self) -> int:
-        return self._unpack("<I", 4, "UInt32")
+        p = self.pos
+        if p + 4 > self.end:
+            self.need(4, "UInt32")
+        self.pos = p + 4
+        return _U32(self.buf, p)[0]
 
     def int64(self) -> int:
         return self._unpack("<q", 8, "Int64")
@@ -159,13 +187,22 @@ class Reader:
 
     def string(self) -> str | None:
         """UTF-8 String; null (-1) is None; cut at MAX_STRING_CHARS."""
-        n = self._length("String")
+        p = self.pos
+        if p + 4 > self.end:
+            self.need(4, "Int32")           # (what _length's int32 says)
+        n = _I32(self.buf, p)[0]
+        p += 4
+        self.pos = p
         if n < 0:
-            return None
-        raw = bytes(self.buf[self.pos : self.pos + min(n, spec.MAX_STRING_CHARS * 4)])
-        self.pos += n
+            if n == -1:
+                return None
+            raise DecodeError(f"negative String length {n}")
+        if p + n > self.end:
+            self.need(n, "String")
+        raw = bytes(self.buf[p : p + (n if n <= _STRING_BYTES else _STRING_BYTES)])
+        self.pos = p + n
         s = raw.decode("utf-8", "replace")
-        if len(s) > spec.MAX_STRING_CHARS or n > len(raw):
+        if n > _STRING_BYTES or len(s) > spec.MAX_STRING_CHARS:
             s = s[: spec.MAX_STRING_CHARS] + "…[%d bytes]" % n
         return s
 
