@@ -201,17 +201,21 @@ async def _round(app, pilot, lat: dict) -> None:
         await step("filter: a char", ch, lambda: (lambda v: lambda: assets.filter_text == v)(typed))
     await step("filter: enter", "enter", lambda: lambda: t.has_focus)
 
+    def in_detail() -> bool:
+        """The asset's detail is on: a pushed screen (before issue 16's overlay) or shown in the Assets screen."""
+        return isinstance(app.screen, AssetDetail) or bool(getattr(assets, "detail_open", False))
+
     def detail():
         def shown():
-            body = app.screen.query("#detail-body") if isinstance(app.screen, AssetDetail) else ()
-            return bool(body)
+            body = app.screen.query("#detail-body") if in_detail() else ()
+            return bool(body) and bool(body.first().render().plain)
         return shown
 
     await step("enter open", "enter", detail)
-    await step("esc back", "escape", lambda: lambda: not isinstance(app.screen, AssetDetail))
+    await step("esc back", "escape", lambda: lambda: not in_detail())
     await step("esc clear", "escape", lambda: lambda: not assets.filter_text and t.row_count == len(assets.values))
     await step("enter open", "enter", detail)
-    await step("esc back", "escape", lambda: lambda: not isinstance(app.screen, AssetDetail))
+    await step("esc back", "escape", lambda: lambda: not in_detail())
     await _comms_probe(app, pilot, lat)
     await step("pagedown", "pagedown", lambda: (lambda tb, r: lambda: tb.cursor_row > r)(table(), table().cursor_row))
     await step("4 alerts", "4", lambda: lambda: app.current == "alerts" and app.pane("alerts").table.row_count > 0)
@@ -260,8 +264,22 @@ async def run(mode: str, pcap: str, pol: str, rounds: int, size: tuple[int, int]
         info = {"assets": len(m.assets), "rows": app.pane("assets").table.row_count, "alerts": len(m.alerts),
                 "pairs": sum(1 for r in m.all_kids("peers") if r.get("direction") == "client"),
                 "packets": m.stats.packets, "all_assets_s": t_all, "after": GATE.get("after", 0),
-                "reading": GATE.get("reading", 0), "j_while_reading": GATE.get("j_while_reading", 0)}
+                "reading": GATE.get("reading", 0), "j_while_reading": GATE.get("j_while_reading", 0),
+                "rss_mb": _rss_mb()}
+        gcp = getattr(app, "gc_policy", None)
+        if gcp is not None:
+            info["gc"] = (f"collections at rest young/middle (then frozen) {gcp.collections}, thaws {gcp.thaws},"
+                          f" longest {gcp.longest * 1e3:.0f} ms")
     return {"latency": lat, "cpu": dict(CPU), "replay_s": t_done, **info}
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now, MB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def report(mode: str, r: dict) -> None:
@@ -275,6 +293,7 @@ def report(mode: str, r: dict) -> None:
         extra += (f"; the j after 3 was answered while Comms was still reading its pairs"
                   f" {r.get('j_while_reading', 0)} of {len(r['latency']['3 → j answered'])} times")
     print(f"\n{mode}: {r['assets']:,} assets, {r['pairs']:,} pairs, {r['alerts']:,} alerts{extra}")
+    print(f"RSS at the end {r['rss_mb']:.0f} MB" + (f"; GC: {r['gc']}" if r.get("gc") else ""))
     print(f"{'action':<20} {'n':>3} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu p50':>8}")
     for k, v in r["latency"].items():
         v = sorted(v)

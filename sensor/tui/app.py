@@ -13,6 +13,7 @@ from the bindings; ``ctrl+p`` the command palette):
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 
@@ -27,6 +28,7 @@ from . import alertsrc, keys
 from .alerts import AlertDetail, AlertsPane, evidence_dir
 from .assets import AssetsPane
 from .comms import CommsPane
+from .gcpolicy import GcPolicy
 from .help import HelpScreen
 from .model import APPLY_SLICE_S, TICK_BUDGET_S, Changes
 from .overview import OverviewPane
@@ -35,6 +37,12 @@ from .safe import clean
 
 TICK_S = 0.25
 """UI ticks per second: 4 (updates batched; a key waits at most one tick's work)."""
+
+SLICE_HOP_S = 0.001
+"""The pause between two slices of a tick (the event loop runs: queued keys are read first)."""
+SLICE_LOST_S = 5.0
+"""A tick whose next slice has not run for this long is taken as lost and the next tick starts afresh
+(belt and braces: the hop is an asyncio timer, which always fires while the app runs)."""
 
 ANSI_THEME = "ansi-dark"
 """Textual's theme of the terminal's own 16 colours (called textual-ansi in older Textual releases)."""
@@ -96,6 +104,10 @@ class OtwatchApp(App):
         self.last_change = time.monotonic()
         self._applying = False          # a tick's observations are being applied, a slice at a time
         self._tick_left = 0.0
+        self._slice_at = 0.0            # when the last slice scheduled the next one
+        self.gc_policy = GcPolicy()
+        """The cyclic collector runs between ticks while the app runs (gcpolicy.py)."""
+        self._finished_seen = False
         self.evidence_written: dict[str, tuple[str, list[str]]] = {}
         """alert id -> (what the last evidence export said, files written): shown in the alert's detail."""
 
@@ -114,6 +126,7 @@ class OtwatchApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.gc_policy.install()            # before the feed's thread sets tune_gc's thresholds: undone on unmount
         if self._ansi:
             self.theme = ANSI_THEME
         feed = getattr(self.model, "feed", None)
@@ -125,6 +138,20 @@ class OtwatchApp(App):
 
     def on_unmount(self) -> None:
         self.model.close()
+        self.gc_policy.uninstall()
+
+    def _input_waiting(self) -> bool:
+        """A message (a key, a click) is queued for the app: a collection now would make it wait."""
+        q = getattr(self, "_message_queue", None)
+        return q is not None and not q.empty()
+
+    def _at_rest(self) -> None:
+        """The end of a tick: the collector may run now (gcpolicy.py), once more in full when a replay ended."""
+        if not self.is_running or self._exit:
+            return
+        final = bool(getattr(self.model, "finished", False)) and not self._finished_seen
+        self._finished_seen |= final
+        self.gc_policy.at_rest(busy=self._input_waiting(), final=final)
 
     # -- data --------------------------------------------------------------------------------
     def pane(self, key: str):
@@ -140,11 +167,12 @@ class OtwatchApp(App):
         meanwhile is answered before the next slice), then redraw the visible screen once."""
         if not self.is_running or self._exit:
             return              # a tick that fires while the app is closing finds its widgets gone
-        if self._applying:
+        if self._applying and time.monotonic() - self._slice_at < SLICE_LOST_S:
             return              # the last tick's slices are still being applied
         if not hasattr(self.model, "more"):
             self._merge(self.model.tick())
             self._redraw()
+            self.call_after_refresh(self._at_rest)
             return
         self._applying = True
         self._tick_left = TICK_BUDGET_S
@@ -158,12 +186,16 @@ class OtwatchApp(App):
         self._merge(self.model.tick(min(APPLY_SLICE_S, self._tick_left)))
         self._tick_left -= time.monotonic() - t0
         if self._tick_left > 0 and self.model.more():
-            # the next slice goes to the back of the app's message queue once the event loop has run (a
-            # timer): a key typed meanwhile is in the queue by then and handled first
-            self.set_timer(0.001, partial(self.call_later, self._apply_slice))
+            # the next slice goes to the back of the app's message queue once the event loop has run (an
+            # asyncio timer): a key typed meanwhile is in the queue by then and handled first.  Not Textual's
+            # set_timer: a one-shot Timer whose task starts after its deadline (a busy or loaded event loop)
+            # is skipped, never fired, and the replay would stop for good with _applying set
+            self._slice_at = time.monotonic()
+            asyncio.get_running_loop().call_later(SLICE_HOP_S, self.call_later, self._apply_slice)
             return
         self._applying = False
         self._redraw()
+        self.call_after_refresh(self._at_rest)      # once the screen is painted
 
     def _merge(self, ch: Changes) -> None:
         if ch.any:

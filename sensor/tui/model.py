@@ -304,7 +304,7 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
         deadline = time.monotonic() + budget
         applied = 0
         inv_assets = self.inventory.assets
-        before = set(inv_assets)
+        newest = next(reversed(inv_assets), None)       # new assets are inserted after it (no set() of 10,000
         touched = ch.assets
         consumers = [self.inventory, self._tally] + ([self.checker] if self.checker else []) + self._alert_consumers
         bulk = [_bulk_of(c) for c in consumers]
@@ -346,7 +346,8 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
             # addresses → asset ids (an address touched means its owner may have changed)
             owner = self.inventory.ip_owner
             ids = {owner.get((0, ip)) for ip in touched} - {None}
-            ids |= set(inv_assets) - before
+            if next(reversed(inv_assets), None) != newest:     # ids per slice: issue 16's replay throughput)
+                ids |= _added_since(inv_assets, newest)
             ch.assets = ids
         ch.alerts = self.collector.take_changed()
         self.stats.observations += applied
@@ -403,6 +404,19 @@ class LiveModel(_PolicyMixin, _BaselineMixin):
 
     def close(self) -> None:
         self.feed.stop()
+
+
+def _added_since(assets: dict, newest) -> set:
+    """The ids inserted into *assets* after *newest* (its last id before; None: it was empty).  When *newest*
+    itself is gone (merged into another asset meanwhile), every id: the caller re-reads them all."""
+    if newest is not None and newest not in assets:
+        return set(assets)
+    out = set()
+    for k in reversed(assets):
+        if k == newest:
+            break
+        out.add(k)
+    return out
 
 
 class _RowView:
