@@ -258,18 +258,14 @@ class Tally:
 
 @cython.cfunc
 @cython.inline
-def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong) -> cython.void:
-    t.count += 1
-    t.last_frame = frame
-    t.nbytes += nbytes
-    t.last_ts = ts
-    t.int_count += 1
-    t.int_bytes += nbytes
-    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+def _peak(t: Tally, ts: cython.double, frame: cython.longlong) -> cython.void:
+    """The busiest window of the interval: most messages in one PEAK_WINDOW from its first (Tally's int_peak);
+    its evidence is the window's 2^k-th message, inside the burst rather than at its edge."""
+    if ts - t.win_ts < PEAK_WINDOW:
         t.win_n += 1
         if t.win_n > t.int_peak:
             t.int_peak = t.win_n
-            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+            if (t.win_n & (t.win_n - 1)) == 0:
                 t.peak_ts = ts
                 t.peak_frame = frame
     else:
@@ -279,6 +275,18 @@ def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.
             t.int_peak = 1
             t.peak_ts = ts
             t.peak_frame = frame
+
+
+@cython.cfunc
+@cython.inline
+def _bump(t: Tally, nbytes: cython.Py_ssize_t, ts: cython.double, frame: cython.longlong) -> cython.void:
+    t.count += 1
+    t.last_frame = frame
+    t.nbytes += nbytes
+    t.last_ts = ts
+    t.int_count += 1
+    t.int_bytes += nbytes
+    _peak(t, ts, frame)     # the busiest window of the interval (Tally)
 
 
 @cython.final
@@ -993,20 +1001,7 @@ class ModbusCore:
             t.last_frame = frame
             t.int_count += 1
             t.int_bytes += total
-            if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
-                t.win_n += 1
-                if t.win_n > t.int_peak:
-                    t.int_peak = t.win_n
-                    if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
-                        t.peak_ts = ts
-                        t.peak_frame = frame
-            else:
-                t.win_ts = ts
-                t.win_n = 1
-                if t.int_peak < 1:
-                    t.int_peak = 1
-                    t.peak_ts = ts
-                    t.peak_frame = frame
+            _peak(t, ts, frame)     # the busiest window of the interval (Tally)
             detail = req.detail
         else:
             b = pos + 8
@@ -1119,20 +1114,7 @@ class ModbusCore:
                     t.last_frame = frame
                     t.int_count += 1
                     t.int_bytes += total
-                    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
-                        t.win_n += 1
-                        if t.win_n > t.int_peak:
-                            t.int_peak = t.win_n
-                            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
-                                t.peak_ts = ts
-                                t.peak_frame = frame
-                    else:
-                        t.win_ts = ts
-                        t.win_n = 1
-                        if t.int_peak < 1:
-                            t.int_peak = 1
-                            t.peak_ts = ts
-                            t.peak_frame = frame
+                    _peak(t, ts, frame)     # the busiest window of the interval (Tally)
                     key = req.resp_key
                 else:
                     t = self._count(self.seen_s, (MSG_RESPONSE,) + req.key[1:], total, ts, frame, 1, out)

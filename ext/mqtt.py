@@ -322,18 +322,14 @@ class Tally:
 
 @cython.cfunc
 @cython.inline
-def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong) -> cython.void:
-    t.count += 1
-    t.last_frame = frame
-    t.nbytes += nbytes
-    t.last_ts = ts
-    t.int_count += 1
-    t.int_bytes += nbytes
-    if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
+def _peak(t: Tally, ts: cython.double, frame: cython.longlong) -> cython.void:
+    """The busiest window of the interval: most messages in one PEAK_WINDOW from its first (Tally's int_peak);
+    its evidence is the window's 2^k-th message, inside the burst rather than at its edge."""
+    if ts - t.win_ts < PEAK_WINDOW:
         t.win_n += 1
         if t.win_n > t.int_peak:
             t.int_peak = t.win_n
-            if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
+            if (t.win_n & (t.win_n - 1)) == 0:
                 t.peak_ts = ts
                 t.peak_frame = frame
     else:
@@ -343,6 +339,18 @@ def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.lo
             t.int_peak = 1
             t.peak_ts = ts
             t.peak_frame = frame
+
+
+@cython.cfunc
+@cython.inline
+def _bump(t: Tally, nbytes: cython.longlong, ts: cython.double, frame: cython.longlong) -> cython.void:
+    t.count += 1
+    t.last_frame = frame
+    t.nbytes += nbytes
+    t.last_ts = ts
+    t.int_count += 1
+    t.int_bytes += nbytes
+    _peak(t, ts, frame)     # the busiest window of the interval (Tally)
 
 
 @cython.final
@@ -771,20 +779,7 @@ class MQTTCore:
         tt.last_frame = frame
         tt.int_count += 1
         tt.int_bytes += nbytes
-        if ts - tt.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
-            tt.win_n += 1
-            if tt.win_n > tt.int_peak:
-                tt.int_peak = tt.win_n
-                if (tt.win_n & (tt.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
-                    tt.peak_ts = ts
-                    tt.peak_frame = frame
-        else:
-            tt.win_ts = ts
-            tt.win_n = 1
-            if tt.int_peak < 1:
-                tt.int_peak = 1
-                tt.peak_ts = ts
-                tt.peak_frame = frame
+        _peak(tt, ts, frame)     # the busiest window of the interval (Tally)
         self.last_tally = tt
         return self.detail_all or ((_DETAIL_MASK >> typ) & 1) != 0
 
@@ -1000,20 +995,7 @@ class MQTTCore:
                         t.last_frame = frame
                         t.int_count += 1
                         t.int_bytes += total
-                        if ts - t.win_ts < PEAK_WINDOW:     # the busiest window of the interval (Tally)
-                            t.win_n += 1
-                            if t.win_n > t.int_peak:
-                                t.int_peak = t.win_n
-                                if (t.win_n & (t.win_n - 1)) == 0:     # its 2^k-th message: inside the burst, not at its edge
-                                    t.peak_ts = ts
-                                    t.peak_frame = frame
-                        else:
-                            t.win_ts = ts
-                            t.win_n = 1
-                            if t.int_peak < 1:
-                                t.int_peak = 1
-                                t.peak_ts = ts
-                                t.peak_frame = frame
+                        _peak(t, ts, frame)     # the busiest window of the interval (Tally)
                         if self.detail_all or ((_DETAIL_MASK >> _PUBLISH) & 1) != 0:
                             out.append((_REC_MSG, side, ts, frame, e.key, buf[off:off + total], (e.level, e.topic)))
                         return 0
