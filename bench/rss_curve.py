@@ -30,6 +30,33 @@ def mem() -> dict:
     return d
 
 
+def analyze_consumers(db, no_alerts: bool, settings=None):
+    """What `otwatch analyze` runs, built in process: (pipeline settings, summary, inventory or None,
+    alert stage or None, consumers), the collector tuned as analyze tunes it.  Shared by bench/state_walk.py."""
+    from otwatch.sensor.alerts.analysis import OfflineAlerts
+    from otwatch.sensor.clikit import tune_gc
+    from otwatch.sensor.pipeline import Settings
+    from otwatch.sensor.report import Summary
+
+    s = settings if settings is not None else Settings()
+    summary = Summary(s.limits.max_hosts)
+    consumers: list = [summary]
+    inv = None
+    if db:
+        from otwatch.sensor.inventory.store import open_inventory
+
+        if os.path.exists(db):
+            sys.exit(f"{db}: exists (a new database is wanted)")
+        inv = open_inventory(db)
+        consumers.append(inv)
+    alerts = None
+    if not no_alerts:
+        alerts = OfflineAlerts(None, inv, inv.db if inv is not None else None, None)
+        consumers += alerts.consumers
+    tune_gc()
+    return s, summary, inv, alerts, consumers
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture")
@@ -39,29 +66,13 @@ def main() -> None:
     ap.add_argument("--host-idle", type=float, default=None, help="limits.host_idle_timeout (s)")
     a = ap.parse_args()
     os.environ.setdefault("OTWATCH_REQUIRE_EXTENSIONS", "0" if os.environ.get("OTWATCH_NO_EXTENSIONS") else "1")
-    from otwatch.sensor.alerts.analysis import OfflineAlerts
-    from otwatch.sensor.clikit import tune_gc
     from otwatch.sensor.pipeline import Pipeline, Settings
-    from otwatch.sensor.report import Summary
 
     s = Settings()
     over = {k: v for k, v in (("link_idle_timeout", a.link_idle), ("host_idle_timeout", a.host_idle)) if v is not None}
     if over:
         s = Settings(limits=dataclasses.replace(s.limits, **over))
-    consumers: list = [Summary(s.limits.max_hosts)]
-    inv = None
-    if a.db:
-        from otwatch.sensor.inventory.store import open_inventory
-
-        if os.path.exists(a.db):
-            sys.exit(f"{a.db}: exists (a new database is wanted)")
-        inv = open_inventory(a.db)
-        consumers.append(inv)
-    alerts = None
-    if not a.no_alerts:
-        alerts = OfflineAlerts(None, inv, inv.db if inv is not None else None, None)
-        consumers += alerts.consumers
-    tune_gc()
+    s, _summary, inv, alerts, consumers = analyze_consumers(a.db, a.no_alerts, s)
     p = Pipeline(consumers, s)
     last = [0]
 

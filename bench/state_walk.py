@@ -74,27 +74,11 @@ def main() -> None:
         import tracemalloc
 
         tracemalloc.start(1)
-    from otwatch.sensor.alerts.analysis import OfflineAlerts
-    from otwatch.sensor.clikit import tune_gc
-    from otwatch.sensor.pipeline import Pipeline, Settings
-    from otwatch.sensor.report import Summary
+    from otwatch.sensor.pipeline import Pipeline
 
-    s = Settings()
-    summary = Summary(s.limits.max_hosts)
-    consumers: list = [summary]
-    inv = None
-    if a.db:
-        from otwatch.sensor.inventory.store import open_inventory
+    from rss_curve import analyze_consumers
 
-        if os.path.exists(a.db):
-            sys.exit(f"{a.db}: exists (a new database is wanted)")
-        inv = open_inventory(a.db)
-        consumers.append(inv)
-    alerts = None
-    if not a.no_alerts:
-        alerts = OfflineAlerts(None, inv, inv.db if inv is not None else None, None)
-        consumers += alerts.consumers
-    tune_gc()
+    s, summary, inv, alerts, consumers = analyze_consumers(a.db, a.no_alerts)
     p = Pipeline(consumers, s)
     p.run_file(a.capture)
     print(f"{p.stats()['capture.packets']:,} packets, end of capture: {_mem()}")
