@@ -57,6 +57,16 @@ def analyze_consumers(db, no_alerts: bool, settings=None):
     return s, summary, inv, alerts, consumers
 
 
+def finish_analyze(p, alerts, inv) -> None:
+    """End what analyze_consumers() built, as analyze ends it."""
+    p.finish()
+    if alerts is not None:
+        alerts.finish()
+    if inv is not None:
+        inv.flush()
+        inv.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture")
@@ -87,12 +97,7 @@ def main() -> None:
 
     p.run_file(a.capture, progress=progress)
     progress(0, 0, p.stats()["capture.packets"])
-    p.finish()
-    if alerts is not None:
-        alerts.finish()
-    if inv is not None:
-        inv.flush()
-        inv.close()
+    finish_analyze(p, alerts, inv)
     m = mem()
     st = p.stats()
     print(f"end: HWM {m['VmHWM']} MiB, RSS {m['VmRSS']} MiB; "

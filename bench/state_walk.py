@@ -20,12 +20,9 @@ import sys
 
 
 def _mem() -> str:
-    d = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmHWM", "VmRSS")):
-                k, v = line.split(":")
-                d[k] = int(v.split()[0]) // 1024
+    from rss_curve import mem
+
+    d = mem()
     return f"HWM {d['VmHWM']} MiB, RSS {d['VmRSS']} MiB"
 
 
@@ -76,7 +73,7 @@ def main() -> None:
         tracemalloc.start(1)
     from otwatch.sensor.pipeline import Pipeline
 
-    from rss_curve import analyze_consumers
+    from rss_curve import analyze_consumers, finish_analyze
 
     s, summary, inv, alerts, consumers = analyze_consumers(a.db, a.no_alerts)
     p = Pipeline(consumers, s)
@@ -89,12 +86,7 @@ def main() -> None:
         import tracemalloc
 
         print(f"  traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB")
-    p.finish()
-    if alerts is not None:
-        alerts.finish()
-    if inv is not None:
-        inv.flush()
-        inv.close()
+    finish_analyze(p, alerts, inv)
 
 
 if __name__ == "__main__":
